@@ -1,0 +1,200 @@
+/* diag.c — diagnostics: every message nnc prints about the user's model.
+ *
+ * A diagnostic is `file:line:col: error: message`, then the source line with
+ * its number and a caret under the span, then optional `note:` lines (each
+ * with its own location when it has one) and a `help:` line. Colour is used
+ * when stderr is a terminal and NO_COLOR is unset. Errors are counted; after
+ * MAX_ERRORS nnc stops reporting and exits, so one run shows several mistakes
+ * without flooding the screen.
+ */
+#include "nnc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_ERRORS 20
+
+const Span NO_SPAN = {0, 0, 0, 0};
+
+static const char *src_path = "<input>";
+static const char *src_text = "";
+static size_t src_len;
+static int nerrors;
+static int color = -1;
+
+void diag_set_source(const char *path, const char *text, size_t len)
+{
+    src_path = path;
+    src_text = text;
+    src_len = len;
+}
+
+const char *diag_path(void) { return src_path; }
+int diag_error_count(void) { return nerrors; }
+
+static bool use_color(void)
+{
+    if (color < 0)
+        color = isatty(2) && !getenv("NO_COLOR");
+    return color;
+}
+
+static const char *paint(const char *code) { return use_color() ? code : ""; }
+#define BOLD   paint("\033[1m")
+#define RED    paint("\033[1;31m")
+#define YELLOW paint("\033[1;33m")
+#define CYAN   paint("\033[1;36m")
+#define BLUE   paint("\033[1;34m")
+#define RESET  paint("\033[0m")
+
+/* the text of line n (1-based) and its length, without the newline */
+static const char *source_line(int n, int *len)
+{
+    const char *p = src_text, *end = src_text + src_len;
+    for (int i = 1; i < n && p < end; i++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return NULL;
+        p = nl + 1;
+    }
+    if (p >= end && n > 1)
+        return NULL;
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    *len = (int)((nl ? nl : end) - p);
+    return p;
+}
+
+/* "   9 |   fc1 = linear(256, 120)" and the caret line under the span */
+static void show_span(Span at)
+{
+    int len;
+    const char *line = source_line(at.first_line, &len);
+    if (!line)
+        return;
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    int first = at.first_column < 1 ? 1 : at.first_column;
+    int last = at.last_line > at.first_line ? len : at.last_column;
+    if (last < first)
+        last = first;
+    fprintf(stderr, "%s%5d |%s ", BLUE, at.first_line, RESET);
+    for (int i = 0; i < len; i++)   /* tabs become one space, so the caret lines up */
+        fputc(line[i] == '\t' ? ' ' : line[i], stderr);
+    fprintf(stderr, "\n%s      |%s ", BLUE, RESET);
+    for (int i = 1; i < first; i++)
+        fputc(' ', stderr);
+    fprintf(stderr, "%s^", RED);
+    for (int i = first; i < last; i++)
+        fputc('~', stderr);
+    fprintf(stderr, "%s\n", RESET);
+}
+
+static void report(const char *kind, const char *kcolor, Span at, const char *fmt, va_list ap)
+{
+    if (at.first_line > 0)
+        fprintf(stderr, "%s%s:%d:%d: %s", BOLD, src_path, at.first_line, at.first_column, RESET);
+    else
+        fprintf(stderr, "%s%s: %s", BOLD, src_path, RESET);
+    fprintf(stderr, "%s%s:%s %s", kcolor, kind, RESET, BOLD);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "%s\n", RESET);
+    if (at.first_line > 0)
+        show_span(at);
+}
+
+void diag_error(Span at, const char *fmt, ...)
+{
+    if (nerrors == MAX_ERRORS) {
+        fprintf(stderr, "nnc: too many errors, stopping\n");
+        exit(1);
+    }
+    nerrors++;
+    va_list ap;
+    va_start(ap, fmt);
+    report("error", RED, at, fmt, ap);
+    va_end(ap);
+}
+
+void diag_warning(Span at, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report("warning", YELLOW, at, fmt, ap);
+    va_end(ap);
+}
+
+void diag_note(Span at, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%snote:%s ", CYAN, RESET);
+    vfprintf(stderr, fmt, ap);
+    if (at.first_line > 0)
+        fprintf(stderr, " (at %s:%d:%d)", src_path, at.first_line, at.first_column);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void diag_help(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%shelp:%s ", CYAN, RESET);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void diag_fatal_plain(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "nnc: %serror:%s ", RED, RESET);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    nerrors++;
+}
+
+/* Levenshtein distance, for "did you mean" */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return 99;
+    int row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *diag_closest(const char *word, const char *const *cand, int n)
+{
+    const char *best = NULL;
+    int bestd = 99;
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance(word, cand[i]);
+        /* a prefix also counts: `maxpool` for `maxpool2d` */
+        if (strncmp(word, cand[i], strlen(word)) == 0 && strlen(word) >= 3)
+            d = 1;
+        if (d < bestd) {
+            bestd = d;
+            best = cand[i];
+        }
+    }
+    int len = (int)strlen(word);
+    return bestd <= (len < 4 ? 1 : len / 3 + 1) ? best : NULL;
+}

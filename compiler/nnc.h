@@ -1,0 +1,235 @@
+/* nnc.h — the one header of the nnc compiler, and its table of contents.
+ *
+ * nnc reads a model description (.nn), builds a graph of layers and values,
+ * infers and checks the shape of every tensor, and writes one C file that
+ * trains the model with the runtime in runtime/. main.c reads as the
+ * pipeline, top to bottom:
+ *
+ *   source text --lexer.l/parser.y--> AST --graph.c--> Graph
+ *               --shape.c--> shapes, parameters, memory --emit.c--> C file
+ *
+ * Memory: nnc is a short-lived program. Everything it allocates comes from
+ * one arena (xalloc) released at exit; nothing is freed one by one.
+ */
+#ifndef NNC_H
+#define NNC_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define NNC_VERSION "0.1.0"
+#define MAX_DIMS 4      /* per-sample dims of a value (the batch dim is implicit) */
+#define MAX_INPUTS 4    /* inputs of one graph node */
+
+/* ================= arena.c: memory and small strings ================= */
+
+void *xalloc(size_t size);                 /* zeroed; exits on out of memory */
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void arena_free_all(void);
+/* grows *items (each of size elem) to hold at least n; *cap tracks capacity */
+void vec_reserve(void **items, int *cap, int n, size_t elem);
+#define VEC_PUSH(arr, len, cap, x) \
+    (vec_reserve((void **)&(arr), &(cap), (len) + 1, sizeof *(arr)), (arr)[(len)++] = (x))
+
+/* ================= diag.c: located diagnostics ================= */
+
+/* A region of the source: 1-based line and column of the first and of the
+ * last character (inclusive). Field names are the ones bison's %locations uses. */
+typedef struct Span {
+    int first_line, first_column;
+    int last_line, last_column;
+} Span;
+
+void diag_set_source(const char *path, const char *text, size_t len);
+const char *diag_path(void);
+/* error at span: "file:line:col: error: msg", the source line, a caret line */
+void diag_error(Span at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_warning(Span at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* a note attached to the last diagnostic; span may be NO_SPAN */
+void diag_note(Span at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_help(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* an error about the whole run, not a place: "nnc: error: msg" */
+void diag_fatal_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int diag_error_count(void);
+/* the closest of candidates to word, or NULL if none is close (did you mean) */
+const char *diag_closest(const char *word, const char *const *candidates, int n);
+extern const Span NO_SPAN;
+
+/* ================= ast.c: the syntax tree the parser builds ================= */
+
+typedef enum {
+    A_INT,      /* 5            ival */
+    A_FLOAT,    /* 0.01         fval */
+    A_STRING,   /* "fast"       str */
+    A_IDENT,    /* x            name */
+    A_LIST,     /* [1, 32, 32]  kids */
+    A_CALL,     /* conv2d(6, kernel=5): name is the callee, kids are A_ARG */
+    A_ARG,      /* kernel=5:    name (NULL when positional), sep '=' or ':', value */
+} AstKind;
+
+typedef struct Ast Ast;
+struct Ast {
+    AstKind kind;
+    Span span;          /* the whole expression */
+    Span name_span;     /* A_CALL: the callee; A_ARG: the argument name */
+    char *name;
+    long long ival;
+    double fval;
+    char *str;
+    char sep;
+    Ast *value;         /* A_ARG */
+    Ast **kids;         /* A_LIST items, A_CALL arguments */
+    int nkids, capkids;
+};
+
+typedef enum {
+    S_INPUT,        /* input x: [1, 32, 32]          name, expr = the list */
+    S_LAYER,        /* conv1 = conv2d(6, kernel=5)   name, expr = the call */
+    S_FORWARD,      /* forward { ... }               body */
+    S_ASSIGN,       /* x = relu(x)   (in forward)    name, expr */
+    S_RETURN,       /* return fc3(x) (in forward)    expr */
+    S_LOSS,         /* loss mse(target: [10])        expr = the call */
+    S_OPTIMIZER,    /* optimizer sgd(lr=0.01)        expr = the call */
+} StmtKind;
+
+typedef struct Stmt Stmt;
+struct Stmt {
+    StmtKind kind;
+    Span span;          /* the whole statement */
+    Span name_span;
+    char *name;
+    Ast *expr;
+    Stmt **body;        /* S_FORWARD */
+    int nbody, capbody;
+};
+
+typedef struct Model {
+    char *name;
+    Span span, name_span;
+    Stmt **items;
+    int nitems, capitems;
+} Model;
+
+Ast *ast_int(Span at, long long v);
+Ast *ast_float(Span at, double v);
+Ast *ast_string(Span at, char *s);
+Ast *ast_ident(Span at, char *name);
+Ast *ast_neg(Span at, Ast *e);
+Ast *ast_list(Span at);
+Ast *ast_call(Span at, Span name_at, char *name);
+Ast *ast_arg(Span at, Span name_at, char *name, char sep, Ast *value);
+Ast *ast_push(Ast *list_or_call, Ast *kid);
+Stmt *stmt_new(StmtKind kind, Span at, Span name_at, char *name, Ast *expr);
+Stmt *stmt_push(Stmt *forward, Stmt *s);
+Model *model_new(void);
+void model_push(Model *m, Stmt *s);
+const char *ast_kind_name(const Ast *a);   /* "an integer", "a list", ... */
+
+/* ================= parse.c (with lexer.l, parser.y): text to AST ================= */
+
+/* Parses the text of one .nn file. Reports syntax errors through diag; returns
+ * the model, or NULL if the file holds none. */
+Model *parse_model(const char *text, size_t len);
+
+/* ================= graph.c: AST to graph ================= */
+
+typedef enum {
+    OP_INPUT,
+    OP_CONV2D,
+    OP_LINEAR,
+    OP_MAXPOOL2D,
+    OP_RELU,
+    OP_FLATTEN,
+} OpKind;
+
+typedef struct Shape {
+    int ndim;
+    int64_t dim[MAX_DIMS];
+} Shape;
+
+typedef struct Param {
+    char *name;         /* state_dict name: "conv1.weight" */
+    Shape shape;        /* [6, 1, 5, 5] */
+    size_t offset;      /* in floats, into the parameter block */
+    size_t numel;
+    float bound;        /* initialised U(-bound, bound) */
+} Param;
+
+/* A layer: declared once by name, owns parameters, applied in forward. */
+typedef struct Layer {
+    char *name;
+    Span span;          /* the declaration `conv1 = conv2d(6, kernel=5)` */
+    Ast *call;          /* conv2d(6, kernel=5) */
+    OpKind op;
+    int64_t out;        /* out channels / out features */
+    int64_t in;         /* in channels / in features; -1 = infer */
+    Span in_span;       /* where `in` was written, when it was */
+    int64_t kernel[2], stride[2], pad[2], dil[2], groups;
+    bool bias;
+    int uses;           /* how many times forward applies it */
+    Param params[2];    /* weight, bias */
+    int nparams;
+} Layer;
+
+/* A value in forward: one node of the dataflow graph. */
+typedef struct Node {
+    int id;             /* index in Graph.nodes, topological order */
+    OpKind op;
+    Span span;          /* the expression that makes it */
+    char *label;        /* "conv1", "relu", "maxpool2d", the input's name */
+    int in[MAX_INPUTS]; /* producer node ids */
+    int nin;
+    Layer *layer;       /* for conv2d/linear: which layer's weights */
+    int64_t kernel[2], stride[2], pad[2]; /* pooling */
+    Shape shape;        /* per sample, inferred by shape.c */
+    int alias;          /* -1, or the node whose memory this is a view of (flatten) */
+    size_t offset;      /* floats per sample into the activation block */
+    bool needs_grad;    /* does backward need d(loss)/d(this)? */
+} Node;
+
+typedef enum { LOSS_MSE } LossKind;
+typedef enum { OPT_SGD } OptKind;
+
+typedef struct Graph {
+    Model *model;
+    char *name;
+    Layer *layers;  int nlayers, caplayers;
+    Node *nodes;    int nnodes, capnodes;
+    int input;              /* node id of the input */
+    int output;             /* node id forward returns */
+    LossKind loss;  Span loss_span;
+    Shape target;           /* target per sample */
+    bool target_given;  Span target_span;
+    OptKind opt;    Span opt_span;
+    double lr;
+    size_t nparam;          /* floats in the parameter block */
+    size_t nact;            /* floats per sample in the activation block */
+} Graph;
+
+/* Builds the graph from the AST: resolves names, binds arguments. Reports
+ * errors through diag; the graph is usable only if none were reported. */
+Graph *graph_build(Model *m);
+const char *op_name(OpKind op);
+
+/* ================= shape.c: shape inference and checks ================= */
+
+/* One pass over the nodes in order: infers every shape and the layers'
+ * omitted sizes, checks the rest, lays out parameters and activations. */
+void shape_infer(Graph *g);
+char *shape_str(const Shape *s);            /* "[6, 28, 28]" */
+int64_t shape_numel(const Shape *s);
+
+/* ================= summary.c: the model summary table ================= */
+
+void summary_print(FILE *out, const Graph *g, const char *prefix);
+
+/* ================= emit.c: the generated C file ================= */
+
+void emit_c(FILE *out, const Graph *g, const char *source_path);
+
+#endif /* NNC_H */

@@ -1,0 +1,34 @@
+/* parse.h — what the lexer and the parser share (not part of nnc.h: only
+ * grammar/lexer.l, grammar/parser.y and compiler/parse.c see it). */
+#ifndef PARSE_H
+#define PARSE_H
+
+#include "nnc.h"
+
+typedef struct LexState {
+    int line, col;      /* position of the next character, 1-based */
+    int prev;           /* the previous token returned, for newline handling */
+    int depth;          /* open ( and [ */
+} LexState;
+
+typedef struct ParseCtx {
+    Model *model;
+    void *scanner;
+} ParseCtx;
+
+void lex_step(LexState *s, Span *loc, const char *text, int len);
+int lex_tok(LexState *s, int tok);
+bool lex_newline_ends(LexState *s);
+char *lex_text(const char *text, int len);
+long long lex_int(const char *text, Span *loc);
+double lex_float(const char *text, Span *loc);
+char *lex_string(const char *text, int len);
+void lex_unterminated(Span *loc);
+void lex_bad_char(Span *loc, const char *text);
+
+
+
+/* parse.c helpers for parser.y's error reporting */
+const char *parse_token_name(const char *bison_name);
+void parse_syntax_error(Span at, const char *expected, const char *found, bool at_newline);
+#endif

@@ -1,0 +1,79 @@
+/* summary.c — the model summary table (`nnc --summary`, and the trainer's
+ * banner): each value forward computes, its operation, its output shape with
+ * the batch as N, its parameter count, and the totals — like Keras's
+ * model.summary(), plus the memory the trainer will allocate.
+ */
+#include "nnc.h"
+
+#include <string.h>
+
+/* 61706 -> "61,706" */
+static char *commas(size_t v)
+{
+    char digits[32], out[48];
+    int n = snprintf(digits, sizeof digits, "%zu", v), o = 0;
+    for (int i = 0; i < n; i++) {
+        if (i && (n - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = 0;
+    return xstrdup(out);
+}
+
+static char *bytes(size_t b)
+{
+    if (b < 1024)
+        return xprintf("%zu B", b);
+    if (b < 1024 * 1024)
+        return xprintf("%.1f KiB", (double)b / 1024);
+    return xprintf("%.1f MiB", (double)b / (1024 * 1024));
+}
+
+static size_t layer_params(const Layer *l)
+{
+    size_t n = 0;
+    for (int p = 0; p < l->nparams; p++)
+        n += l->params[p].numel;
+    return n;
+}
+
+static void rule(FILE *out, const char *prefix, char c)
+{
+    fprintf(out, "%s", prefix);
+    for (int i = 0; i < 72; i++)
+        fputc(c, out);
+    fputc('\n', out);
+}
+
+void summary_print(FILE *out, const Graph *g, const char *prefix)
+{
+    fprintf(out, "%sModel: %s\n", prefix, g->name);
+    rule(out, prefix, '-');
+    fprintf(out, "%s%-14s %-12s %-22s %12s  %s\n", prefix, "Value", "Operation", "Output shape", "Params", "Line");
+    rule(out, prefix, '=');
+    bool *seen = xalloc(sizeof(bool) * (size_t)(g->nlayers + 1));
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = &g->nodes[i];
+        char *shape = shape_str(&n->shape);
+        char *full = xprintf("[N, %s", shape + 1);
+        char *params = xstrdup("0");
+        if (n->layer) {
+            int li = (int)(n->layer - g->layers);
+            params = seen[li] ? xstrdup("(shared)") : commas(layer_params(n->layer));
+            seen[li] = true;
+        }
+        const char *op = n->layer ? op_name(n->op) : n->op == OP_INPUT ? "input" : "";
+        fprintf(out, "%s%-14s %-12s %-22s %12s  %d\n", prefix, n->label, op[0] ? op : op_name(n->op),
+                full, params, n->span.first_line);
+    }
+    rule(out, prefix, '=');
+    size_t np = g->nparam, na = g->nact;
+    fprintf(out, "%sTotal params:   %s (%s)\n", prefix, commas(np), bytes(np * 4));
+    fprintf(out, "%sGradients:      %s\n", prefix, bytes(np * 4));
+    fprintf(out, "%sActivations:    %s floats per sample (%s, and as much for their gradients)\n",
+            prefix, commas(na), bytes(na * 4));
+    fprintf(out, "%sLoss:           mse, target [N, %s\n", prefix, shape_str(&g->target) + 1);
+    fprintf(out, "%sOptimizer:      sgd(lr=%g)\n", prefix, g->lr);
+    rule(out, prefix, '-');
+}

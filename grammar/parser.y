@@ -1,0 +1,138 @@
+/* parser.y — the grammar of the .nn language.
+ *
+ *   model NAME {
+ *     input x: [1, 32, 32]
+ *     conv1 = conv2d(6, kernel=5)
+ *     forward { x = relu(conv1(x))  ...  return fc3(x) }
+ *     loss mse(target: [10])
+ *     optimizer sgd(lr=0.01)
+ *   }
+ *
+ * Thin on purpose: every action is one call to a constructor in ast.c; what a
+ * statement means is decided later, in graph.c. The parser is pure, keeps
+ * locations, reports "expected X, found Y" (parse.c), and recovers at the end
+ * of a line, so one run reports every independent syntax error.
+ */
+%define api.pure full
+%locations
+%define parse.error custom
+%expect 0
+%lex-param {void *scanner}
+%parse-param {void *scanner} {ParseCtx *ctx}
+
+%code requires {
+#include "nnc.h"
+#include "parse.h"
+#define YYLTYPE Span
+#define YYLTYPE_IS_DECLARED 1
+#define YYLTYPE_IS_TRIVIAL 1
+}
+%code {
+int yylex(YYSTYPE *lval, Span *lloc, void *scanner);
+void yyerror(Span *loc, void *scanner, ParseCtx *ctx, const char *msg);
+static Span join(Span a, Span b) { a.last_line = b.last_line; a.last_column = b.last_column; return a; }
+}
+
+%union {
+    char *str;
+    long long ival;
+    double fval;
+    Ast *ast;
+    Stmt *stmt;
+    Model *model;
+}
+
+%token MODEL "model" INPUT "input" FORWARD "forward" RETURN "return"
+%token LOSS "loss" OPTIMIZER "optimizer" NL "newline"
+%token <str> IDENT "name" STRING "string"
+%token <ival> INT "integer"
+%token <fval> FLOAT "number"
+
+%type <model> items
+%type <stmt> item stmts stmt
+%type <ast> expr call args arg list exprs
+
+%%
+
+file:   nls MODEL IDENT '{' items '}' nls   { ctx->model = $5; $5->name = $3; $5->name_span = @3; $5->span = join(@2, @6); }
+    |   nls MODEL IDENT '{' items item '}' nls
+                                          { model_push($5, $6); ctx->model = $5; $5->name = $3; $5->name_span = @3; $5->span = join(@2, @7); }
+    ;
+nls:    %empty | nls NL ;
+
+items:  %empty                  { $$ = model_new(); }
+    |   items NL                { $$ = $1; }
+    |   items item NL           { model_push($1, $2); $$ = $1; }
+    |   items error NL          { $$ = $1; yyerrok; }
+    ;
+
+item:   INPUT IDENT ':' expr            { $$ = stmt_new(S_INPUT, join(@1, @4), @2, $2, $4); }
+    |   IDENT '=' expr                  { $$ = stmt_new(S_LAYER, join(@1, @3), @1, $1, $3); }
+    |   FORWARD '{' stmts '}'           { $$ = $3; $$->span = join(@1, @4); }
+    |   FORWARD '{' stmts stmt '}'      { $$ = stmt_push($3, $4); $$->span = join(@1, @5); }
+    |   LOSS call                       { $$ = stmt_new(S_LOSS, join(@1, @2), @1, NULL, $2); }
+    |   OPTIMIZER call                  { $$ = stmt_new(S_OPTIMIZER, join(@1, @2), @1, NULL, $2); }
+    ;
+
+stmts:  %empty                  { $$ = stmt_new(S_FORWARD, NO_SPAN, NO_SPAN, NULL, NULL); }
+    |   stmts NL                { $$ = $1; }
+    |   stmts stmt NL           { $$ = stmt_push($1, $2); }
+    |   stmts error NL          { $$ = $1; yyerrok; }
+    ;
+
+stmt:   IDENT '=' expr                  { $$ = stmt_new(S_ASSIGN, join(@1, @3), @1, $1, $3); }
+    |   RETURN expr                     { $$ = stmt_new(S_RETURN, join(@1, @2), @1, NULL, $2); }
+    ;
+
+expr:   IDENT                           { $$ = ast_ident(@1, $1); }
+    |   INT                             { $$ = ast_int(@1, $1); }
+    |   FLOAT                           { $$ = ast_float(@1, $1); }
+    |   STRING                          { $$ = ast_string(@1, $1); }
+    |   '-' expr                        { $$ = ast_neg(join(@1, @2), $2); }
+    |   list                            { $$ = $1; }
+    |   call                            { $$ = $1; }
+    ;
+
+call:   IDENT '(' ')'                   { $$ = ast_call(join(@1, @3), @1, $1); }
+    |   IDENT '(' args ')'              { $$ = $3; $$->span = join(@1, @4); $$->name = $1; $$->name_span = @1; }
+    |   IDENT '(' args NL ')'           { $$ = $3; $$->span = join(@1, @5); $$->name = $1; $$->name_span = @1; }
+    ;
+
+args:   arg                             { $$ = ast_push(ast_call(@1, @1, NULL), $1); }
+    |   args ',' arg                    { $$ = ast_push($1, $3); }
+    ;
+
+arg:    expr                            { $$ = ast_arg(@1, NO_SPAN, NULL, 0, $1); }
+    |   IDENT '=' expr                  { $$ = ast_arg(join(@1, @3), @1, $1, '=', $3); }
+    |   IDENT ':' expr                  { $$ = ast_arg(join(@1, @3), @1, $1, ':', $3); }
+    ;
+
+list:   '[' ']'                         { $$ = ast_list(join(@1, @2)); }
+    |   '[' exprs ']'                   { $$ = $2; $$->span = join(@1, @3); }
+    |   '[' exprs NL ']'                { $$ = $2; $$->span = join(@1, @4); }
+    ;
+
+exprs:  expr                            { $$ = ast_push(ast_list(@1), $1); }
+    |   exprs ',' expr                  { $$ = ast_push($1, $3); }
+    ;
+
+%%
+
+/* "expected ')' or ',', found newline" — bison's tables give both sides */
+static int yyreport_syntax_error(const yypcontext_t *pc, void *scanner, ParseCtx *ctx)
+{
+    (void)scanner; (void)ctx;
+    enum { MAX = 6 };
+    yysymbol_kind_t exp[MAX];
+    int n = yypcontext_expected_tokens(pc, exp, MAX);
+    yysymbol_kind_t found = yypcontext_token(pc);
+    char buf[256] = "";
+    size_t len = 0;
+    for (int i = 0; n > 0 && i < n && len < sizeof buf - 40; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s",
+                                i == 0 ? "" : i == n - 1 ? " or " : ", ", parse_token_name(yysymbol_name(exp[i])));
+    Span *at = yypcontext_location(pc);
+    const char *what = found == YYSYMBOL_YYEOF ? "end of file" : parse_token_name(yysymbol_name(found));
+    parse_syntax_error(*at, n > 0 ? buf : NULL, what, found == YYSYMBOL_NL);
+    return 0;
+}

@@ -1,0 +1,172 @@
+/* nnrt.h — the nnc runtime: the kernels a generated trainer calls.
+ *
+ * nnc emits one C file per model; that file holds the model's shapes, its
+ * memory layout and its training loop, and calls the functions declared here
+ * for the arithmetic. Each layer family has a forward and a backward kernel,
+ * side by side in one source file (conv2d.c, pool.c, ...).
+ *
+ * Conventions, fixed once for every kernel:
+ *   - layouts are PyTorch's: activations NCHW (N batch, C channels, H height,
+ *     W width); conv weight [K, C, R, S] (K out channels, R x S kernel);
+ *     linear weight [OUT, IN]; everything float32, contiguous, row-major;
+ *   - arguments: outputs first, then inputs, then weights, sizes last;
+ *   - backward kernels ACCUMULATE (+=) into every gradient they write, so a
+ *     value used twice gets the sum of its gradients; the caller zeroes
+ *     gradients once per step (one memset);
+ *   - a NULL gradient pointer means "not needed" (e.g. dx of the network input);
+ *   - kernels never allocate and never fail; the compiler checked the shapes.
+ */
+#ifndef NNRT_H
+#define NNRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NNRT_VERSION "0.1.0"
+#define NNRT_MAX_DIMS 8
+
+/* ---- conv2d.c: 2-D convolution (cross-correlation, as torch.nn.Conv2d) ---- */
+
+/* Sizes of one conv2d call. Output size P = (H + 2*pad_h - dil_h*(R-1) - 1)/stride_h + 1,
+ * Q likewise with W; the compiler computes P and Q and passes them. */
+typedef struct nnrt_conv2d_dims {
+    int N;                  /* batch */
+    int C, H, W;            /* input channels, height, width */
+    int K, R, S;            /* output channels, kernel height, kernel width */
+    int P, Q;               /* output height, width */
+    int stride_h, stride_w; /* >= 1 */
+    int pad_h, pad_w;       /* zero padding on each side, >= 0 */
+    int dil_h, dil_w;       /* dilation, >= 1 */
+    int groups;             /* C and K divisible by groups; weight is [K, C/groups, R, S] */
+} nnrt_conv2d_dims;
+
+/* y[N,K,P,Q] = conv(x[N,C,H,W], w[K,C/g,R,S]) + b[K]; b may be NULL (no bias) */
+void nnrt_conv2d_forward(float *y, const float *x, const float *w, const float *b,
+                         const nnrt_conv2d_dims *d);
+/* dx[N,C,H,W] += ..., dw[K,C/g,R,S] += ..., db[K] += sum of dy; any of dx, dw, db may be NULL */
+void nnrt_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
+                          const float *x, const float *w, const nnrt_conv2d_dims *d);
+
+/* ---- pool.c: 2-D max pooling (torch.nn.MaxPool2d, floor mode) ---- */
+
+typedef struct nnrt_pool2d_dims {
+    int N, C, H, W;         /* input */
+    int P, Q;               /* output height, width */
+    int kh, kw;             /* window */
+    int stride_h, stride_w;
+    int pad_h, pad_w;       /* implicit -inf padding */
+} nnrt_pool2d_dims;
+
+/* y[N,C,P,Q] = max over each window of x[N,C,H,W] */
+void nnrt_maxpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d);
+/* dx[N,C,H,W] += dy routed to the first maximum of each window (PyTorch's
+ * choice); the maximum is found again from x, so forward keeps no indices */
+void nnrt_maxpool2d_backward(float *dx, const float *dy, const float *x,
+                             const nnrt_pool2d_dims *d);
+
+/* ---- activation.c: elementwise activations ---- */
+
+/* y[n] = max(x[n], 0) */
+void nnrt_relu_forward(float *y, const float *x, size_t n);
+/* dx[n] += dy[n] where y[n] > 0 (y is relu's output) */
+void nnrt_relu_backward(float *dx, const float *dy, const float *y, size_t n);
+
+/* ---- linear.c: fully connected layer (torch.nn.Linear) ---- */
+
+/* y[N,OUT] = x[N,IN] @ w[OUT,IN]^T + b[OUT]; b may be NULL */
+void nnrt_linear_forward(float *y, const float *x, const float *w, const float *b,
+                         int N, int IN, int OUT);
+/* dx[N,IN] += dy @ w, dw[OUT,IN] += dy^T @ x, db[OUT] += sum_n dy; any may be NULL */
+void nnrt_linear_backward(float *dx, float *dw, float *db, const float *dy,
+                          const float *x, const float *w, int N, int IN, int OUT);
+
+/* ---- loss.c: losses (mean reduction, as PyTorch's default) ---- */
+
+/* returns mean((y - t)^2) over n elements (torch.nn.MSELoss()) */
+float nnrt_mse_forward(const float *y, const float *t, size_t n);
+/* dy[n] += dloss * 2 * (y - t) / n */
+void nnrt_mse_backward(float *dy, const float *y, const float *t, size_t n, float dloss);
+
+/* ---- optim.c: optimizers ---- */
+
+/* p[n] -= lr * g[n]  (torch.optim.SGD without momentum or weight decay) */
+void nnrt_sgd_step(float *p, const float *g, size_t n, float lr);
+
+/* ---- init.c: a seeded, deterministic random generator and initialisers ---- */
+
+typedef struct nnrt_rng { uint64_t s[4]; } nnrt_rng; /* xoshiro256** state */
+
+void nnrt_rng_seed(nnrt_rng *r, uint64_t seed);
+uint64_t nnrt_rng_next(nnrt_rng *r);
+float nnrt_rng_uniform(nnrt_rng *r);        /* in [0, 1) */
+float nnrt_rng_normal(nnrt_rng *r);         /* standard normal */
+/* p[n] ~ U(-bound, bound): PyTorch's default for Conv2d and Linear is
+ * bound = 1/sqrt(fan_in) for both weight (kaiming_uniform, a=sqrt(5)) and bias */
+void nnrt_init_uniform(float *p, size_t n, float bound, nnrt_rng *r);
+void nnrt_fill_normal(float *p, size_t n, nnrt_rng *r);
+
+/* ---- safetensors.c: weights in the safetensors format ----
+ * File: 8-byte little-endian header length, a JSON header (written and read
+ * with cJSON) mapping each tensor name to dtype, shape and data_offsets, then
+ * the raw little-endian float32 data. Names are PyTorch's state_dict names. */
+
+typedef struct nnrt_tensor {
+    const char *name;               /* "conv1.weight" */
+    int ndim;
+    int64_t shape[NNRT_MAX_DIMS];
+    float *data;                    /* prod(shape) floats */
+} nnrt_tensor;
+
+size_t nnrt_tensor_numel(const nnrt_tensor *t);
+
+/* Writes the n tensors (and, if not NULL, string metadata as "__metadata__":
+ * meta_keys[i] -> meta_vals[i], nmeta pairs) to path atomically: a temporary
+ * file in the same directory, fsync, rename. The previous file stays intact
+ * on any failure. Returns 0, or -1 with a message in err. */
+int nnrt_save_safetensors(const char *path, const nnrt_tensor *t, int n,
+                          const char *const *meta_keys, const char *const *meta_vals,
+                          int nmeta, char *err, size_t errlen);
+
+/* An opened safetensors file, read whole into memory. */
+typedef struct nnrt_st_file nnrt_st_file;
+nnrt_st_file *nnrt_st_open(const char *path, char *err, size_t errlen); /* NULL on error */
+/* the tensor called name (F32 only), or NULL if the file has none */
+const nnrt_tensor *nnrt_st_get(const nnrt_st_file *f, const char *name);
+int nnrt_st_count(const nnrt_st_file *f);
+const nnrt_tensor *nnrt_st_at(const nnrt_st_file *f, int i);
+/* the metadata value for key, or NULL */
+const char *nnrt_st_meta(const nnrt_st_file *f, const char *key);
+void nnrt_st_close(nnrt_st_file *f);
+
+/* Loads every tensor of t[] (by name) from path, copying into t[i].data.
+ * Refuses the file, changing nothing, if any tensor is missing, has another
+ * shape or dtype; err then names every mismatch. Returns 0 or -1. */
+int nnrt_load_safetensors(const char *path, const nnrt_tensor *t, int n,
+                          char *err, size_t errlen);
+
+/* ---- util.c: small helpers for generated trainers ---- */
+
+/* calloc that exits with a message naming what was being allocated */
+void *nnrt_alloc(size_t nfloats, const char *what);
+double nnrt_seconds(void);                   /* monotonic clock */
+float nnrt_max_abs(const float *p, size_t n);
+
+/* The trainer's command line (generated main() fills it with nnrt_parse_args). */
+typedef struct nnrt_args {
+    long steps;           /* --steps N    (default given by the model) */
+    int batch;            /* --batch N    */
+    float lr;             /* --lr X       */
+    uint64_t seed;        /* --seed N     */
+    const char *save;     /* --save FILE  */
+    const char *load;     /* --load FILE  */
+    const char *data;     /* --data FILE  safetensors with "input" [N,...] and "target" [N,...] */
+    const char *dump;     /* --dump FILE  after training: output, loss, weights and gradients */
+    long print_every;     /* --print-every N */
+    int quiet;            /* --quiet */
+} nnrt_args;
+
+/* Parses argv into a (which holds the defaults on entry). On --help prints
+ * usage and exits 0; on a bad flag prints a message and exits 2. */
+void nnrt_parse_args(nnrt_args *a, int argc, char **argv, const char *prog_doc);
+
+#endif /* NNRT_H */

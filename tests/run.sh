@@ -1,0 +1,27 @@
+#!/bin/sh
+# The test driver behind `make test`: builds and runs every test, stops at the
+# first failure. Each section prints one line per test.
+set -eu
+cd "$(dirname "$0")/.."
+CC=${CC:-cc}
+CFLAGS=${CFLAGS:-"-O2 -g -std=c11 -Wall -Wextra -Werror"}
+LDFLAGS=${LDFLAGS:-}
+LDLIBS=${LDLIBS:-"-lcjson -lm"}
+B=build/tests
+mkdir -p $B
+export CC CFLAGS LDFLAGS LDLIBS B
+
+echo "== runtime kernels: hand-computed cases and finite-difference gradients"
+$CC $CFLAGS -Iruntime tests/runtime/test_kernels.c build/libnnrt.a $LDFLAGS $LDLIBS -o $B/test_kernels
+$B/test_kernels
+
+echo "== safetensors"
+$CC $CFLAGS -Iruntime tests/runtime/test_safetensors.c build/libnnrt.a $LDFLAGS $LDLIBS -o $B/test_safetensors
+$B/test_safetensors $B
+
+for t in tests/*.sh; do
+    [ "$t" = tests/run.sh ] && continue
+    echo "== $t"
+    sh "$t"
+done
+echo "all tests passed"
