@@ -65,6 +65,16 @@ static const char *source_line(int n, int *len)
     return p;
 }
 
+char *diag_snippet(Span at)
+{
+    int len;
+    const char *line = source_line(at.first_line, &len);
+    if (!line || at.first_column < 1 || at.first_column > len)
+        return xstrdup("?");
+    int last = at.last_line == at.first_line && at.last_column <= len ? at.last_column : len;
+    return xstrndup(line + at.first_column - 1, (size_t)(last - at.first_column + 1));
+}
+
 /* "   9 |   fc1 = linear(256, 120)" and the caret line under the span */
 static void show_span(Span at)
 {

@@ -265,10 +265,12 @@ static void declare_layer(Graph *g, Stmt *s)
             diag_help("`%s` has no weights: use it directly in forward, as `%s(x)`", near, near);
         else
             diag_help("layers are %s and %s", layer_ops[0], layer_ops[1]);
+        l.bad = true;
+        VEC_PUSH(g->layers, g->nlayers, g->caplayers, l);
         return;
     }
-    if (ok)
-        VEC_PUSH(g->layers, g->nlayers, g->caplayers, l);
+    l.bad = !ok;
+    VEC_PUSH(g->layers, g->nlayers, g->caplayers, l);
 }
 
 /* ---- forward ---- */
@@ -306,6 +308,8 @@ static int eval_operand(Graph *g, Env *env, const Ast *call, Ast *value)
 /* conv1(x): apply a declared layer */
 static int eval_layer_call(Graph *g, Env *env, Ast *call, Layer *l)
 {
+    if (l->bad)     /* its definition was reported; check the input, say no more */
+        return call->nkids == 1 ? (eval(g, env, call->kids[0]->value), -1) : -1;
     if (call->nkids != 1 || call->kids[0]->name) {
         diag_error(call->span, "layer `%s` takes exactly one input, as in `%s(x)`", l->name, l->name);
         if (call->nkids > 1)

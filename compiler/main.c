@@ -104,6 +104,11 @@ static Graph *compile(const char *path)
     if (!text)
         return NULL;
     diag_set_source(path, text, len);
+    if (strspn(text, " \t\r\n") == len) {
+        diag_fatal_plain("'%s' is empty", path);
+        fprintf(stderr, "help: a model starts with `model NAME {`; see models/lenet.nn\n");
+        return NULL;
+    }
     Model *m = parse_model(text, len);
     if (!m) {
         if (diag_error_count() == 0) {

@@ -56,6 +56,8 @@ void diag_help(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* an error about the whole run, not a place: "nnc: error: msg" */
 void diag_fatal_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int diag_error_count(void);
+/* the source text of a span (its first line), for messages that quote code */
+char *diag_snippet(Span at);
 /* the closest of candidates to word, or NULL if none is close (did you mean) */
 const char *diag_closest(const char *word, const char *const *candidates, int n);
 extern const Span NO_SPAN;
@@ -172,6 +174,7 @@ typedef struct Layer {
     int64_t kernel[2], stride[2], pad[2], dil[2], groups;
     bool bias;
     int uses;           /* how many times forward applies it */
+    bool bad;           /* its definition had an error (reported); uses stay quiet */
     Param params[2];    /* weight, bias */
     int nparams;
 } Layer;

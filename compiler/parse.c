@@ -35,12 +35,17 @@ void lex_step(LexState *s, Span *loc, const char *text, int len)
 }
 
 /* Remembers the token (newlines depend on it) and the bracket depth. */
-int lex_tok(LexState *s, int tok)
+int lex_tok(LexState *s, int tok, const Span *at)
 {
-    if (tok == '(' || tok == '[')
+    if (tok == '(' || tok == '[') {
+        if (s->depth < 64) {
+            s->open[s->depth] = (char)tok;
+            s->open_at[s->depth] = *at;
+        }
         s->depth++;
-    else if ((tok == ')' || tok == ']') && s->depth > 0)
+    } else if ((tok == ')' || tok == ']') && s->depth > 0) {
         s->depth--;
+    }
     s->prev = tok;
     return tok;
 }
@@ -122,17 +127,26 @@ const char *parse_token_name(const char *name)
         return xprintf("%.*s", (int)n - 2, name + 1);
     if (n == 3 && name[0] == '\'')
         return xprintf("`%c`", name[1]);
+    if (!strcmp(name, "end of file"))
+        return name;
     return name;
 }
 
-void parse_syntax_error(Span at, const char *expected, const char *found, bool at_newline)
+/* "expected `)`, found end of line", and where the bracket it would close opened */
+void parse_syntax_error(Span at, const char *expected, const char *found, const LexState *ls)
 {
     if (expected)
         diag_error(at, "expected %s, found %s", expected, found);
     else
         diag_error(at, "unexpected %s", found);
-    if (at_newline)
+    bool wants_close = expected && (strstr(expected, "`)`") || strstr(expected, "`]`"));
+    if (wants_close && ls->depth > 0 && ls->depth <= 64) {
+        Span open = ls->open_at[ls->depth - 1];
+        diag_note(NO_SPAN, "to close the `%c` at %d:%d", ls->open[ls->depth - 1], open.first_line,
+                  open.first_column);
+    } else if (!strcmp(found, "end of line")) {
         diag_note(NO_SPAN, "a statement ends at the end of its line");
+    }
 }
 
 Model *parse_model(const char *text, size_t len)

@@ -9,6 +9,8 @@ typedef struct LexState {
     int line, col;      /* position of the next character, 1-based */
     int prev;           /* the previous token returned, for newline handling */
     int depth;          /* open ( and [ */
+    char open[64];      /* the innermost open brackets, and where they are */
+    Span open_at[64];
 } LexState;
 
 typedef struct ParseCtx {
@@ -17,7 +19,7 @@ typedef struct ParseCtx {
 } ParseCtx;
 
 void lex_step(LexState *s, Span *loc, const char *text, int len);
-int lex_tok(LexState *s, int tok);
+int lex_tok(LexState *s, int tok, const Span *at);
 bool lex_newline_ends(LexState *s);
 char *lex_text(const char *text, int len);
 long long lex_int(const char *text, Span *loc);
@@ -30,5 +32,5 @@ void lex_bad_char(Span *loc, const char *text);
 
 /* parse.c helpers for parser.y's error reporting */
 const char *parse_token_name(const char *bison_name);
-void parse_syntax_error(Span at, const char *expected, const char *found, bool at_newline);
+void parse_syntax_error(Span at, const char *expected, const char *found, const LexState *ls);
 #endif

@@ -145,8 +145,8 @@ static bool infer_linear(Graph *g, Node *n, const Shape *in)
             size_t len = 0;
             for (int i = 0; i < fs->ndim; i++)
                 len += (size_t)snprintf(prod + len, sizeof prod - len, "%s%lld", i ? "*" : "", (long long)fs->dim[i]);
-            diag_note(src->span, "the input of %s is flatten(...), which makes %s = %lld from %s",
-                      l->name, prod, (long long)in->dim[0], shape_str(fs));
+            diag_note(src->span, "the input of %s is `%s`, which makes %s = %lld from %s",
+                      l->name, diag_snippet(src->span), prod, (long long)in->dim[0], shape_str(fs));
         } else {
             diag_note(n->span, "%s is applied here to a value of shape %s", l->name, shape_str(in));
         }

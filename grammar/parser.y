@@ -28,6 +28,7 @@
 #define YYLTYPE_IS_TRIVIAL 1
 }
 %code {
+#include "lexer.h"
 int yylex(YYSTYPE *lval, Span *lloc, void *scanner);
 void yyerror(Span *loc, void *scanner, ParseCtx *ctx, const char *msg);
 static Span join(Span a, Span b) { a.last_line = b.last_line; a.last_column = b.last_column; return a; }
@@ -42,11 +43,11 @@ static Span join(Span a, Span b) { a.last_line = b.last_line; a.last_column = b.
     Model *model;
 }
 
-%token MODEL "model" INPUT "input" FORWARD "forward" RETURN "return"
-%token LOSS "loss" OPTIMIZER "optimizer" NL "newline"
-%token <str> IDENT "name" STRING "string"
-%token <ival> INT "integer"
-%token <fval> FLOAT "number"
+%token MODEL "`model`" INPUT "`input`" FORWARD "`forward`" RETURN "`return`"
+%token LOSS "`loss`" OPTIMIZER "`optimizer`" NL "end of line"
+%token <str> IDENT "a name" STRING "a string"
+%token <ival> INT "an integer"
+%token <fval> FLOAT "a number"
 
 %type <model> items
 %type <stmt> item stmts stmt
@@ -95,7 +96,6 @@ expr:   IDENT                           { $$ = ast_ident(@1, $1); }
 
 call:   IDENT '(' ')'                   { $$ = ast_call(join(@1, @3), @1, $1); }
     |   IDENT '(' args ')'              { $$ = $3; $$->span = join(@1, @4); $$->name = $1; $$->name_span = @1; }
-    |   IDENT '(' args NL ')'           { $$ = $3; $$->span = join(@1, @5); $$->name = $1; $$->name_span = @1; }
     ;
 
 args:   arg                             { $$ = ast_push(ast_call(@1, @1, NULL), $1); }
@@ -109,7 +109,6 @@ arg:    expr                            { $$ = ast_arg(@1, NO_SPAN, NULL, 0, $1)
 
 list:   '[' ']'                         { $$ = ast_list(join(@1, @2)); }
     |   '[' exprs ']'                   { $$ = $2; $$->span = join(@1, @3); }
-    |   '[' exprs NL ']'                { $$ = $2; $$->span = join(@1, @4); }
     ;
 
 exprs:  expr                            { $$ = ast_push(ast_list(@1), $1); }
@@ -132,7 +131,8 @@ static int yyreport_syntax_error(const yypcontext_t *pc, void *scanner, ParseCtx
         len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s",
                                 i == 0 ? "" : i == n - 1 ? " or " : ", ", parse_token_name(yysymbol_name(exp[i])));
     Span *at = yypcontext_location(pc);
-    const char *what = found == YYSYMBOL_YYEOF ? "end of file" : parse_token_name(yysymbol_name(found));
-    parse_syntax_error(*at, n > 0 ? buf : NULL, what, found == YYSYMBOL_NL);
+    const char *what = found == YYSYMBOL_YYEOF ? "end of file"
+                     : found == YYSYMBOL_NL ? "end of line" : xprintf("`%s`", diag_snippet(*at));
+    parse_syntax_error(*at, n > 0 ? buf : NULL, what, ((LexState *)yyget_extra(scanner)));
     return 0;
 }

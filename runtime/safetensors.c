@@ -745,7 +745,9 @@ int nnrt_load_safetensors(const char *path, const nnrt_tensor *t, int n,
     }
     for (int i = 0; i < n; i++) {
         const st_entry *e = find_entry(f, t[i].name);
-        memcpy(t[i].data, e->t.data, nnrt_tensor_numel(&t[i]) * sizeof(float));
+        size_t numel = nnrt_tensor_numel(&t[i]);
+        if (numel > 0) /* an empty tensor may have data NULL */
+            memcpy(t[i].data, e->t.data, numel * sizeof(float));
     }
     if (err && errlen)
         err[0] = '\0';

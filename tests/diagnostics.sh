@@ -1,0 +1,32 @@
+#!/bin/sh
+# Golden tests of nnc's messages: for each tests/diagnostics/NAME.nn, nnc's
+# standard error and exit status must equal tests/diagnostics/NAME.expected
+# exactly, and a failed compile must write no output file.
+# To accept new output after a deliberate change: tests/diagnostics.sh --update
+set -u
+cd "$(dirname "$0")/.."
+out=build/tests/diag
+mkdir -p $out
+fail=0
+for nn in tests/diagnostics/*.nn; do
+    name=$(basename "$nn" .nn)
+    rm -f $out/$name.c
+    NO_COLOR=1 build/nnc "$nn" -o $out/$name.c 2>$out/$name.err >/dev/null
+    rc=$?
+    echo "exit $rc" >>$out/$name.err
+    if [ "${1:-}" = --update ]; then
+        cp $out/$name.err tests/diagnostics/$name.expected
+        continue
+    fi
+    if [ $rc -ne 0 ] && [ -e $out/$name.c ]; then
+        echo "FAIL $name: exit $rc but an output file was written"
+        fail=1
+    elif ! diff -u tests/diagnostics/$name.expected $out/$name.err >$out/$name.diff; then
+        echo "FAIL $name: the message differs from $name.expected:"
+        cat $out/$name.diff
+        fail=1
+    else
+        echo "ok   $name"
+    fi
+done
+exit $fail
