@@ -50,29 +50,38 @@ $(B) $(B)/runtime $(B)/compiler $(B)/tests:
 	mkdir -p $@
 
 # ---- the main job: the tutorial's LeNet, compiled and trained ----
-demo: all
+demo:
+	$(MAKE) deps-build
+	$(MAKE) all
 	$(B)/nnc --summary models/lenet.nn
 	$(B)/nnc models/lenet.nn -o $(B)/lenet.c
 	$(CC) -O2 $(B)/lenet.c -Iruntime $(B)/libnnrt.a $(LDLIBS) -o $(B)/lenet
 	$(B)/lenet --steps 200 --print-every 20
 
 # ---- tests ----
-test: deps all
+test:
+	$(MAKE) deps
+	$(MAKE) all
 	CC="$(CC)" CFLAGS="$(CFLAGS)" LDFLAGS="$(LDFLAGS)" LDLIBS="$(LDLIBS)" tests/run.sh
 
 # ---- setup ----
-DEPS_BIN := flex bison
-deps:
+# deps-build: what building needs; deps: that and what the tests need.
+# Each installs only what is missing, with apt-get (as root, or with sudo).
+APT_INSTALL = SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  echo "installing:$$missing"; \
+	  $$SUDO apt-get install -y --no-install-recommends $$missing || \
+	  { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $$missing; }
+deps-build:
 	@missing=""; \
 	for p in flex bison; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	command -v $(firstword $(CC)) >/dev/null || missing="$$missing gcc libc6-dev"; \
 	[ -f /usr/include/cjson/cJSON.h ] || missing="$$missing libcjson-dev"; \
-	/usr/bin/python3 -c 'import torch' 2>/dev/null || missing="$$missing python3-torch"; \
-	if [ -n "$$missing" ]; then \
-	  echo "make deps: installing$$missing"; \
-	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get install -y --no-install-recommends $$missing || \
-	  { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $$missing; }; \
-	fi
+	[ -z "$$missing" ] || { $(APT_INSTALL); }
+deps: deps-build
+	@missing=""; \
+	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null || missing="$$missing python3-torch python3-numpy"; \
+	[ -z "$$missing" ] || { $(APT_INSTALL); }
 
 # ---- install ----
 install: all
@@ -85,4 +94,4 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all demo test deps install clean
+.PHONY: all demo test deps deps-build install clean

@@ -206,13 +206,13 @@ static void layout_params(Graph *g)
         Layer *l = &g->layers[i];
         if (!l->uses)
             continue;
-        int64_t fan_in = (l->in / l->groups) * l->kernel[0] * l->kernel[1];
         Param *w = &l->params[0], *b = &l->params[1];
         w->name = xprintf("%s.weight", l->name);
         if (l->op == OP_CONV2D)
             w->shape = (Shape){4, {l->out, l->in / l->groups, l->kernel[0], l->kernel[1]}};
         else
-            w->shape = (Shape){2, {l->out, l->in}}, fan_in = l->in;
+            w->shape = (Shape){2, {l->out, l->in}};
+        int64_t fan_in = shape_numel(&w->shape) / w->shape.dim[0];   /* PyTorch's fan_in */
         w->bound = (float)(1.0 / sqrt((double)fan_in));
         l->nparams = 1;
         if (l->bias) {
@@ -291,6 +291,8 @@ void shape_infer(Graph *g)
     if (!ok || g->output < 0)
         return;
     check_loss(g);
+    if (diag_error_count())
+        return;
     layout_params(g);
     layout_activations(g);
 }

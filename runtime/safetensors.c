@@ -431,11 +431,11 @@ static int cmp_span(const void *a, const void *b)
     return 0;
 }
 
-static const st_entry *sort_entries; /* the array being sorted by name (qsort has no context) */
+typedef struct st_named { const char *name; int i; } st_named;
 
 static int cmp_name(const void *a, const void *b)
 {
-    return strcmp(sort_entries[*(const int *)a].t.name, sort_entries[*(const int *)b].t.name);
+    return strcmp(((const st_named *)a)->name, ((const st_named *)b)->name);
 }
 
 /* The tensors must tile the data buffer: sorted by offset, each starts where
@@ -475,26 +475,30 @@ static int check_layout(const nnrt_st_file *f, uint64_t datalen, char *err, size
     return rc;
 }
 
-/* Sorts f->by_name and refuses a name given twice (cJSON keeps duplicates). */
+/* Fills f->by_name and refuses a name given twice (cJSON keeps duplicates). */
 static int index_names(nnrt_st_file *f, char *err, size_t errlen)
 {
+    st_named *s = malloc(((size_t)f->n + 1) * sizeof *s);
     f->by_name = malloc(((size_t)f->n + 1) * sizeof *f->by_name);
-    if (!f->by_name) {
+    if (!s || !f->by_name) {
         set_err(err, errlen, "%s: out of memory indexing the header", f->path);
+        free(s);
         return -1;
     }
     for (int i = 0; i < f->n; i++)
-        f->by_name[i] = i;
-    sort_entries = f->e;
-    qsort(f->by_name, (size_t)f->n, sizeof *f->by_name, cmp_name);
-    for (int k = 1; k < f->n; k++) {
-        const char *a = f->e[f->by_name[k - 1]].t.name, *b = f->e[f->by_name[k]].t.name;
-        if (strcmp(a, b) == 0) {
-            set_err(err, errlen, "%s: tensor '%s' appears twice in the header", f->path, a);
-            return -1;
+        s[i] = (st_named){f->e[i].t.name, i};
+    qsort(s, (size_t)f->n, sizeof *s, cmp_name);
+    int rc = 0;
+    for (int k = 0; k < f->n; k++) {
+        f->by_name[k] = s[k].i;
+        if (k > 0 && strcmp(s[k - 1].name, s[k].name) == 0 && rc == 0) {
+            set_err(err, errlen, "%s: tensor '%s' appears twice in the header", f->path,
+                    s[k].name);
+            rc = -1;
         }
     }
-    return 0;
+    free(s);
+    return rc;
 }
 
 /* Copies every float-convertible tensor out of the data buffer into f->data,

@@ -1,7 +1,8 @@
 /* test_safetensors.c — tests of the runtime's safetensors files (save, open,
  * load), its small helpers and its command-line parser.
  *
- * Usage: test_safetensors TMPDIR    (files are created in TMPDIR)
+ * Usage: test_safetensors DIR    (files are made in DIR/safetensors.d, which
+ *                                  is emptied first and left for inspection)
  *
  * Each test prints "ok   name" or "FAIL name", after a line for every check
  * that failed; the exit status is 1 if any failed. The file format is checked
@@ -134,6 +135,17 @@ static int count_temp_files(void)
     if (d)
         closedir(d);
     return n;
+}
+
+/* removes what an earlier run left in TMPDIR (files and empty directories) */
+static void empty_tmpdir(void)
+{
+    DIR *d = opendir(tmpdir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            remove(tmp_path(e->d_name));
+    if (d)
+        closedir(d);
 }
 
 static uint32_t bits(float f)
@@ -938,8 +950,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s TMPDIR\n", argv[0]);
         return 2;
     }
-    tmpdir = argv[1];
+    static char dir[4096];
+    snprintf(dir, sizeof dir, "%s/safetensors.d", argv[1]);
+    tmpdir = dir;
+    mkdir(argv[1], 0700);
     mkdir(tmpdir, 0700);
+    empty_tmpdir();
     run("safetensors round trip, bit for bit, with metadata", test_roundtrip);
     run("safetensors file layout checked by hand", test_layout);
     run("safetensors F64, F16, BF16 converted; other dtypes refused", test_dtypes);
