@@ -119,20 +119,27 @@ typedef struct nnrt_tensor {
 
 size_t nnrt_tensor_numel(const nnrt_tensor *t);
 
-/* Writes the n tensors (and, if not NULL, string metadata as "__metadata__":
- * meta_keys[i] -> meta_vals[i], nmeta pairs) to path atomically: a temporary
- * file in the same directory, fsync, rename. The previous file stays intact
- * on any failure. Returns 0, or -1 with a message in err. */
+/* Writes the n tensors as F32, in the order given (and, if not NULL, string
+ * metadata as "__metadata__": meta_keys[i] -> meta_vals[i], nmeta pairs) to
+ * path atomically: a temporary file in the same directory, fsync, rename.
+ * The previous file stays intact on any failure. Returns 0, or -1 with a
+ * message in err naming the file and the reason. */
 int nnrt_save_safetensors(const char *path, const nnrt_tensor *t, int n,
                           const char *const *meta_keys, const char *const *meta_vals,
                           int nmeta, char *err, size_t errlen);
 
-/* An opened safetensors file, read whole into memory. */
+/* An opened safetensors file, read whole into memory and checked entirely on
+ * open. F64, F16 and BF16 tensors are converted to float32; the data of every
+ * tensor is 64-byte aligned and owned by the nnrt_st_file. */
 typedef struct nnrt_st_file nnrt_st_file;
-nnrt_st_file *nnrt_st_open(const char *path, char *err, size_t errlen); /* NULL on error */
-/* the tensor called name (F32 only), or NULL if the file has none */
+/* NULL on error, with a message in err naming the file and the problem */
+nnrt_st_file *nnrt_st_open(const char *path, char *err, size_t errlen);
+/* the tensor called name, or NULL if the file has none or it is not a float
+ * tensor (an integer or bool dtype) */
 const nnrt_tensor *nnrt_st_get(const nnrt_st_file *f, const char *name);
 int nnrt_st_count(const nnrt_st_file *f);
+/* tensor i (0 <= i < count) in the header's order, or NULL; its data is NULL
+ * if its dtype is not a float */
 const nnrt_tensor *nnrt_st_at(const nnrt_st_file *f, int i);
 /* the metadata value for key, or NULL */
 const char *nnrt_st_meta(const nnrt_st_file *f, const char *key);
@@ -140,15 +147,18 @@ void nnrt_st_close(nnrt_st_file *f);
 
 /* Loads every tensor of t[] (by name) from path, copying into t[i].data.
  * Refuses the file, changing nothing, if any tensor is missing, has another
- * shape or dtype; err then names every mismatch. Returns 0 or -1. */
+ * shape or a non-float dtype, or if the file holds a tensor t[] lacks (a
+ * checkpoint of another model); err then names every mismatch. Returns 0 or -1. */
 int nnrt_load_safetensors(const char *path, const nnrt_tensor *t, int n,
                           char *err, size_t errlen);
 
 /* ---- util.c: small helpers for generated trainers ---- */
 
-/* calloc that exits with a message naming what was being allocated */
+/* zeroed, 64-byte aligned room for nfloats floats (release with free());
+ * exits with a message naming what was being allocated if memory runs out */
 void *nnrt_alloc(size_t nfloats, const char *what);
 double nnrt_seconds(void);                   /* monotonic clock */
+/* max |p[i]| (0 if n == 0), or NaN if any p[i] is NaN */
 float nnrt_max_abs(const float *p, size_t n);
 
 /* The trainer's command line (generated main() fills it with nnrt_parse_args). */
@@ -165,8 +175,11 @@ typedef struct nnrt_args {
     int quiet;            /* --quiet */
 } nnrt_args;
 
-/* Parses argv into a (which holds the defaults on entry). On --help prints
- * usage and exits 0; on a bad flag prints a message and exits 2. */
+/* Parses argv into a (which holds the defaults on entry); "--steps 10" and
+ * "--steps=10" both work, and the string fields point into argv. On --help
+ * (or -h) prints prog_doc, then the flags with the defaults from *a, and
+ * exits 0; on a bad flag or value prints "<prog>: error: ..." to stderr and
+ * exits 2. */
 void nnrt_parse_args(nnrt_args *a, int argc, char **argv, const char *prog_doc);
 
 #endif /* NNRT_H */

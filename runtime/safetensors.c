@@ -560,8 +560,12 @@ static int parse_header(nnrt_st_file *f, const char *hdr, size_t hlen, uint64_t 
         goto out;
     }
     int n = 0, nmeta = 0;
-    for (const cJSON *j = root->child; j; j = j->next)
-        strcmp(j->string, "__metadata__") == 0 ? nmeta++ : n++;
+    for (const cJSON *j = root->child; j; j = j->next) {
+        if (strcmp(j->string, "__metadata__") == 0)
+            nmeta++;
+        else
+            n++;
+    }
     if (nmeta > 1) {
         set_err(err, errlen, "%s: \"__metadata__\" appears twice in the header", f->path);
         goto out;

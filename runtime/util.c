@@ -85,16 +85,16 @@ static const struct opt {
     const char *help;
 } opts[] = {
     {OPT_STEPS, "steps", "N", "number of training steps"},
-    {OPT_BATCH, "batch", "N", "batch size (1 to 1048576)"},
+    {OPT_BATCH, "batch", "N", "batch size, 1 to 1048576"},
     {OPT_LR, "lr", "X", "learning rate of SGD"},
-    {OPT_SEED, "seed", "N", "random seed (0 to 2^64-1)"},
+    {OPT_SEED, "seed", "N", "random seed"},
     {OPT_SAVE, "save", "FILE", "after training, save the weights to FILE (safetensors)"},
     {OPT_LOAD, "load", "FILE", "start from the weights in FILE instead of random ones"},
-    {OPT_DATA, "data", "FILE", "train on FILE: safetensors with \"input\" [N,...] and "
+    {OPT_DATA, "data", "FILE", "train on FILE, safetensors with \"input\" [N,...] and "
                                "\"target\" [N,...]"},
     {OPT_DUMP, "dump", "FILE", "after training, write output, loss, weights and gradients"},
     {OPT_PRINT_EVERY, "print-every", "N", "print the loss every N steps"},
-    {OPT_QUIET, "quiet", NULL, "print nothing but errors"},
+    {OPT_QUIET, "quiet", NULL, "do not print the loss while training"},
     {OPT_HELP, "help", NULL, "show this help and exit"},
 };
 #define NOPTS (int)(sizeof opts / sizeof opts[0])
@@ -109,7 +109,7 @@ static const char *prog_name(int argc, char **argv)
 }
 
 /* prints "<prog>: error: <msg>" and the hint, and exits 2 */
-static void usage_error(const char *prog, const char *fmt, ...)
+_Noreturn static void usage_error(const char *prog, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "%s: error: ", prog);
@@ -252,16 +252,16 @@ static void set_option(nnrt_args *a, const struct opt *o, const char *val, const
     }
 }
 
-/* "(default 64)", or "(default: none)" for an unset file */
+/* " (default 64)"; nothing for a file flag without a default */
 static void print_default(const nnrt_args *a, enum opt_id id)
 {
     const char *file = NULL;
     switch (id) {
-    case OPT_STEPS: printf("(default %ld)", a->steps); return;
-    case OPT_BATCH: printf("(default %d)", a->batch); return;
-    case OPT_LR: printf("(default %g)", (double)a->lr); return;
-    case OPT_SEED: printf("(default %" PRIu64 ")", a->seed); return;
-    case OPT_PRINT_EVERY: printf("(default %ld)", a->print_every); return;
+    case OPT_STEPS: printf(" (default %ld)", a->steps); return;
+    case OPT_BATCH: printf(" (default %d)", a->batch); return;
+    case OPT_LR: printf(" (default %g)", (double)a->lr); return;
+    case OPT_SEED: printf(" (default %" PRIu64 ")", a->seed); return;
+    case OPT_PRINT_EVERY: printf(" (default %ld)", a->print_every); return;
     case OPT_SAVE: file = a->save; break;
     case OPT_LOAD: file = a->load; break;
     case OPT_DATA: file = a->data; break;
@@ -269,9 +269,7 @@ static void print_default(const nnrt_args *a, enum opt_id id)
     case OPT_QUIET: case OPT_HELP: return;
     }
     if (file)
-        printf("(default %s)", file);
-    else
-        printf("(default: none)");
+        printf(" (default %s)", file);
 }
 
 static void print_help(const nnrt_args *a, const char *prog, const char *prog_doc)
@@ -286,11 +284,8 @@ static void print_help(const nnrt_args *a, const char *prog, const char *prog_do
         char flag[64];
         snprintf(flag, sizeof flag, "%s--%s%s%s", o->id == OPT_HELP ? "-h, " : "", o->name,
                  o->arg ? " " : "", o->arg ? o->arg : "");
-        printf("  %-20s %s", flag, o->help);
-        if (o->arg) {
-            printf(" ");
-            print_default(a, o->id);
-        }
+        printf("  %-18s %s", flag, o->help);
+        print_default(a, o->id);
         printf("\n");
     }
     printf("\nA value may also be joined to its flag: --steps=100.\n");
@@ -340,7 +335,7 @@ void nnrt_parse_args(nnrt_args *a, int argc, char **argv, const char *prog_doc)
         if (!val) {
             /* the next argument, unless there is none or it is another flag */
             if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)
-                usage_error(prog, "--%s expects a value (%s)", o->name, o->arg);
+                usage_error(prog, "--%s expects a value", o->name);
             val = argv[++i];
         }
         set_option(a, o, val, prog);

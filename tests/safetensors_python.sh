@@ -1,12 +1,12 @@
 #!/bin/sh
-# test_st.sh — the C runtime and tests/parity/st.py agree on safetensors.
+# safetensors_python.sh — the C runtime and tests/parity/st.py agree on safetensors.
 #
 # PyTorch tensors saved by st.py are read by nnrt_st_open and written again by
 # nnrt_save_safetensors (st_copy.c): the two files must be byte-identical, and
 # st.py must read the C-written one back bit for bit. Then st.py must refuse
 # the malformed files the C reader refuses.
 set -eu
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 CC=${CC:-cc}
 CFLAGS=${CFLAGS:-"-O2 -g -std=c11 -Wall -Wextra -Werror"}
 PYTHON=${PYTHON:-/usr/bin/python3}
