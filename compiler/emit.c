@@ -403,29 +403,38 @@ static void emit_api(Emit *e)
     out(e, "/* As `optimizer.step()`: plain SGD, param -= lr * grad. */\n");
     out(e, "void %s_step(%s *m, float lr)\n{\n    nnrt_sgd_step(m->param, m->grad, %s_NPARAM, lr);\n}\n\n",
         M, M, U);
-    out(e, "/* The parameters (or, with grads, their gradients) as named tensors. */\n");
-    out(e, "static void %s_tensors(const %s *m, nnrt_tensor t[%s_NTENSORS], int grads)\n{\n"
+    out(e, "/* Views of the parameters (what 0) or of their gradients (what 1, named\n"
+           " * NAME.grad) as named tensors; returns how many. */\n");
+    out(e, "static const char *const %s_grad_names[%s_NTENSORS] = {", M, U);
+    for (int i = 0; i < e->g->nlayers; i++)
+        for (int p = 0; p < e->g->layers[i].nparams; p++)
+            out(e, "\"%s.grad\", ", e->g->layers[i].params[p].name);
+    out(e, "};\n\n");
+    out(e, "int %s_tensors(const %s *m, nnrt_tensor *t, int what)\n{\n"
+           "    if (what > 1)\n"
+           "        return 0;\n"
            "    for (int i = 0; i < %s_NTENSORS; i++) {\n"
            "        const struct %s_param *p = &%s_params[i];\n"
-           "        t[i] = (nnrt_tensor){.name = p->name, .ndim = p->ndim,\n"
-           "                             .data = (grads ? m->grad : m->param) + p->offset};\n"
+           "        t[i] = (nnrt_tensor){.name = what ? %s_grad_names[i] : p->name, .ndim = p->ndim,\n"
+           "                             .data = (what ? m->grad : m->param) + p->offset};\n"
            "        memcpy(t[i].shape, p->shape, sizeof p->shape);\n"
-           "    }\n}\n\n", M, M, U, U, M, M);
+           "    }\n"
+           "    return %s_NTENSORS;\n}\n\n", M, M, U, M, M, M, U);
     out(e, "/* Saves the weights as safetensors, PyTorch's state_dict names; atomic: the\n"
            " * old file stays intact if anything fails. 0, or -1 with a message in err. */\n");
     out(e, "int %s_save(const %s *m, const char *path, char *err, size_t errlen)\n{\n"
            "    nnrt_tensor t[%s_NTENSORS];\n"
-           "    %s_tensors(m, t, 0);\n"
-           "    const char *keys[] = {\"format\", \"model\", \"producer\"};\n"
-           "    const char *vals[] = {\"pt\", \"%s\", \"nnc " NNC_VERSION "\"};\n"
-           "    return nnrt_save_safetensors(path, t, %s_NTENSORS, keys, vals, 3, err, errlen);\n}\n\n",
-        M, M, U, M, e->g->name, U);
+           "    int n = %s_tensors(m, t, 0);\n"
+           "    const char *keys[] = {\"format\", \"model\"};\n"
+           "    const char *vals[] = {\"pt\", \"%s\"};\n"
+           "    return nnrt_save_safetensors(path, t, n, keys, vals, 2, err, errlen);\n}\n\n",
+        M, M, U, M, e->g->name);
     out(e, "/* Loads weights saved by %s_save or by PyTorch; refuses, changing nothing,\n"
            " * a file whose tensors do not match the model. 0, or -1 with a message. */\n", M);
     out(e, "int %s_load(%s *m, const char *path, char *err, size_t errlen)\n{\n"
            "    nnrt_tensor t[%s_NTENSORS];\n"
-           "    %s_tensors(m, t, 0);\n"
-           "    return nnrt_load_safetensors(path, t, %s_NTENSORS, err, errlen);\n}\n\n", M, M, U, M, U);
+           "    int n = %s_tensors(m, t, 0);\n"
+           "    return nnrt_load_safetensors(path, t, n, err, errlen);\n}\n\n", M, M, U, M);
 }
 
 /* The summary as a C string, for the trainer's banner */
@@ -453,145 +462,66 @@ static void emit_summary_string(Emit *e)
     free(text);
 }
 
+/* a C string literal of s */
+static char *c_string(const char *s)
+{
+    size_t n = strlen(s);
+    char *o = xalloc(4 * n + 3), *p = o;
+    *p++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            p += sprintf(p, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            p += sprintf(p, "\\%03o", c);
+        else
+            *p++ = (char)c;
+    }
+    *p++ = '"';
+    return o;
+}
+
+static void emit_dims(Emit *e, const char *field, const Shape *s)
+{
+    out(e, "        .%s_ndim = %d, .%s_shape = {", field, s->ndim, field);
+    for (int d = 0; d < s->ndim; d++)
+        out(e, "%s%lld", d ? ", " : "", (long long)s->dim[d]);
+    out(e, "},\n");
+}
+
+/* main(): the runtime's trainer (runtime/trainer.c), given this model */
 static void emit_main(Emit *e, const char *src)
 {
     const Graph *g = e->g;
     const char *M = e->M, *U = e->U;
-    const Shape *in = &g->nodes[g->input].shape;
     out(e, "#ifndef NNC_NO_MAIN\n"
-           "/* ---- The trainer: the loop of PyTorch's tutorial \"training a neural network\". ---- */\n\n");
+           "/* ---- The trainer: runtime/trainer.c runs the tutorial's loop on this model. ---- */\n\n");
     emit_summary_string(e);
-    out(e, "static const char %s_doc[] =\n"
-           "    \"Trains the model `%s` (compiled by nnc from %s).\\n\"\n"
-           "    \"Without --data: a random normal input [N, %s and target [N, %s, as the tutorial.\\n\"\n"
-           "    \"loss mse, optimizer sgd; prints the loss as it falls.\\n\";\n\n",
-        M, g->name, src, shape_str(in) + 1, shape_str(&g->target) + 1);
-    out(e, "static const int64_t %s_input_shape[] = {", M);
-    for (int d = 0; d < in->ndim; d++)
-        out(e, "%s%lld", d ? ", " : "", (long long)in->dim[d]);
-    out(e, "};\nstatic const int64_t %s_target_shape[] = {", M);
-    for (int d = 0; d < g->target.ndim; d++)
-        out(e, "%s%lld", d ? ", " : "", (long long)g->target.dim[d]);
-    out(e, "};\n\n");
-    out(e,
-        "/* Reads \"input\" [N, ...] and \"target\" [N, ...] from a safetensors file; N is the batch. */\n"
-        "static int %s_read_data(const char *path, nnrt_st_file **f, const float **x, const float **t, int *batch)\n"
-        "{\n"
-        "    char err[1024];\n"
-        "    *f = nnrt_st_open(path, err, sizeof err);\n"
-        "    if (!*f) {\n"
-        "        fprintf(stderr, \"%s: error: %%s\\n\", err);\n"
-        "        return -1;\n"
-        "    }\n"
-        "    const nnrt_tensor *ti = nnrt_st_get(*f, \"input\"), *tt = nnrt_st_get(*f, \"target\");\n"
-        "    const char *bad = !ti ? \"has no float32 tensor 'input'\" : !tt ? \"has no float32 tensor 'target'\" : NULL;\n"
-        "    if (!bad && (ti->ndim != %d || tt->ndim != %d || ti->shape[0] != tt->shape[0] || ti->shape[0] < 1))\n"
-        "        bad = \"must hold 'input' [N, %s and 'target' [N, %s with the same N\";\n"
-        "    for (int d = 0; !bad && d < %d; d++)\n"
-        "        if (ti->shape[d + 1] != %s_input_shape[d])\n"
-        "            bad = \"has an 'input' of another shape than the model's [N, %s\";\n"
-        "    for (int d = 0; !bad && d < %d; d++)\n"
-        "        if (tt->shape[d + 1] != %s_target_shape[d])\n"
-        "            bad = \"has a 'target' of another shape than the model's [N, %s\";\n"
-        "    if (!bad && ti->shape[0] > (1 << 20))\n"
-        "        bad = \"has more than 1048576 samples\";\n"
-        "    if (bad) {\n"
-        "        fprintf(stderr, \"%s: error: %%s %%s\\n\", path, bad);\n"
-        "        return -1;\n"
-        "    }\n"
-        "    *x = ti->data;\n    *t = tt->data;\n    *batch = (int)ti->shape[0];\n    return 0;\n}\n\n",
-        M, M, in->ndim + 1, g->target.ndim + 1, shape_str(in) + 1, shape_str(&g->target) + 1, in->ndim, M,
-        shape_str(in) + 1, g->target.ndim, M, shape_str(&g->target) + 1, M);
-    out(e,
-        "/* --dump: the last step's input, target, output and loss, the weights after\n"
-        " * it and the gradients it computed (as NAME.grad): for checks against PyTorch */\n"
-        "static int %s_dump(const %s *m, const char *path, char *err, size_t errlen)\n{\n"
-        "    nnrt_tensor t[2 * %s_NTENSORS + 4];\n"
-        "    char names[%s_NTENSORS][160];\n"
-        "    %s_tensors(m, t, 0);\n"
-        "    %s_tensors(m, t + %s_NTENSORS, 1);\n"
-        "    for (int i = 0; i < %s_NTENSORS; i++) {\n"
-        "        snprintf(names[i], sizeof names[i], \"%%s.grad\", t[i].name);\n"
-        "        t[%s_NTENSORS + i].name = names[i];\n"
-        "    }\n"
-        "    float loss = m->loss;\n"
-        "    int k = 2 * %s_NTENSORS;\n"
-        "    t[k++] = (nnrt_tensor){.name = \"input\", .ndim = %d, .data = (float *)m->input};\n"
-        "    t[k++] = (nnrt_tensor){.name = \"target\", .ndim = %d, .data = (float *)m->target};\n"
-        "    t[k++] = (nnrt_tensor){.name = \"output\", .ndim = %d, .data = m->output};\n"
-        "    t[k++] = (nnrt_tensor){.name = \"loss\", .ndim = 1, .shape = {1}, .data = &loss};\n"
-        "    t[k - 4].shape[0] = t[k - 3].shape[0] = t[k - 2].shape[0] = m->n;\n"
-        "    memcpy(t[k - 4].shape + 1, %s_input_shape, sizeof %s_input_shape);\n"
-        "    memcpy(t[k - 3].shape + 1, %s_target_shape, sizeof %s_target_shape);\n"
-        "    memcpy(t[k - 2].shape + 1, %s_target_shape, sizeof %s_target_shape);\n"
-        "    return nnrt_save_safetensors(path, t, k, NULL, NULL, 0, err, errlen);\n}\n\n",
-        M, M, U, U, M, M, U, U, U, U, in->ndim + 1, g->target.ndim + 1, g->target.ndim + 1, M, M, M, M, M, M);
-    out(e,
-        "int main(int argc, char **argv)\n{\n"
-        "    nnrt_args a = {.steps = 100, .batch = 1, .lr = %.9gf, .seed = 1, .print_every = 10};\n"
-        "    nnrt_parse_args(&a, argc, argv, %s_doc);\n"
-        "    const char *prog = \"%s\";\n"
-        "    char err[4096];\n"
-        "    nnrt_st_file *data = NULL;\n"
-        "    const float *input, *target;\n"
-        "    float *random = NULL;\n"
-        "    if (a.data) {\n"
-        "        if (%s_read_data(a.data, &data, &input, &target, &a.batch))\n"
-        "            return 1;\n"
-        "    } else {\n"
-        "        /* as the tutorial: input = torch.randn(1, 1, 32, 32); target = torch.randn(10).view(1, -1) */\n"
-        "        size_t ni = (size_t)a.batch * %s_INPUT_SIZE, nt = (size_t)a.batch * %s_TARGET_SIZE;\n"
-        "        random = nnrt_alloc(ni + nt, \"the random input and target\");\n"
-        "        nnrt_rng rng;\n"
-        "        nnrt_rng_seed(&rng, a.seed ^ 0x9e3779b97f4a7c15u);\n"
-        "        nnrt_fill_normal(random, ni + nt, &rng);\n"
-        "        input = random;\n"
-        "        target = random + ni;\n"
-        "    }\n"
-        "    %s m;\n"
-        "    %s_init(&m, a.batch, a.seed);\n"
-        "    if (a.load && %s_load(&m, a.load, err, sizeof err)) {\n"
-        "        fprintf(stderr, \"%%s: error: %%s\\n\", prog, err);\n"
-        "        return 1;\n"
-        "    }\n"
-        "    if (!a.quiet)\n"
-        "        printf(\"%%sbatch %%d, %%ld steps, lr %%g, seed %%llu\\n\", %s_summary, a.batch, a.steps,\n"
-        "               (double)a.lr, (unsigned long long)a.seed);\n"
-        "    double t0 = nnrt_seconds();\n"
-        "    for (long step = 1; step <= a.steps; step++) {\n"
-        "        %s_zero_grad(&m);                      /* optimizer.zero_grad() */\n"
-        "        %s_forward(&m, input, a.batch);        /* output = net(input) */\n"
-        "        float loss = %s_loss(&m, target);      /* loss = criterion(output, target) */\n"
-        "        if (!isfinite(loss)) {\n"
-        "            fprintf(stderr, \"%%s: error: the loss is %%g at step %%ld; stopping without saving\\n\"\n"
-        "                            \"help: try a smaller --lr\\n\", prog, (double)loss, step);\n"
-        "            return 1;\n"
-        "        }\n"
-        "        %s_backward(&m);                       /* loss.backward() */\n"
-        "        %s_step(&m, a.lr);                     /* optimizer.step() */\n"
-        "        if (!a.quiet && (step %% a.print_every == 0 || step == 1 || step == a.steps))\n"
-        "            printf(\"step %%6ld  loss %%.6g\\n\", step, (double)loss);\n"
-        "    }\n"
-        "    double dt = nnrt_seconds() - t0;\n"
-        "    if (!a.quiet && a.steps > 0)\n"
-        "        printf(\"trained %%ld steps in %%.3f s: %%.0f steps/s, %%.0f samples/s\\n\", a.steps, dt,\n"
-        "               (double)a.steps / dt, (double)a.steps * a.batch / dt);\n"
-        "    int rc = 0;\n"
-        "    if (a.save && %s_save(&m, a.save, err, sizeof err)) {\n"
-        "        fprintf(stderr, \"%%s: error: %%s\\n\", prog, err);\n"
-        "        rc = 1;\n"
-        "    }\n"
-        "    if (a.dump && a.steps > 0 && %s_dump(&m, a.dump, err, sizeof err)) {\n"
-        "        fprintf(stderr, \"%%s: error: %%s\\n\", prog, err);\n"
-        "        rc = 1;\n"
-        "    }\n"
-        "    %s_free(&m);\n"
-        "    free(random);\n"
-        "    if (data)\n        nnrt_st_close(data);\n"
-        "    return rc;\n"
-        "}\n"
-        "#endif /* NNC_NO_MAIN */\n",
-        g->lr, M, M, M, U, U, M, M, M, M, M, M, M, M, M, M, M, M);
+    out(e, "static void %s_init_v(void *m, int batch, uint64_t seed) { %s_init(m, batch, seed); }\n", M, M);
+    out(e, "static void %s_free_v(void *m) { %s_free(m); }\n", M, M);
+    out(e, "static void %s_zero_grad_v(void *m) { %s_zero_grad(m); }\n", M, M);
+    out(e, "static float *%s_forward_v(void *m, const float *x, int n) { return %s_forward(m, x, n); }\n", M, M);
+    out(e, "static float %s_loss_v(void *m, const float *t) { return %s_loss(m, t); }\n", M, M);
+    out(e, "static void %s_backward_v(void *m) { %s_backward(m); }\n", M, M);
+    out(e, "static void %s_step_v(void *m, float lr) { %s_step(m, lr); }\n", M, M);
+    out(e, "static int %s_tensors_v(void *m, nnrt_tensor *t, int what) { return %s_tensors(m, t, what); }\n\n",
+        M, M);
+    out(e, "int main(int argc, char **argv)\n{\n"
+           "    static %s m;\n"
+           "    const nnrt_model model = {\n"
+           "        .name = \"%s\", .source = %s, .summary = %s_summary, .self = &m,\n", M, g->name, c_string(src), M);
+    emit_dims(e, "in", &g->nodes[g->input].shape);
+    emit_dims(e, "out", &g->nodes[g->output].shape);
+    emit_dims(e, "target", &g->target);
+    out(e, "        .classes = 0, .lr = %.9gf, .ntensors = %s_NTENSORS, .nstate = 0,\n"
+           "        .init = %s_init_v, .release = %s_free_v, .zero_grad = %s_zero_grad_v,\n"
+           "        .forward = %s_forward_v, .loss = %s_loss_v, .backward = %s_backward_v,\n"
+           "        .step = %s_step_v, .tensors = %s_tensors_v,\n"
+           "    };\n"
+           "    return nnrt_train_main(&model, argc, argv);\n"
+           "}\n"
+           "#endif /* NNC_NO_MAIN */\n",
+        g->lr, U, M, M, M, M, M, M, M, M);
 }
 
 void emit_c(FILE *f, const Graph *g, const char *source_path)

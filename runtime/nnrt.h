@@ -182,4 +182,41 @@ typedef struct nnrt_args {
  * exits 2. */
 void nnrt_parse_args(nnrt_args *a, int argc, char **argv, const char *prog_doc);
 
+/* ---- trainer.c: the trainer every generated program runs ---- */
+
+/* A compiled model as the trainer sees it. The generated file fills one in
+ * (static functions that forward to its NAME_* API) and calls
+ * nnrt_train_main from its main(). Shapes are per sample. */
+typedef struct nnrt_model {
+    const char *name;               /* "lenet" */
+    const char *source;             /* "models/lenet.nn" */
+    const char *summary;            /* the summary table nnc printed */
+    void *self;                     /* the model's state: a struct NAME */
+    int in_ndim;
+    int64_t in_shape[NNRT_MAX_DIMS];
+    int out_ndim;
+    int64_t out_shape[NNRT_MAX_DIMS];
+    int target_ndim;                /* 0 when targets are class indices */
+    int64_t target_shape[NNRT_MAX_DIMS];
+    int classes;                    /* > 0: a target is a class index in [0, classes), stored as float */
+    float lr;                       /* the model's learning rate */
+    int ntensors;                   /* parameter tensors (state_dict entries with gradients) */
+    int nstate;                     /* further tensors a checkpoint holds (optimizer state, buffers) */
+    void (*init)(void *self, int batch, uint64_t seed);
+    void (*release)(void *self);
+    void (*zero_grad)(void *self);
+    float *(*forward)(void *self, const float *input, int n);   /* returns the output [n, out] */
+    float (*loss)(void *self, const float *target);
+    void (*backward)(void *self);
+    void (*step)(void *self, float lr);
+    void (*set_training)(void *self, int training);             /* dropout, batch norm; may be NULL */
+    /* fills t[] with views of the parameters (what 0), their gradients
+     * (what 1: names are "NAME.grad"), or the checkpoint's further tensors
+     * (what 2); returns how many */
+    int (*tensors)(void *self, nnrt_tensor *t, int what);
+} nnrt_model;
+
+/* Runs the trainer: parses argv, trains, saves. Returns the exit status. */
+int nnrt_train_main(const nnrt_model *m, int argc, char **argv);
+
 #endif /* NNRT_H */
