@@ -320,6 +320,7 @@ static int eval_layer_call(Graph *g, Env *env, Ast *call, Layer *l)
     if (in < 0)
         return -1;
     int id = add_node(g, l->op, call->span, l->name);
+    g->nodes[id].call = call;
     g->nodes[id].layer = l;
     g->nodes[id].in[0] = in;
     g->nodes[id].nin = 1;
@@ -378,6 +379,7 @@ static int eval_func_call(Graph *g, Env *env, Ast *call)
     }
     int id = add_node(g, op, call->span, (char *)op_name(op));
     Node *n = &g->nodes[id];
+    n->call = call;
     n->in[0] = in;
     n->nin = 1;
     memcpy(n->kernel, kernel, sizeof kernel);

@@ -184,6 +184,7 @@ typedef struct Node {
     int id;             /* index in Graph.nodes, topological order */
     OpKind op;
     Span span;          /* the expression that makes it */
+    Ast *call;          /* that expression: its arguments, for exporters */
     char *label;        /* "conv1", "relu", "maxpool2d", the input's name */
     int in[MAX_INPUTS]; /* producer node ids */
     int nin;

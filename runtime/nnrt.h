@@ -25,6 +25,8 @@
 #define NNRT_VERSION "0.1.0"
 #define NNRT_MAX_DIMS 8
 
+typedef struct nnrt_rng { uint64_t s[4]; } nnrt_rng; /* xoshiro256** state (init.c) */
+
 /* ---- conv2d.c: 2-D convolution (cross-correlation, as torch.nn.Conv2d) ---- */
 
 /* Sizes of one conv2d call. Output size P = (H + 2*pad_h - dil_h*(R-1) - 1)/stride_h + 1,
@@ -54,8 +56,11 @@ typedef struct nnrt_pool2d_dims {
     int P, Q;               /* output height, width */
     int kh, kw;             /* window */
     int stride_h, stride_w;
-    int pad_h, pad_w;       /* implicit -inf padding */
+    int pad_h, pad_w;       /* implicit padding: -inf for max, zeros for average */
+    int count_include_pad;  /* avgpool: divide by the window size including padding (PyTorch's default 1) */
 } nnrt_pool2d_dims;
+/* P and Q come from the compiler, in floor or ceil mode as PyTorch computes
+ * them; a window that runs past the padded input is clipped (ceil_mode). */
 
 /* y[N,C,P,Q] = max over each window of x[N,C,H,W] */
 void nnrt_maxpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d);
@@ -64,12 +69,89 @@ void nnrt_maxpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d)
 void nnrt_maxpool2d_backward(float *dx, const float *dy, const float *x,
                              const nnrt_pool2d_dims *d);
 
+/* y[N,C,P,Q] = mean of each window of x (torch.nn.AvgPool2d). The divisor is
+ * the window clipped to the padded input if count_include_pad, else the
+ * window clipped to the input itself. */
+void nnrt_avgpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d);
+/* dx[N,C,H,W] += dy spread evenly over each window */
+void nnrt_avgpool2d_backward(float *dx, const float *dy, const nnrt_pool2d_dims *d);
+
+/* y[N,C,P,Q]: torch.nn.AdaptiveAvgPool2d((P, Q)): output cell (i, j) averages
+ * rows floor(i*H/P) .. ceil((i+1)*H/P)-1 and likewise columns */
+void nnrt_adaptive_avgpool2d_forward(float *y, const float *x, int N, int C, int H, int W, int P, int Q);
+void nnrt_adaptive_avgpool2d_backward(float *dx, const float *dy, int N, int C, int H, int W, int P, int Q);
+
 /* ---- activation.c: elementwise activations ---- */
 
 /* y[n] = max(x[n], 0) */
 void nnrt_relu_forward(float *y, const float *x, size_t n);
 /* dx[n] += dy[n] where y[n] > 0 (y is relu's output) */
 void nnrt_relu_backward(float *dx, const float *dy, const float *y, size_t n);
+/* y = x if x > 0 else slope * x; backward reads x */
+void nnrt_leaky_relu_forward(float *y, const float *x, size_t n, float slope);
+void nnrt_leaky_relu_backward(float *dx, const float *dy, const float *x, size_t n, float slope);
+/* y = 1 / (1 + exp(-x)), computed without overflow; backward reads y: dx += dy * y * (1 - y) */
+void nnrt_sigmoid_forward(float *y, const float *x, size_t n);
+void nnrt_sigmoid_backward(float *dx, const float *dy, const float *y, size_t n);
+/* y = tanh(x); backward reads y: dx += dy * (1 - y^2) */
+void nnrt_tanh_forward(float *y, const float *x, size_t n);
+void nnrt_tanh_backward(float *dx, const float *dy, const float *y, size_t n);
+/* y = x * Phi(x) with the exact erf (PyTorch's default approximate='none'); backward reads x */
+void nnrt_gelu_forward(float *y, const float *x, size_t n);
+void nnrt_gelu_backward(float *dx, const float *dy, const float *x, size_t n);
+
+/* ---- softmax.c: softmax and log-softmax along one dimension ----
+ * The tensor is viewed as [outer, C, inner] and normalised over C (for
+ * [N, C] logits: outer N, inner 1; for [N, C, H, W] along channels: inner H*W).
+ * Numerically stable (the maximum is subtracted first). */
+void nnrt_softmax_forward(float *y, const float *x, int outer, int C, int inner);
+/* dx += y * (dy - sum_c dy * y); reads y */
+void nnrt_softmax_backward(float *dx, const float *dy, const float *y, int outer, int C, int inner);
+void nnrt_log_softmax_forward(float *y, const float *x, int outer, int C, int inner);
+/* dx += dy - exp(y) * sum_c dy; reads y */
+void nnrt_log_softmax_backward(float *dx, const float *dy, const float *y, int outer, int C, int inner);
+
+/* ---- dropout.c: torch.nn.Dropout in training mode ----
+ * mask[n] holds 0 or 1/(1-p) (so backward is dy * mask); the draws come from
+ * r, so a run is deterministic under its seed. p in [0, 1); with p == 0 the
+ * mask is all ones. In eval mode the compiler emits no call (y is x). */
+void nnrt_dropout_forward(float *y, float *mask, const float *x, size_t n, float p, nnrt_rng *r);
+void nnrt_dropout_backward(float *dx, const float *dy, const float *mask, size_t n);
+
+/* ---- batchnorm.c: torch.nn.BatchNorm1d / BatchNorm2d ----
+ * x is [N, C, HW] (HW = 1 for BatchNorm1d on [N, C]). */
+typedef struct nnrt_bn_dims {
+    int N, C, HW;
+    float eps;              /* PyTorch default 1e-5 */
+    float momentum;         /* PyTorch default 0.1: running = (1-m) running + m batch */
+} nnrt_bn_dims;
+/* Training: normalises with the batch's mean and biased variance, keeps
+ * mean[C] and invstd[C] = 1/sqrt(var + eps) for backward, and updates
+ * running_mean and running_var (with the UNBIASED variance, as PyTorch).
+ * gamma/beta may be NULL (affine=false). */
+void nnrt_batchnorm_forward_train(float *y, float *mean, float *invstd, float *running_mean,
+                                  float *running_var, const float *x, const float *gamma,
+                                  const float *beta, const nnrt_bn_dims *d);
+/* Evaluation: normalises with the running statistics. */
+void nnrt_batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
+                                 const float *running_mean, const float *running_var,
+                                 const nnrt_bn_dims *d);
+/* Backward of the training forward: dx += ..., dgamma[C] += ..., dbeta[C] += ...;
+ * dgamma/dbeta NULL when affine=false; reads x, mean, invstd, gamma */
+void nnrt_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                             const float *mean, const float *invstd, const float *gamma,
+                             const nnrt_bn_dims *d);
+
+/* ---- tensor.c: merging values ---- */
+
+/* y[n] = a[n] + b[n] (residual connections); backward is nnrt_accumulate on both */
+void nnrt_add_forward(float *y, const float *a, const float *b, size_t n);
+/* dx[n] += dy[n] */
+void nnrt_accumulate(float *dx, const float *dy, size_t n);
+/* concat along channels: x[N, Cx, inner] is copied into y[N, Cy, inner] at
+ * channel offset c0 (one call per input); backward takes the slice back */
+void nnrt_concat_forward(float *y, const float *x, int N, int Cx, int Cy, int c0, int inner);
+void nnrt_concat_backward(float *dx, const float *dy, int N, int Cx, int Cy, int c0, int inner);
 
 /* ---- linear.c: fully connected layer (torch.nn.Linear) ---- */
 
@@ -80,21 +162,81 @@ void nnrt_linear_forward(float *y, const float *x, const float *w, const float *
 void nnrt_linear_backward(float *dx, float *dw, float *db, const float *dy,
                           const float *x, const float *w, int N, int IN, int OUT);
 
-/* ---- loss.c: losses (mean reduction, as PyTorch's default) ---- */
+/* ---- loss.c: losses ----
+ * Each forward returns the loss; each backward ACCUMULATES dloss * d loss / d y
+ * into dy. reduction is NNRT_MEAN (PyTorch's default) or NNRT_SUM. */
+enum { NNRT_MEAN = 0, NNRT_SUM = 1 };
 
 /* returns mean((y - t)^2) over n elements (torch.nn.MSELoss()) */
 float nnrt_mse_forward(const float *y, const float *t, size_t n);
 /* dy[n] += dloss * 2 * (y - t) / n */
 void nnrt_mse_backward(float *dy, const float *y, const float *t, size_t n, float dloss);
+/* the same with a reduction: sum((y - t)^2), or its mean */
+float nnrt_mse_forward_r(const float *y, const float *t, size_t n, int reduction);
+void nnrt_mse_backward_r(float *dy, const float *y, const float *t, size_t n, float dloss, int reduction);
+/* L1: |y - t|; d/dy = sign(y - t), with sign(0) = 0 as PyTorch */
+float nnrt_l1_forward(const float *y, const float *t, size_t n, int reduction);
+void nnrt_l1_backward(float *dy, const float *y, const float *t, size_t n, float dloss, int reduction);
+/* Cross-entropy from logits x[N, C] and class indices t[N] (stored as float,
+ * each in [0, C)): -log softmax(x)[n, t[n]], averaged over N or summed
+ * (torch.nn.CrossEntropyLoss). Stable: log-sum-exp with the maximum taken out. */
+float nnrt_cross_entropy_forward(const float *x, const float *t, int N, int C, int reduction);
+/* dx += dloss * (softmax(x) - onehot(t)) (/ N for the mean) */
+void nnrt_cross_entropy_backward(float *dx, const float *x, const float *t, int N, int C, float dloss,
+                                 int reduction);
+/* Negative log-likelihood of log-probabilities x[N, C] (torch.nn.NLLLoss) */
+float nnrt_nll_forward(const float *x, const float *t, int N, int C, int reduction);
+void nnrt_nll_backward(float *dx, const float *t, int N, int C, float dloss, int reduction);
+/* Binary cross-entropy from logits, elementwise over n (torch.nn.BCEWithLogitsLoss):
+ * max(x,0) - x*t + log(1 + exp(-|x|)); d/dx = sigmoid(x) - t */
+float nnrt_bce_with_logits_forward(const float *x, const float *t, size_t n, int reduction);
+void nnrt_bce_with_logits_backward(float *dx, const float *x, const float *t, size_t n, float dloss,
+                                   int reduction);
 
 /* ---- optim.c: optimizers ---- */
 
 /* p[n] -= lr * g[n]  (torch.optim.SGD without momentum or weight decay) */
 void nnrt_sgd_step(float *p, const float *g, size_t n, float lr);
 
+/* torch.optim.SGD with every option, exactly as PyTorch 1.13 computes it:
+ *   g' = g + weight_decay * p
+ *   if momentum: buf = g' at the first step (step == 1), else
+ *                buf = momentum * buf + (1 - dampening) * g';
+ *                g' = nesterov ? g' + momentum * buf : buf
+ *   p -= lr * g'
+ * buf[n] is the momentum buffer (may be NULL when momentum == 0); g is not modified. */
+typedef struct nnrt_sgd_opts {
+    float momentum, dampening, weight_decay;
+    int nesterov;
+} nnrt_sgd_opts;
+void nnrt_sgd_step_opts(float *p, const float *g, float *buf, size_t n, float lr,
+                        const nnrt_sgd_opts *o, long step);
+
+/* torch.optim.Adam (decoupled == 0) and torch.optim.AdamW (decoupled == 1),
+ * PyTorch 1.13's formulas (amsgrad off), step counted from 1:
+ *   Adam:  g' = g + wd * p;            AdamW: p *= 1 - lr * wd; g' = g
+ *   m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2
+ *   p -= lr / (1 - b1^step) * m / (sqrt(v) / sqrt(1 - b2^step) + eps)
+ * m[n], v[n] are the moment buffers (zero before the first step). */
+typedef struct nnrt_adam_opts {
+    float beta1, beta2, eps, weight_decay;
+    int decoupled;
+} nnrt_adam_opts;
+void nnrt_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                    const nnrt_adam_opts *o, long step);
+
+/* sqrt(sum g^2), accumulated in double (for clipping by global norm) */
+float nnrt_grad_norm(const float *g, size_t n);
+/* g[n] *= s */
+void nnrt_scale(float *g, size_t n, float s);
+/* Learning-rate schedules, as a function of the epoch (0-based), PyTorch's
+ * StepLR (lr * gamma^floor(epoch/step_size)) and CosineAnnealingLR (closed form:
+ * eta_min + (lr - eta_min) * (1 + cos(pi * epoch / t_max)) / 2). */
+float nnrt_lr_step(float lr, long epoch, long step_size, float gamma);
+float nnrt_lr_cosine(float lr, long epoch, long t_max, float eta_min);
+
 /* ---- init.c: a seeded, deterministic random generator and initialisers ---- */
 
-typedef struct nnrt_rng { uint64_t s[4]; } nnrt_rng; /* xoshiro256** state */
 
 void nnrt_rng_seed(nnrt_rng *r, uint64_t seed);
 uint64_t nnrt_rng_next(nnrt_rng *r);
