@@ -71,6 +71,13 @@ static const char *D(Emit *e, int id)
     return xprintf("d_%s", e->vname[id]);
 }
 
+/* a float literal: 0.01f, 1.0f, 1e-08f */
+static char *F(double v)
+{
+    char *t = xprintf("%.9g", v);
+    return strpbrk(t, ".en") ? xprintf("%sf", t) : xprintf("%s.0f", t);
+}
+
 /* "[n, 6, 28, 28]": a shape with the batch */
 static char *nshape(const Shape *s)
 {
@@ -86,8 +93,25 @@ static char *upper(const char *s)
 }
 
 /* the source text of a span's first line, for comments: `conv1 = conv2d(6, kernel=5)` */
-static const Param *weight(const Node *n) { return &n->layer->params[0]; }
-static const Param *bias(const Node *n) { return n->layer->nparams > 1 ? &n->layer->params[1] : NULL; }
+/* the layer's parameter called what ("weight", "running_mean"), or NULL */
+static const Param *lparam(const Node *n, const char *what)
+{
+    size_t k = strlen(n->layer->name);
+    for (int i = 0; i < n->layer->nparams; i++)
+        if (strcmp(n->layer->params[i].name + k + 1, what) == 0)
+            return &n->layer->params[i];
+    return NULL;
+}
+static const Param *weight(const Node *n) { return lparam(n, "weight"); }
+static const Param *bias(const Node *n) { return lparam(n, "bias"); }
+
+/* the node whose memory holds n's value (itself unless n is a view) */
+static int storage(const Graph *g, int id)
+{
+    while (g->nodes[id].alias >= 0)
+        id = g->nodes[id].alias;
+    return id;
+}
 
 /* ---- function bodies, written to a buffer ---- */
 
@@ -118,6 +142,8 @@ static void buf_end(Emit *e, Buf *b, const char *input_expr)
         if (e->use_v[i]) {
             if (n->op == OP_INPUT)
                 out(e, "    const float *v_%s = %s; /* %s input */\n", e->vname[i], input_expr, sh);
+            else if (g->nodes[storage(g, i)].op == OP_INPUT)
+                out(e, "    const float *v_%s = %s; /* %s a view of the input */\n", e->vname[i], input_expr, sh);
             else
                 out(e, "    float *v_%s = m->act + B * %zu; /* %s */\n", e->vname[i], n->offset, sh);
         }
@@ -145,15 +171,40 @@ static void pool_dims(Emit *e, const Node *n)
 {
     const Shape *in = &e->g->nodes[n->in[0]].shape;
     out(e, "&(nnrt_pool2d_dims){.N = n, .C = %lld, .H = %lld, .W = %lld, .P = %lld, .Q = %lld,\n"
-           "            .kh = %lld, .kw = %lld, .stride_h = %lld, .stride_w = %lld, .pad_h = %lld, .pad_w = %lld}",
+           "            .kh = %lld, .kw = %lld, .stride_h = %lld, .stride_w = %lld, .pad_h = %lld, .pad_w = %lld,\n"
+           "            .count_include_pad = %d}",
         (long long)in->dim[0], (long long)in->dim[1], (long long)in->dim[2], (long long)n->shape.dim[1],
         (long long)n->shape.dim[2], (long long)n->kernel[0], (long long)n->kernel[1], (long long)n->stride[0],
-        (long long)n->stride[1], (long long)n->pad[0], (long long)n->pad[1]);
+        (long long)n->stride[1], (long long)n->pad[0], (long long)n->pad[1], n->count_include_pad);
 }
 
+static void bn_dims(Emit *e, const Node *n)
+{
+    const Shape *s = &n->shape;
+    long long hw = s->ndim == 3 ? (long long)(s->dim[1] * s->dim[2]) : s->ndim == 2 ? (long long)s->dim[1] : 1;
+    out(e, "&(nnrt_bn_dims){.N = n, .C = %lld, .HW = %lld, .eps = %s, .momentum = %s}",
+        (long long)s->dim[0], hw, F(n->layer->eps), F(n->layer->momentum));
+}
+
+/* a parameter in the parameter block (or buffer), its gradient, or NULL */
 static const char *param_ptr(const char *block, const Param *p)
 {
-    return p ? xprintf("m->%s + %zu", block, p->offset) : "NULL";
+    if (!p)
+        return "NULL";
+    return xprintf("m->%s + %zu", p->buffer ? "buf" : block, p->offset);
+}
+
+/* softmax's view [outer, C, inner] of a per-sample shape, along 1-based dim d */
+static void softmax_view(const Node *n, long long *outer, long long *c, long long *inner)
+{
+    *outer = *inner = 1;
+    for (int i = 0; i < n->shape.ndim; i++) {
+        if (i < n->dim - 1)
+            *outer *= n->shape.dim[i];
+        else if (i > n->dim - 1)
+            *inner *= n->shape.dim[i];
+    }
+    *c = n->shape.dim[n->dim - 1];
 }
 
 /* a comment line: conv1: conv2d [n, 1, 32, 32] -> [n, 6, 28, 28]  (line 13) */
@@ -168,6 +219,7 @@ static void emit_forward_node(Emit *e, const Node *n)
 {
     int in = n->in[0];
     size_t numel = (size_t)shape_numel(&n->shape);
+    const Shape *is = &e->g->nodes[in].shape;
     if (n->op == OP_INPUT)
         return;
     node_comment(e, n, "");
@@ -183,27 +235,90 @@ static void emit_forward_node(Emit *e, const Node *n)
             param_ptr("param", weight(n)), param_ptr("param", bias(n)), (long long)n->layer->in,
             (long long)n->layer->out);
         break;
+    case OP_BATCHNORM1D:
+    case OP_BATCHNORM2D:
+        out(e, "    if (m->training)\n        nnrt_batchnorm_forward_train(%s, m->scratch + %zu, m->scratch + %zu, %s, %s, %s, %s, %s,\n            ",
+            V(e, n->id), n->scratch, n->scratch + (size_t)n->shape.dim[0], param_ptr("buf", lparam(n, "running_mean")),
+            param_ptr("buf", lparam(n, "running_var")), V(e, in), param_ptr("param", weight(n)),
+            param_ptr("param", bias(n)));
+        bn_dims(e, n);
+        out(e, ");\n    else\n        nnrt_batchnorm_forward_eval(%s, %s, %s, %s, %s, %s,\n            ", V(e, n->id),
+            V(e, in), param_ptr("param", weight(n)), param_ptr("param", bias(n)),
+            param_ptr("buf", lparam(n, "running_mean")), param_ptr("buf", lparam(n, "running_var")));
+        bn_dims(e, n);
+        out(e, ");\n");
+        break;
     case OP_MAXPOOL2D:
-        out(e, "    nnrt_maxpool2d_forward(%s, %s,\n        ", V(e, n->id), V(e, in));
+    case OP_AVGPOOL2D:
+        out(e, "    nnrt_%s_forward(%s, %s,\n        ", op_name(n->op), V(e, n->id), V(e, in));
         pool_dims(e, n);
         out(e, ");\n");
         break;
+    case OP_ADAPTIVE_AVGPOOL2D:
+        out(e, "    nnrt_adaptive_avgpool2d_forward(%s, %s, n, %lld, %lld, %lld, %lld, %lld);\n", V(e, n->id),
+            V(e, in), (long long)is->dim[0], (long long)is->dim[1], (long long)is->dim[2],
+            (long long)n->shape.dim[1], (long long)n->shape.dim[2]);
+        break;
     case OP_RELU:
-        out(e, "    nnrt_relu_forward(%s, %s, (size_t)n * %zu);\n", V(e, n->id), V(e, in), numel);
+    case OP_SIGMOID:
+    case OP_TANH:
+    case OP_GELU:
+        out(e, "    nnrt_%s_forward(%s, %s, (size_t)n * %zu);\n", op_name(n->op), V(e, n->id), V(e, in), numel);
+        break;
+    case OP_LEAKY_RELU:
+        out(e, "    nnrt_leaky_relu_forward(%s, %s, (size_t)n * %zu, %s);\n", V(e, n->id), V(e, in), numel,
+            F(n->alpha));
+        break;
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX: {
+        long long o, c, i;
+        softmax_view(n, &o, &c, &i);
+        out(e, "    nnrt_%s_forward(%s, %s, n * %lld, %lld, %lld);\n", op_name(n->op), V(e, n->id), V(e, in), o, c, i);
+        break;
+    }
+    case OP_DROPOUT:
+        out(e, "    if (m->training) {   /* a fresh mask each step, from the seed: deterministic */\n"
+               "        nnrt_rng rng;\n"
+               "        nnrt_rng_seed(&rng, m->seed ^ (0x9e3779b97f4a7c15u * ((uint64_t)m->steps + 1)) ^ %du);\n"
+               "        nnrt_dropout_forward(%s, m->act + B * %zu, %s, (size_t)n * %zu, %s, &rng);\n"
+               "    } else {\n"
+               "        memcpy(%s, %s, sizeof(float) * (size_t)n * %zu);\n"
+               "    }\n",
+            n->id, V(e, n->id), n->aux, V(e, in), numel, F(n->alpha), V(e, n->id), V(e, in), numel);
         break;
     case OP_FLATTEN:
         out(e, "    /* a view: %s shares the memory of %s */\n", e->vname[n->id], e->vname[in]);
         break;
+    case OP_ADD:
+        out(e, "    nnrt_add_forward(%s, %s, %s, (size_t)n * %zu);\n", V(e, n->id), V(e, in), V(e, n->in[1]), numel);
+        break;
+    case OP_CONCAT: {
+        long long inner = numel / (size_t)n->shape.dim[0], c0 = 0;
+        for (int k = 0; k < n->nin; k++) {
+            long long ck = e->g->nodes[n->in[k]].shape.dim[0];
+            out(e, "    nnrt_concat_forward(%s, %s, n, %lld, %lld, %lld, %lld);\n", V(e, n->id), V(e, n->in[k]), ck,
+                (long long)n->shape.dim[0], c0, inner);
+            c0 += ck;
+        }
+        break;
+    }
     case OP_INPUT:
         break;
     }
 }
 
+/* backward of one node: the gradients of its inputs (where needed) and of its
+ * layer's parameters, from its own gradient */
 static void emit_backward_node(Emit *e, const Node *n)
 {
+    const Graph *g = e->g;
     int in = n->in[0];
     size_t numel = (size_t)shape_numel(&n->shape);
+    const Shape *is = &g->nodes[in].shape;
     if (n->op == OP_INPUT || !n->needs_grad)
+        return;
+    bool din = g->nodes[in].needs_grad;
+    if (!din && !n->layer && n->op != OP_ADD && n->op != OP_CONCAT)
         return;
     node_comment(e, n, "d ");
     switch (n->op) {
@@ -219,22 +334,76 @@ static void emit_backward_node(Emit *e, const Node *n)
             param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
             param_ptr("param", weight(n)), (long long)n->layer->in, (long long)n->layer->out);
         break;
+    case OP_BATCHNORM1D:
+    case OP_BATCHNORM2D:
+        out(e, "    nnrt_batchnorm_backward(%s, %s, %s, %s, %s, m->scratch + %zu, m->scratch + %zu, %s,\n        ",
+            D(e, in), param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in), n->scratch,
+            n->scratch + (size_t)n->shape.dim[0], param_ptr("param", weight(n)));
+        bn_dims(e, n);
+        out(e, ");\n");
+        break;
     case OP_MAXPOOL2D:
-        if (!e->g->nodes[in].needs_grad)
-            break;
         out(e, "    nnrt_maxpool2d_backward(%s, %s, %s,\n        ", D(e, in), D(e, n->id), V(e, in));
         pool_dims(e, n);
         out(e, ");\n");
         break;
+    case OP_AVGPOOL2D:
+        out(e, "    nnrt_avgpool2d_backward(%s, %s,\n        ", D(e, in), D(e, n->id));
+        pool_dims(e, n);
+        out(e, ");\n");
+        break;
+    case OP_ADAPTIVE_AVGPOOL2D:
+        out(e, "    nnrt_adaptive_avgpool2d_backward(%s, %s, n, %lld, %lld, %lld, %lld, %lld);\n", D(e, in),
+            D(e, n->id), (long long)is->dim[0], (long long)is->dim[1], (long long)is->dim[2],
+            (long long)n->shape.dim[1], (long long)n->shape.dim[2]);
+        break;
     case OP_RELU:
-        if (!e->g->nodes[in].needs_grad)
-            break;
-        out(e, "    nnrt_relu_backward(%s, %s, %s, (size_t)n * %zu);\n", D(e, in), D(e, n->id),
+    case OP_SIGMOID:
+    case OP_TANH:       /* these read their output */
+        out(e, "    nnrt_%s_backward(%s, %s, %s, (size_t)n * %zu);\n", op_name(n->op), D(e, in), D(e, n->id),
             V(e, n->id), numel);
+        break;
+    case OP_GELU:       /* reads its input */
+        out(e, "    nnrt_gelu_backward(%s, %s, %s, (size_t)n * %zu);\n", D(e, in), D(e, n->id), V(e, in), numel);
+        break;
+    case OP_LEAKY_RELU:
+        out(e, "    nnrt_leaky_relu_backward(%s, %s, %s, (size_t)n * %zu, %s);\n", D(e, in), D(e, n->id),
+            V(e, in), numel, F(n->alpha));
+        break;
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX: {
+        long long o, c, i;
+        softmax_view(n, &o, &c, &i);
+        out(e, "    nnrt_%s_backward(%s, %s, %s, n * %lld, %lld, %lld);\n", op_name(n->op), D(e, in), D(e, n->id),
+            V(e, n->id), o, c, i);
+        break;
+    }
+    case OP_DROPOUT:
+        out(e, "    if (m->training)\n"
+               "        nnrt_dropout_backward(%s, %s, m->act + B * %zu, (size_t)n * %zu);\n"
+               "    else\n"
+               "        nnrt_accumulate(%s, %s, (size_t)n * %zu);\n",
+            D(e, in), D(e, n->id), n->aux, numel, D(e, in), D(e, n->id), numel);
         break;
     case OP_FLATTEN:
         out(e, "    /* a view: d %s is d %s */\n", e->vname[n->id], e->vname[in]);
         break;
+    case OP_ADD:
+        for (int k = 0; k < 2; k++)
+            if (g->nodes[n->in[k]].needs_grad)
+                out(e, "    nnrt_accumulate(%s, %s, (size_t)n * %zu);\n", D(e, n->in[k]), D(e, n->id), numel);
+        break;
+    case OP_CONCAT: {
+        long long inner = numel / (size_t)n->shape.dim[0], c0 = 0;
+        for (int k = 0; k < n->nin; k++) {
+            long long ck = g->nodes[n->in[k]].shape.dim[0];
+            if (g->nodes[n->in[k]].needs_grad)
+                out(e, "    nnrt_concat_backward(%s, %s, n, %lld, %lld, %lld, %lld);\n", D(e, n->in[k]),
+                    D(e, n->id), ck, (long long)n->shape.dim[0], c0, inner);
+            c0 += ck;
+        }
+        break;
+    }
     case OP_INPUT:
         break;
     }
@@ -273,6 +442,26 @@ static int count_tensors(const Graph *g)
     return n;
 }
 
+static int count_trainable(const Graph *g)
+{
+    int n = 0;
+    for (int i = 0; i < g->nlayers; i++)
+        for (int p = 0; p < g->layers[i].nparams; p++)
+            n += !g->layers[i].params[p].buffer;
+    return n;
+}
+
+/* optimizer state tensors per trainable parameter: momentum buffer, or Adam's two moments */
+static int opt_slots(const Graph *g)
+{
+    return g->opt == OPT_SGD ? (g->momentum > 0) : 2;
+}
+
+static int count_state(const Graph *g)
+{
+    return count_trainable(g) * opt_slots(g) + 1;   /* + the step counter */
+}
+
 static void emit_sizes(Emit *e)
 {
     const Graph *g = e->g;
@@ -281,49 +470,68 @@ static void emit_sizes(Emit *e)
     out(e, "#define %s_INPUT_SIZE  %lld /* %s: %s */\n", e->U, (long long)shape_numel(&in->shape), in->label,
         shape_str(&in->shape));
     out(e, "#define %s_OUTPUT_SIZE %lld /* %s */\n", e->U, (long long)shape_numel(&o->shape), shape_str(&o->shape));
-    out(e, "#define %s_TARGET_SIZE %lld /* %s */\n", e->U, (long long)shape_numel(&g->target),
-        shape_str(&g->target));
+    if (g->classes)
+        out(e, "#define %s_TARGET_SIZE 1 /* a class index in [0, %d), as a float */\n", e->U, g->classes);
+    else
+        out(e, "#define %s_TARGET_SIZE %lld /* %s */\n", e->U, (long long)shape_numel(&g->target),
+            shape_str(&g->target));
     out(e, "#define %s_NPARAM      %zu /* floats in the parameter block */\n", e->U, g->nparam);
+    out(e, "#define %s_NBUF        %zu /* floats in the buffer block (running statistics) */\n", e->U, g->nbuf);
+    out(e, "#define %s_NOPT        %zu /* floats of optimizer state */\n", e->U, g->nopt);
+    out(e, "#define %s_NSCRATCH    %zu /* floats of scratch kept from forward for backward */\n", e->U, g->nscratch);
     out(e, "#define %s_NACT        %zu /* floats per sample in the activation block */\n", e->U, g->nact);
-    out(e, "#define %s_NTENSORS    %d /* parameter tensors */\n\n", e->U, count_tensors(g));
+    out(e, "#define %s_NTENSORS    %d /* tensors in the state_dict */\n", e->U, count_tensors(g));
+    out(e, "#define %s_NTRAINABLE  %d /* of which parameters with a gradient */\n", e->U, count_trainable(g));
+    out(e, "#define %s_NSTATE      %d /* optimizer state tensors in a checkpoint */\n\n", e->U, count_state(g));
 }
 
 static void emit_state(Emit *e)
 {
     const Graph *g = e->g;
     const Shape *in = &g->nodes[g->input].shape, *o = &g->nodes[g->output].shape;
-    out(e, "/* The model's state: four blocks, allocated once by %s_init. */\n", e->M);
+    out(e, "/* The model's state: a few blocks, allocated once by %s_init. */\n", e->M);
     out(e, "typedef struct %s {\n", e->M);
     out(e, "    int batch;           /* capacity: samples per step, at most */\n"
            "    int n;               /* samples in the last forward (<= batch) */\n"
+           "    int training;        /* 1 (the default): dropout and batch norm train; 0: evaluate */\n"
+           "    uint64_t seed;       /* of the initial weights and of dropout's masks */\n"
            "    float *param;        /* %s_NPARAM floats: weights and biases, in state_dict order */\n"
            "    float *grad;         /* %s_NPARAM floats: d loss / d param, same layout */\n"
+           "    float *buf;          /* %s_NBUF floats: batch norm's running statistics */\n"
+           "    float *opt;          /* %s_NOPT floats: the optimizer's state, laid out as param */\n"
+           "    float *scratch;      /* %s_NSCRATCH floats: batch statistics kept for backward */\n"
            "    float *act;          /* batch * %s_NACT floats: the values forward computes */\n"
            "    float *dact;         /* batch * %s_NACT floats: d loss / d value, same layout */\n"
            "    const float *input;  /* the last forward's input %s */\n"
            "    const float *target; /* the last loss's target %s */\n"
            "    float *output;       /* the output %s, inside act */\n"
            "    float loss;          /* the last loss */\n"
+           "    float steps;         /* optimizer steps taken (a float, so a checkpoint holds it) */\n"
            "} %s;\n\n",
-        e->U, e->U, e->U, e->U, nshape(in), nshape(&g->target), nshape(o), e->M);
+        e->U, e->U, e->U, e->U, e->U, e->U, e->U, nshape(in), g->classes ? "[n] (class indices)" : nshape(&g->target),
+        nshape(o), e->M);
 
-    out(e, "/* The parameters under PyTorch's state_dict names, with PyTorch's layouts\n"
-           " * (conv weight [out, in, kh, kw], linear weight [out, in]) and default\n"
-           " * initialisation: U(-bound, bound), bound = 1/sqrt(fan_in). */\n");
+    out(e, "/* The state_dict: parameters (gradient in the same place of m->grad) and\n"
+           " * buffers, under PyTorch's names, with PyTorch's layouts (conv weight\n"
+           " * [out, in, kh, kw], linear weight [out, in]) and default initialisation. */\n");
+    out(e, "enum { INIT_UNIFORM, INIT_ZERO, INIT_ONE };\n");
     out(e, "static const struct %s_param {\n"
            "    const char *name;\n"
            "    int ndim;\n"
            "    int64_t shape[4];\n"
-           "    size_t offset, numel; /* floats, in the parameter block */\n"
+           "    int buffer;           /* 0: in m->param (trained); 1: in m->buf */\n"
+           "    size_t offset, numel; /* floats, into that block */\n"
+           "    int init;             /* INIT_UNIFORM in (-bound, bound), as PyTorch: bound = 1/sqrt(fan_in) */\n"
            "    float bound;\n"
            "} %s_params[%d] = {\n", e->M, e->M, count_tensors(g));
+    static const char *const inits[] = {"INIT_UNIFORM", "INIT_ZERO", "INIT_ONE"};
     for (int i = 0; i < g->nlayers; i++)
         for (int p = 0; p < g->layers[i].nparams; p++) {
             const Param *q = &g->layers[i].params[p];
             out(e, "    {\"%s\", %d, {", q->name, q->shape.ndim);
             for (int d = 0; d < q->shape.ndim; d++)
                 out(e, "%s%lld", d ? ", " : "", (long long)q->shape.dim[d]);
-            out(e, "}, %zu, %zu, %.9gf},\n", q->offset, q->numel, (double)q->bound);
+            out(e, "}, %d, %zu, %zu, %s, %s},\n", q->buffer, q->offset, q->numel, inits[q->init], F(q->bound));
         }
     out(e, "};\n\n");
 }
@@ -346,15 +554,29 @@ static void emit_forward(Emit *e)
     buf_end(e, &b, "input");
 }
 
+/* the loss's arguments after the output: "m->target, (size_t)n * 10" or "m->target, n, 10" */
+static const char *loss_args(const Graph *g, const char *U, const char *nexpr)
+{
+    if (g->classes)
+        return xprintf("%s, %d", nexpr, g->classes);
+    return xprintf("(size_t)%s * %s_OUTPUT_SIZE", nexpr, U);
+}
+
 static void emit_loss(Emit *e)
 {
     const Graph *g = e->g;
-    out(e, "/* The loss, as `loss = criterion(output, target)`: mean squared error\n"
-           " * of the last forward's output against target %s. */\n", nshape(&g->target));
+    static const char *const what[] = {"mean squared error", "mean absolute error (L1)",
+                                       "cross-entropy of the logits against class indices",
+                                       "negative log-likelihood of log-probabilities against class indices",
+                                       "binary cross-entropy of the logits"};
+    out(e, "/* The loss, as `loss = criterion(output, target)`: %s\n"
+           " * (reduction %s), of the last forward's output against target %s. */\n",
+        what[g->loss], g->loss_sum ? "sum" : "mean", g->classes ? "[n]" : nshape(&g->target));
     out(e, "float %s_loss(%s *m, const float *target)\n{\n", e->M, e->M);
     out(e, "    m->target = target;\n"
-           "    m->loss = nnrt_mse_forward(m->output, target, (size_t)m->n * %s_OUTPUT_SIZE);\n"
-           "    return m->loss;\n}\n\n", e->U);
+           "    m->loss = nnrt_%s_forward%s(m->output, target, %s, %s);\n"
+           "    return m->loss;\n}\n\n", loss_name(g->loss), g->loss == LOSS_MSE ? "_r" : "",
+        loss_args(g, e->U, "m->n"), g->loss_sum ? "NNRT_SUM" : "NNRT_MEAN");
 }
 
 static void emit_backward(Emit *e)
@@ -370,71 +592,163 @@ static void emit_backward(Emit *e)
     buf_begin(e, &b);
     out(e, "\n    memset(m->dact, 0, sizeof(float) * B * %s_NACT);\n", e->U);
     out(e, "    /* d loss / d output */\n");
-    out(e, "    nnrt_mse_backward(%s, %s, m->target, (size_t)n * %s_OUTPUT_SIZE, 1.0f);\n",
-        D(e, g->output), V(e, g->output), e->U);
+    const char *red = g->loss_sum ? "NNRT_SUM" : "NNRT_MEAN";
+    if (g->loss == LOSS_NLL)
+        out(e, "    nnrt_nll_backward(%s, m->target, n, %d, 1.0f, %s);\n", D(e, g->output), g->classes, red);
+    else
+        out(e, "    nnrt_%s_backward%s(%s, %s, m->target, %s, 1.0f, %s);\n", loss_name(g->loss),
+            g->loss == LOSS_MSE ? "_r" : "", D(e, g->output), V(e, g->output), loss_args(g, e->U, "n"), red);
     for (int i = g->nnodes - 1; i >= 0; i--)
         emit_backward_node(e, &g->nodes[i]);
     out(e, "}\n\n");
     buf_end(e, &b, "m->input");
 }
 
-static void emit_api(Emit *e)
+static void emit_init(Emit *e)
 {
     const char *M = e->M, *U = e->U;
+    out(e, "/* (Re)initialises the weights from seed, as PyTorch's defaults do (not its\n"
+           " * random numbers: nnc has its own generator), and clears the optimizer. */\n");
+    out(e, "void %s_reset(%s *m, uint64_t seed)\n{\n"
+           "    nnrt_rng rng;\n"
+           "    nnrt_rng_seed(&rng, seed);\n"
+           "    m->seed = seed;\n"
+           "    m->steps = 0;\n"
+           "    for (int i = 0; i < %s_NTENSORS; i++) {\n"
+           "        const struct %s_param *p = &%s_params[i];\n"
+           "        float *w = (p->buffer ? m->buf : m->param) + p->offset;\n"
+           "        for (size_t k = 0; p->init != INIT_UNIFORM && k < p->numel; k++)\n"
+           "            w[k] = p->init == INIT_ONE ? 1.0f : 0.0f;\n"
+           "        if (p->init == INIT_UNIFORM)\n"
+           "            nnrt_init_uniform(w, p->numel, p->bound, &rng);\n"
+           "    }\n"
+           "    if (%s_NOPT)\n"
+           "        memset(m->opt, 0, sizeof(float) * %s_NOPT);\n"
+           "}\n\n", M, M, U, M, M, U, U);
     out(e, "/* Allocates the model for batches of up to `batch` samples and initialises\n"
            " * its weights from seed (deterministic). Exits with a message if memory runs out. */\n");
     out(e, "void %s_init(%s *m, int batch, uint64_t seed)\n{\n", M, M);
     out(e, "    memset(m, 0, sizeof *m);\n"
            "    m->batch = batch;\n"
+           "    m->training = 1;\n"
            "    m->param = nnrt_alloc(%s_NPARAM, \"the parameters\");\n"
            "    m->grad = nnrt_alloc(%s_NPARAM, \"the gradients\");\n"
+           "    m->buf = nnrt_alloc(%s_NBUF + 1, \"the buffers\");\n"
+           "    m->opt = nnrt_alloc(%s_NOPT + 1, \"the optimizer state\");\n"
+           "    m->scratch = nnrt_alloc(%s_NSCRATCH + 1, \"the scratch\");\n"
            "    m->act = nnrt_alloc((size_t)batch * %s_NACT, \"the activations\");\n"
            "    m->dact = nnrt_alloc((size_t)batch * %s_NACT, \"the activation gradients\");\n"
-           "    nnrt_rng rng;\n"
-           "    nnrt_rng_seed(&rng, seed);\n"
-           "    for (int i = 0; i < %s_NTENSORS; i++)\n"
-           "        nnrt_init_uniform(m->param + %s_params[i].offset, %s_params[i].numel, %s_params[i].bound, &rng);\n"
-           "}\n\n", U, U, U, U, U, M, M, M);
+           "    %s_reset(m, seed);\n"
+           "}\n\n", U, U, U, U, U, U, U, M);
     out(e, "void %s_free(%s *m)\n{\n"
-           "    free(m->param);\n    free(m->grad);\n    free(m->act);\n    free(m->dact);\n"
+           "    free(m->param);\n    free(m->grad);\n    free(m->buf);\n    free(m->opt);\n"
+           "    free(m->scratch);\n    free(m->act);\n    free(m->dact);\n"
            "    memset(m, 0, sizeof *m);\n}\n\n", M, M);
+    out(e, "/* As `model.train()` (training 1) and `model.eval()` (training 0). */\n");
+    out(e, "void %s_set_training(%s *m, int training)\n{\n    m->training = training;\n}\n\n", M, M);
     out(e, "/* As `optimizer.zero_grad()`. */\n");
     out(e, "void %s_zero_grad(%s *m)\n{\n    memset(m->grad, 0, sizeof(float) * %s_NPARAM);\n}\n\n", M, M, U);
-    out(e, "/* As `optimizer.step()`: plain SGD, param -= lr * grad. */\n");
-    out(e, "void %s_step(%s *m, float lr)\n{\n    nnrt_sgd_step(m->param, m->grad, %s_NPARAM, lr);\n}\n\n",
-        M, M, U);
-    out(e, "/* Views of the parameters (what 0) or of their gradients (what 1, named\n"
-           " * NAME.grad) as named tensors; returns how many. */\n");
-    out(e, "static const char *const %s_grad_names[%s_NTENSORS] = {", M, U);
-    for (int i = 0; i < e->g->nlayers; i++)
-        for (int p = 0; p < e->g->layers[i].nparams; p++)
-            out(e, "\"%s.grad\", ", e->g->layers[i].params[p].name);
-    out(e, "};\n\n");
+}
+
+static void emit_step(Emit *e)
+{
+    const Graph *g = e->g;
+    const char *M = e->M, *U = e->U;
+    if (g->opt == OPT_SGD)
+        out(e, "/* As `optimizer.step()`: torch.optim.SGD(lr=%g, momentum=%g, dampening=%g, weight_decay=%g,\n"
+               " * nesterov=%s)%s. */\n", g->lr, g->momentum, g->dampening, g->weight_decay,
+            g->nesterov ? "True" : "False", g->clip_norm > 0 ? ", after clipping the gradients' global norm" : "");
+    else
+        out(e, "/* As `optimizer.step()`: torch.optim.%s(lr=%g, betas=(%g, %g), eps=%g, weight_decay=%g)%s. */\n",
+            g->opt == OPT_ADAM ? "Adam" : "AdamW", g->lr, g->beta1, g->beta2, g->eps, g->weight_decay,
+            g->clip_norm > 0 ? ", after clipping the gradients' global norm" : "");
+    out(e, "void %s_step(%s *m, float lr)\n{\n    m->steps += 1;\n", M, M);
+    if (g->clip_norm > 0)
+        out(e, "    /* torch.nn.utils.clip_grad_norm_(parameters, %g) */\n"
+               "    float norm = nnrt_grad_norm(m->grad, %s_NPARAM);\n"
+               "    if (norm > %s)\n"
+               "        nnrt_scale(m->grad, %s_NPARAM, %s / (norm + 1e-6f));\n", g->clip_norm, U, F(g->clip_norm),
+            U, F(g->clip_norm));
+    if (g->opt == OPT_SGD && g->momentum == 0 && g->weight_decay == 0)
+        out(e, "    nnrt_sgd_step(m->param, m->grad, %s_NPARAM, lr);\n", U);
+    else if (g->opt == OPT_SGD)
+        out(e, "    static const nnrt_sgd_opts o = {.momentum = %s, .dampening = %s, .weight_decay = %s,\n"
+               "                                    .nesterov = %d};\n"
+               "    nnrt_sgd_step_opts(m->param, m->grad, %s, %s_NPARAM, lr, &o, (long)m->steps);\n",
+            F(g->momentum), F(g->dampening), F(g->weight_decay), g->nesterov, g->momentum > 0 ? "m->opt" : "NULL", U);
+    else
+        out(e, "    static const nnrt_adam_opts o = {.beta1 = %s, .beta2 = %s, .eps = %s,\n"
+               "                                     .weight_decay = %s, .decoupled = %d};\n"
+               "    nnrt_adam_step(m->param, m->grad, m->opt, m->opt + %s_NPARAM, %s_NPARAM, lr, &o, (long)m->steps);\n",
+            F(g->beta1), F(g->beta2), F(g->eps), F(g->weight_decay), g->opt == OPT_ADAMW, U, U);
+    out(e, "}\n\n");
+}
+
+static void emit_tensors(Emit *e)
+{
+    const Graph *g = e->g;
+    const char *M = e->M, *U = e->U;
+    static const char *const slot_names[2][2] = {{"momentum_buffer", ""}, {"exp_avg", "exp_avg_sq"}};
+    int slots = opt_slots(g);
+    out(e, "/* Names of the gradients and of the optimizer's state, for checkpoints. */\n");
+    out(e, "static const char *const %s_grad_names[%s_NTENSORS] = {\n", M, U);
+    for (int i = 0; i < g->nlayers; i++)
+        for (int p = 0; p < g->layers[i].nparams; p++)
+            out(e, "    \"%s.grad\",\n", g->layers[i].params[p].name);
+    out(e, "};\n");
+    out(e, "static const char *const %s_state_names[%s_NSTATE] = {\n", M, U);
+    for (int k = 0; k < slots; k++)
+        for (int i = 0; i < g->nlayers; i++)
+            for (int p = 0; p < g->layers[i].nparams; p++)
+                if (!g->layers[i].params[p].buffer)
+                    out(e, "    \"optimizer.%s.%s\",\n", g->layers[i].params[p].name, slot_names[g->opt != OPT_SGD][k]);
+    out(e, "    \"optimizer.steps\",\n};\n\n");
+    out(e, "/* Views as named tensors of the state_dict (what 0), of the parameters'\n"
+           " * gradients (what 1, named NAME.grad), or of the optimizer's state (what 2);\n"
+           " * returns how many. */\n");
     out(e, "int %s_tensors(const %s *m, nnrt_tensor *t, int what)\n{\n"
-           "    if (what > 1)\n"
-           "        return 0;\n"
-           "    for (int i = 0; i < %s_NTENSORS; i++) {\n"
-           "        const struct %s_param *p = &%s_params[i];\n"
-           "        t[i] = (nnrt_tensor){.name = what ? %s_grad_names[i] : p->name, .ndim = p->ndim,\n"
-           "                             .data = (what ? m->grad : m->param) + p->offset};\n"
-           "        memcpy(t[i].shape, p->shape, sizeof p->shape);\n"
+           "    int k = 0;\n"
+           "    for (int s = 0; s < (what == 2 ? %d : 1); s++)\n"
+           "        for (int i = 0; i < %s_NTENSORS; i++) {\n"
+           "            const struct %s_param *p = &%s_params[i];\n"
+           "            if (what && p->buffer)\n"
+           "                continue;\n"
+           "            float *base = what == 0 ? (p->buffer ? m->buf : m->param)\n"
+           "                        : what == 1 ? m->grad : m->opt + (size_t)s * %s_NPARAM;\n"
+           "            t[k] = (nnrt_tensor){.name = what == 0 ? p->name : what == 1 ? %s_grad_names[i]\n"
+           "                                 : %s_state_names[k], .ndim = p->ndim, .data = base + p->offset};\n"
+           "            memcpy(t[k].shape, p->shape, sizeof p->shape);\n"
+           "            k++;\n"
+           "        }\n"
+           "    if (what == 2) {\n"
+           "        t[k] = (nnrt_tensor){.name = %s_state_names[k], .ndim = 1, .shape = {1},\n"
+           "                             .data = (float *)&m->steps};\n"
+           "        k++;\n"
            "    }\n"
-           "    return %s_NTENSORS;\n}\n\n", M, M, U, M, M, M, U);
-    out(e, "/* Saves the weights as safetensors, PyTorch's state_dict names; atomic: the\n"
-           " * old file stays intact if anything fails. 0, or -1 with a message in err. */\n");
+           "    return k;\n}\n\n", M, M, slots, U, M, M, U, M, M, M);
+    out(e, "/* Saves the state_dict as safetensors, PyTorch's names (load it with\n"
+           " * model.load_state_dict); atomic: the old file stays intact if anything\n"
+           " * fails. 0, or -1 with a message in err. */\n");
     out(e, "int %s_save(const %s *m, const char *path, char *err, size_t errlen)\n{\n"
            "    nnrt_tensor t[%s_NTENSORS];\n"
            "    int n = %s_tensors(m, t, 0);\n"
            "    const char *keys[] = {\"format\", \"model\"};\n"
            "    const char *vals[] = {\"pt\", \"%s\"};\n"
            "    return nnrt_save_safetensors(path, t, n, keys, vals, 2, err, errlen);\n}\n\n",
-        M, M, U, M, e->g->name);
+        M, M, U, M, g->name);
     out(e, "/* Loads weights saved by %s_save or by PyTorch; refuses, changing nothing,\n"
            " * a file whose tensors do not match the model. 0, or -1 with a message. */\n", M);
     out(e, "int %s_load(%s *m, const char *path, char *err, size_t errlen)\n{\n"
            "    nnrt_tensor t[%s_NTENSORS];\n"
            "    int n = %s_tensors(m, t, 0);\n"
            "    return nnrt_load_safetensors(path, t, n, err, errlen);\n}\n\n", M, M, U, M);
+}
+
+static void emit_api(Emit *e)
+{
+    emit_init(e);
+    emit_step(e);
+    emit_tensors(e);
 }
 
 /* The summary as a C string, for the trainer's banner */
@@ -504,8 +818,9 @@ static void emit_main(Emit *e, const char *src)
     out(e, "static float %s_loss_v(void *m, const float *t) { return %s_loss(m, t); }\n", M, M);
     out(e, "static void %s_backward_v(void *m) { %s_backward(m); }\n", M, M);
     out(e, "static void %s_step_v(void *m, float lr) { %s_step(m, lr); }\n", M, M);
-    out(e, "static int %s_tensors_v(void *m, nnrt_tensor *t, int what) { return %s_tensors(m, t, what); }\n\n",
+    out(e, "static int %s_tensors_v(void *m, nnrt_tensor *t, int what) { return %s_tensors(m, t, what); }\n",
         M, M);
+    out(e, "static void %s_set_training_v(void *m, int on) { %s_set_training(m, on); }\n\n", M, M);
     out(e, "int main(int argc, char **argv)\n{\n"
            "    static %s m;\n"
            "    const nnrt_model model = {\n"
@@ -513,15 +828,19 @@ static void emit_main(Emit *e, const char *src)
     emit_dims(e, "in", &g->nodes[g->input].shape);
     emit_dims(e, "out", &g->nodes[g->output].shape);
     emit_dims(e, "target", &g->target);
-    out(e, "        .classes = 0, .lr = %.9gf, .ntensors = %s_NTENSORS, .nstate = 0,\n"
+    static const char *const sched[] = {"NNRT_SCHED_NONE", "NNRT_SCHED_STEP", "NNRT_SCHED_COSINE"};
+    out(e, "        .classes = %d, .lr = %s, .ntensors = %s_NTENSORS, .nstate = %s_NSTATE,\n"
            "        .init = %s_init_v, .release = %s_free_v, .zero_grad = %s_zero_grad_v,\n"
            "        .forward = %s_forward_v, .loss = %s_loss_v, .backward = %s_backward_v,\n"
-           "        .step = %s_step_v, .tensors = %s_tensors_v,\n"
+           "        .step = %s_step_v, .set_training = %s_set_training_v, .tensors = %s_tensors_v,\n"
+           "        .schedule = %s, .sched_step_size = %lld, .sched_gamma = %s,\n"
+           "        .sched_t_max = %lld, .sched_eta_min = %s,\n"
            "    };\n"
            "    return nnrt_train_main(&model, argc, argv);\n"
            "}\n"
            "#endif /* NNC_NO_MAIN */\n",
-        g->lr, U, M, M, M, M, M, M, M, M);
+        g->classes, F(g->lr), U, U, M, M, M, M, M, M, M, M, M, sched[g->sched], (long long)g->sched_step_size,
+        F(g->sched_gamma), (long long)g->sched_t_max, F(g->sched_eta_min));
 }
 
 void emit_c(FILE *f, const Graph *g, const char *source_path)

@@ -12,24 +12,79 @@
 
 #include <string.h>
 
+/* Every operation of the language: its name as written, and its kind. */
+static const struct { const char *name; OpKind op; bool layer; } ops[] = {
+    {"input", OP_INPUT, false},
+    {"conv2d", OP_CONV2D, true},
+    {"linear", OP_LINEAR, true},
+    {"batchnorm1d", OP_BATCHNORM1D, true},
+    {"batchnorm2d", OP_BATCHNORM2D, true},
+    {"maxpool2d", OP_MAXPOOL2D, false},
+    {"avgpool2d", OP_AVGPOOL2D, false},
+    {"adaptive_avgpool2d", OP_ADAPTIVE_AVGPOOL2D, false},
+    {"relu", OP_RELU, false},
+    {"leaky_relu", OP_LEAKY_RELU, false},
+    {"sigmoid", OP_SIGMOID, false},
+    {"tanh", OP_TANH, false},
+    {"gelu", OP_GELU, false},
+    {"softmax", OP_SOFTMAX, false},
+    {"log_softmax", OP_LOG_SOFTMAX, false},
+    {"dropout", OP_DROPOUT, false},
+    {"flatten", OP_FLATTEN, false},
+    {"add", OP_ADD, false},
+    {"concat", OP_CONCAT, false},
+};
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 const char *op_name(OpKind op)
 {
-    switch (op) {
-    case OP_INPUT: return "input";
-    case OP_CONV2D: return "conv2d";
-    case OP_LINEAR: return "linear";
-    case OP_MAXPOOL2D: return "maxpool2d";
-    case OP_RELU: return "relu";
-    case OP_FLATTEN: return "flatten";
-    }
+    for (int i = 0; i < COUNT(ops); i++)
+        if (ops[i].op == op)
+            return ops[i].name;
     return "?";
 }
 
-/* Every operation a user can write, for "did you mean". */
-static const char *const layer_ops[] = {"conv2d", "linear"};
-static const char *const func_ops[] = {"relu", "maxpool2d", "flatten"};
-static const char *const all_ops[] = {"conv2d", "linear", "relu", "maxpool2d", "flatten"};
-#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+bool op_is_layer(OpKind op)
+{
+    for (int i = 0; i < COUNT(ops); i++)
+        if (ops[i].op == op)
+            return ops[i].layer;
+    return false;
+}
+
+/* the operation called name (global_avgpool2d is adaptive_avgpool2d to 1x1) */
+static bool find_op(const char *name, OpKind *op, bool *layer)
+{
+    if (strcmp(name, "global_avgpool2d") == 0) {
+        *op = OP_ADAPTIVE_AVGPOOL2D;
+        *layer = false;
+        return true;
+    }
+    for (int i = 1; i < COUNT(ops); i++)
+        if (strcmp(ops[i].name, name) == 0) {
+            *op = ops[i].op;
+            *layer = ops[i].layer;
+            return true;
+        }
+    return false;
+}
+
+/* the names of the layers (want_layer) or of the functions, for "did you mean" */
+static int op_names(const char **out, bool want_layer)
+{
+    int n = 0;
+    for (int i = 1; i < COUNT(ops); i++)
+        if (ops[i].layer == want_layer)
+            out[n++] = ops[i].name;
+    if (!want_layer)
+        out[n++] = "global_avgpool2d";
+    return n;
+}
+
+static const char *const loss_names[] = {"mse", "l1", "cross_entropy", "nll", "bce_with_logits"};
+static const char *const opt_names[] = {"sgd", "adam", "adamw"};
+const char *loss_name(LossKind k) { return loss_names[k]; }
+const char *opt_name(OptKind k) { return opt_names[k]; }
 
 /* ---- argument binding ---- */
 
@@ -157,6 +212,37 @@ static void missing_arg(const Ast *call, const char *name, const char *example)
     diag_help("for example `%s`", example);
 }
 
+/* a number in [lo, hi] (hi_open: below hi) */
+static bool get_range(const Ast *v, const char *what, double lo, double hi, bool hi_open, double *out)
+{
+    if (!get_number(v, what, out))
+        return false;
+    if (*out < lo || *out > hi || (hi_open && *out >= hi)) {
+        diag_error(v->span, "%s must be in [%g, %g%c, found %g", what, lo, hi, hi_open ? ')' : ']', *out);
+        return false;
+    }
+    return true;
+}
+
+/* one of the strings choices: "mean" */
+static int get_choice(const Ast *v, const char *what, const char *const *choices, int n)
+{
+    if (v->kind == A_STRING)
+        for (int i = 0; i < n; i++)
+            if (strcmp(v->str, choices[i]) == 0)
+                return i;
+    char list[256] = "";
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s\"%s\"", i ? (i == n - 1 ? " or " : ", ") : "",
+                                choices[i]);
+    if (v->kind == A_STRING)
+        diag_error(v->span, "%s must be %s, found \"%s\"", what, list, v->str);
+    else
+        diag_error(v->span, "%s must be %s, found %s", what, list, ast_kind_name(v));
+    return -1;
+}
+
 /* ---- layers ---- */
 
 /* conv2d(out, kernel=k, stride=1, padding=0, dilation=1, groups=1, bias=true),
@@ -188,10 +274,29 @@ static bool bind_conv2d(Layer *l, const Ast *call)
     else
         ok &= get_pair(b.slot[2], "kernel", 1, l->kernel);
     if (b.slot[3]) ok &= get_pair(b.slot[3], "stride", 1, l->stride);
-    if (b.slot[4]) ok &= get_pair(b.slot[4], "padding", 0, l->pad);
+    if (b.slot[4] && b.slot[4]->kind == A_STRING) {
+        static const char *const modes[] = {"valid", "same"};
+        int mode = get_choice(b.slot[4], "padding", modes, 2);
+        ok &= mode >= 0;
+        l->pad[0] = l->pad[1] = mode == 1 ? -1 : 0;    /* -1: "same", resolved below */
+    } else if (b.slot[4]) {
+        ok &= get_pair(b.slot[4], "padding", 0, l->pad);
+    }
     if (b.slot[5]) ok &= get_pair(b.slot[5], "dilation", 1, l->dil);
     if (b.slot[6]) ok &= get_size(b.slot[6], "groups", 1, &l->groups);
     if (b.slot[7]) ok &= get_bool(b.slot[7], "bias", &l->bias);
+    for (int a = 0; ok && a < 2; a++) {
+        if (l->pad[a] != -1)
+            continue;
+        int64_t span = l->dil[a] * (l->kernel[a] - 1);
+        if (l->stride[a] != 1 || span % 2) {
+            diag_error(b.slot[4]->span, "padding=\"same\" needs stride 1 and an odd (dilated) kernel here");
+            diag_note(NO_SPAN, "PyTorch pads unevenly in that case, which nnc does not support yet");
+            diag_help("write the padding as a number, e.g. padding=%lld", (long long)(span / 2));
+            ok = false;
+        }
+        l->pad[a] = span / 2;
+    }
     if (ok && l->out % l->groups) {
         diag_error(b.slot[6]->span, "groups (%lld) must divide the output channels (%lld)",
                    (long long)l->groups, (long long)l->out);
@@ -226,6 +331,34 @@ static bool bind_linear(Layer *l, const Ast *call)
     return ok;
 }
 
+/* batchnorm2d(num_features, eps=1e-5, momentum=0.1, affine=true); num_features
+ * (also `in`) may be left out and is inferred */
+static bool bind_batchnorm(Layer *l, const Ast *call)
+{
+    static const char *const names[] = {"num_features", "eps", "momentum", "affine", "in"};
+    static const int order[] = {0, 1, 2};
+    Bound b;
+    if (!bind_args(&b, call, names, COUNT(names), order, 3))
+        return false;
+    bool ok = true;
+    l->in = -1;
+    l->eps = 1e-5;
+    l->momentum = 0.1;
+    l->bias = true;
+    Ast *nf = b.slot[0] ? b.slot[0] : b.slot[4];
+    if (b.slot[0] && b.slot[4]) {
+        diag_error(b.slot[4]->span, "give `num_features` or `in`, not both");
+        ok = false;
+    } else if (nf) {
+        ok &= get_size(nf, "num_features", 1, &l->in);
+        l->in_span = nf->span;
+    }
+    if (b.slot[1]) ok &= get_range(b.slot[1], "eps", 0, 1, false, &l->eps) && l->eps > 0;
+    if (b.slot[2]) ok &= get_range(b.slot[2], "momentum", 0, 1, false, &l->momentum);
+    if (b.slot[3]) ok &= get_bool(b.slot[3], "affine", &l->bias);
+    return ok;
+}
+
 static Layer *find_layer(Graph *g, const char *name)
 {
     for (int i = 0; i < g->nlayers; i++)
@@ -249,22 +382,33 @@ static void declare_layer(Graph *g, Stmt *s)
         return;
     }
     Layer l = {.name = s->name, .span = s->span, .call = call};
-    bool ok;
-    if (strcmp(call->name, "conv2d") == 0) {
-        l.op = OP_CONV2D;
-        ok = bind_conv2d(&l, call);
-    } else if (strcmp(call->name, "linear") == 0) {
-        l.op = OP_LINEAR;
-        ok = bind_linear(&l, call);
-    } else {
-        diag_error(call->name_span, "unknown layer type `%s`", call->name);
-        const char *near = diag_closest(call->name, all_ops, COUNT(all_ops));
-        if (near && (strcmp(near, "conv2d") == 0 || strcmp(near, "linear") == 0))
-            diag_help("did you mean `%s`?", near);
-        else if (near)
-            diag_help("`%s` has no weights: use it directly in forward, as `%s(x)`", near, near);
+    bool ok, layer;
+    if (find_op(call->name, &l.op, &layer) && layer) {
+        if (l.op == OP_CONV2D)
+            ok = bind_conv2d(&l, call);
+        else if (l.op == OP_LINEAR)
+            ok = bind_linear(&l, call);
         else
-            diag_help("layers are %s and %s", layer_ops[0], layer_ops[1]);
+            ok = bind_batchnorm(&l, call);
+    } else {
+        const char *cands[32];
+        int n = op_names(cands, true);
+        if (find_op(call->name, &l.op, &layer)) {
+            diag_error(call->name_span, "`%s` has no weights, so it is not declared as a layer", call->name);
+            diag_help("use it directly in forward, as `%s(x)`", call->name);
+        } else {
+            diag_error(call->name_span, "unknown layer type `%s`", call->name);
+            const char *near = diag_closest(call->name, cands, n);
+            const char *fcands[32];
+            int nf = op_names(fcands, false);
+            const char *fnear = diag_closest(call->name, fcands, nf);
+            if (near)
+                diag_help("did you mean `%s`?", near);
+            else if (fnear)
+                diag_help("`%s` has no weights: use it directly in forward, as `%s(x)`", fnear, fnear);
+            else
+                diag_help("the layers are conv2d, linear, batchnorm1d and batchnorm2d");
+        }
         l.bad = true;
         VEC_PUSH(g->layers, g->nlayers, g->caplayers, l);
         return;
@@ -295,16 +439,6 @@ static int add_node(Graph *g, OpKind op, Span at, const char *label)
 
 static int eval(Graph *g, Env *env, Ast *e);
 
-/* The one positional value argument of f(x) */
-static int eval_operand(Graph *g, Env *env, const Ast *call, Ast *value)
-{
-    if (!value) {
-        diag_error(call->span, "%s needs an input value, as in `%s(x)`", call->name, call->name);
-        return -1;
-    }
-    return eval(g, env, value);
-}
-
 /* conv1(x): apply a declared layer */
 static int eval_layer_call(Graph *g, Env *env, Ast *call, Layer *l)
 {
@@ -328,63 +462,157 @@ static int eval_layer_call(Graph *g, Env *env, Ast *call, Layer *l)
     return id;
 }
 
-/* relu(x), flatten(x), maxpool2d(x, kernel, stride=kernel, padding=0) */
+/* The arguments of each function after its inputs, in positional order. */
+typedef struct FuncSpec {
+    OpKind op;
+    int ninputs;                /* value arguments first; -1: two or more (concat) */
+    const char *names[6];       /* then these, positionally or by name */
+} FuncSpec;
+
+static const FuncSpec funcs[] = {
+    {OP_MAXPOOL2D, 1, {"kernel", "stride", "padding", "ceil_mode"}},
+    {OP_AVGPOOL2D, 1, {"kernel", "stride", "padding", "ceil_mode", "count_include_pad"}},
+    {OP_ADAPTIVE_AVGPOOL2D, 1, {"size"}},
+    {OP_RELU, 1, {0}},
+    {OP_LEAKY_RELU, 1, {"negative_slope"}},
+    {OP_SIGMOID, 1, {0}},
+    {OP_TANH, 1, {0}},
+    {OP_GELU, 1, {0}},
+    {OP_SOFTMAX, 1, {"dim"}},
+    {OP_LOG_SOFTMAX, 1, {"dim"}},
+    {OP_DROPOUT, 1, {"p"}},
+    {OP_FLATTEN, 1, {0}},
+    {OP_ADD, 2, {0}},
+    {OP_CONCAT, -1, {0}},
+};
+
+/* Reads a function's settings from its bound arguments into the node. */
+static bool func_settings(Node *n, const Ast *call, Ast *const *v, bool global)
+{
+    bool ok = true;
+    switch (n->op) {
+    case OP_MAXPOOL2D:
+    case OP_AVGPOOL2D: {
+        if (!v[0]) {
+            missing_arg(call, "kernel", n->op == OP_MAXPOOL2D ? "maxpool2d(x, 2)" : "avgpool2d(x, 2)");
+            return false;
+        }
+        ok &= get_pair(v[0], "kernel", 1, n->kernel);
+        n->stride[0] = n->kernel[0], n->stride[1] = n->kernel[1];   /* PyTorch: stride defaults to kernel */
+        n->count_include_pad = true;
+        if (v[1]) ok &= get_pair(v[1], "stride", 1, n->stride);
+        if (v[2]) ok &= get_pair(v[2], "padding", 0, n->pad);
+        if (v[3]) ok &= get_bool(v[3], "ceil_mode", &n->ceil_mode);
+        if (n->op == OP_AVGPOOL2D && v[4]) ok &= get_bool(v[4], "count_include_pad", &n->count_include_pad);
+        if (ok && (n->pad[0] * 2 > n->kernel[0] || n->pad[1] * 2 > n->kernel[1])) {
+            diag_error(v[2]->span, "padding of %s must be at most half the kernel (%lld), found %lld",
+                       call->name, (long long)n->kernel[0], (long long)n->pad[0]);
+            ok = false;
+        }
+        return ok;
+    }
+    case OP_ADAPTIVE_AVGPOOL2D:
+        if (global) {
+            n->size[0] = n->size[1] = 1;
+            return true;
+        }
+        if (!v[0]) {
+            missing_arg(call, "size", "adaptive_avgpool2d(x, [1, 1])");
+            return false;
+        }
+        return get_pair(v[0], "size", 1, n->size);
+    case OP_LEAKY_RELU:
+        n->alpha = 0.01;
+        return !v[0] || get_number(v[0], "negative_slope", &n->alpha);
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX: {
+        int64_t dim = 1;
+        n->dim = 1;
+        if (!v[0])
+            return true;
+        if (v[0]->kind != A_INT) {
+            diag_error(v[0]->span, "dim must be an integer, found %s", ast_kind_name(v[0]));
+            return false;
+        }
+        dim = v[0]->ival;
+        n->dim = (int)(dim < -8 ? -8 : dim > 8 ? 8 : dim);
+        return true;
+    }
+    case OP_DROPOUT:
+        n->alpha = 0.5;
+        return !v[0] || get_range(v[0], "p", 0, 1, true, &n->alpha);
+    default:
+        return true;
+    }
+}
+
+/* relu(x), maxpool2d(x, 2), add(a, b), concat(a, b, c), ...: a function of
+ * values. Value arguments come first and are positional; settings follow,
+ * positionally or by name. */
 static int eval_func_call(Graph *g, Env *env, Ast *call)
 {
-    static const char *const pool_names[] = {"x", "kernel", "stride", "padding"};
-    static const char *const unary_names[] = {"x"};
-    static const int order[] = {0, 1, 2, 3};
     OpKind op;
-    if (strcmp(call->name, "relu") == 0) op = OP_RELU;
-    else if (strcmp(call->name, "flatten") == 0) op = OP_FLATTEN;
-    else if (strcmp(call->name, "maxpool2d") == 0) op = OP_MAXPOOL2D;
-    else {
-        diag_error(call->name_span, "unknown operation or layer `%s`", call->name);
-        const char *cands[64];
-        int n = 0;
-        for (int i = 0; i < COUNT(func_ops); i++) cands[n++] = func_ops[i];
-        for (int i = 0; i < g->nlayers && n < 64; i++) cands[n++] = g->layers[i].name;
-        const char *near = diag_closest(call->name, cands, n);
+    bool layer;
+    if (!find_op(call->name, &op, &layer) || layer) {
+        if (layer)
+            diag_error(call->name_span, "`%s` is a layer type: declare it first, as `name = %s(...)`, then call "
+                       "`name(x)`", call->name, call->name);
+        else
+            diag_error(call->name_span, "unknown operation or layer `%s`", call->name);
+        const char *cands[96];
+        int n = layer ? 0 : op_names(cands, false);
+        for (int i = 0; i < g->nlayers && n < 96; i++)
+            cands[n++] = g->layers[i].name;
+        const char *near = layer ? NULL : diag_closest(call->name, cands, n);
         if (near)
             diag_help("did you mean `%s`?", near);
-        else if (diag_closest(call->name, layer_ops, COUNT(layer_ops)))
-            diag_help("declare layers before forward, as `name = %s(...)`, then call `name(x)`",
-                      diag_closest(call->name, layer_ops, COUNT(layer_ops)));
         return -1;
     }
+    const FuncSpec *spec = NULL;
+    for (int i = 0; i < COUNT(funcs); i++)
+        if (funcs[i].op == op)
+            spec = &funcs[i];
+    /* the value arguments: the leading positional ones */
+    int nvals = 0;
+    while (nvals < call->nkids && !call->kids[nvals]->name &&
+           (spec->ninputs < 0 || nvals < spec->ninputs))
+        nvals++;
+    int want = spec->ninputs < 0 ? 2 : spec->ninputs;
+    if (nvals < want || nvals > MAX_INPUTS) {
+        if (nvals > MAX_INPUTS)
+            diag_error(call->span, "%s takes at most %d inputs, found %d", call->name, MAX_INPUTS, nvals);
+        else
+            diag_error(call->span, "%s needs %s%d input value%s, as in `%s(%s)`", call->name,
+                       spec->ninputs < 0 ? "at least " : "", want, want == 1 ? "" : "s", call->name,
+                       want == 1 ? "x" : "a, b");
+        return -1;
+    }
+    int ins[MAX_INPUTS];
+    bool ok = true;
+    for (int i = 0; i < nvals; i++) {
+        ins[i] = eval(g, env, call->kids[i]->value);
+        ok &= ins[i] >= 0;
+    }
+    /* the settings: bind what follows the values */
+    int nnames = 0;
+    while (nnames < 6 && spec->names[nnames])
+        nnames++;
+    Ast rest = *call;
+    rest.kids += nvals;
+    rest.nkids -= nvals;
+    static const int order[] = {0, 1, 2, 3, 4, 5};
     Bound b;
-    bool pool = op == OP_MAXPOOL2D;
-    if (!bind_args(&b, call, pool ? pool_names : unary_names, pool ? 4 : 1, order, pool ? 4 : 1))
+    if (!bind_args(&b, &rest, spec->names, nnames, order, nnames) || !ok)
         return -1;
-    int in = eval_operand(g, env, call, b.slot[0]);
-    if (in < 0)
-        return -1;
-    int64_t kernel[2] = {0, 0}, stride[2] = {0, 0}, pad[2] = {0, 0};
-    if (pool) {
-        if (!b.slot[1]) {
-            missing_arg(call, "kernel", "maxpool2d(x, 2)");
-            return -1;
-        }
-        if (!get_pair(b.slot[1], "kernel", 1, kernel))
-            return -1;
-        stride[0] = kernel[0], stride[1] = kernel[1];   /* PyTorch: stride defaults to kernel */
-        if (b.slot[2] && !get_pair(b.slot[2], "stride", 1, stride))
-            return -1;
-        if (b.slot[3] && !get_pair(b.slot[3], "padding", 0, pad))
-            return -1;
-        if (pad[0] * 2 > kernel[0] || pad[1] * 2 > kernel[1]) {
-            diag_error(b.slot[3]->span, "padding of maxpool2d must be at most half the kernel");
-            return -1;
-        }
-    }
-    int id = add_node(g, op, call->span, (char *)op_name(op));
+    int id = add_node(g, op, call->span, call->name);
     Node *n = &g->nodes[id];
     n->call = call;
-    n->in[0] = in;
-    n->nin = 1;
-    memcpy(n->kernel, kernel, sizeof kernel);
-    memcpy(n->stride, stride, sizeof stride);
-    memcpy(n->pad, pad, sizeof pad);
+    n->nin = nvals;
+    memcpy(n->in, ins, sizeof(int) * (size_t)nvals);
+    if (!func_settings(n, call, b.slot, strcmp(call->name, "global_avgpool2d") == 0))
+        return -1;
+    if (op == OP_DROPOUT)
+        g->has_dropout = true;
     return id;
 }
 
@@ -447,53 +675,136 @@ static void build_forward(Graph *g, Stmt *fw, Env *env)
     }
 }
 
+/* loss NAME(target: [dims], reduction="mean") */
 static void build_loss(Graph *g, Stmt *s)
 {
-    static const char *const losses[] = {"mse"};
-    static const char *const names[] = {"target"};
+    static const char *const names[] = {"target", "reduction"};
+    static const char *const reductions[] = {"mean", "sum"};
     static const int order[] = {0};
     Ast *call = s->expr;
     g->loss_span = s->span;
-    if (strcmp(call->name, "mse") != 0) {
+    int k = 0;
+    while (k < COUNT(loss_names) && strcmp(call->name, loss_names[k]) != 0)
+        k++;
+    if (k == COUNT(loss_names)) {
         diag_error(call->name_span, "unknown loss `%s`", call->name);
-        const char *near = diag_closest(call->name, losses, COUNT(losses));
-        diag_help(near ? "did you mean `%s`?" : "the losses are: %s", near ? near : "mse");
+        const char *near = diag_closest(call->name, loss_names, COUNT(loss_names));
+        if (near)
+            diag_help("did you mean `%s`?", near);
+        else
+            diag_help("the losses are mse, l1, cross_entropy, nll and bce_with_logits");
         return;
     }
-    g->loss = LOSS_MSE;
+    g->loss = (LossKind)k;
     Bound b;
-    if (!bind_args(&b, call, names, 1, order, 0))
+    if (!bind_args(&b, call, names, 2, order, 0))
         return;
     if (b.slot[0]) {
         g->target_given = get_shape(b.slot[0], "the target", &g->target);
         g->target_span = b.slot[0]->span;
     }
+    if (b.slot[1])
+        g->loss_sum = get_choice(b.slot[1], "reduction", reductions, 2) == 1;
 }
 
+/* schedule=step(step_size=30, gamma=0.1) or schedule=cosine(t_max=10, eta_min=0) */
+static void build_schedule(Graph *g, Ast *v)
+{
+    static const char *const kinds[] = {"step", "cosine"};
+    static const char *const step_names[] = {"step_size", "gamma"};
+    static const char *const cos_names[] = {"t_max", "eta_min"};
+    static const int order[] = {0, 1};
+    if (v->kind != A_CALL || (strcmp(v->name, "step") && strcmp(v->name, "cosine"))) {
+        diag_error(v->span, "schedule must be `step(step_size=N, gamma=G)` or `cosine(t_max=N)`, found %s",
+                   v->kind == A_CALL ? xprintf("`%s(...)`", v->name) : ast_kind_name(v));
+        if (v->kind == A_CALL && diag_closest(v->name, kinds, 2))
+            diag_help("did you mean `%s`?", diag_closest(v->name, kinds, 2));
+        return;
+    }
+    bool step = v->name[0] == 's';
+    Bound b;
+    if (!bind_args(&b, v, step ? step_names : cos_names, 2, order, 2))
+        return;
+    if (!b.slot[0]) {
+        missing_arg(v, step ? "step_size" : "t_max", step ? "step(step_size=10)" : "cosine(t_max=10)");
+        return;
+    }
+    if (step) {
+        g->sched = SCHED_STEP;
+        g->sched_gamma = 0.1;
+        get_size(b.slot[0], "step_size", 1, &g->sched_step_size);
+        if (b.slot[1]) get_range(b.slot[1], "gamma", 0, 1, false, &g->sched_gamma);
+    } else {
+        g->sched = SCHED_COSINE;
+        get_size(b.slot[0], "t_max", 1, &g->sched_t_max);
+        if (b.slot[1]) get_range(b.slot[1], "eta_min", 0, 1e9, false, &g->sched_eta_min);
+    }
+}
+
+/* optimizer sgd(lr, momentum=0, dampening=0, nesterov=false, weight_decay=0,
+ * clip_norm, schedule) / adam(lr=0.001, betas=[0.9, 0.999], eps=1e-8,
+ * weight_decay=0, ...) / adamw(..., weight_decay=0.01): PyTorch's defaults */
 static void build_optimizer(Graph *g, Stmt *s)
 {
-    static const char *const opts[] = {"sgd"};
-    static const char *const names[] = {"lr"};
+    static const char *const sgd_names[] = {"lr", "momentum", "dampening", "nesterov", "weight_decay",
+                                            "clip_norm", "schedule"};
+    static const char *const adam_names[] = {"lr", "betas", "eps", "weight_decay", "clip_norm", "schedule"};
     static const int order[] = {0};
     Ast *call = s->expr;
     g->opt_span = s->span;
-    if (strcmp(call->name, "sgd") != 0) {
+    int k = 0;
+    while (k < COUNT(opt_names) && strcmp(call->name, opt_names[k]) != 0)
+        k++;
+    if (k == COUNT(opt_names)) {
         diag_error(call->name_span, "unknown optimizer `%s`", call->name);
-        const char *near = diag_closest(call->name, opts, COUNT(opts));
-        diag_help(near ? "did you mean `%s`?" : "the optimizers are: %s", near ? near : "sgd");
+        const char *near = diag_closest(call->name, opt_names, COUNT(opt_names));
+        if (near)
+            diag_help("did you mean `%s`?", near);
+        else
+            diag_help("the optimizers are sgd, adam and adamw");
         return;
     }
-    g->opt = OPT_SGD;
+    g->opt = (OptKind)k;
+    bool sgd = g->opt == OPT_SGD;
     Bound b;
-    if (!bind_args(&b, call, names, 1, order, 1))
+    if (!bind_args(&b, call, sgd ? sgd_names : adam_names, sgd ? 7 : 6, order, 1))
         return;
-    if (!b.slot[0]) {
+    g->beta1 = 0.9, g->beta2 = 0.999, g->eps = 1e-8;
+    g->weight_decay = g->opt == OPT_ADAMW ? 0.01 : 0;
+    if (b.slot[0]) {
+        if (get_number(b.slot[0], "lr", &g->lr) && !(g->lr > 0))
+            diag_error(b.slot[0]->span, "lr must be positive, found %g", g->lr);
+    } else if (sgd) {
         missing_arg(call, "lr", "sgd(lr=0.01)");
-        return;
+    } else {
+        g->lr = 0.001;
     }
-    if (get_number(b.slot[0], "lr", &g->lr) && !(g->lr > 0)) {
-        diag_error(b.slot[0]->span, "lr must be positive, found %g", g->lr);
+    if (sgd) {
+        if (b.slot[1]) get_range(b.slot[1], "momentum", 0, 1, false, &g->momentum);
+        if (b.slot[2]) get_range(b.slot[2], "dampening", 0, 1, false, &g->dampening);
+        if (b.slot[3]) get_bool(b.slot[3], "nesterov", &g->nesterov);
+        if (b.slot[4]) get_range(b.slot[4], "weight_decay", 0, 1, false, &g->weight_decay);
+        if (g->nesterov && (g->momentum <= 0 || g->dampening != 0)) {
+            diag_error(b.slot[3]->span, "nesterov needs a momentum and zero dampening");
+            diag_help("e.g. `sgd(lr=0.01, momentum=0.9, nesterov=true)`");
+        }
+    } else {
+        Ast *bv = b.slot[1];
+        if (bv && (bv->kind != A_LIST || bv->nkids != 2)) {
+            diag_error(bv->span, "betas must be a list of two numbers, e.g. [0.9, 0.999]");
+        } else if (bv) {
+            get_range(bv->kids[0], "beta1", 0, 1, true, &g->beta1);
+            get_range(bv->kids[1], "beta2", 0, 1, true, &g->beta2);
+        }
+        if (b.slot[2] && get_number(b.slot[2], "eps", &g->eps) && !(g->eps > 0))
+            diag_error(b.slot[2]->span, "eps must be positive, found %g", g->eps);
+        if (b.slot[3]) get_range(b.slot[3], "weight_decay", 0, 1, false, &g->weight_decay);
     }
+    Ast *clip = b.slot[sgd ? 5 : 4], *sched = b.slot[sgd ? 6 : 5];
+    if (clip && get_number(clip, "clip_norm", &g->clip_norm) && !(g->clip_norm > 0))
+        diag_error(clip->span, "clip_norm must be positive, found %g", g->clip_norm);
+    if (sched)
+        build_schedule(g, sched);
 }
 
 /* Reports a second `input`, `forward`, `loss` or `optimizer` */

@@ -22,7 +22,7 @@
 
 #define NNC_VERSION "0.1.0"
 #define MAX_DIMS 4      /* per-sample dims of a value (the batch dim is implicit) */
-#define MAX_INPUTS 4    /* inputs of one graph node */
+#define MAX_INPUTS 8    /* inputs of one graph node (concat) */
 
 /* ================= arena.c: memory and small strings ================= */
 
@@ -142,11 +142,26 @@ Model *parse_model(const char *text, size_t len);
 
 typedef enum {
     OP_INPUT,
+    /* layers: declared by name, own parameters */
     OP_CONV2D,
     OP_LINEAR,
+    OP_BATCHNORM1D,
+    OP_BATCHNORM2D,
+    /* functions: called in forward, no parameters */
     OP_MAXPOOL2D,
+    OP_AVGPOOL2D,
+    OP_ADAPTIVE_AVGPOOL2D,
     OP_RELU,
+    OP_LEAKY_RELU,
+    OP_SIGMOID,
+    OP_TANH,
+    OP_GELU,
+    OP_SOFTMAX,
+    OP_LOG_SOFTMAX,
+    OP_DROPOUT,
     OP_FLATTEN,
+    OP_ADD,
+    OP_CONCAT,
 } OpKind;
 
 typedef struct Shape {
@@ -157,10 +172,13 @@ typedef struct Shape {
 typedef struct Param {
     char *name;         /* state_dict name: "conv1.weight" */
     Shape shape;        /* [6, 1, 5, 5] */
-    size_t offset;      /* in floats, into the parameter block */
+    bool buffer;        /* a buffer (running_mean, running_var): no gradient, in the buffer block */
+    size_t offset;      /* in floats, into the parameter (or buffer) block */
     size_t numel;
-    float bound;        /* initialised U(-bound, bound) */
+    int init;           /* INIT_UNIFORM (bound), INIT_ZERO, INIT_ONE */
+    float bound;        /* INIT_UNIFORM: U(-bound, bound) */
 } Param;
+enum { INIT_UNIFORM, INIT_ZERO, INIT_ONE };
 
 /* A layer: declared once by name, owns parameters, applied in forward. */
 typedef struct Layer {
@@ -168,14 +186,15 @@ typedef struct Layer {
     Span span;          /* the declaration `conv1 = conv2d(6, kernel=5)` */
     Ast *call;          /* conv2d(6, kernel=5) */
     OpKind op;
-    int64_t out;        /* out channels / out features */
+    int64_t out;        /* out channels / out features (batch norm: = in) */
     int64_t in;         /* in channels / in features; -1 = infer */
     Span in_span;       /* where `in` was written, when it was */
     int64_t kernel[2], stride[2], pad[2], dil[2], groups;
-    bool bias;
+    bool bias;          /* conv2d, linear; batch norm: affine */
+    double eps, momentum;   /* batch norm */
     int uses;           /* how many times forward applies it */
     bool bad;           /* its definition had an error (reported); uses stay quiet */
-    Param params[2];    /* weight, bias */
+    Param params[4];    /* weight, bias; batch norm: + running_mean, running_var */
     int nparams;
 } Layer;
 
@@ -188,16 +207,23 @@ typedef struct Node {
     char *label;        /* "conv1", "relu", "maxpool2d", the input's name */
     int in[MAX_INPUTS]; /* producer node ids */
     int nin;
-    Layer *layer;       /* for conv2d/linear: which layer's weights */
+    Layer *layer;       /* for layers: whose weights */
     int64_t kernel[2], stride[2], pad[2]; /* pooling */
+    bool ceil_mode, count_include_pad;    /* pooling */
+    int64_t size[2];    /* adaptive pooling: output height, width */
+    double alpha;       /* leaky_relu: negative slope; dropout: p */
+    int dim;            /* softmax, log_softmax: PyTorch's dim (1 = the first per-sample dim) */
     Shape shape;        /* per sample, inferred by shape.c */
     int alias;          /* -1, or the node whose memory this is a view of (flatten) */
     size_t offset;      /* floats per sample into the activation block */
+    size_t aux;         /* dropout: its mask, floats per sample into the activation block */
+    size_t scratch;     /* batch norm: mean and invstd, floats into the scratch block */
     bool needs_grad;    /* does backward need d(loss)/d(this)? */
 } Node;
 
-typedef enum { LOSS_MSE } LossKind;
-typedef enum { OPT_SGD } OptKind;
+typedef enum { LOSS_MSE, LOSS_L1, LOSS_CROSS_ENTROPY, LOSS_NLL, LOSS_BCE_WITH_LOGITS } LossKind;
+typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } OptKind;
+typedef enum { SCHED_NONE, SCHED_STEP, SCHED_COSINE } SchedKind;
 
 typedef struct Graph {
     Model *model;
@@ -207,18 +233,31 @@ typedef struct Graph {
     int input;              /* node id of the input */
     int output;             /* node id forward returns */
     LossKind loss;  Span loss_span;
-    Shape target;           /* target per sample */
+    bool loss_sum;          /* reduction="sum" (default mean) */
+    Shape target;           /* target per sample; ndim 0 for class indices */
     bool target_given;  Span target_span;
+    int classes;            /* cross_entropy, nll: the number of classes */
     OptKind opt;    Span opt_span;
-    double lr;
+    double lr, momentum, dampening, weight_decay, beta1, beta2, eps, clip_norm;
+    bool nesterov;
+    SchedKind sched;
+    int64_t sched_step_size, sched_t_max;
+    double sched_gamma, sched_eta_min;
     size_t nparam;          /* floats in the parameter block */
+    size_t nbuf;            /* floats in the buffer block (running statistics) */
+    size_t nopt;            /* floats of optimizer state (momentum, Adam's moments) */
+    size_t nscratch;        /* floats of fixed scratch (batch norm's saved statistics) */
     size_t nact;            /* floats per sample in the activation block */
+    bool has_dropout, has_batchnorm;
 } Graph;
 
 /* Builds the graph from the AST: resolves names, binds arguments. Reports
  * errors through diag; the graph is usable only if none were reported. */
 Graph *graph_build(Model *m);
 const char *op_name(OpKind op);
+bool op_is_layer(OpKind op);
+const char *loss_name(LossKind k);
+const char *opt_name(OptKind k);
 
 /* ================= shape.c: shape inference and checks ================= */
 

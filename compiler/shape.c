@@ -158,16 +158,29 @@ static bool infer_linear(Graph *g, Node *n, const Shape *in)
     return true;
 }
 
-static bool infer_maxpool2d(Graph *g, Node *n, const Shape *in)
+/* PyTorch's pooling size: floor or ceil of (in + 2p - k)/s, plus one; in ceil
+ * mode the last window must start inside the input or its left padding */
+static int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode)
+{
+    int64_t span = in + 2 * p - k;
+    if (span < 0)
+        return 0;
+    int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (out - 1) * s >= in + p)
+        out--;
+    return out;
+}
+
+static bool infer_pool2d(Graph *g, Node *n, const Shape *in)
 {
     if (!want_chw(g, n, in))
         return false;
     int64_t out[2];
     for (int a = 0; a < 2; a++) {
-        out[a] = window_out(in->dim[1 + a], n->kernel[a], n->stride[a], n->pad[a], 1);
+        out[a] = pool_out(in->dim[1 + a], n->kernel[a], n->stride[a], n->pad[a], n->ceil_mode);
         if (out[a] <= 0) {
-            diag_error(n->span, "maxpool2d's window (%lld) is larger than its %s input (%lld)",
-                       (long long)n->kernel[a], a ? "width" : "height", (long long)in->dim[1 + a]);
+            diag_error(n->span, "%s's window (%lld) is larger than its %s input (%lld)", n->label,
+                       (long long)n->kernel[a], a ? "width" : "height", (long long)(in->dim[1 + a] + 2 * n->pad[a]));
             note_chain(g, n->in[0]);
             return false;
         }
@@ -176,58 +189,187 @@ static bool infer_maxpool2d(Graph *g, Node *n, const Shape *in)
     return true;
 }
 
+static bool infer_adaptive(Graph *g, Node *n, const Shape *in)
+{
+    if (!want_chw(g, n, in))
+        return false;
+    n->shape = (Shape){3, {in->dim[0], n->size[0], n->size[1]}};
+    return true;
+}
+
+/* batchnorm1d: [C] or [C, L]; batchnorm2d: [C, H, W] */
+static bool infer_batchnorm(Graph *g, Node *n, const Shape *in)
+{
+    Layer *l = n->layer;
+    bool two = n->op == OP_BATCHNORM2D;
+    if (two ? in->ndim != 3 : (in->ndim < 1 || in->ndim > 2)) {
+        diag_error(n->span, "%s (%s) expects an input of shape %s, but its input is %s", l->name, op_name(n->op),
+                   two ? "[channels, height, width]" : "[features] or [channels, length]", shape_str(in));
+        diag_help(two ? "use batchnorm1d for flat values" : "use batchnorm2d for images");
+        note_chain(g, n->in[0]);
+        return false;
+    }
+    if (l->in < 0) {
+        l->in = in->dim[0];
+    } else if (l->in != in->dim[0]) {
+        diag_error(l->in_span.first_line ? l->in_span : l->span, "%s expects %lld features, but its input has %lld",
+                   l->name, (long long)l->in, (long long)in->dim[0]);
+        diag_note(n->span, "%s is applied here to a value of shape %s", l->name, shape_str(in));
+        note_chain(g, n->in[0]);
+        return false;
+    }
+    l->out = l->in;
+    n->shape = *in;
+    return true;
+}
+
+/* softmax(x, dim): PyTorch's dim counts the batch as 0 */
+static bool infer_softmax(Graph *g, Node *n, const Shape *in)
+{
+    int nd = in->ndim, d = n->dim;
+    if (d < 0)
+        d += nd + 1;
+    if (d < 1 || d > nd) {
+        diag_error(n->call && n->call->nkids > 1 ? n->call->kids[1]->span : n->span,
+                   "%s over dim %d: %s", n->label, n->dim,
+                   d == 0 ? "that is the batch dimension, which nnc does not normalise over"
+                          : xprintf("the input %s has dims 1 to %d (0 is the batch)", shape_str(in), nd));
+        note_chain(g, n->in[0]);
+        return false;
+    }
+    n->dim = d;     /* from here on: 1-based per-sample dim */
+    n->shape = *in;
+    return true;
+}
+
+static bool same_shape(const Shape *a, const Shape *b)
+{
+    if (a->ndim != b->ndim)
+        return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->dim[i] != b->dim[i])
+            return false;
+    return true;
+}
+
+static bool infer_add(Graph *g, Node *n)
+{
+    const Shape *a = &g->nodes[n->in[0]].shape, *b = &g->nodes[n->in[1]].shape;
+    if (!same_shape(a, b)) {
+        diag_error(n->span, "add needs two values of the same shape, but they are %s and %s", shape_str(a),
+                   shape_str(b));
+        diag_note(g->nodes[n->in[0]].span, "the first is made here");
+        diag_note(g->nodes[n->in[1]].span, "the second is made here");
+        return false;
+    }
+    n->shape = *a;
+    return true;
+}
+
+/* concat along channels (PyTorch's dim 1): every other size must agree */
+static bool infer_concat(Graph *g, Node *n)
+{
+    Shape out = g->nodes[n->in[0]].shape;
+    for (int i = 1; i < n->nin; i++) {
+        const Shape *s = &g->nodes[n->in[i]].shape;
+        bool ok = s->ndim == out.ndim;
+        for (int d = 1; ok && d < s->ndim; d++)
+            ok = s->dim[d] == out.dim[d];
+        if (!ok) {
+            diag_error(n->span, "concat joins along channels, so all other sizes must agree, but input %d is %s "
+                       "and input 1 is %s", i + 1, shape_str(s), shape_str(&g->nodes[n->in[0]].shape));
+            diag_note(g->nodes[n->in[i]].span, "input %d is made here", i + 1);
+            return false;
+        }
+        out.dim[0] += s->dim[0];
+    }
+    n->shape = out;
+    return true;
+}
+
 /* One case per operation; false after an error was reported. */
 static bool infer_node(Graph *g, Node *n)
 {
     if (n->op == OP_INPUT)
         return true;
+    for (int i = 0; i < n->nin; i++)
+        if (g->nodes[n->in[i]].shape.ndim == 0)     /* an input failed already */
+            return false;
     const Shape *in = &g->nodes[n->in[0]].shape;
-    if (in->ndim == 0)      /* its input failed already */
-        return false;
     switch (n->op) {
     case OP_CONV2D: return infer_conv2d(g, n, in);
     case OP_LINEAR: return infer_linear(g, n, in);
-    case OP_MAXPOOL2D: return infer_maxpool2d(g, n, in);
-    case OP_RELU: n->shape = *in; return true;
+    case OP_BATCHNORM1D:
+    case OP_BATCHNORM2D: return infer_batchnorm(g, n, in);
+    case OP_MAXPOOL2D:
+    case OP_AVGPOOL2D: return infer_pool2d(g, n, in);
+    case OP_ADAPTIVE_AVGPOOL2D: return infer_adaptive(g, n, in);
+    case OP_SOFTMAX:
+    case OP_LOG_SOFTMAX: return infer_softmax(g, n, in);
+    case OP_RELU:
+    case OP_LEAKY_RELU:
+    case OP_SIGMOID:
+    case OP_TANH:
+    case OP_GELU:
+    case OP_DROPOUT: n->shape = *in; return true;
     case OP_FLATTEN:
         n->shape = (Shape){1, {shape_numel(in)}};
         n->alias = n->in[0];
         return true;
+    case OP_ADD: return infer_add(g, n);
+    case OP_CONCAT: return infer_concat(g, n);
     case OP_INPUT: break;
     }
     return true;
 }
 
-/* PyTorch's state_dict order: layers as declared, weight before bias */
+static Param make_param(const Layer *l, const char *what, Shape shape, int init, bool buffer)
+{
+    Param p = {.name = xprintf("%s.%s", l->name, what), .shape = shape, .init = init, .buffer = buffer};
+    p.numel = (size_t)shape_numel(&shape);
+    return p;
+}
+
+/* PyTorch's state_dict order: layers as declared; weight, bias, then buffers.
+ * Trainable parameters go to the parameter block, buffers to the buffer block. */
 static void layout_params(Graph *g)
 {
-    size_t off = 0;
+    size_t off = 0, boff = 0;
     for (int i = 0; i < g->nlayers; i++) {
         Layer *l = &g->layers[i];
         if (!l->uses)
             continue;
-        Param *w = &l->params[0], *b = &l->params[1];
-        w->name = xprintf("%s.weight", l->name);
-        if (l->op == OP_CONV2D)
-            w->shape = (Shape){4, {l->out, l->in / l->groups, l->kernel[0], l->kernel[1]}};
-        else
-            w->shape = (Shape){2, {l->out, l->in}};
-        int64_t fan_in = shape_numel(&w->shape) / w->shape.dim[0];   /* PyTorch's fan_in */
-        w->bound = (float)(1.0 / sqrt((double)fan_in));
-        l->nparams = 1;
-        if (l->bias) {
-            b->name = xprintf("%s.bias", l->name);
-            b->shape = (Shape){1, {l->out}};
-            b->bound = w->bound;
-            l->nparams = 2;
+        l->nparams = 0;
+        if (l->op == OP_CONV2D || l->op == OP_LINEAR) {
+            Shape ws = l->op == OP_CONV2D ? (Shape){4, {l->out, l->in / l->groups, l->kernel[0], l->kernel[1]}}
+                                          : (Shape){2, {l->out, l->in}};
+            /* PyTorch: kaiming_uniform(a=sqrt(5)) and the bias both give U(+-1/sqrt(fan_in)) */
+            float bound = (float)(1.0 / sqrt((double)(shape_numel(&ws) / ws.dim[0])));
+            l->params[l->nparams++] = make_param(l, "weight", ws, INIT_UNIFORM, false);
+            if (l->bias)
+                l->params[l->nparams++] = make_param(l, "bias", (Shape){1, {l->out}}, INIT_UNIFORM, false);
+            for (int p = 0; p < l->nparams; p++)
+                l->params[p].bound = bound;
+        } else {    /* batch norm: weight 1, bias 0, running_mean 0, running_var 1 */
+            Shape c = {1, {l->in}};
+            if (l->bias) {
+                l->params[l->nparams++] = make_param(l, "weight", c, INIT_ONE, false);
+                l->params[l->nparams++] = make_param(l, "bias", c, INIT_ZERO, false);
+            }
+            l->params[l->nparams++] = make_param(l, "running_mean", c, INIT_ZERO, true);
+            l->params[l->nparams++] = make_param(l, "running_var", c, INIT_ONE, true);
+            g->has_batchnorm = true;
         }
         for (int p = 0; p < l->nparams; p++) {
-            l->params[p].offset = off;
-            l->params[p].numel = (size_t)shape_numel(&l->params[p].shape);
-            off += l->params[p].numel;
+            Param *q = &l->params[p];
+            size_t *o = q->buffer ? &boff : &off;
+            q->offset = *o;
+            *o += q->numel;
         }
     }
     g->nparam = off;
+    g->nbuf = boff;
+    g->nopt = g->opt == OPT_SGD ? (g->momentum > 0 ? off : 0) : 2 * off;
 }
 
 /* Each value gets its own region of the activation block (per sample), and
@@ -248,6 +390,14 @@ static void layout_activations(Graph *g)
         }
         n->offset = off;
         off += (size_t)shape_numel(&n->shape);
+        if (n->op == OP_DROPOUT) {      /* its mask, for backward */
+            n->aux = off;
+            off += (size_t)shape_numel(&n->shape);
+        }
+        if (n->op == OP_BATCHNORM1D || n->op == OP_BATCHNORM2D) {  /* mean and invstd of the batch */
+            n->scratch = g->nscratch;
+            g->nscratch += 2 * (size_t)n->shape.dim[0];
+        }
     }
     g->nact = off;
 }
@@ -255,14 +405,32 @@ static void layout_activations(Graph *g)
 static void check_loss(Graph *g)
 {
     const Node *out = &g->nodes[g->output];
+    const char *name = loss_name(g->loss);
+    if (g->loss == LOSS_CROSS_ENTROPY || g->loss == LOSS_NLL) {
+        if (out->shape.ndim != 1) {
+            diag_error(g->loss_span, "%s needs an output of shape [classes], but the output is %s", name,
+                       shape_str(&out->shape));
+            diag_note(out->span, "the output is made here");
+            diag_help("flatten it, or end with a linear layer: `return fc(flatten(x))`");
+            return;
+        }
+        if (g->target_given) {
+            diag_error(g->target_span, "%s takes class indices as targets, one per sample, so it has no target "
+                       "shape", name);
+            diag_help("write `loss %s()`", name);
+            return;
+        }
+        g->classes = (int)out->shape.dim[0];
+        g->target = (Shape){0, {0}};
+        return;
+    }
     if (!g->target_given) {
         g->target = out->shape;
         return;
     }
-    if (g->target.ndim != out->shape.ndim ||
-        memcmp(g->target.dim, out->shape.dim, sizeof(int64_t) * (size_t)out->shape.ndim)) {
-        diag_error(g->target_span, "mse compares the output with the target, but the output is %s and the target %s",
-                   shape_str(&out->shape), shape_str(&g->target));
+    if (!same_shape(&g->target, &out->shape)) {
+        diag_error(g->target_span, "%s compares the output with the target, but the output is %s and the target %s",
+                   name, shape_str(&out->shape), shape_str(&g->target));
         diag_note(out->span, "the output is made here");
         diag_help("declare the target as `target: %s`, or leave it out and nnc uses the output's shape",
                   shape_str(&out->shape));

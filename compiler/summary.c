@@ -30,11 +30,12 @@ static char *bytes(size_t b)
     return xprintf("%.1f MiB", (double)b / (1024 * 1024));
 }
 
+/* trainable parameters, as Keras and torchinfo count them (buffers apart) */
 static size_t layer_params(const Layer *l)
 {
     size_t n = 0;
     for (int p = 0; p < l->nparams; p++)
-        n += l->params[p].numel;
+        n += l->params[p].buffer ? 0 : l->params[p].numel;
     return n;
 }
 
@@ -63,9 +64,8 @@ void summary_print(FILE *out, const Graph *g, const char *prefix)
             params = seen[li] ? xstrdup("(shared)") : commas(layer_params(n->layer));
             seen[li] = true;
         }
-        const char *op = n->layer ? op_name(n->op) : n->op == OP_INPUT ? "input" : "";
-        fprintf(out, "%s%-14s %-12s %-22s %12s  %d\n", prefix, n->label, op[0] ? op : op_name(n->op),
-                full, params, n->span.first_line);
+        fprintf(out, "%s%-14s %-12s %-22s %12s  %d\n", prefix, n->label, op_name(n->op), full, params,
+                n->span.first_line);
     }
     rule(out, prefix, '=');
     size_t np = g->nparam, na = g->nact;
@@ -73,7 +73,26 @@ void summary_print(FILE *out, const Graph *g, const char *prefix)
     fprintf(out, "%sGradients:      %s\n", prefix, bytes(np * 4));
     fprintf(out, "%sActivations:    %s floats per sample (%s, and as much for their gradients)\n",
             prefix, commas(na), bytes(na * 4));
-    fprintf(out, "%sLoss:           mse, target [N, %s\n", prefix, shape_str(&g->target) + 1);
-    fprintf(out, "%sOptimizer:      sgd(lr=%g)\n", prefix, g->lr);
+    fprintf(out, "%sState:          %s of buffers, %s of optimizer state\n", prefix, bytes(g->nbuf * 4),
+            bytes(g->nopt * 4));
+    if (g->classes)
+        fprintf(out, "%sLoss:           %s (%s), target [N] class indices in [0, %d)\n", prefix, loss_name(g->loss),
+                g->loss_sum ? "sum" : "mean", g->classes);
+    else
+        fprintf(out, "%sLoss:           %s (%s), target [N, %s\n", prefix, loss_name(g->loss),
+                g->loss_sum ? "sum" : "mean", shape_str(&g->target) + 1);
+    if (g->opt == OPT_SGD)
+        fprintf(out, "%sOptimizer:      sgd(lr=%g, momentum=%g, dampening=%g, weight_decay=%g%s)", prefix, g->lr,
+                g->momentum, g->dampening, g->weight_decay, g->nesterov ? ", nesterov" : "");
+    else
+        fprintf(out, "%sOptimizer:      %s(lr=%g, betas=[%g, %g], eps=%g, weight_decay=%g)", prefix, opt_name(g->opt),
+                g->lr, g->beta1, g->beta2, g->eps, g->weight_decay);
+    if (g->clip_norm > 0)
+        fprintf(out, ", clip_norm %g", g->clip_norm);
+    if (g->sched == SCHED_STEP)
+        fprintf(out, ", lr x%g every %lld epochs", g->sched_gamma, (long long)g->sched_step_size);
+    else if (g->sched == SCHED_COSINE)
+        fprintf(out, ", cosine lr over %lld epochs", (long long)g->sched_t_max);
+    fputc('\n', out);
     rule(out, prefix, '-');
 }

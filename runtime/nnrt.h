@@ -132,6 +132,7 @@ typedef struct nnrt_bn_dims {
 void nnrt_batchnorm_forward_train(float *y, float *mean, float *invstd, float *running_mean,
                                   float *running_var, const float *x, const float *gamma,
                                   const float *beta, const nnrt_bn_dims *d);
+/* running_mean/running_var may be NULL (track_running_stats=False): not updated. */
 /* Evaluation: normalises with the running statistics. */
 void nnrt_batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
                                  const float *running_mean, const float *running_var,
@@ -229,6 +230,10 @@ void nnrt_adam_step(float *p, const float *g, float *m, float *v, size_t n, floa
 float nnrt_grad_norm(const float *g, size_t n);
 /* g[n] *= s */
 void nnrt_scale(float *g, size_t n, float s);
+/* torch.nn.utils.clip_grad_norm_(params, max_norm) on the gradient block g[n]:
+ * coef = max_norm / (norm + 1e-6); if coef < 1, g *= coef. Returns the norm
+ * (before clipping), as PyTorch does. */
+float nnrt_clip_grad_norm(float *g, size_t n, float max_norm);
 /* Learning-rate schedules, as a function of the epoch (0-based), PyTorch's
  * StepLR (lr * gamma^floor(epoch/step_size)) and CosineAnnealingLR (closed form:
  * eta_min + (lr - eta_min) * (1 + cos(pi * epoch / t_max)) / 2). */
@@ -342,8 +347,10 @@ typedef struct nnrt_model {
     int64_t target_shape[NNRT_MAX_DIMS];
     int classes;                    /* > 0: a target is a class index in [0, classes), stored as float */
     float lr;                       /* the model's learning rate */
-    int ntensors;                   /* parameter tensors (state_dict entries with gradients) */
-    int nstate;                     /* further tensors a checkpoint holds (optimizer state, buffers) */
+    int ntensors;                   /* tensors of the state_dict: parameters, then buffers such as a
+                                     * batch norm's running statistics; tensors(what 0) returns them all */
+    int nstate;                     /* further tensors a checkpoint holds to resume training (optimizer
+                                     * state, the step counter); not part of PyTorch's state_dict */
     void (*init)(void *self, int batch, uint64_t seed);
     void (*release)(void *self);
     void (*zero_grad)(void *self);
@@ -352,11 +359,19 @@ typedef struct nnrt_model {
     void (*backward)(void *self);
     void (*step)(void *self, float lr);
     void (*set_training)(void *self, int training);             /* dropout, batch norm; may be NULL */
-    /* fills t[] with views of the parameters (what 0), their gradients
-     * (what 1: names are "NAME.grad"), or the checkpoint's further tensors
-     * (what 2); returns how many */
+    /* fills t[] with views of the state_dict (what 0: ntensors of them), the
+     * gradients of its parameters (what 1: at most ntensors, named "NAME.grad"),
+     * or the checkpoint's further tensors (what 2: nstate); returns how many */
     int (*tensors)(void *self, nnrt_tensor *t, int what);
+    /* the learning-rate schedule, applied per epoch by the trainer from the
+     * base lr: NNRT_SCHED_NONE, _STEP (nnrt_lr_step) or _COSINE (nnrt_lr_cosine) */
+    int schedule;
+    long sched_step_size;           /* step: every this many epochs ... */
+    float sched_gamma;              /* ... multiply by gamma */
+    long sched_t_max;               /* cosine: period in epochs ... */
+    float sched_eta_min;            /* ... and the lowest lr */
 } nnrt_model;
+enum { NNRT_SCHED_NONE = 0, NNRT_SCHED_STEP = 1, NNRT_SCHED_COSINE = 2 };
 
 /* Runs the trainer: parses argv, trains, saves. Returns the exit status. */
 int nnrt_train_main(const nnrt_model *m, int argc, char **argv);

@@ -125,9 +125,7 @@ static int save(const nnrt_model *m, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int k = m->tensors(m->self, ts, 0);
-    if (m->nstate)
-        k += m->tensors(m->self, ts + k, 2);
+    int k = m->tensors(m->self, ts, 0);   /* the state_dict: PyTorch loads it as it is */
     const char *keys[] = {"format", "model", "source"};
     const char *vals[] = {"pt", m->name, m->source};
     int rc = nnrt_save_safetensors(path, ts, k, keys, vals, 3, err, errlen);
@@ -142,9 +140,7 @@ static int load(const nnrt_model *m, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int k = m->tensors(m->self, ts, 0);
-    if (m->nstate)
-        k += m->tensors(m->self, ts + k, 2);
+    int k = m->tensors(m->self, ts, 0);   /* the state_dict: PyTorch loads it as it is */
     int rc = nnrt_load_safetensors(path, ts, k, err, errlen);
     free(ts);
     return rc;
