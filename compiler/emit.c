@@ -800,7 +800,19 @@ static void emit_dims(Emit *e, const char *field, const Shape *s)
     out(e, "        .%s_ndim = %d, .%s_shape = {", field, s->ndim, field);
     for (int d = 0; d < s->ndim; d++)
         out(e, "%s%lld", d ? ", " : "", (long long)s->dim[d]);
+    if (s->ndim == 0)
+        out(e, "0");
     out(e, "},\n");
+}
+
+/* 2 if a batch norm normalises one value per channel and sample (PyTorch
+ * refuses to train it on a batch of 1: the variance would be 0/0) */
+static int min_batch(const Graph *g)
+{
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == OP_BATCHNORM1D && g->nodes[i].shape.ndim == 1)
+            return 2;
+    return 1;
 }
 
 /* main(): the runtime's trainer (runtime/trainer.c), given this model */
@@ -834,13 +846,13 @@ static void emit_main(Emit *e, const char *src)
            "        .forward = %s_forward_v, .loss = %s_loss_v, .backward = %s_backward_v,\n"
            "        .step = %s_step_v, .set_training = %s_set_training_v, .tensors = %s_tensors_v,\n"
            "        .schedule = %s, .sched_step_size = %lld, .sched_gamma = %s,\n"
-           "        .sched_t_max = %lld, .sched_eta_min = %s,\n"
+           "        .sched_t_max = %lld, .sched_eta_min = %s, .min_batch = %d,\n"
            "    };\n"
            "    return nnrt_train_main(&model, argc, argv);\n"
            "}\n"
            "#endif /* NNC_NO_MAIN */\n",
         g->classes, F(g->lr), U, U, M, M, M, M, M, M, M, M, M, sched[g->sched], (long long)g->sched_step_size,
-        F(g->sched_gamma), (long long)g->sched_t_max, F(g->sched_eta_min));
+        F(g->sched_gamma), (long long)g->sched_t_max, F(g->sched_eta_min), min_batch(g));
 }
 
 void emit_c(FILE *f, const Graph *g, const char *source_path)

@@ -133,6 +133,7 @@ static bool bind_args(Bound *b, const Ast *call, const char *const *names, int n
             continue;
         }
         b->slot[slot] = arg->value;
+        arg->param = names[slot];
     }
     return ok;
 }
@@ -622,8 +623,8 @@ static int eval(Graph *g, Env *env, Ast *e)
 {
     if (e->kind == A_IDENT) {
         int id = env_find(env, e->name);
-        if (id >= 0)
-            return id;
+        if (id >= 0 || id == -2)
+            return id >= 0 ? id : -1;
         Layer *l = find_layer(g, e->name);
         if (l) {
             diag_error(e->span, "`%s` is a layer, not a value", e->name);
@@ -664,10 +665,8 @@ static void build_forward(Graph *g, Stmt *fw, Env *env)
             continue;
         }
         int id = eval(g, env, s->expr);
-        if (id >= 0) {
-            Binding b = {s->name, id};
-            VEC_PUSH(env->b, env->n, env->cap, b);
-        }
+        Binding b = {s->name, id >= 0 ? id : -2};   /* -2: its error is reported; uses stay quiet */
+        VEC_PUSH(env->b, env->n, env->cap, b);
     }
     if (g->output == -1) {
         diag_error(fw->span, "forward has no `return`");

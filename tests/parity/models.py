@@ -1,0 +1,264 @@
+"""PyTorch parity of whole models: every model in models/ and tests/parity/models/.
+
+For each model, a PyTorch twin (below) with the same state_dict names is
+initialised by PyTorch, its state_dict handed to nnc's trainer as safetensors
+together with an input and a target; both then take 3 optimizer steps of
+zero_grad / forward / loss / backward / step. The last step's loss and
+output, every gradient, and every parameter and buffer after the 3 steps must
+agree within the tolerance (per tensor: max |nnc - torch| / max |torch|).
+
+usage: /usr/bin/python3 tests/parity/models.py WORKDIR NAME=TRAINER...
+"""
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st  # noqa: E402
+
+
+class LeNetCE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class MLP(nn.Module):
+    """models/mlp.nn with its dropout at p=0 (nnc's and PyTorch's masks come
+    from different generators; dropout itself is checked kernel by kernel)"""
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 256)
+        self.fc2 = nn.Linear(256, 10)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
+
+
+class ResNetTiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        c = lambda i, o, s=1, k=3, p=1: nn.Conv2d(i, o, k, stride=s, padding=p, bias=False)  # noqa: E731
+        self.stem, self.bn0 = c(3, 16), nn.BatchNorm2d(16)
+        self.b1c1, self.b1n1 = c(16, 16), nn.BatchNorm2d(16)
+        self.b1c2, self.b1n2 = c(16, 16), nn.BatchNorm2d(16)
+        self.b2c1, self.b2n1 = c(16, 32, 2), nn.BatchNorm2d(32)
+        self.b2c2, self.b2n2 = c(32, 32), nn.BatchNorm2d(32)
+        self.b2sc, self.b2nsc = c(16, 32, 2, 1, 0), nn.BatchNorm2d(32)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn0(self.stem(x)))
+        h = F.relu(self.b1n1(self.b1c1(x)))
+        x = F.relu(self.b1n2(self.b1c2(h)) + x)
+        h = F.relu(self.b2n1(self.b2c1(x)))
+        x = F.relu(self.b2n2(self.b2c2(h)) + self.b2nsc(self.b2sc(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class InceptionTiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 8, 3, padding=1)
+        self.b1 = nn.Conv2d(8, 8, 1)
+        self.b3 = nn.Conv2d(8, 8, 3, padding="same")
+        self.b5 = nn.Conv2d(8, 4, 5, padding="same")
+        self.bp = nn.Conv2d(8, 4, 1)
+        self.fc = nn.Linear(24 * 16, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.leaky_relu(self.stem(x), 0.1), 2)
+        y = torch.cat([self.b1(x), self.b3(x), self.b5(x),
+                       self.bp(F.avg_pool2d(x, 3, stride=1, padding=1))], 1)
+        y = F.adaptive_avg_pool2d(F.gelu(y), (4, 4))
+        return self.fc(torch.flatten(y, 1))
+
+
+class OpsA(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(4, 6, (3, 2), stride=(2, 1), dilation=(1, 2), groups=2)
+        self.c2 = nn.Conv2d(6, 4, 3, padding=1, bias=False)
+        self.f1 = nn.Linear(4 * 4 * 5, 7, bias=False)
+
+    def forward(self, x):
+        h = torch.sigmoid(self.c1(x))
+        h = F.avg_pool2d(h, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+        h = torch.tanh(self.c2(h))
+        return self.f1(torch.flatten(h, 1))
+
+
+class OpsB(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(2, 5, 3)
+        self.bn = nn.BatchNorm1d(12)
+        self.f1 = nn.Linear(5 * 5 * 4, 12, bias=False)
+        self.f2 = nn.Linear(12, 6)
+
+    def forward(self, x):
+        h = F.max_pool2d(F.leaky_relu(self.c1(x), 0.2), 3, stride=2, padding=1, ceil_mode=True)
+        h = F.gelu(self.bn(self.f1(torch.flatten(h, 1))))
+        return F.log_softmax(self.f2(h), dim=1)
+
+
+class OpsC(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4, affine=False)
+        self.g = nn.Linear(24, 8)
+        self.f = nn.Linear(16, 5)
+
+    def forward(self, x):
+        a = F.relu(self.bn(self.c1(x)))
+        b = self.c2(self.c2(a))
+        p = torch.flatten(F.adaptive_avg_pool2d(a + b, (3, 2)), 1)
+        q = F.softmax(self.g(p), dim=1)
+        return self.f(torch.cat([q, self.g(p)], 1))
+
+
+class OpsD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(2, 3, 2)
+        self.f = nn.Linear(3 * 5 * 6, 4)
+
+    def forward(self, x):
+        return self.f(torch.flatten(F.softmax(self.c1(x), dim=1), 1))
+
+
+def sgd(**kw):
+    return lambda ps: torch.optim.SGD(ps, **kw)
+
+
+# name: (twin, input shape, target: 'classes' or 'same' (shape of the output),
+#        loss, optimizer, tolerance, why the tolerance)
+CASES = {
+    "lenet_ce": (LeNetCE, (1, 28, 28), "classes", nn.CrossEntropyLoss(),
+                 sgd(lr=0.05, momentum=0.9), 1e-5, ""),
+    "mlp": (MLP, (1, 28, 28), "classes", nn.CrossEntropyLoss(),
+            lambda ps: torch.optim.Adam(ps, lr=0.001), 5e-4,
+            "gradients agree to 2e-7, but Adam divides each by sqrt(v) + eps, so a gradient entry "
+            "near eps = 1e-8 turns a 1-ulp difference into a visible one in the updated weight"),
+    "resnet_tiny": (ResNetTiny, (3, 32, 32), "classes", nn.CrossEntropyLoss(),
+                    sgd(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.0005), 1e-4,
+                    "batch norm over 16 layers of float32 sums in another order"),
+    "inception_tiny": (InceptionTiny, (1, 28, 28), "classes", nn.CrossEntropyLoss(),
+                       lambda ps: torch.optim.AdamW(ps, lr=0.002, weight_decay=0.01), 1e-4,
+                       "Adam's division by sqrt(v) + eps"),
+    "ops_a": (OpsA, (4, 13, 10), "same", nn.MSELoss(reduction="sum"),
+              sgd(lr=0.01, momentum=0.8, dampening=0.1, weight_decay=0.01), 1e-5, ""),
+    "ops_b": (OpsB, (2, 11, 9), "classes", nn.NLLLoss(),
+              lambda ps: torch.optim.Adam(ps, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.01), 1e-4,
+              "Adam's division by sqrt(v) + eps"),
+    "ops_c": (OpsC, (3, 8, 8), "same", nn.BCEWithLogitsLoss(),
+              lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1), 1e-4,
+              "Adam's division by sqrt(v) + eps"),
+    "ops_d": (OpsD, (2, 6, 7), "same", nn.L1Loss(), sgd(lr=0.05, momentum=0.9, nesterov=True), 1e-5, ""),
+}
+CLIP = {"inception_tiny": 5.0, "ops_c": 0.05}
+
+
+def rel_err(a, b):
+    """max |a - b| / max |b|; for a tensor that is zero up to rounding
+    (max |b| < 1e-6, e.g. a gradient that cancels exactly), the absolute error
+    relative to 1e-6 instead"""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-6))
+
+
+def run(name, trainer, work, batch, steps=3, seed=0):
+    twin, in_shape, target_kind, crit, make_opt, tol, why = CASES[name]
+    torch.manual_seed(seed)
+    net = twin()
+    x = torch.randn(batch, *in_shape)
+    with torch.no_grad():
+        out_shape = net(x).shape[1:]
+    net = twin()
+    torch.manual_seed(seed + 1)
+    net = twin()
+    if target_kind == "classes":
+        t = torch.randint(0, out_shape[0], (batch,))
+        t_nnc = t.float()
+    elif isinstance(crit, nn.BCEWithLogitsLoss):
+        t = torch.rand(batch, *out_shape)
+        t_nnc = t
+    else:
+        t = torch.randn(batch, *out_shape)
+        t_nnc = t
+    tag = f"{name}_n{batch}"
+    init, data, dump = (os.path.join(work, f"{k}_{tag}.safetensors") for k in ("init", "data", "dump"))
+    st.save(init, {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")})
+    st.save(data, {"input": x, "target": t_nnc})
+    subprocess.run([trainer, "--load", init, "--data", data, "--steps", str(steps), "--dump", dump, "--quiet"],
+                   check=True)
+    got = st.load(dump)
+
+    opt = make_opt(net.parameters())
+    net.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        out = net(x)
+        loss = crit(out, t)
+        loss.backward()
+        if name in CLIP:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP[name])
+        grads = {k: p.grad.detach().clone() for k, p in net.named_parameters()}
+        opt.step()
+    want = {"loss": loss.detach().reshape(1), "output": out.detach()}
+    for k, v in net.state_dict().items():
+        if not k.endswith("num_batches_tracked"):
+            want[k] = v
+    for k, g in grads.items():
+        want[k + ".grad"] = g
+    bad, worst = [], 0.0
+    for k, v in want.items():
+        e = rel_err(got[k], v.numpy()) if k in got else float("inf")
+        worst = max(worst, e)
+        if not e <= tol:
+            bad.append(f"{k} {e:.1e}")
+    note = f" (tolerance {tol:g}: {why})" if why else ""
+    print(f"{'ok  ' if not bad else 'FAIL'} {name:15s} batch {batch}, {steps} steps, {len(want):3d} tensors, "
+          f"max relative error {worst:.1e}{note}")
+    for b in bad:
+        print(f"       {b} > {tol:g}")
+    return not bad
+
+
+def main():
+    torch.set_num_threads(1)
+    work = sys.argv[1]
+    os.makedirs(work, exist_ok=True)
+    ok = True
+    for arg in sys.argv[2:]:
+        name, trainer = arg.split("=", 1)
+        # batchnorm1d on flat values needs two samples to train, as in PyTorch, and
+        # with exactly two its gradient cancels almost entirely (xhat = +-1): use 3
+        for batch in ((3, 5) if name == "ops_b" else (1, 5)):
+            ok &= run(name, trainer, work, batch)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
