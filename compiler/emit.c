@@ -148,7 +148,7 @@ static void buf_end(Emit *e, Buf *b, const char *input_expr)
                 out(e, "    float *v_%s = m->act + B * %zu; /* %s */\n", e->vname[i], n->offset, sh);
         }
         if (e->use_d[i])
-            out(e, "    float *d_%s = m->dact + B * %zu; /* %s */\n", e->vname[i], n->offset, sh);
+            out(e, "    float *d_%s = m->act + B * %zu; /* %s gradient */\n", e->vname[i], n->goffset, sh);
     }
     fwrite(b->text, 1, b->len, e->out);
     free(b->text);
@@ -500,15 +500,14 @@ static void emit_state(Emit *e)
            "    float *buf;          /* %s_NBUF floats: batch norm's running statistics */\n"
            "    float *opt;          /* %s_NOPT floats: the optimizer's state, laid out as param */\n"
            "    float *scratch;      /* %s_NSCRATCH floats: batch statistics kept for backward */\n"
-           "    float *act;          /* batch * %s_NACT floats: the values forward computes */\n"
-           "    float *dact;         /* batch * %s_NACT floats: d loss / d value, same layout */\n"
+           "    float *act;          /* batch * %s_NACT floats: the arena of values, gradients and masks */\n"
            "    const float *input;  /* the last forward's input %s */\n"
            "    const float *target; /* the last loss's target %s */\n"
            "    float *output;       /* the output %s, inside act */\n"
            "    float loss;          /* the last loss */\n"
            "    float steps;         /* optimizer steps taken (a float, so a checkpoint holds it) */\n"
            "} %s;\n\n",
-        e->U, e->U, e->U, e->U, e->U, e->U, e->U, nshape(in), g->classes ? "[n] (class indices)" : nshape(&g->target),
+        e->U, e->U, e->U, e->U, e->U, e->U, nshape(in), g->classes ? "[n] (class indices)" : nshape(&g->target),
         nshape(o), e->M);
 
     out(e, "/* The state_dict: parameters (gradient in the same place of m->grad) and\n"
@@ -579,6 +578,16 @@ static void emit_loss(Emit *e)
         loss_args(g, e->U, "m->n"), g->loss_sum ? "NNRT_SUM" : "NNRT_MEAN");
 }
 
+/* Zeroes the gradients first written at backward step t: their memory may
+ * have held a value that is dead by now (plan.c), and backward accumulates. */
+static void zero_grads(Emit *e, int t)
+{
+    for (int i = 0; i < e->g->nnodes; i++)
+        if (e->g->nodes[i].zero_before == t)
+            out(e, "    memset(%s, 0, sizeof(float) * (size_t)n * %lld);\n", D(e, i),
+                (long long)shape_numel(&e->g->nodes[i].shape));
+}
+
 static void emit_backward(Emit *e)
 {
     const Graph *g = e->g;
@@ -590,16 +599,18 @@ static void emit_backward(Emit *e)
     out(e, "    const size_t B = (size_t)m->batch;\n"
            "    const int n = m->n;\n");
     buf_begin(e, &b);
-    out(e, "\n    memset(m->dact, 0, sizeof(float) * B * %s_NACT);\n", e->U);
-    out(e, "    /* d loss / d output */\n");
+    out(e, "\n    /* d loss / d output */\n");
+    zero_grads(e, g->nnodes);
     const char *red = g->loss_sum ? "NNRT_SUM" : "NNRT_MEAN";
     if (g->loss == LOSS_NLL)
         out(e, "    nnrt_nll_backward(%s, m->target, n, %d, 1.0f, %s);\n", D(e, g->output), g->classes, red);
     else
         out(e, "    nnrt_%s_backward%s(%s, %s, m->target, %s, 1.0f, %s);\n", loss_name(g->loss),
             g->loss == LOSS_MSE ? "_r" : "", D(e, g->output), V(e, g->output), loss_args(g, e->U, "n"), red);
-    for (int i = g->nnodes - 1; i >= 0; i--)
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        zero_grads(e, plan_backward_time(g, i));
         emit_backward_node(e, &g->nodes[i]);
+    }
     out(e, "}\n\n");
     buf_end(e, &b, "m->input");
 }
@@ -628,21 +639,21 @@ static void emit_init(Emit *e)
     out(e, "/* Allocates the model for batches of up to `batch` samples and initialises\n"
            " * its weights from seed (deterministic). Exits with a message if memory runs out. */\n");
     out(e, "void %s_init(%s *m, int batch, uint64_t seed)\n{\n", M, M);
-    out(e, "    memset(m, 0, sizeof *m);\n"
+    out(e, "    size_t act = (size_t)batch * %s_NACT;\n"
+           "    float *mem = nnrt_alloc(2 * %s_NPARAM + %s_NBUF + %s_NOPT + %s_NSCRATCH + act, \"the model\");\n"
+           "    memset(m, 0, sizeof *m);\n"
            "    m->batch = batch;\n"
            "    m->training = 1;\n"
-           "    m->param = nnrt_alloc(%s_NPARAM, \"the parameters\");\n"
-           "    m->grad = nnrt_alloc(%s_NPARAM, \"the gradients\");\n"
-           "    m->buf = nnrt_alloc(%s_NBUF + 1, \"the buffers\");\n"
-           "    m->opt = nnrt_alloc(%s_NOPT + 1, \"the optimizer state\");\n"
-           "    m->scratch = nnrt_alloc(%s_NSCRATCH + 1, \"the scratch\");\n"
-           "    m->act = nnrt_alloc((size_t)batch * %s_NACT, \"the activations\");\n"
-           "    m->dact = nnrt_alloc((size_t)batch * %s_NACT, \"the activation gradients\");\n"
+           "    m->param = mem;                 /* one allocation, carved up */\n"
+           "    m->grad = m->param + %s_NPARAM;\n"
+           "    m->buf = m->grad + %s_NPARAM;\n"
+           "    m->opt = m->buf + %s_NBUF;\n"
+           "    m->scratch = m->opt + %s_NOPT;\n"
+           "    m->act = m->scratch + %s_NSCRATCH;\n"
            "    %s_reset(m, seed);\n"
-           "}\n\n", U, U, U, U, U, U, U, M);
+           "}\n\n", U, U, U, U, U, U, U, U, U, U, M);
     out(e, "void %s_free(%s *m)\n{\n"
-           "    free(m->param);\n    free(m->grad);\n    free(m->buf);\n    free(m->opt);\n"
-           "    free(m->scratch);\n    free(m->act);\n    free(m->dact);\n"
+           "    free(m->param);\n"
            "    memset(m, 0, sizeof *m);\n}\n\n", M, M);
     out(e, "/* As `model.train()` (training 1) and `model.eval()` (training 0). */\n");
     out(e, "void %s_set_training(%s *m, int training)\n{\n    m->training = training;\n}\n\n", M, M);

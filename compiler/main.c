@@ -4,6 +4,10 @@
  *                                      shapes, emit C
  *   nnc models/lenet.nn -o lenet       the same, then compile it with $CC
  *   nnc --summary models/lenet.nn      print the model summary table
+ *   nnc --emit=json|dot models/lenet.json   the checked graph for other programs
+ *
+ * A .json file (or one that starts with `{`) goes to the JSON front-end
+ * (json.c), anything else to the .nn parser; both build the same AST.
  *
  * Nothing is written unless the model is free of errors; every error is a
  * located message and exit status 1. Usage errors exit 2.
@@ -27,12 +31,15 @@
 #endif
 
 static const char usage[] =
-    "usage: nnc [options] MODEL.nn\n"
+    "usage: nnc [options] MODEL.nn|MODEL.json\n"
     "Compiles a model description into one C file that trains it.\n"
     "\n"
     "  -o FILE       write FILE: if it ends in .c, the C source; otherwise the\n"
     "                trainer executable, compiled with $CC (default cc)\n"
     "  --summary     print the model's layers, shapes, parameters and memory\n"
+    "  --emit=FORM   what to write: c (the default), json (the checked graph,\n"
+    "                which nnc reads back) or dot (the graph for Graphviz)\n"
+    "  --backward    with --emit=dot: draw the gradient graph too\n"
     "  --version     print nnc's version\n"
     "  -h, --help    print this help\n"
     "\n"
@@ -106,10 +113,11 @@ static Graph *compile(const char *path)
     diag_set_source(path, text, len);
     if (strspn(text, " \t\r\n") == len) {
         diag_fatal_plain("'%s' is empty", path);
-        fprintf(stderr, "help: a model starts with `model NAME {`; see models/lenet.nn\n");
+        fprintf(stderr, json_detect(path, text) ? "help: a JSON model is an object, `{\"model\": \"NAME\", ...}`; "
+                "see models/lenet.json\n" : "help: a model starts with `model NAME {`; see models/lenet.nn\n");
         return NULL;
     }
-    Model *m = parse_model(text, len);
+    Model *m = json_detect(path, text) ? json_parse_model(text, len) : parse_model(text, len);
     if (!m) {
         if (diag_error_count() == 0) {
             Span end = {1, 1, 1, 1};
@@ -124,7 +132,10 @@ static Graph *compile(const char *path)
     if (diag_error_count())
         return NULL;
     shape_infer(g);
-    return diag_error_count() ? NULL : g;
+    if (diag_error_count())
+        return NULL;
+    plan_memory(g);
+    return g;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -172,6 +183,7 @@ static int run_cc(const char *cfile, const char *out)
     argv[argc++] = xprintf("-I%s", inc);
     argv[argc++] = xprintf("%s/libnnrt.a", lib);
     argv[argc++] = "-lcjson";
+    argv[argc++] = "-lz";
     argv[argc++] = "-lm";
     argv[argc++] = "-o";
     argv[argc++] = (char *)out;
@@ -198,6 +210,9 @@ static int run_cc(const char *cfile, const char *out)
     return 0;
 }
 
+static const char *emit_form = "c";     /* --emit */
+static bool emit_backward;              /* --backward */
+
 static int write_c(const Graph *g, const char *src, const char *path)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
@@ -205,7 +220,18 @@ static int write_c(const Graph *g, const char *src, const char *path)
         diag_fatal_plain("cannot write '%s': %s", path, strerror(errno));
         return 1;
     }
-    emit_c(f, g, src);
+    bool ok = true;
+    if (!strcmp(emit_form, "json"))
+        ok = export_json(f, g);
+    else if (!strcmp(emit_form, "dot"))
+        export_dot(f, g, emit_backward);
+    else
+        emit_c(f, g, src);
+    if (!ok) {
+        if (f != stdout)
+            fclose(f), remove(path);
+        return 1;
+    }
     if (f == stdout ? fflush(f) != 0 : fclose(f) != 0) {
         diag_fatal_plain("cannot write '%s': %s", path, strerror(errno));
         return 1;
@@ -227,6 +253,12 @@ static int run(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--summary")) {
             summary = true;
+        } else if (!strncmp(a, "--emit=", 7)) {
+            emit_form = a + 7;
+            if (strcmp(emit_form, "c") && strcmp(emit_form, "json") && strcmp(emit_form, "dot"))
+                usage_error("--emit takes c, json or dot, not '%s'", emit_form);
+        } else if (!strcmp(a, "--backward")) {
+            emit_backward = true;
         } else if (!strcmp(a, "-o")) {
             if (++i == argc)
                 usage_error("-o needs a file name%s", "");
@@ -241,14 +273,16 @@ static int run(int argc, char **argv)
     }
     if (!input)
         usage_error("no model file given%s", "");
+    if (emit_backward && strcmp(emit_form, "dot"))
+        usage_error("--backward draws the gradient graph: use it with --emit=dot%s", "");
     Graph *g = compile(input);
     if (!g)
         return 1;
     if (summary)
         summary_print(stdout, g, "");
     if (!output)
-        return summary ? 0 : write_c(g, input, "-");
-    if (ends_with(output, ".c") || !strcmp(output, "-"))
+        return summary && !strcmp(emit_form, "c") ? 0 : write_c(g, input, "-");
+    if (ends_with(output, ".c") || !strcmp(output, "-") || strcmp(emit_form, "c"))
         return write_c(g, input, output);
     char *cfile = xprintf("%s.nnc.c", output);
     if (write_c(g, input, cfile))

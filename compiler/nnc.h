@@ -61,6 +61,9 @@ char *diag_snippet(Span at);
 /* the closest of candidates to word, or NULL if none is close (did you mean) */
 const char *diag_closest(const char *word, const char *const *candidates, int n);
 extern const Span NO_SPAN;
+/* A front-end's own words for a span, printed as a note under each error and
+ * warning; the JSON front-end gives the JSON path ("JSON path /layers/fc1/in"). */
+void diag_set_locator(const char *(*where)(Span at));
 
 /* ================= ast.c: the syntax tree the parser builds ================= */
 
@@ -84,6 +87,7 @@ struct Ast {
     double fval;
     char *str;
     char sep;
+    const char *param;  /* A_ARG: the parameter graph.c bound it to ("kernel"), for exporters */
     Ast *value;         /* A_ARG */
     Ast **kids;         /* A_LIST items, A_CALL arguments */
     int nkids, capkids;
@@ -137,6 +141,15 @@ const char *ast_kind_name(const Ast *a);   /* "an integer", "a list", ... */
 /* Parses the text of one .nn file. Reports syntax errors through diag; returns
  * the model, or NULL if the file holds none. */
 Model *parse_model(const char *text, size_t len);
+
+/* ================= json.c: the JSON front-end ================= */
+
+/* Reads a model written as JSON (docs/json-format.md) into the same AST that
+ * parse_model builds, every node located in the JSON text. Reports syntax and
+ * structure errors through diag; NULL if there is no model to build. */
+Model *json_parse_model(const char *text, size_t len);
+/* Is this file JSON? By its name (.json, .nn), else by its first character. */
+bool json_detect(const char *path, const char *text);
 
 /* ================= graph.c: AST to graph ================= */
 
@@ -215,8 +228,10 @@ typedef struct Node {
     int dim;            /* softmax, log_softmax: PyTorch's dim (1 = the first per-sample dim) */
     Shape shape;        /* per sample, inferred by shape.c */
     int alias;          /* -1, or the node whose memory this is a view of (flatten) */
-    size_t offset;      /* floats per sample into the activation block */
-    size_t aux;         /* dropout: its mask, floats per sample into the activation block */
+    size_t offset;      /* its value: floats per sample into the activation arena (plan.c) */
+    size_t goffset;     /* its gradient, likewise (when needs_grad) */
+    int zero_before;    /* the backward step that first writes the gradient (zeroes it first), or -1 */
+    size_t aux;         /* dropout: its mask, floats per sample into the arena */
     size_t scratch;     /* batch norm: mean and invstd, floats into the scratch block */
     bool needs_grad;    /* does backward need d(loss)/d(this)? */
 } Node;
@@ -247,7 +262,8 @@ typedef struct Graph {
     size_t nbuf;            /* floats in the buffer block (running statistics) */
     size_t nopt;            /* floats of optimizer state (momentum, Adam's moments) */
     size_t nscratch;        /* floats of fixed scratch (batch norm's saved statistics) */
-    size_t nact;            /* floats per sample in the activation block */
+    size_t nact;            /* floats per sample in the activation arena: values and gradients */
+    size_t nact_unplanned;  /* what it would be if no two buffers shared memory */
     bool has_dropout, has_batchnorm;
 } Graph;
 
@@ -267,6 +283,14 @@ void shape_infer(Graph *g);
 char *shape_str(const Shape *s);            /* "[6, 28, 28]" */
 int64_t shape_numel(const Shape *s);
 
+/* ================= plan.c: the static memory plan ================= */
+
+/* Gives every value, gradient and mask its place in one arena (per sample),
+ * sharing memory between buffers that are never alive at the same time. */
+void plan_memory(Graph *g);
+/* the step of the timeline at which node id's backward runs */
+int plan_backward_time(const Graph *g, int id);
+
 /* ================= summary.c: the model summary table ================= */
 
 void summary_print(FILE *out, const Graph *g, const char *prefix);
@@ -274,5 +298,14 @@ void summary_print(FILE *out, const Graph *g, const char *prefix);
 /* ================= emit.c: the generated C file ================= */
 
 void emit_c(FILE *out, const Graph *g, const char *source_path);
+
+/* ================= export.c: the checked graph for other programs ================= */
+
+/* The graph as JSON that nnc reads back as the same graph: the model as
+ * written, and what nnc inferred (shapes, parameters). false after an error. */
+bool export_json(FILE *out, const Graph *g);
+/* The graph for Graphviz: values, shapes on the edges, parameter counts;
+ * backward adds the gradient graph and what each gradient reads. */
+void export_dot(FILE *out, const Graph *g, bool backward);
 
 #endif /* NNC_H */

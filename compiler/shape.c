@@ -372,36 +372,6 @@ static void layout_params(Graph *g)
     g->nopt = g->opt == OPT_SGD ? (g->momentum > 0 ? off : 0) : 2 * off;
 }
 
-/* Each value gets its own region of the activation block (per sample), and
- * its gradient the same region of the gradient block; flatten is a view. */
-static void layout_activations(Graph *g)
-{
-    size_t off = 0;
-    for (int i = 0; i < g->nnodes; i++) {
-        Node *n = &g->nodes[i];
-        n->needs_grad = n->layer != NULL;
-        for (int k = 0; k < n->nin; k++)
-            n->needs_grad |= g->nodes[n->in[k]].needs_grad;
-        if (n->op == OP_INPUT)
-            continue;
-        if (n->alias >= 0) {
-            n->offset = g->nodes[n->alias].offset;
-            continue;
-        }
-        n->offset = off;
-        off += (size_t)shape_numel(&n->shape);
-        if (n->op == OP_DROPOUT) {      /* its mask, for backward */
-            n->aux = off;
-            off += (size_t)shape_numel(&n->shape);
-        }
-        if (n->op == OP_BATCHNORM1D || n->op == OP_BATCHNORM2D) {  /* mean and invstd of the batch */
-            n->scratch = g->nscratch;
-            g->nscratch += 2 * (size_t)n->shape.dim[0];
-        }
-    }
-    g->nact = off;
-}
-
 static void check_loss(Graph *g)
 {
     const Node *out = &g->nodes[g->output];
@@ -462,5 +432,4 @@ void shape_infer(Graph *g)
     if (diag_error_count())
         return;
     layout_params(g);
-    layout_activations(g);
 }

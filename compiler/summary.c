@@ -68,13 +68,22 @@ void summary_print(FILE *out, const Graph *g, const char *prefix)
                 n->span.first_line);
     }
     rule(out, prefix, '=');
-    size_t np = g->nparam, na = g->nact;
+    size_t np = g->nparam;
     fprintf(out, "%sTotal params:   %s (%s)\n", prefix, commas(np), bytes(np * 4));
-    fprintf(out, "%sGradients:      %s\n", prefix, bytes(np * 4));
-    fprintf(out, "%sActivations:    %s floats per sample (%s, and as much for their gradients)\n",
-            prefix, commas(na), bytes(na * 4));
-    fprintf(out, "%sState:          %s of buffers, %s of optimizer state\n", prefix, bytes(g->nbuf * 4),
-            bytes(g->nopt * 4));
+    fprintf(out, "%sMemory, in one block the trainer allocates once (bytes):\n", prefix);
+    fprintf(out, "%s  parameters      %12s\n", prefix, commas(np * 4));
+    fprintf(out, "%s  gradients       %12s\n", prefix, commas(np * 4));
+    fprintf(out, "%s  buffers         %12s   (running statistics)\n", prefix, commas(g->nbuf * 4));
+    fprintf(out, "%s  optimizer state %12s\n", prefix, commas(g->nopt * 4));
+    fprintf(out, "%s  scratch         %12s\n", prefix, commas(g->nscratch * 4));
+    fprintf(out, "%s  activations     %12s   per sample: values, gradients and masks, planned\n", prefix,
+            commas(g->nact * 4));
+    fprintf(out, "%s                                 (%.0f%% of the %s unplanned)\n", prefix,
+            g->nact_unplanned ? 100.0 * (double)g->nact / (double)g->nact_unplanned : 100.0,
+            commas(g->nact_unplanned * 4));
+    size_t fixed = (2 * np + g->nbuf + g->nopt + g->nscratch) * 4;
+    fprintf(out, "%s  total           %12s   at batch 1; %s at batch 64\n", prefix, commas(fixed + g->nact * 4),
+            commas(fixed + 64 * g->nact * 4));
     if (g->classes)
         fprintf(out, "%sLoss:           %s (%s), target [N] class indices in [0, %d)\n", prefix, loss_name(g->loss),
                 g->loss_sum ? "sum" : "mean", g->classes);

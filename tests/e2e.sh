@@ -12,7 +12,7 @@ ok() { echo "ok   $*"; }
 
 # -- compile and train
 build/nnc models/lenet.nn -o $B/lenet.c
-$CC ${CFLAGS:--O2} -Wall -Wextra -Werror -Iruntime $B/lenet.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lm} -o $B/lenet
+$CC ${CFLAGS:--O2} -Wall -Wextra -Werror -Iruntime $B/lenet.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/lenet
 $B/lenet --steps 60 --print-every 1 >$B/train.out
 first=$(awk '$1 == "step" && $2 == 1 {print $4}' $B/train.out)
 last=$(awk '$1 == "step" && $2 == 60 {print $4}' $B/train.out)

@@ -5,9 +5,11 @@
  * parameter tensor's analytic gradient, at up to 24 sampled entries each,
  * with the central difference (L(p + eps) - L(p - eps)) / (2 eps).
  *
- * The loss is float32 and ReLU and max-pool have kinks, so single entries can
- * be off; the test is on the sampled vector: |num - ana| / |ana| < 5e-2 per
- * tensor (a wrong index or a missing term gives errors near 1).
+ * The loss is float32 and ReLU and max-pool have kinks. An entry whose
+ * difference quotients at eps and eps/4 disagree by more than 10% sits at a
+ * kink and is skipped (at most a quarter of them may be); the test is then on
+ * the sampled vector: |num - ana| / |ana| < 5e-2 per tensor (a wrong index
+ * or a missing term gives errors near 1).
  */
 #define NNC_NO_MAIN
 #ifndef EPS
@@ -24,6 +26,50 @@ static float loss_at(MODEL *m, const float *x, const float *t, int n)
 {
     FN(forward)(m, x, n);
     return FN(loss)(m, t);
+}
+
+typedef struct Check {
+    double rel, worst;
+    int checked, kinks;
+    float eps;
+} Check;
+
+/* Compares up to 24 sampled entries of parameter p's gradient (already in
+ * m->grad) with central differences at eps and eps / 4. */
+static Check check_tensor(MODEL *m, const float *x, const float *t, int n, const struct CAT(MODEL, _param) *p,
+                          float eps, uint64_t seed)
+{
+    Check c = {.eps = eps};
+    double diff2 = 0, ana2 = 0;
+    nnrt_rng rng;
+    nnrt_rng_seed(&rng, seed);
+    for (int k = 0; k < 24 && (size_t)k < p->numel; k++) {
+        size_t j = p->numel <= 24 ? (size_t)k : (size_t)(nnrt_rng_next(&rng) % p->numel);
+        float *w = m->param + p->offset + j, keep = *w;
+        double num[2];
+        for (int q = 0; q < 2; q++) {
+            float h = q ? eps / 4 : eps;
+            *w = keep + h;
+            double lp = loss_at(m, x, t, n);
+            *w = keep - h;
+            double lm = loss_at(m, x, t, n);
+            *w = keep;
+            num[q] = (lp - lm) / (2.0 * h);
+        }
+        double ana = m->grad[p->offset + j];
+        /* where the two quotients disagree, a step crossed a kink (relu,
+         * max-pool's choice): the difference quotient means nothing there */
+        if (fabs(num[0] - num[1]) > 0.1 * fmax(fmax(fabs(num[0]), fabs(num[1])), 1e-2)) {
+            c.kinks++;
+            continue;
+        }
+        diff2 += (num[0] - ana) * (num[0] - ana);
+        ana2 += ana * ana;
+        c.worst = fmax(c.worst, fabs(num[0] - ana));
+        c.checked++;
+    }
+    c.rel = sqrt(diff2) / fmax(sqrt(ana2), 1e-6);
+    return c;
 }
 
 int main(void)
@@ -43,32 +89,18 @@ int main(void)
     FN(backward)(&m);
 
     int failed = 0;
-    const float eps = EPS;
     for (int i = 0; i < UP(NTENSORS); i++) {
         const struct CAT(MODEL, _param) *p = &CAT(MODEL, _params)[i];
         if (p->buffer)      /* running statistics: no gradient */
             continue;
-        double diff2 = 0, ana2 = 0, worst = 0;
-        int checked = 0;
-        for (int k = 0; k < 24 && (size_t)k < p->numel; k++) {
-            size_t j = p->numel <= 24 ? (size_t)k : (size_t)(nnrt_rng_next(&rng) % p->numel);
-            float *w = m.param + p->offset + j, keep = *w;
-            *w = keep + eps;
-            double lp = loss_at(&m, x, t, n);
-            *w = keep - eps;
-            double lm = loss_at(&m, x, t, n);
-            *w = keep;
-            double num = (lp - lm) / (2.0 * eps), ana = m.grad[p->offset + j];
-            diff2 += (num - ana) * (num - ana);
-            ana2 += ana * ana;
-            worst = fmax(worst, fabs(num - ana));
-            checked++;
-        }
-        double rel = sqrt(diff2) / fmax(sqrt(ana2), 1e-6);
-        int ok = rel < 5e-2;
+        Check c = check_tensor(&m, x, t, n, p, EPS, (uint64_t)i);
+        if (c.kinks * 4 > c.checked + c.kinks)  /* steps too long for this tensor: shorter ones */
+            c = check_tensor(&m, x, t, n, p, EPS / 10, (uint64_t)i);
+        int ok = c.rel < 5e-2 && c.kinks * 4 <= c.checked + c.kinks;
         failed |= !ok;
-        printf("%s %-14s %2d entries: |num - ana| / |ana| = %.2e, max abs err %.1e\n", ok ? "ok  " : "FAIL",
-               p->name, checked, rel, worst);
+        printf("%s %-14s %2d entries: |num - ana| / |ana| = %.2e, max abs err %.1e (eps %g", ok ? "ok  " : "FAIL",
+               p->name, c.checked, c.rel, c.worst, (double)c.eps);
+        printf(c.kinks ? ", %d more at a kink)\n" : ")\n", c.kinks);
     }
     FN(free)(&m);
     free(x);

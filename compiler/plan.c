@@ -1,0 +1,172 @@
+/* plan.c — the static memory plan: where every activation and gradient lives.
+ *
+ * A training step is a fixed sequence known at compile time: the forward of
+ * node 0, 1, ..., N-1, the loss, then the backward of node N-1, ..., 0. So
+ * the lifetime of every buffer is known too:
+ *
+ *   - a value lives from its node's forward until its last reader: a later
+ *     forward, or a backward that reads it (conv, linear, batch norm, max-pool,
+ *     gelu and leaky relu read their input; relu, sigmoid, tanh and softmax
+ *     read their output). The network's output lives to the end of the step,
+ *     so callers can read it after backward;
+ *   - a gradient lives from the first backward that accumulates into it
+ *     (the backward of its last consumer, or the loss) until its node's own
+ *     backward has read it;
+ *   - dropout's mask lives from its forward to its backward.
+ *
+ * Views (flatten) share their source's buffers. The buffers are then packed
+ * into one arena, per sample, greedily: largest first, each at the lowest
+ * offset where it overlaps no buffer that is alive at the same time. The
+ * arena is all the memory forward and backward use; the generated program
+ * allocates exactly that. Each gradient is zeroed by the backward that
+ * first writes it (Node.zero_before), since its memory may have held a dead
+ * value before.
+ */
+#include "nnc.h"
+
+#include <stdlib.h>
+
+typedef struct Buffer {
+    size_t size;        /* floats per sample */
+    int start, end;     /* alive during steps start..end, inclusive */
+    size_t *offset;     /* where to write the placement */
+} Buffer;
+
+/* Timeline: forward of node i at step i; the loss at step N; the backward of
+ * node i at step 2N - i. */
+static int fwd_time(int id) { return id; }
+static int bwd_time(const Graph *g, int id) { return 2 * g->nnodes - id; }
+
+/* Does the backward of c read the value of its input? Of its own output? */
+static bool backward_reads_input(OpKind op)
+{
+    switch (op) {
+    case OP_CONV2D: case OP_LINEAR: case OP_BATCHNORM1D: case OP_BATCHNORM2D:
+    case OP_MAXPOOL2D: case OP_GELU: case OP_LEAKY_RELU:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool backward_reads_output(OpKind op)
+{
+    return op == OP_RELU || op == OP_SIGMOID || op == OP_TANH || op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
+}
+
+static int root(const Graph *g, int id)
+{
+    while (g->nodes[id].alias >= 0)
+        id = g->nodes[id].alias;
+    return id;
+}
+
+static int imax(int a, int b) { return a > b ? a : b; }
+static int imin(int a, int b) { return a < b ? a : b; }
+
+static int by_size(const void *a, const void *b)
+{
+    const Buffer *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    return x->start - y->start;
+}
+
+/* Places each buffer at the lowest offset free for its whole lifetime;
+ * returns the arena's size. Buffers are few (two or three per node), so
+ * the quadratic search costs nothing. */
+static size_t pack(Buffer *b, int n)
+{
+    qsort(b, (size_t)n, sizeof *b, by_size);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        size_t at = 0;
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (int j = 0; j < i; j++) {
+                bool live = b[j].start <= b[i].end && b[i].start <= b[j].end;
+                bool hit = at < *b[j].offset + b[j].size && *b[j].offset < at + b[i].size;
+                if (live && hit) {
+                    at = *b[j].offset + b[j].size;
+                    moved = true;
+                }
+            }
+        }
+        *b[i].offset = at;
+        if (at + b[i].size > total)
+            total = at + b[i].size;
+    }
+    return total;
+}
+
+void plan_memory(Graph *g)
+{
+    int N = g->nnodes;
+    /* which values need a gradient: those downstream of a parameter */
+    for (int i = 0; i < N; i++) {
+        Node *n = &g->nodes[i];
+        n->needs_grad = n->layer != NULL;
+        for (int k = 0; k < n->nin; k++)
+            n->needs_grad |= g->nodes[n->in[k]].needs_grad;
+    }
+    /* lifetimes, gathered on each view's root */
+    int *vend = xalloc(sizeof(int) * (size_t)N), *gstart = xalloc(sizeof(int) * (size_t)N);
+    for (int i = 0; i < N; i++) {
+        vend[i] = fwd_time(i);
+        gstart[i] = bwd_time(g, i);
+    }
+    for (int i = 0; i < N; i++) {
+        const Node *c = &g->nodes[i];
+        for (int k = 0; k < c->nin; k++) {
+            int r = root(g, c->in[k]);
+            vend[r] = imax(vend[r], fwd_time(i));
+            if (backward_reads_input(c->op))
+                vend[r] = imax(vend[r], bwd_time(g, i));
+            if (g->nodes[c->in[k]].needs_grad && c->alias < 0)   /* c's backward writes this gradient */
+                gstart[r] = imin(gstart[r], bwd_time(g, i));
+        }
+        if (backward_reads_output(c->op))
+            vend[root(g, i)] = imax(vend[root(g, i)], bwd_time(g, i));
+    }
+    int out = root(g, g->output);
+    vend[out] = 2 * N + 1;                  /* callers read the output after the step */
+    gstart[out] = imin(gstart[out], N);     /* the loss writes its gradient */
+    Buffer *bufs = xalloc(sizeof(Buffer) * (size_t)(3 * N));
+    int nb = 0;
+    for (int i = 0; i < N; i++) {
+        Node *n = &g->nodes[i];
+        if (n->op == OP_INPUT || n->alias >= 0)
+            continue;
+        size_t size = (size_t)shape_numel(&n->shape);
+        bufs[nb++] = (Buffer){size, fwd_time(i), vend[i], &n->offset};
+        if (n->needs_grad) {
+            int gend = bwd_time(g, i);     /* its own backward reads it last */
+            bufs[nb++] = (Buffer){size, gstart[i], gend, &n->goffset};
+            n->zero_before = gstart[i];
+        }
+        if (n->op == OP_DROPOUT)
+            bufs[nb++] = (Buffer){size, fwd_time(i), bwd_time(g, i), &n->aux};
+        if (n->op == OP_BATCHNORM1D || n->op == OP_BATCHNORM2D) {  /* mean and invstd of the batch */
+            n->scratch = g->nscratch;
+            g->nscratch += 2 * (size_t)n->shape.dim[0];
+        }
+    }
+    /* what the naive layout (every buffer its own place) would need */
+    g->nact_unplanned = 0;
+    for (int i = 0; i < nb; i++)
+        g->nact_unplanned += bufs[i].size;
+    g->nact = pack(bufs, nb);
+    for (int i = 0; i < N; i++) {   /* views: their root's places */
+        Node *n = &g->nodes[i];
+        if (n->alias >= 0) {
+            int r = root(g, i);
+            n->offset = g->nodes[r].offset;
+            n->goffset = g->nodes[r].goffset;
+            n->zero_before = -1;
+        } else if (!n->needs_grad || n->op == OP_INPUT) {
+            n->zero_before = -1;
+        }
+    }
+}
+
+int plan_backward_time(const Graph *g, int id) { return bwd_time(g, id); }
