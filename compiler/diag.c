@@ -21,7 +21,11 @@ static const char *src_path = "<input>";
 static const char *src_text = "";
 static size_t src_len;
 static int nerrors;
+static bool werror;
 static int color = -1;
+static const char *(*locator)(Span at);
+
+void diag_set_locator(const char *(*where)(Span at)) { locator = where; }
 
 void diag_set_source(const char *path, const char *text, size_t len)
 {
@@ -88,11 +92,15 @@ static void show_span(Span at)
     int last = at.last_line > at.first_line ? len : at.last_column;
     if (last < first)
         last = first;
-    fprintf(stderr, "%s%5d |%s ", BLUE, at.first_line, RESET);
-    for (int i = 0; i < len; i++)   /* tabs become one space, so the caret lines up */
+    /* a very long line (minified JSON) is shown from a little before the span, cut with "..." */
+    int from = len > 200 && first > 40 ? first - 40 : 1, to = len > from + 199 ? from + 199 : len;
+    if (last > to)
+        last = to;
+    fprintf(stderr, "%s%5d |%s %s", BLUE, at.first_line, RESET, from > 1 ? "..." : "");
+    for (int i = from - 1; i < to; i++)   /* tabs become one space, so the caret lines up */
         fputc(line[i] == '\t' ? ' ' : line[i], stderr);
-    fprintf(stderr, "\n%s      |%s ", BLUE, RESET);
-    for (int i = 1; i < first; i++)
+    fprintf(stderr, "%s\n%s      |%s %s", to < len ? "..." : "", BLUE, RESET, from > 1 ? "   " : "");
+    for (int i = from; i < first; i++)
         fputc(' ', stderr);
     fprintf(stderr, "%s^", RED);
     for (int i = first; i < last; i++)
@@ -111,6 +119,9 @@ static void report(const char *kind, const char *kcolor, Span at, const char *fm
     fprintf(stderr, "%s\n", RESET);
     if (at.first_line > 0)
         show_span(at);
+    const char *where = locator && at.first_line > 0 ? locator(at) : NULL;
+    if (where)
+        fprintf(stderr, "%snote:%s %s\n", CYAN, RESET, where);
 }
 
 void diag_error(Span at, const char *fmt, ...)
@@ -126,11 +137,20 @@ void diag_error(Span at, const char *fmt, ...)
     va_end(ap);
 }
 
+void diag_set_werror(bool on) { werror = on; }
+
+/* a warning; with -Werror an error, counted as one */
 void diag_warning(Span at, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    report("warning", YELLOW, at, fmt, ap);
+    if (werror) {
+        nerrors++;
+        char *msg = xprintf("%s [-Werror]", fmt);
+        report("error", RED, at, msg, ap);
+    } else {
+        report("warning", YELLOW, at, fmt, ap);
+    }
     va_end(ap);
 }
 

@@ -377,6 +377,11 @@ static void declare_layer(Graph *g, Stmt *s)
         return;
     }
     Ast *call = s->expr;
+    if (!call) {    /* a syntax error in its definition, reported: keep the name, quietly */
+        Layer l = {.name = s->name, .span = s->span, .bad = true};
+        VEC_PUSH(g->layers, g->nlayers, g->caplayers, l);
+        return;
+    }
     if (call->kind != A_CALL) {
         diag_error(call->span, "a layer is defined by a call such as `conv2d(6, kernel=5)`, found %s",
                    ast_kind_name(call));
@@ -553,7 +558,7 @@ static bool func_settings(Node *n, const Ast *call, Ast *const *v, bool global)
 static int eval_func_call(Graph *g, Env *env, Ast *call)
 {
     OpKind op;
-    bool layer;
+    bool layer = false;
     if (!find_op(call->name, &op, &layer) || layer) {
         if (layer)
             diag_error(call->name_span, "`%s` is a layer type: declare it first, as `name = %s(...)`, then call "
@@ -659,12 +664,12 @@ static void build_forward(Graph *g, Stmt *fw, Env *env)
             return;
         }
         if (s->kind == S_RETURN) {
-            g->output = eval(g, env, s->expr);
+            g->output = s->expr ? eval(g, env, s->expr) : -1;
             if (g->output < 0)
                 g->output = -2;     /* reported; no "missing return" as well */
             continue;
         }
-        int id = eval(g, env, s->expr);
+        int id = s->expr ? eval(g, env, s->expr) : -1;  /* no expr: a syntax error, reported */
         Binding b = {s->name, id >= 0 ? id : -2};   /* -2: its error is reported; uses stay quiet */
         VEC_PUSH(env->b, env->n, env->cap, b);
     }
@@ -831,8 +836,9 @@ Graph *graph_build(Model *m)
         case S_INPUT: once(&input, s, "input"); break;
         case S_LAYER: declare_layer(g, s); break;
         case S_FORWARD: once(&forward, s, "forward block"); break;
-        case S_LOSS: if (once(&loss, s, "loss")) build_loss(g, s); break;
-        case S_OPTIMIZER: if (once(&opt, s, "optimizer")) build_optimizer(g, s); break;
+        /* a statement without expression had a syntax error, reported */
+        case S_LOSS: if (once(&loss, s, "loss") && s->expr) build_loss(g, s); break;
+        case S_OPTIMIZER: if (once(&opt, s, "optimizer") && s->expr) build_optimizer(g, s); break;
         default: break;
         }
     }
@@ -850,7 +856,7 @@ Graph *graph_build(Model *m)
         diag_error(m->name_span, "model `%s` has no optimizer", m->name);
         diag_help("add e.g. `optimizer sgd(lr=0.01)`");
     }
-    if (!input || !forward)
+    if (!input || !forward || !input->expr)
         return g;
     Shape in_shape;
     if (!get_shape(input->expr, "the input", &in_shape))

@@ -37,13 +37,16 @@ static const char usage[] =
     "  -o FILE       write FILE: if it ends in .c, the C source; otherwise the\n"
     "                trainer executable, compiled with $CC (default cc)\n"
     "  --summary     print the model's layers, shapes, parameters and memory\n"
+    "  --explain-shapes\n"
+    "                print every value's shape and the arithmetic behind it\n"
+    "  -Werror       treat warnings as errors\n"
     "  --emit=FORM   what to write: c (the default), json (the checked graph,\n"
     "                which nnc reads back) or dot (the graph for Graphviz)\n"
     "  --backward    with --emit=dot: draw the gradient graph too\n"
     "  --version     print nnc's version\n"
     "  -h, --help    print this help\n"
     "\n"
-    "Without -o or --summary the C source goes to standard output.\n";
+    "Without -o, --summary or --explain-shapes the C source goes to standard output.\n";
 
 static void usage_error(const char *fmt, const char *arg)
 {
@@ -117,7 +120,8 @@ static Graph *compile(const char *path)
                 "see models/lenet.json\n" : "help: a model starts with `model NAME {`; see models/lenet.nn\n");
         return NULL;
     }
-    Model *m = json_detect(path, text) ? json_parse_model(text, len) : parse_model(text, len);
+    bool json = json_detect(path, text);
+    Model *m = json ? json_parse_model(text, len) : parse_model(text, len);
     if (!m) {
         if (diag_error_count() == 0) {
             Span end = {1, 1, 1, 1};
@@ -126,7 +130,11 @@ static Graph *compile(const char *path)
         }
         return NULL;
     }
-    if (diag_error_count())
+    /* after syntax errors in a .nn file, still look at what parsed: the
+     * grammar keeps the names of broken definitions, so independent mistakes
+     * further on are reported in the same run without a cascade. The JSON
+     * front-end drops what it cannot read, so it stops here. */
+    if (json && diag_error_count())
         return NULL;
     Graph *g = graph_build(m);
     if (diag_error_count())
@@ -242,7 +250,7 @@ static int write_c(const Graph *g, const char *src, const char *path)
 static int run(int argc, char **argv)
 {
     const char *input = NULL, *output = NULL;
-    bool summary = false;
+    bool summary = false, explain = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -253,6 +261,10 @@ static int run(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--summary")) {
             summary = true;
+        } else if (!strcmp(a, "--explain-shapes")) {
+            explain = true;
+        } else if (!strcmp(a, "-Werror")) {
+            diag_set_werror(true);
         } else if (!strncmp(a, "--emit=", 7)) {
             emit_form = a + 7;
             if (strcmp(emit_form, "c") && strcmp(emit_form, "json") && strcmp(emit_form, "dot"))
@@ -280,8 +292,10 @@ static int run(int argc, char **argv)
         return 1;
     if (summary)
         summary_print(stdout, g, "");
+    if (explain)
+        explain_shapes(stdout, g);
     if (!output)
-        return summary && !strcmp(emit_form, "c") ? 0 : write_c(g, input, "-");
+        return (summary || explain) && !strcmp(emit_form, "c") ? 0 : write_c(g, input, "-");
     if (ends_with(output, ".c") || !strcmp(output, "-") || strcmp(emit_form, "c"))
         return write_c(g, input, output);
     char *cfile = xprintf("%s.nnc.c", output);

@@ -50,6 +50,7 @@ const char *diag_path(void);
 /* error at span: "file:line:col: error: msg", the source line, a caret line */
 void diag_error(Span at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_warning(Span at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_set_werror(bool on);     /* -Werror: warnings count as errors */
 /* a note attached to the last diagnostic; span may be NO_SPAN */
 void diag_note(Span at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_help(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -290,6 +291,11 @@ int64_t shape_numel(const Shape *s);
 void plan_memory(Graph *g);
 /* the step of the timeline at which node id's backward runs */
 int plan_backward_time(const Graph *g, int id);
+
+/* ================= explain.c: nnc --explain-shapes ================= */
+
+/* every node's shape and the arithmetic that derived it */
+void explain_shapes(FILE *out, const Graph *g);
 
 /* ================= summary.c: the model summary table ================= */
 

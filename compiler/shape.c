@@ -71,6 +71,24 @@ static int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d
     return span < 0 ? 0 : span / s + 1;
 }
 
+/* Warns when rounding down leaves real input rows (a = 0) or columns (a = 1)
+ * outside every window: PyTorch does the same, silently. k_ext is the
+ * (dilated) window's extent; a window smaller than the stride skips input
+ * on purpose (a strided 1x1 convolution) and is not warned about. */
+static void warn_dropped(const Node *n, int a, int64_t in, int64_t k_ext, int64_t s, int64_t p, int64_t out)
+{
+    int64_t last_covered = (out - 1) * s + k_ext - 1;     /* in padded coordinates */
+    int64_t dropped = p + in - 1 - last_covered;
+    if (dropped <= 0 || k_ext < s)  /* windows that leave gaps skip input by design */
+        return;
+    diag_warning(n->span, "%s leaves out the last %lld %s of its input: (%lld + 2*%lld - %lld) is not a multiple of "
+                 "the stride %lld, and the size rounds down to %lld, as in PyTorch", n->label, (long long)dropped,
+                 a ? (dropped == 1 ? "column" : "columns") : (dropped == 1 ? "row" : "rows"), (long long)in,
+                 (long long)p, (long long)k_ext, (long long)s, (long long)out);
+    diag_help(n->op == OP_MAXPOOL2D || n->op == OP_AVGPOOL2D ? "pad the input, or pass ceil_mode=true to keep them"
+                                                              : "pad the input or change the stride to use them");
+}
+
 /* Needs a [C, H, W] input; reports otherwise */
 static bool want_chw(const Graph *g, const Node *n, const Shape *in)
 {
@@ -118,6 +136,8 @@ static bool infer_conv2d(Graph *g, Node *n, const Shape *in)
             return false;
         }
     }
+    for (int a = 0; a < 2; a++)
+        warn_dropped(n, a, in->dim[1 + a], l->dil[a] * (l->kernel[a] - 1) + 1, l->stride[a], l->pad[a], out[a]);
     n->shape = (Shape){3, {l->out, out[0], out[1]}};
     return true;
 }
@@ -185,6 +205,8 @@ static bool infer_pool2d(Graph *g, Node *n, const Shape *in)
             return false;
         }
     }
+    for (int a = 0; a < 2 && !n->ceil_mode; a++)
+        warn_dropped(n, a, in->dim[1 + a], n->kernel[a], n->stride[a], n->pad[a], out[a]);
     n->shape = (Shape){3, {in->dim[0], out[0], out[1]}};
     return true;
 }
@@ -412,10 +434,10 @@ void shape_infer(Graph *g)
     bool ok = true;
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = &g->nodes[i];
-        if (n->op == OP_INPUT || infer_node(g, n))
-            ok &= check_numel(n, &n->shape);
-        else
-            ok = false;
+        if ((n->op == OP_INPUT || infer_node(g, n)) && check_numel(n, &n->shape))
+            continue;
+        n->shape.ndim = 0;  /* failed, reported: what depends on it stays quiet */
+        ok = false;
     }
     for (int i = 0; i < g->nlayers; i++) {
         Layer *l = &g->layers[i];

@@ -11,7 +11,9 @@
  * Thin on purpose: every action is one call to a constructor in ast.c; what a
  * statement means is decided later, in graph.c. The parser is pure, keeps
  * locations, reports "expected X, found Y" (parse.c), and recovers at the end
- * of a line, so one run reports every independent syntax error.
+ * of a line, so one run reports every independent syntax error. A definition
+ * whose right side is broken still defines its name (with no expression), so
+ * later uses of the name raise no second error.
  */
 %define api.pure full
 %locations
@@ -69,10 +71,14 @@ items:  %empty                  { $$ = model_new(); }
 
 item:   INPUT IDENT ':' expr            { $$ = stmt_new(S_INPUT, join(@1, @4), @2, $2, $4); }
     |   IDENT '=' expr                  { $$ = stmt_new(S_LAYER, join(@1, @3), @1, $1, $3); }
+    |   IDENT '=' error                 { $$ = stmt_new(S_LAYER, @1, @1, $1, NULL); }
     |   FORWARD '{' stmts '}'           { $$ = $3; $$->span = join(@1, @4); }
     |   FORWARD '{' stmts stmt '}'      { $$ = stmt_push($3, $4); $$->span = join(@1, @5); }
     |   LOSS call                       { $$ = stmt_new(S_LOSS, join(@1, @2), @1, NULL, $2); }
     |   OPTIMIZER call                  { $$ = stmt_new(S_OPTIMIZER, join(@1, @2), @1, NULL, $2); }
+    |   INPUT error                     { $$ = stmt_new(S_INPUT, @1, @1, NULL, NULL); }
+    |   LOSS error                      { $$ = stmt_new(S_LOSS, @1, @1, NULL, NULL); }
+    |   OPTIMIZER error                 { $$ = stmt_new(S_OPTIMIZER, @1, @1, NULL, NULL); }
     ;
 
 stmts:  %empty                  { $$ = stmt_new(S_FORWARD, NO_SPAN, NO_SPAN, NULL, NULL); }
@@ -82,7 +88,9 @@ stmts:  %empty                  { $$ = stmt_new(S_FORWARD, NO_SPAN, NO_SPAN, NUL
     ;
 
 stmt:   IDENT '=' expr                  { $$ = stmt_new(S_ASSIGN, join(@1, @3), @1, $1, $3); }
+    |   IDENT '=' error                 { $$ = stmt_new(S_ASSIGN, @1, @1, $1, NULL); }
     |   RETURN expr                     { $$ = stmt_new(S_RETURN, join(@1, @2), @1, NULL, $2); }
+    |   RETURN error                    { $$ = stmt_new(S_RETURN, @1, @1, NULL, NULL); }
     ;
 
 expr:   IDENT                           { $$ = ast_ident(@1, $1); }
