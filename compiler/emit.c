@@ -506,6 +506,8 @@ static void emit_state(Emit *e)
            "    float *output;       /* the output %s, inside act */\n"
            "    float loss;          /* the last loss */\n"
            "    float steps;         /* optimizer steps taken (a float, so a checkpoint holds it) */\n"
+           "    int nan_check;       /* 1: forward checks every value and names the first non-finite one */\n"
+           "    const char *nonfinite; /* that value's layer or operation, and its line; NULL if none */\n"
            "} %s;\n\n",
         e->U, e->U, e->U, e->U, e->U, e->U, nshape(in), g->classes ? "[n] (class indices)" : nshape(&g->target),
         nshape(o), e->M);
@@ -539,6 +541,12 @@ static void emit_forward(Emit *e)
 {
     const Graph *g = e->g;
     Buf b;
+    out(e, "/* Are all n values finite? (for m->nan_check) */\n"
+           "static int %s_finite(const float *p, size_t n)\n{\n"
+           "    for (size_t i = 0; i < n; i++)\n"
+           "        if (!isfinite(p[i]))\n"
+           "            return 0;\n"
+           "    return 1;\n}\n\n", e->M);
     out(e, "/* Forward, as `output = net(input)`: input %s -> output %s.\n"
            " * n <= m->batch samples; returns the output (inside m->act). */\n",
         nshape(&g->nodes[g->input].shape), nshape(&g->nodes[g->output].shape));
@@ -546,8 +554,15 @@ static void emit_forward(Emit *e)
     out(e, "    const size_t B = (size_t)m->batch; /* the blocks are laid out for the capacity */\n");
     buf_begin(e, &b);
     out(e, "\n");
-    for (int i = 0; i < g->nnodes; i++)
-        emit_forward_node(e, &g->nodes[i]);
+    out(e, "    m->nonfinite = NULL;\n");
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *nd = &g->nodes[i];
+        emit_forward_node(e, nd);
+        if (nd->op != OP_INPUT && nd->alias < 0)
+            out(e, "    if (m->nan_check && !m->nonfinite && !%s_finite(%s, (size_t)n * %lld))\n"
+                   "        m->nonfinite = \"%s (line %d)\";\n", e->M, V(e, i), (long long)shape_numel(&nd->shape),
+                e->vname[i], nd->span.first_line);
+    }
     out(e, "\n    m->input = input;\n    m->n = n;\n    m->output = %s;\n    return m->output;\n}\n\n",
         V(e, g->output));
     buf_end(e, &b, "input");
@@ -843,7 +858,9 @@ static void emit_main(Emit *e, const char *src)
     out(e, "static void %s_step_v(void *m, float lr) { %s_step(m, lr); }\n", M, M);
     out(e, "static int %s_tensors_v(void *m, nnrt_tensor *t, int what) { return %s_tensors(m, t, what); }\n",
         M, M);
-    out(e, "static void %s_set_training_v(void *m, int on) { %s_set_training(m, on); }\n\n", M, M);
+    out(e, "static void %s_set_training_v(void *m, int on) { %s_set_training(m, on); }\n", M, M);
+    out(e, "static void %s_set_nan_check_v(void *m, int on) { ((%s *)m)->nan_check = on; }\n", M, M);
+    out(e, "static const char *%s_nonfinite_v(void *m) { return ((%s *)m)->nonfinite; }\n\n", M, M);
     out(e, "int main(int argc, char **argv)\n{\n"
            "    static %s m;\n"
            "    const nnrt_model model = {\n"
@@ -856,13 +873,14 @@ static void emit_main(Emit *e, const char *src)
            "        .init = %s_init_v, .release = %s_free_v, .zero_grad = %s_zero_grad_v,\n"
            "        .forward = %s_forward_v, .loss = %s_loss_v, .backward = %s_backward_v,\n"
            "        .step = %s_step_v, .set_training = %s_set_training_v, .tensors = %s_tensors_v,\n"
+           "        .set_nan_check = %s_set_nan_check_v, .first_nonfinite = %s_nonfinite_v,\n"
            "        .schedule = %s, .sched_step_size = %lld, .sched_gamma = %s,\n"
            "        .sched_t_max = %lld, .sched_eta_min = %s, .min_batch = %d,\n"
            "    };\n"
            "    return nnrt_train_main(&model, argc, argv);\n"
            "}\n"
            "#endif /* NNC_NO_MAIN */\n",
-        g->classes, F(g->lr), U, U, M, M, M, M, M, M, M, M, M, sched[g->sched], (long long)g->sched_step_size,
+        g->classes, F(g->lr), U, U, M, M, M, M, M, M, M, M, M, M, M, sched[g->sched], (long long)g->sched_step_size,
         F(g->sched_gamma), (long long)g->sched_t_max, F(g->sched_eta_min), min_batch(g));
 }
 

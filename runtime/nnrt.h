@@ -320,6 +320,24 @@ typedef struct nnrt_args {
     const char *dump;     /* --dump FILE  after training: output, loss, weights and gradients */
     long print_every;     /* --print-every N */
     int quiet;            /* --quiet */
+    /* The commands (train, eval, predict) and their flags. A command, when
+     * there is one, is the first argument; it sets its own defaults (train:
+     * --batch 64 --epochs 1, no step limit; every command: pad and index -1,
+     * "not given"). */
+    const char *command;  /* NULL (the tutorial's loop), "train", "eval" or "predict" */
+    long epochs;          /* --epochs N */
+    const char *test_data;/* --test-data SPEC */
+    const char *resume;   /* --resume FILE   a checkpoint to continue from */
+    const char *log;      /* --log FILE.csv  per-step loss and per-epoch metrics */
+    int pad;              /* --pad N         zero pixels on each side of H and W; -1: not given */
+    int normalize;        /* --normalize MEAN,STD given */
+    float mean, std;      /* its values */
+    long limit;           /* --limit N       only the first N samples (0: all) */
+    long test_limit;      /* --test-limit N  likewise for the test set */
+    long save_every;      /* --save-every N  also save a checkpoint every N steps (0: never) */
+    long index;           /* --index N       predict sample N of an IDX file or data set; -1: not given */
+    char **inputs;        /* predict's files (PGM or IDX): moved to the front of argv */
+    int ninputs;
 } nnrt_args;
 
 /* Parses argv into a (which holds the defaults on entry); "--steps 10" and
@@ -370,10 +388,106 @@ typedef struct nnrt_model {
     float sched_gamma;              /* ... multiply by gamma */
     long sched_t_max;               /* cosine: period in epochs ... */
     float sched_eta_min;            /* ... and the lowest lr */
+    int min_batch;                  /* the smallest batch that trains (2 with batchnorm1d on flat values) */
+    /* NaN hunting: with the check on, forward tests every value it computes
+     * and first_nonfinite names the first that held a NaN or an infinity
+     * ("conv1 (line 12)"), or returns NULL */
+    void (*set_nan_check)(void *self, int on);
+    const char *(*first_nonfinite)(void *self);
 } nnrt_model;
 enum { NNRT_SCHED_NONE = 0, NNRT_SCHED_STEP = 1, NNRT_SCHED_COSINE = 2 };
 
 /* Runs the trainer: parses argv, trains, saves. Returns the exit status. */
 int nnrt_train_main(const nnrt_model *m, int argc, char **argv);
+
+/* ---- data.c: data sets (IDX, CSV, safetensors, PGM) and their batches ----
+ * A data set is read whole and checked before it is used; every error
+ * message starts with the file's name. Bytes (IDX type 08, PGM with maxval
+ * 255) stay bytes until a batch is made. */
+
+typedef struct nnrt_dataset {
+    char *path;                     /* the file of the samples, for messages */
+    char *label_path;               /* the file of the labels, if another (IDX) */
+    int64_t n;                      /* samples */
+    int ndim;                       /* the shape of one sample: [28, 28] for MNIST */
+    int64_t shape[NNRT_MAX_DIMS];
+    size_t size;                    /* prod(shape) */
+    unsigned char *u8;              /* [n, size] bytes, divided by 255 when batched; or NULL */
+    float *f32;                     /* or [n, size] values, used as they are */
+    int32_t *labels;                /* [n] class labels (>= 0), or NULL */
+    int nclasses;                   /* 1 + the largest label */
+    float *targets;                 /* [n, tsize] target values, or NULL */
+    int tndim;                      /* the shape of one target */
+    int64_t tshape[NNRT_MAX_DIMS];
+    size_t tsize;
+    nnrt_st_file *st;               /* a safetensors file that f32 and targets point into, or NULL */
+} nnrt_dataset;
+
+/* Images (an IDX file [N, ...], plain or gzip) and their labels (IDX [N];
+ * labels may be NULL for images alone). */
+int nnrt_data_idx(nnrt_dataset *d, const char *images, const char *labels, char *err, size_t errlen);
+/* CSV, one sample a row: nfeatures numbers, then a label (class index) or
+ * the targets. ntargets is 0 when the model takes class labels, else the
+ * size of its target; with ntargets > 1 a row may hold a label instead
+ * (one-hot encoded later). A first row that is not numbers is a header. */
+int nnrt_data_csv(nnrt_dataset *d, const char *path, size_t nfeatures, size_t ntargets, char *err,
+                  size_t errlen);
+/* "input" [N, ...] and "target" [N] (class labels) or [N, ...] */
+int nnrt_data_safetensors(nnrt_dataset *d, const char *path, char *err, size_t errlen);
+/* A PGM image (P5 or P2): one sample [H, W], scaled to [0, 1] by its maxval. */
+int nnrt_data_pgm(nnrt_dataset *d, const char *path, char *err, size_t errlen);
+/* A data set named by a spec: mnist:DIR (the training files, or the test
+ * files t10k-* if test), idx:IMAGES,LABELS, csv:FILE, or a file told by
+ * its content (IDX images, PGM) or name (.csv, else safetensors). */
+int nnrt_data_load(nnrt_dataset *d, const char *spec, int test, size_t nfeatures, size_t ntargets,
+                   char *err, size_t errlen);
+/* 1 if the spec names a test set too (mnist:DIR) */
+int nnrt_data_spec_has_test(const char *spec);
+void nnrt_data_free(nnrt_dataset *d);
+
+/* What happens to a sample on its way to the model (see data.c). */
+typedef struct nnrt_transform {
+    int pad;                        /* zero pixels on each side of H and W, before scaling */
+    float mean, std;                /* then (x - mean) / std; 0 and 1 for none */
+} nnrt_transform;
+
+/* 0 if d's samples, transformed, fit a model input of this shape: equal
+ * but for leading 1s ([28, 28] fits [1, 28, 28]), or of the same size when
+ * either is flat. Else -1, and err names the file, both shapes and, if one
+ * fits, the --pad that would. */
+int nnrt_data_fit(const nnrt_dataset *d, const nnrt_transform *tf, int ndim, const int64_t *shape,
+                  char *err, size_t errlen);
+
+/* How targets are made: the label as a float (models with classes), a
+ * one-hot vector of tsize, or the data's target values. */
+enum { NNRT_TARGET_CLASS = 1, NNRT_TARGET_ONEHOT = 2, NNRT_TARGET_VALUES = 3 };
+/* The mode for a model with these classes (0: none) and target size, after
+ * checking every label is in range; -1 with a message naming the file. */
+int nnrt_data_targets_mode(const nnrt_dataset *d, int classes, size_t tsize, char *err, size_t errlen);
+
+/* perm[n] = a permutation of 0..n-1 drawn from r (Fisher-Yates) */
+void nnrt_shuffle(int64_t *perm, int64_t n, nnrt_rng *r);
+/* The n samples idx[0..n) as a batch: x[n, in] transformed; t[n, ...] the
+ * targets by mode (t may be NULL); labels[n] (may be NULL; -1 without labels). */
+void nnrt_data_batch(float *x, float *t, int32_t *labels, const nnrt_dataset *d, const int64_t *idx,
+                     int n, const nnrt_transform *tf, int mode, size_t tsize);
+
+/* ---- parallel.c: the kernels' threads and scratch memory ----
+ * Kernels split large work into tasks that run on a pool of threads (started
+ * at first use) and give the same bits with any number of threads. */
+
+/* Threads the kernels use, the caller included: NNRT_THREADS from the
+ * environment, else one per online core; nnrt_set_threads(n) changes it
+ * (n >= 1; 1 runs everything on the calling thread). */
+void nnrt_set_threads(int n);
+int nnrt_threads(void);
+/* Runs fn(ctx, task) for every task in [0, ntasks), on the calling thread and
+ * the pool, and returns when all are done. Tasks must not depend on which
+ * thread runs them or in what order. */
+void nnrt_parallel(void (*fn)(void *ctx, int task), void *ctx, int ntasks);
+/* This thread's scratch buffer number slot (0 .. 3) of at least nfloats
+ * floats, 64-byte aligned, contents undefined. Grown when a larger size is
+ * asked (the first calls of a training run) and kept: no allocation after. */
+float *nnrt_scratch(int slot, size_t nfloats);
 
 #endif /* NNRT_H */

@@ -63,6 +63,14 @@ expect_exit 1 $B/lenet --load $B/missing.st
 grep -q "missing.st" $B/err || fail "--load of a missing file does not name it"
 ok "trainer flags: --help 0, bad flags 2, missing checkpoint 1"
 
+# -- a loss that turns NaN stops training, names the first layer that went
+#    non-finite, and saves nothing over the last good weights
+cp $B/s20.safetensors $B/good.st
+expect_exit 1 $B/lenet --lr 1e30 --steps 5 --quiet --save $B/good.st
+grep -q "the first value that is not finite is the output of conv" $B/err || fail "no layer named: $(cat $B/err)"
+cmp -s $B/s20.safetensors $B/good.st || fail "the last good weights were overwritten"
+ok "NaN: stops, names the layer, keeps the last good weights"
+
 # -- a checkpoint of another model is refused, naming the mismatch
 cat >$B/other.nn <<'NN'
 model other {
