@@ -29,4 +29,26 @@ for nn in tests/diagnostics/*.nn; do
         echo "ok   $name"
     fi
 done
+
+# --explain-shapes: the derivations for LeNet, exactly
+build/nnc --explain-shapes models/lenet.nn >$out/explain.out 2>&1
+if [ "${1:-}" = --update ]; then
+    cp $out/explain.out tests/diagnostics/explain_lenet.expected
+elif diff -u tests/diagnostics/explain_lenet.expected $out/explain.out; then
+    echo "ok   --explain-shapes models/lenet.nn"
+else
+    echo "FAIL --explain-shapes output differs from explain_lenet.expected"
+    fail=1
+fi
+
+# warnings fail only under -Werror, which reports them as errors
+if NO_COLOR=1 build/nnc -Werror tests/diagnostics/unused_layer.nn -o $out/werror.c 2>$out/werror.err; then
+    echo "FAIL -Werror: a warning did not fail the compile"
+    fail=1
+elif ! grep -q "error: layer \`spare\` is defined but never used in forward \[-Werror\]" $out/werror.err || [ -e $out/werror.c ]; then
+    echo "FAIL -Werror: unexpected output"; cat $out/werror.err
+    fail=1
+else
+    echo "ok   -Werror turns the warning into an error"
+fi
 exit $fail
