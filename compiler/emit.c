@@ -418,7 +418,7 @@ static void emit_header(Emit *e, const char *src)
     out(e, " *\n"
            " * Generated code: change the model and run nnc again rather than editing this.\n"
            " * Build the trainer:\n"
-           " *     cc -O2 %s.c -I<nnc>/runtime <nnc>/build/libnnrt.a -lcjson -lm -o %s\n"
+           " *     cc -O2 %s.c -I<nnc>/runtime <nnc>/build/libnnrt.a -lcjson -lz -lm -o %s\n"
            " *     cc -O2 %s.c $(pkg-config --cflags --libs nnrt) -o %s      (after make install)\n"
            " * Embed the model in another program: compile with -DNNC_NO_MAIN and use the\n"
            " * %s_* functions below; see README.md, \"The C API\".\n"

@@ -477,7 +477,7 @@ static const char *type_name(const JVal *j)
 static JVal *member(const JVal *obj, const char *key)
 {
     for (int i = 0; obj && i < obj->nkids; i++)
-        if (!strcmp(obj->kids[i]->key, key))
+        if (obj->kids[i]->key && !strcmp(obj->kids[i]->key, key))   /* arrays have no keys */
             return obj->kids[i];
     return NULL;
 }

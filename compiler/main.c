@@ -130,12 +130,10 @@ static Graph *compile(const char *path)
         }
         return NULL;
     }
-    /* after syntax errors in a .nn file, still look at what parsed: the
-     * grammar keeps the names of broken definitions, so independent mistakes
-     * further on are reported in the same run without a cascade. The JSON
-     * front-end drops what it cannot read, so it stops here. */
-    if (json && diag_error_count())
-        return NULL;
+    /* after syntax errors, still look at what parsed: both front-ends keep
+     * the names of broken definitions (with no expression), so independent
+     * mistakes further on are reported in the same run without a cascade.
+     * (The JSON front-end returns no model when the model's frame is broken.) */
     Graph *g = graph_build(m);
     if (diag_error_count())
         return NULL;

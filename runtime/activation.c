@@ -1,9 +1,18 @@
-/* activation.c — elementwise activations, forward and backward.
+/* activation.c — elementwise activations, forward and backward: ReLU, leaky
+ * ReLU, sigmoid, tanh and GELU (torch.nn.functional's, default arguments).
  *
- * Only ReLU for now. Its backward reads relu's OUTPUT y rather than its input:
- * y > 0 exactly where x > 0, and the generated trainer keeps y anyway, so a
- * ReLU computed in place (y == x) still has what its backward needs.
+ * Each backward reads whichever of x or y makes it cheapest and exact.
+ * ReLU, sigmoid and tanh read their OUTPUT y: their derivatives are simple
+ * in y (y > 0; y(1 - y); 1 - y^2), and y is kept by the trainer anyway, so
+ * they work computed in place (y == x). Leaky ReLU and GELU read their INPUT
+ * x: leaky ReLU's y loses the sign of x when slope is 0 or negative, and
+ * GELU's derivative is a function of x.
+ *
+ * Every backward takes dx == NULL as "not needed" and accumulates into dx.
+ * A NaN input gives a NaN output, as in PyTorch. One length n per call.
  */
+#include <math.h>
+
 #include "nnrt.h"
 
 /* y[n] = max(x[n], 0); y may equal x (in place). A NaN stays NaN, as in
@@ -19,7 +28,86 @@ void nnrt_relu_backward(float *dx, const float *dy, const float *y, size_t n)
 {
     if (!dx)
         return;
+    for (size_t i = 0; i < n; i++) {
+        float g = dy[i];        /* loaded always, so the select vectorises (no branch) */
+        dx[i] += y[i] > 0.0f ? g : 0.0f;
+    }
+}
+
+/* y[n] = x[n] if x[n] > 0 else slope * x[n]  (F.leaky_relu, default slope 0.01);
+ * backward reads x, so y may equal x only when no backward follows */
+void nnrt_leaky_relu_forward(float *y, const float *x, size_t n, float slope)
+{
     for (size_t i = 0; i < n; i++)
-        if (y[i] > 0.0f)
-            dx[i] += dy[i];
+        y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+}
+
+/* dx[n] += dy[n] if x[n] > 0 else slope * dy[n]  (slope at 0, as PyTorch) */
+void nnrt_leaky_relu_backward(float *dx, const float *dy, const float *x, size_t n, float slope)
+{
+    if (!dx)
+        return;
+    for (size_t i = 0; i < n; i++)
+        dx[i] += x[i] > 0.0f ? dy[i] : slope * dy[i];
+}
+
+/* y[n] = 1 / (1 + exp(-x[n])); for x < 0 as exp(x) / (1 + exp(x)), so exp
+ * never overflows and a very negative x gives a tiny y, not 0/inf */
+void nnrt_sigmoid_forward(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] >= 0.0f) {
+            y[i] = 1.0f / (1.0f + expf(-x[i]));
+        } else {
+            float e = expf(x[i]);
+            y[i] = e / (1.0f + e);
+        }
+    }
+}
+
+/* dx[n] += dy[n] * y[n] * (1 - y[n]), given y = sigmoid's output */
+void nnrt_sigmoid_backward(float *dx, const float *dy, const float *y, size_t n)
+{
+    if (!dx)
+        return;
+    for (size_t i = 0; i < n; i++)
+        dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+}
+
+/* y[n] = tanh(x[n]) */
+void nnrt_tanh_forward(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = tanhf(x[i]);
+}
+
+/* dx[n] += dy[n] * (1 - y[n]^2), given y = tanh's output */
+void nnrt_tanh_backward(float *dx, const float *dy, const float *y, size_t n)
+{
+    if (!dx)
+        return;
+    for (size_t i = 0; i < n; i++)
+        dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+}
+
+/* y[n] = x * Phi(x) = x/2 * (1 + erf(x / sqrt 2))  (F.gelu, approximate='none');
+ * backward reads x, so y may equal x only when no backward follows */
+void nnrt_gelu_forward(float *y, const float *x, size_t n)
+{
+    const float rsqrt2 = 0.70710678118654752f;
+    for (size_t i = 0; i < n; i++)
+        y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * rsqrt2));
+}
+
+/* dx[n] += dy[n] * (Phi(x) + x * phi(x)), phi(x) = exp(-x^2/2) / sqrt(2 pi) */
+void nnrt_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
+{
+    if (!dx)
+        return;
+    const float rsqrt2 = 0.70710678118654752f, rsqrt2pi = 0.39894228040143268f;
+    for (size_t i = 0; i < n; i++) {
+        float cdf = 0.5f * (1.0f + erff(x[i] * rsqrt2));
+        float pdf = rsqrt2pi * expf(-0.5f * x[i] * x[i]);
+        dx[i] += dy[i] * (cdf + x[i] * pdf);
+    }
 }

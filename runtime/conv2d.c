@@ -4,20 +4,659 @@
  * is cross-correlation, as in PyTorch: output pixel (p, q) of out channel k
  * reads input pixel (p*stride_h - pad_h + r*dil_h, q*stride_w - pad_w + s*dil_w)
  * for each kernel tap (r, s), over the C/groups input channels of k's group.
- * Taps that land in the zero padding contribute nothing, so instead of testing
- * each pixel we compute once, per tap, the range of output rows and columns
- * whose input is inside the image (valid_range below) and loop over that.
- *
- * Every loop nest ends in a loop over q, the output width, which is contiguous
- * in y and dy and strided by stride_w in x and dx. These are plain loops, meant
- * to be correct and readable first; there is no im2col and no allocation.
  *
  * Dimension letters (fixed in nnrt.h): N batch, C in channels, H x W input,
  * K out channels, R x S kernel, P x Q output; G groups, Cg = C/G and Kg = K/G
  * channels per group. Out channel k belongs to group k / Kg and reads input
- * channels (k / Kg) * Cg ... + Cg - 1.
+ * channels (k / Kg) * Cg ... + Cg - 1. A tap t = (c, r, s) of the Cg*R*S
+ * taps of an output channel is w[k][c][r][s], i.e. w[k * T + t].
+ *
+ * Two implementations:
+ *
+ * 1. The fast path (stride 1, any padding, dilation and groups), for images
+ *    of at least VL pixels. It rests on one observation: with stride 1, an
+ *    image of row length Wp read at flat index j + off(c, r, s), where
+ *    off = c*Hp*Wp + r*dil_h*Wp + s*dil_w, gives for j = p*Wp + q exactly
+ *    the input of output pixel (p, q) under tap (c, r, s). So if the output
+ *    is computed "wide", as rows of Wp pixels of which the first Q are real,
+ *    every tap is a contiguous, shifted read, and a convolution is a sum of
+ *    shifted rows: out[k][j] = sum_t w[k][t] * in[off[t] + j]. The kernels
+ *    below are register tiles of such sums, written as plain loops with
+ *    constant trip counts that the compiler turns into vector instructions;
+ *    the wide rows' extra Wp - Q pixels are computed and dropped (or, going
+ *    backward, are zero). Padding is a zero-bordered copy of the input.
+ *    - forward: the sum above (corr_tile: MR out channels x VL pixels), from
+ *      the bias, tap by tap in (c, r, s) order: the same products added in
+ *      the same order as the plain loops, so the forward gives their bits
+ *      exactly (the kernels are compiled without fused multiply-adds);
+ *    - d input: for each tap (r, s), the gradient rows of all out channels
+ *      weighted and added back at the tap's offset (dcol_tile: MR in
+ *      channels x VL pixels, the sum over out channels inside);
+ *    - d weight: dw[k][t] = sum_j dy_wide[k][j] * in[off[t] + j], over a
+ *      chunk of up to 8 samples; with 12 or more out channels per group, the
+ *      out channels are the vector lanes (dwv_block), else the pixels are
+ *      and the lanes are summed at the end (dw_block).
+ *    The backward sums in another order than the plain loops (rounding
+ *    differs in the last bits; the tests compare within tolerances).
+ *    Work is cut into tasks for nnrt_parallel (parallel.c): forward by
+ *    sample and pixel range, backward by sample (d input) and by block of
+ *    d weight; every output element is computed by one task, in an order
+ *    that does not depend on the number of threads, so results are the same
+ *    bits with 1 thread or many.
+ *
+ * 2. The plain loops, kept for the other shapes (stride > 1, tiny images):
+ *    per tap, the range of output rows and columns whose input is inside
+ *    the image (valid_range) and a loop over it.
+ *
+ * The fast path's scratch (the padded copies) comes from nnrt_scratch: grown
+ * in the first training step, reused after, so the loop allocates nothing.
  */
 #include "nnrt.h"
+
+#include <string.h>
+
+/* GCC compiles the hot functions (the tasks, with everything they call
+ * inlined: flatten) three times, for AVX-512, AVX2 and baseline x86-64, and
+ * picks one when the program loads, so a portable build runs with the
+ * machine's widest vectors. NNRT_NO_CLONES turns it off. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
+    defined(__ELF__) && !defined(NNRT_NO_CLONES)
+#define HOT __attribute__((flatten, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#elif defined(__GNUC__)
+#define HOT __attribute__((flatten))
+#else
+#define HOT
+#endif
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
+
+enum {
+    VL = 32,        /* pixels per register tile: two AVX-512 vectors */
+    MR = 8,         /* channels per register tile (forward, d input) */
+    MW = 4,         /* d weight: channels per block ... */
+    NW = 4,         /* ... times taps per block */
+    LW = 16,        /* d weight by rows: the dot products go 16 pixels at a time */
+    CHUNK = 8,      /* d weight: samples summed in one task */
+    KV = 16,        /* d weight by lanes: out channels per vector ... */
+    NV = 8,         /* ... times taps per block */
+    KVMIN = 12,     /* d weight by lanes from this many out channels per group */
+};
+/* Work is shared between threads from this many multiply-adds per call: a
+ * hand-over between cores costs 1 to 2 microseconds (parallel.c). */
+#define PAR_MACS 5e5
+
+/* ==== 1. the fast path ==== */
+
+static const float zeros[MR];   /* the start of a sum without bias */
+
+/* the tasks on the pool's threads, or all here when threads is 1 */
+static void run(void (*fn)(void *, int), void *ctx, int ntasks, int threads)
+{
+    if (threads > 1)
+        nnrt_parallel(fn, ctx, ntasks);
+    else
+        for (int i = 0; i < ntasks; i++)
+            fn(ctx, i);
+}
+
+/* The wide geometry of one call. */
+typedef struct wide {
+    int Cg, Kg, G, T;       /* T = Cg*R*S taps per output channel */
+    int Hp, Wp, CH;         /* the padded input, CH = Hp*Wp floats per channel */
+    int E;                  /* the largest tap offset: dil_h*(R-1)*Wp + dil_w*(S-1) */
+    int L;                  /* wide output pixels: (P-1)*Wp + Q */
+    int DK;                 /* floats per channel of dy in the backward's wide copy */
+    size_t XP;              /* floats of one sample's padded input copy */
+} wide;
+
+static int wide_geometry(wide *g, const nnrt_conv2d_dims *d)
+{
+    if (d->stride_h != 1 || d->stride_w != 1)
+        return 0;
+    g->G = d->groups;
+    g->Cg = d->C / d->groups;
+    g->Kg = d->K / d->groups;
+    g->T = g->Cg * d->R * d->S;
+    g->Hp = d->H + 2 * d->pad_h;
+    g->Wp = d->W + 2 * d->pad_w;
+    g->CH = g->Hp * g->Wp;
+    g->E = d->dil_h * (d->R - 1) * g->Wp + d->dil_w * (d->S - 1);
+    g->L = (d->P - 1) * g->Wp + d->Q;
+    /* dy wide, with room behind for the d weight's last 16-pixel step */
+    g->DK = (g->CH + LW + 15) / 16 * 16;
+    g->XP = (size_t)d->C * g->CH + LW;
+    /* the tiles need VL pixels of output and of input */
+    return g->L >= VL && g->CH >= VL && (double)d->C * g->CH < 1e9;
+}
+
+/* xp = sample x[C,H,W] with its zero border, rows of Wp, and LW zeros after */
+static void pad_input(float *restrict xp, const float *restrict x, const nnrt_conv2d_dims *d,
+                      const wide *g)
+{
+    memset(xp, 0, sizeof(float) * g->XP);
+    for (int c = 0; c < d->C; c++)
+        for (int h = 0; h < d->H; h++)
+            memcpy(xp + (size_t)c * g->CH + (size_t)(h + d->pad_h) * g->Wp + d->pad_w,
+                   x + ((size_t)c * d->H + h) * d->W, sizeof(float) * (size_t)d->W);
+}
+
+/* The register tile of the shifted-row sum:
+ *   tile[m][v] = init[m] + sum over t < ntaps of a[t*mr + m] * src[off[t] + v]
+ * for m < mr, v < VL (a: the mr channels' weights, interleaved by tap),
+ * added up in the order written: from init (the bias), tap by tap. The
+ * forward is thus the plain loops' arithmetic exactly, product by product.
+ * Called with constant mr, so each use is compiled for its size. */
+INLINE void corr_tile(float (*restrict tile)[VL], const float *restrict init,
+                      const float *restrict src, const int *restrict off, const float *restrict a,
+                      int ntaps, int mr)
+{
+    float acc[MR][VL];
+    for (int m = 0; m < mr; m++)
+        for (int v = 0; v < VL; v++)
+            acc[m][v] = init[m];
+    for (int t = 0; t < ntaps; t++) {
+        const float *s = src + off[t];
+        const float *at = a + t * mr;
+        for (int m = 0; m < mr; m++) {
+            float wv = at[m];
+            for (int v = 0; v < VL; v++)
+                acc[m][v] += wv * s[v];
+        }
+    }
+    for (int m = 0; m < mr; m++)
+        for (int v = 0; v < VL; v++)
+            tile[m][v] = acc[m][v];
+}
+
+/* corr_tile for any mr in 1 .. MR */
+static void corr_tile_any(float (*tile)[VL], const float *init, const float *src, const int *off,
+                          const float *a, int ntaps, int mr)
+{
+    switch (mr) {
+    case 8: corr_tile(tile, init, src, off, a, ntaps, 8); break;
+    case 7: corr_tile(tile, init, src, off, a, ntaps, 7); break;
+    case 6: corr_tile(tile, init, src, off, a, ntaps, 6); break;
+    case 5: corr_tile(tile, init, src, off, a, ntaps, 5); break;
+    case 4: corr_tile(tile, init, src, off, a, ntaps, 4); break;
+    case 3: corr_tile(tile, init, src, off, a, ntaps, 3); break;
+    case 2: corr_tile(tile, init, src, off, a, ntaps, 2); break;
+    default: corr_tile(tile, init, src, off, a, ntaps, 1); break;
+    }
+}
+
+/* Writes a tile out of the wide layout. Lane v (v0 <= v < VL) of row m is
+ * position j0 + v of a grid with rows of wp; the positions inside rows
+ * [h0, h1) and columns [w0, w1) go to dst[m*dstride + (h-h0)*ld + (w-w0)],
+ * stored, or added if add. */
+static void put_tile(float *dst, size_t dstride, int ld, float (*tile)[VL], int mr, int j0, int v0,
+                     int wp, int h0, int h1, int w0, int w1, int add)
+{
+    int j = j0 + v0, end = j0 + VL;
+    int h = j / wp, w = j - h * wp;
+    while (j < end) {
+        int n = wp - w < end - j ? wp - w : end - j;    /* lanes left in grid row h */
+        int a = w > w0 ? w : w0, b = w + n < w1 ? w + n : w1;
+        if (h >= h0 && h < h1 && a < b)
+            for (int m = 0; m < mr; m++) {
+                float *dr = dst + m * dstride + (size_t)(h - h0) * ld - w0;
+                const float *tr = tile[m] + (j - j0) - w;
+                if (add)
+                    for (int x = a; x < b; x++)
+                        dr[x] += tr[x];
+                else
+                    for (int x = a; x < b; x++)
+                        dr[x] = tr[x];
+            }
+        j += n;
+        h++;
+        w = 0;
+    }
+}
+
+/* ---- forward ---- */
+
+typedef struct fwd_ctx {
+    float *y;
+    const float *x, *b;
+    const nnrt_conv2d_dims *d;
+    const wide *g;
+    const float *a;         /* packed weights: per block of MR channels, [t][mr] */
+    const int *off;         /* tap offsets in the padded input, [T] */
+    int copy;               /* 1: read a padded copy of x (padding), 0: x itself */
+    int parts, ntiles, nkb; /* per sample: parts x (G * nkb * ntiles) units */
+} fwd_ctx;
+
+/* task = (sample n, part): its share of the sample's (group, channel block, tile) units */
+HOT static void fwd_task(void *arg, int task)
+{
+    const fwd_ctx *c = arg;
+    const nnrt_conv2d_dims *d = c->d;
+    const wide *g = c->g;
+    int n = task / c->parts, part = task % c->parts;
+    int units = g->G * c->nkb * c->ntiles;
+    int u0 = (int)((long)units * part / c->parts), u1 = (int)((long)units * (part + 1) / c->parts);
+    const float *src = c->x + (size_t)n * d->C * d->H * d->W;
+    if (c->copy) {
+        float *xp = nnrt_scratch(0, g->XP);
+        pad_input(xp, src, d, g);
+        src = xp;
+    }
+    float tile[MR][VL];
+    for (int u = u0; u < u1; u++) {
+        int it = u % c->ntiles, kb = u / c->ntiles % c->nkb, gi = u / c->ntiles / c->nkb;
+        int k0 = kb * MR, mr = g->Kg - k0 < MR ? g->Kg - k0 : MR;
+        int j0 = it * VL < g->L - VL ? it * VL : g->L - VL;  /* the last tile overlaps */
+        int k = gi * g->Kg + k0;
+        corr_tile_any(tile, c->b ? c->b + k : zeros, src + (size_t)gi * g->Cg * g->CH + j0, c->off,
+                      c->a + (size_t)k * g->T, g->T, mr);
+        put_tile(c->y + ((size_t)n * d->K + k) * d->P * d->Q, (size_t)d->P * d->Q, d->Q, tile, mr, j0,
+                 it * VL - j0, g->Wp, 0, d->P, 0, d->Q, 0);
+    }
+}
+
+static void conv2d_forward_wide(float *y, const float *x, const float *w, const float *b,
+                                const nnrt_conv2d_dims *d, const wide *g)
+{
+    /* packed weights: in each group, blocks of MR out channels; channel
+     * k0 + m of a block, tap t, at a[k0*T + t*mr + m] */
+    float *a = nnrt_scratch(1, (size_t)d->K * g->T);
+    int *off = (int *)nnrt_scratch(2, (size_t)g->T);
+    for (int gi = 0; gi < g->G; gi++)
+        for (int kb = 0; kb < g->Kg; kb += MR) {
+            int k0 = gi * g->Kg + kb, mr = g->Kg - kb < MR ? g->Kg - kb : MR;
+            for (int t = 0; t < g->T; t++)
+                for (int m = 0; m < mr; m++)
+                    a[(size_t)k0 * g->T + t * mr + m] = w[(size_t)(k0 + m) * g->T + t];
+        }
+    int t = 0;
+    for (int c = 0; c < g->Cg; c++)
+        for (int r = 0; r < d->R; r++)
+            for (int s = 0; s < d->S; s++)
+                off[t++] = c * g->CH + r * d->dil_h * g->Wp + s * d->dil_w;
+
+    fwd_ctx c = {.y = y, .x = x, .b = b, .d = d, .g = g, .a = a, .off = off,
+                 .copy = d->pad_h || d->pad_w, .ntiles = (g->L + VL - 1) / VL,
+                 .nkb = (g->Kg + MR - 1) / MR};
+    int units = g->G * c.nkb * c.ntiles;
+    double macs = (double)d->N * d->K * g->T * d->P * d->Q;
+    int threads = macs < PAR_MACS ? 1 : nnrt_threads();
+    c.parts = d->N >= threads ? 1 : (threads + d->N - 1) / d->N;
+    if (c.parts > units)
+        c.parts = units;
+    run(fwd_task, &c, d->N * c.parts, threads);
+}
+
+/* ---- backward ---- */
+
+/* One dot-product block of d weight:
+ *   out[m][u] += sum over samples i < ns, pixels j < len of
+ *                dyw[i][m*DK + j] * src[i][off[u] + j]
+ * for m < mr, u < NW. dyw rows are zero from the real length to len
+ * (rounded up to LW), so the rounding adds nothing. */
+INLINE void dw_block(float *restrict out, int ldo, const float *const *dyw, int DK,
+                     const float *const *src, const int *restrict off, int len, int ns, int mr,
+                     int nu)
+{
+    float acc[MW][NW][LW];
+    for (int m = 0; m < mr; m++)
+        for (int u = 0; u < NW; u++)
+            for (int v = 0; v < LW; v++)
+                acc[m][u][v] = 0.0f;
+    for (int i = 0; i < ns; i++) {
+        const float *s0 = src[i] + off[0], *s1 = src[i] + off[1];
+        const float *s2 = src[i] + off[2], *s3 = src[i] + off[3];
+        for (int j = 0; j < len; j += LW)
+            for (int m = 0; m < mr; m++) {
+                const float *dm = dyw[i] + (size_t)m * DK + j;
+                for (int v = 0; v < LW; v++) {
+                    acc[m][0][v] += dm[v] * s0[j + v];
+                    acc[m][1][v] += dm[v] * s1[j + v];
+                    acc[m][2][v] += dm[v] * s2[j + v];
+                    acc[m][3][v] += dm[v] * s3[j + v];
+                }
+            }
+    }
+    for (int m = 0; m < mr; m++)
+        for (int u = 0; u < nu; u++) {
+            float sum = 0.0f;
+            for (int v = 0; v < LW; v++)
+                sum += acc[m][u][v];
+            out[m * ldo + u] += sum;
+        }
+}
+
+/* The other d weight: out channels as the vector lanes, for layers with
+ * enough of them (Kg >= KVMIN), so no sums across lanes are needed:
+ *   acc[u][v] = sum over samples i, pixels j < L of src[i][off[u] + j] * dyt[i][j*KV + v]
+ *   dw[v*T + u] += acc[u][v]  for v < kv, u < nu
+ * dyt is dy transposed to [wide pixel][out channel], zero in the lanes
+ * past Kg and in the wide rows' extra pixels. NV = 8 taps are computed (a
+ * short block repeats its last tap) and nu of them kept; the taps are
+ * spelled out, which is what makes GCC keep the 8 sums in registers. */
+INLINE void dwv_block(float *restrict dw, int T, int kv, const float *const *dyt,
+                      const float *const *src, const int *restrict off, int L, int ns, int nu)
+{
+    float acc[NV][KV];
+    for (int u = 0; u < NV; u++)
+        for (int v = 0; v < KV; v++)
+            acc[u][v] = 0.0f;
+    for (int i = 0; i < ns; i++) {
+        const float *s0 = src[i] + off[0], *s1 = src[i] + off[1];
+        const float *s2 = src[i] + off[2], *s3 = src[i] + off[3];
+        const float *s4 = src[i] + off[4], *s5 = src[i] + off[5];
+        const float *s6 = src[i] + off[6], *s7 = src[i] + off[7];
+        for (int j = 0; j < L; j++) {
+            const float *dv = dyt[i] + (size_t)j * KV;
+            float x0 = s0[j], x1 = s1[j], x2 = s2[j], x3 = s3[j];
+            float x4 = s4[j], x5 = s5[j], x6 = s6[j], x7 = s7[j];
+            for (int v = 0; v < KV; v++) {
+                acc[0][v] += x0 * dv[v];
+                acc[1][v] += x1 * dv[v];
+                acc[2][v] += x2 * dv[v];
+                acc[3][v] += x3 * dv[v];
+                acc[4][v] += x4 * dv[v];
+                acc[5][v] += x5 * dv[v];
+                acc[6][v] += x6 * dv[v];
+                acc[7][v] += x7 * dv[v];
+            }
+        }
+    }
+    float tile[NV][KV];                 /* via memory: acc stays in registers above */
+    for (int u = 0; u < NV; u++)
+        for (int v = 0; v < KV; v++)
+            tile[u][v] = acc[u][v];
+    for (int u = 0; u < nu; u++)
+        for (int v = 0; v < kv; v++)
+            dw[(size_t)v * T + u] += tile[u][v];
+}
+
+typedef struct bwd_ctx {
+    float *dx, *dw, *db;
+    const float *dy, *x;
+    const nnrt_conv2d_dims *d;
+    const wide *g;
+    int n0, ns;             /* the chunk: samples n0 .. n0+ns-1 */
+    float *dyp;             /* [ns][K][DK]: dy wide (d input; d weight by rows) */
+    float *dyt;             /* [ns][G][nkv][L][KV]: dy wide, transposed (d weight by lanes) */
+    float *xp;              /* [ns][XP]: padded input copies, or NULL: read x */
+    float *dbs;             /* [ns][K]: each sample's sum of dy (when db) */
+    const float *ad;        /* d input's weights: [G][in channel block][r, s][k][MR] */
+    const int *off;         /* d weight: tap offsets (c, r, s) in xp, [T] */
+    int dx_parts;           /* d input tasks: ns * dx_parts, each a range of channel blocks */
+    int lanes;              /* d weight by lanes (dwv_block) rather than by rows (dw_block) */
+    int wkb, wtb;           /* d weight tasks: G * wkb * wtb blocks */
+} bwd_ctx;
+
+/* p[0] + ... + p[n-1], summed in 16 lanes (so it vectorises), in a fixed order */
+INLINE float sum_floats(const float *p, int n)
+{
+    float lane[16] = {0}, sum = 0.0f;
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int v = 0; v < 16; v++)
+            lane[v] += p[i + v];
+    for (; i < n; i++)
+        sum += p[i];
+    for (int v = 0; v < 16; v++)
+        sum += lane[v];
+    return sum;
+}
+
+/* prep task i: sample n0 + i's wide dy (either layout), padded x and bias sums */
+HOT static void bwd_prep(void *arg, int i)
+{
+    const bwd_ctx *c = arg;
+    const nnrt_conv2d_dims *d = c->d;
+    const wide *g = c->g;
+    int n = c->n0 + i, PQ = d->P * d->Q;
+    const float *dyn = c->dy + (size_t)n * d->K * PQ;
+    if (c->dyp) {
+        float *dyp = c->dyp + (size_t)i * d->K * g->DK;
+        memset(dyp, 0, sizeof(float) * (size_t)d->K * g->DK);
+        for (int k = 0; k < d->K; k++)
+            for (int p = 0; p < d->P; p++)
+                memcpy(dyp + (size_t)k * g->DK + (size_t)p * g->Wp,
+                       dyn + (size_t)k * PQ + p * d->Q, sizeof(float) * (size_t)d->Q);
+    }
+    if (c->dyt) {
+        int nkv = (g->Kg + KV - 1) / KV;
+        float *dyt = c->dyt + (size_t)i * g->G * nkv * g->L * KV;
+        memset(dyt, 0, sizeof(float) * (size_t)g->G * nkv * g->L * KV);
+        for (int k = 0; k < d->K; k++) {
+            int gi = k / g->Kg, kb = k % g->Kg / KV, v = k % g->Kg % KV;
+            float *dk = dyt + ((size_t)gi * nkv + kb) * g->L * KV + v;
+            for (int p = 0; p < d->P; p++)
+                for (int q = 0; q < d->Q; q++)
+                    dk[((size_t)p * g->Wp + q) * KV] = dyn[(size_t)k * PQ + p * d->Q + q];
+        }
+    }
+    if (c->xp)
+        pad_input(c->xp + (size_t)i * g->XP, c->x + (size_t)n * d->C * d->H * d->W, d, g);
+    if (c->dbs)
+        for (int k = 0; k < d->K; k++)
+            c->dbs[(size_t)i * d->K + k] = sum_floats(dyn + (size_t)k * PQ, PQ);
+}
+
+/* The d input tile, for mr input channels at one kernel tap (r, s):
+ *   dst[m*CH + off + v] += sum over k < K of a[k*MR + m] * dyw[k*DK + v]
+ * for m < mr and v0 <= v < VL, where dst + off is the tile's place in the
+ * padded input: each input pixel gets the products of the out-channel
+ * gradients that read it through this tap. The mr channels are CH apart, so
+ * the tile's additions never overlap one another. */
+INLINE void dcol_tile(float *restrict dst, int CH, int v0, const float *restrict dyw, int DK,
+                      const float *restrict a, int K, int mr)
+{
+    float acc[MR][VL];
+    for (int m = 0; m < mr; m++)            /* k = 0 (K >= 1) */
+        for (int v = 0; v < VL; v++)
+            acc[m][v] = a[m] * dyw[v];
+    for (int k = 1; k < K; k++) {
+        const float *dk = dyw + (size_t)k * DK;
+        const float *ak = a + k * MR;
+        for (int m = 0; m < mr; m++) {
+            float wv = ak[m];
+            for (int v = 0; v < VL; v++)
+                acc[m][v] += wv * dk[v];
+        }
+    }
+    if (v0 == 0) {
+        for (int m = 0; m < mr; m++)
+            for (int v = 0; v < VL; v++)
+                dst[(size_t)m * CH + v] += acc[m][v];
+        return;
+    }
+    float tile[MR][VL];                 /* via memory: acc stays in registers above */
+    for (int m = 0; m < mr; m++)
+        for (int v = 0; v < VL; v++)
+            tile[m][v] = acc[m][v];
+    for (int m = 0; m < mr; m++)
+        for (int v = v0; v < VL; v++)
+            dst[(size_t)m * CH + v] += tile[m][v];
+}
+
+static void dcol_tile_any(float *dst, int CH, int v0, const float *dyw, int DK, const float *a,
+                          int K, int mr)
+{
+    switch (mr) {
+    case 8: dcol_tile(dst, CH, v0, dyw, DK, a, K, 8); break;
+    case 7: dcol_tile(dst, CH, v0, dyw, DK, a, K, 7); break;
+    case 6: dcol_tile(dst, CH, v0, dyw, DK, a, K, 6); break;
+    case 5: dcol_tile(dst, CH, v0, dyw, DK, a, K, 5); break;
+    case 4: dcol_tile(dst, CH, v0, dyw, DK, a, K, 4); break;
+    case 3: dcol_tile(dst, CH, v0, dyw, DK, a, K, 3); break;
+    case 2: dcol_tile(dst, CH, v0, dyw, DK, a, K, 2); break;
+    default: dcol_tile(dst, CH, v0, dyw, DK, a, K, 1); break;
+    }
+}
+
+/* d input of one sample's share (part: a range of the (group, block of MR
+ * in channels) pairs, whose channels no other part touches):
+ *   dx[c][j + off(r, s)] += sum over k of w[k][c][r][s] * dy_wide[k][j]
+ * tap by tap, in the padded frame; without padding straight into dx, with
+ * it into a zeroed copy whose inside is added to dx at the end. */
+static void bwd_dx(const bwd_ctx *c, int i, int part)
+{
+    const nnrt_conv2d_dims *d = c->d;
+    const wide *g = c->g;
+    int n = c->n0 + i, RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR, units = g->G * ncb;
+    int u0 = (int)((long)units * part / c->dx_parts), u1 = (int)((long)units * (part + 1) / c->dx_parts);
+    int ntiles = (g->L + VL - 1) / VL, pad = d->pad_h || d->pad_w;
+    float *dxn = c->dx + (size_t)n * d->C * d->H * d->W;
+    float *dst = pad ? nnrt_scratch(0, (size_t)d->C * g->CH) : dxn;
+    for (int u = u0; u < u1; u++) {
+        int cb = u % ncb, gi = u / ncb, c0 = gi * g->Cg + cb * MR;
+        int mr = g->Cg - cb * MR < MR ? g->Cg - cb * MR : MR;
+        float *dc = dst + (size_t)c0 * g->CH;
+        const float *dyw = c->dyp + ((size_t)i * d->K + (size_t)gi * g->Kg) * g->DK;
+        if (pad)
+            memset(dc, 0, sizeof(float) * (size_t)mr * g->CH);
+        for (int rs = 0; rs < RS; rs++) {
+            int off = rs / d->S * d->dil_h * g->Wp + rs % d->S * d->dil_w;
+            const float *a = c->ad + ((size_t)u * RS + rs) * g->Kg * MR;
+            for (int it = 0; it < ntiles; it++) {
+                int j0 = it * VL < g->L - VL ? it * VL : g->L - VL;   /* the last tile overlaps */
+                dcol_tile_any(dc + off + j0, g->CH, it * VL - j0, dyw + j0, g->DK, a, g->Kg, mr);
+            }
+        }
+        if (pad)                        /* the inside of the padded frame */
+            for (int m = 0; m < mr; m++)
+                for (int h = 0; h < d->H; h++) {
+                    float *o = dxn + ((size_t)(c0 + m) * d->H + h) * d->W;
+                    const float *q = dc + (size_t)m * g->CH + (size_t)(h + d->pad_h) * g->Wp + d->pad_w;
+                    for (int x = 0; x < d->W; x++)
+                        o[x] += q[x];
+                }
+    }
+}
+
+/* the input the d weight reads for sample i of the chunk, group gi */
+static const float *dw_source(const bwd_ctx *c, int i, int gi)
+{
+    const nnrt_conv2d_dims *d = c->d;
+    const wide *g = c->g;
+    if (c->xp)
+        return c->xp + (size_t)i * g->XP + (size_t)gi * g->Cg * g->CH;
+    return c->x + ((size_t)(c->n0 + i) * d->C + (size_t)gi * g->Cg) * d->H * d->W;
+}
+
+/* d weight of one block, summed over the chunk: by rows, (group, 4 out
+ * channels, 4 taps); by lanes, (group, KV out channels, NV taps) */
+static void bwd_dw(const bwd_ctx *c, int blk)
+{
+    const nnrt_conv2d_dims *d = c->d;
+    const wide *g = c->g;
+    int tb = blk % c->wtb, kb = blk / c->wtb % c->wkb, gi = blk / c->wtb / c->wkb;
+    const float *src[CHUNK];
+    for (int i = 0; i < c->ns; i++)
+        src[i] = dw_source(c, i, gi);
+    if (c->lanes) {
+        int k0 = kb * KV, kv = g->Kg - k0 < KV ? g->Kg - k0 : KV;
+        int t0 = tb * NV, nu = g->T - t0 < NV ? g->T - t0 : NV;
+        int nkv = (g->Kg + KV - 1) / KV, off[NV];
+        const float *dyt[CHUNK];
+        for (int i = 0; i < c->ns; i++)
+            dyt[i] = c->dyt + (((size_t)i * g->G + gi) * nkv + kb) * g->L * KV;
+        for (int u = 0; u < NV; u++)
+            off[u] = c->off[t0 + (u < nu ? u : nu - 1)];
+        float *out = c->dw + (size_t)(gi * g->Kg + k0) * g->T + t0;
+        dwv_block(out, g->T, kv, dyt, src, off, g->L, c->ns, nu);
+        return;
+    }
+    int k0 = kb * MW, mr = g->Kg - k0 < MW ? g->Kg - k0 : MW;
+    int t0 = tb * NW, nu = g->T - t0 < NW ? g->T - t0 : NW;
+    int k = gi * g->Kg + k0, len = (g->L + LW - 1) / LW * LW;
+    const float *dyw[CHUNK];
+    for (int i = 0; i < c->ns; i++)
+        dyw[i] = c->dyp + ((size_t)i * d->K + k) * g->DK;
+    int off[NW];
+    for (int u = 0; u < NW; u++)
+        off[u] = c->off[t0 + (u < nu ? u : nu - 1)];   /* a short block repeats its last tap */
+    float *out = c->dw + (size_t)k * g->T + t0;
+    switch (mr) {
+    case 4: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 4, nu); break;
+    case 3: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 3, nu); break;
+    case 2: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 2, nu); break;
+    default: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 1, nu); break;
+    }
+}
+
+/* main task: the d input tasks first, then the d weight blocks */
+HOT static void bwd_task(void *arg, int task)
+{
+    const bwd_ctx *c = arg;
+    int ndx = c->dx ? c->ns * c->dx_parts : 0;
+    if (task < ndx)
+        bwd_dx(c, task / c->dx_parts, task % c->dx_parts);
+    else
+        bwd_dw(c, task - ndx);
+}
+
+static void conv2d_backward_wide(float *dx, float *dw, float *db, const float *dy, const float *x,
+                                 const float *w, const nnrt_conv2d_dims *d, const wide *g)
+{
+    int ns = d->N < CHUNK ? d->N : CHUNK, RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR;
+    int lanes = dw && g->Kg >= KVMIN, nkv = (g->Kg + KV - 1) / KV;
+    int pad = d->pad_h || d->pad_w;
+    /* by rows, d weight reads up to LW - 1 floats past the end of x: a copy */
+    size_t ndyp = dx || (dw && !lanes) ? (size_t)ns * d->K * g->DK : 0;
+    size_t ndyt = lanes ? (size_t)ns * g->G * nkv * g->L * KV : 0;
+    size_t nxp = dw && (pad || !lanes) ? (size_t)ns * g->XP : 0;
+    size_t ndbs = db ? (size_t)ns * d->K : 0;
+    size_t nad = dx ? (size_t)g->G * ncb * RS * g->Kg * MR : 0;
+    float *buf = nnrt_scratch(1, ndyp + ndyt + nxp + ndbs + nad);
+    int *off = (int *)nnrt_scratch(2, (size_t)g->T);
+    bwd_ctx c = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .d = d, .g = g,
+                 .dyp = ndyp ? buf : NULL, .dyt = ndyt ? buf + ndyp : NULL,
+                 .xp = nxp ? buf + ndyp + ndyt : NULL, .dbs = db ? buf + ndyp + ndyt + nxp : NULL,
+                 .ad = buf + ndyp + ndyt + nxp + ndbs, .off = off, .lanes = lanes};
+
+    if (dx) {
+        /* in channel cb*MR + m of group gi, tap rs, out channel k (of the
+         * group): ad[(((gi*ncb + cb)*RS + rs)*Kg + k)*MR + m] = w[k][c][rs],
+         * zero past the group's last channel */
+        float *ad = buf + ndyp + ndyt + nxp + ndbs;
+        for (int gi = 0; gi < g->G; gi++)
+            for (int cb = 0; cb < ncb; cb++)
+                for (int rs = 0; rs < RS; rs++)
+                    for (int k = 0; k < g->Kg; k++)
+                        for (int m = 0; m < MR; m++) {
+                            int ci = cb * MR + m;
+                            ad[((((size_t)gi * ncb + cb) * RS + rs) * g->Kg + k) * MR + m] =
+                                ci < g->Cg ? w[((size_t)(gi * g->Kg + k) * g->Cg + ci) * RS + rs] : 0.0f;
+                        }
+    }
+    /* d weight's tap offsets: in x itself (no copy) the rows are W long, which is Wp */
+    for (int ci = 0, t = 0; ci < g->Cg; ci++)
+        for (int r = 0; r < d->R; r++)
+            for (int s = 0; s < d->S; s++)
+                off[t++] = ci * g->CH + r * d->dil_h * g->Wp + s * d->dil_w;
+
+    c.wkb = lanes ? nkv : (g->Kg + MW - 1) / MW;
+    c.wtb = lanes ? (g->T + NV - 1) / NV : (g->T + NW - 1) / NW;
+    double macs = (double)ns * d->K * g->T * d->P * d->Q * ((dx != NULL) + (dw != NULL));
+    int threads = macs < PAR_MACS ? 1 : nnrt_threads();
+    int units = g->G * ncb;
+    c.dx_parts = ns >= threads || !dx ? 1 : (threads + ns - 1) / ns;
+    if (c.dx_parts > units)
+        c.dx_parts = units;
+    int nw = dw ? g->G * c.wkb * c.wtb : 0;
+
+    for (int n0 = 0; n0 < d->N; n0 += CHUNK) {
+        c.n0 = n0;
+        c.ns = d->N - n0 < CHUNK ? d->N - n0 : CHUNK;
+        run(bwd_prep, &c, c.ns, threads);
+        run(bwd_task, &c, (dx ? c.ns * c.dx_parts : 0) + nw, threads);
+        if (db)
+            for (int i = 0; i < c.ns; i++)
+                for (int k = 0; k < d->K; k++)
+                    db[k] += c.dbs[(size_t)i * d->K + k];
+    }
+}
+
+/* ==== 2. the plain loops ==== */
 
 /* The outputs o in [*lo, *hi) whose input index o*stride + off lies in
  * [0, size), clipped to [0, n). Empty ranges come back with *hi <= *lo. */
@@ -33,9 +672,8 @@ static void valid_range(int *lo, int *hi, int off, int stride, int size, int n)
         *hi = n;
 }
 
-/* y[N,K,P,Q] = x[N,C,H,W] (*) w[K,C/G,R,S] + b[K]   (b may be NULL) */
-void nnrt_conv2d_forward(float *y, const float *x, const float *w, const float *b,
-                         const nnrt_conv2d_dims *d)
+static void conv2d_forward_plain(float *y, const float *x, const float *w, const float *b,
+                                 const nnrt_conv2d_dims *d)
 {
     int Cg = d->C / d->groups, Kg = d->K / d->groups;
     int HW = d->H * d->W, PQ = d->P * d->Q;
@@ -68,11 +706,8 @@ void nnrt_conv2d_forward(float *y, const float *x, const float *w, const float *
         }
 }
 
-/* dx[N,C,H,W] += dy (*)^T w,   dw[K,C/G,R,S] += dy (*) x,   db[K] += sum of dy
- * over N, P, Q; given dy[N,K,P,Q], x[N,C,H,W], w[K,C/G,R,S]. Any of dx, dw,
- * db may be NULL. */
-void nnrt_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
-                          const float *x, const float *w, const nnrt_conv2d_dims *d)
+static void conv2d_backward_plain(float *dx, float *dw, float *db, const float *dy,
+                                  const float *x, const float *w, const nnrt_conv2d_dims *d)
 {
     int Cg = d->C / d->groups, Kg = d->K / d->groups;
     int HW = d->H * d->W, PQ = d->P * d->Q;
@@ -115,4 +750,32 @@ void nnrt_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
                 }
             }
         }
+}
+
+/* ==== the entry points ==== */
+
+/* y[N,K,P,Q] = x[N,C,H,W] (*) w[K,C/G,R,S] + b[K]   (b may be NULL) */
+void nnrt_conv2d_forward(float *y, const float *x, const float *w, const float *b,
+                         const nnrt_conv2d_dims *d)
+{
+    wide g;
+    if (wide_geometry(&g, d))
+        conv2d_forward_wide(y, x, w, b, d, &g);
+    else
+        conv2d_forward_plain(y, x, w, b, d);
+}
+
+/* dx[N,C,H,W] += dy (*)^T w,   dw[K,C/G,R,S] += dy (*) x,   db[K] += sum of dy
+ * over N, P, Q; given dy[N,K,P,Q], x[N,C,H,W], w[K,C/G,R,S]. Any of dx, dw,
+ * db may be NULL. */
+void nnrt_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
+                          const float *x, const float *w, const nnrt_conv2d_dims *d)
+{
+    wide g;
+    if (!dx && !dw && !db)
+        return;
+    if (wide_geometry(&g, d))
+        conv2d_backward_wide(dx, dw, db, dy, x, w, d, &g);
+    else
+        conv2d_backward_plain(dx, dw, db, dy, x, w, d);
 }

@@ -1,27 +1,289 @@
 /* linear.c — fully connected layer, forward and backward (torch.nn.Linear).
  *
  * Weight is [OUT, IN] as in PyTorch, so a row of x and a row of w are both
- * contiguous IN-vectors: forward is one dot product per (n, o). Backward is
- * built from the same rows: dx[n,:] += dy[n,o] * w[o,:] and
- * dw[o,:] += dy[n,o] * x[n,:] (the outer product dy^T x, one row at a time).
+ * contiguous IN-vectors. The three products are register tiles written as
+ * plain loops with constant trip counts, which the compiler turns into
+ * vector instructions:
+ *   - forward, y[n][o] = b[o] + x[n][0]*w[o][0] + x[n][1]*w[o][1] + ...,
+ *     added in exactly that order, as the plain loop does, so the forward
+ *     gives its bits (no fused multiply-adds either): the samples are the
+ *     vector lanes (x is transposed first), 32 samples x 8 outputs a tile;
+ *     for one or two samples, 8 scalar chains run side by side instead;
+ *   - d input, dx[n,:] += sum over o of dy[n][o] * w[o,:]: for a block of
+ *     samples and 32 features, each dy[n][o] times a row piece of w;
+ *   - d weight, dw[o,:] += sum over n of dy[n][o] * x[n,:]: the same shape,
+ *     with the roles of n and o exchanged.
+ * Feature counts that are not a multiple of the tile width end with a tile
+ * that overlaps the one before and writes only the features it adds.
+ *
+ * Work is cut into tasks for nnrt_parallel (parallel.c) by blocks of the
+ * output; each output element is computed by one task in a fixed order, so
+ * the results are the same bits with any number of threads.
  *
  * Dimension letters: N batch, IN input features, OUT output features.
  */
 #include "nnrt.h"
 
+/* The hot functions are compiled for AVX-512, AVX2 and baseline x86-64, with
+ * what they call inlined, and the loader picks one (see conv2d.c). */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
+    defined(__ELF__) && !defined(NNRT_NO_CLONES)
+#define HOT __attribute__((flatten, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#elif defined(__GNUC__)
+#define HOT __attribute__((flatten))
+#else
+#define HOT
+#endif
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static inline
+#endif
+
+enum {
+    NS = 32, FO = 8,            /* forward: 32 samples (or 16) x 8 outputs per tile ... */
+    ROWS = 2,                   /* ... or, up to 2 samples, 8 scalar chains (fwd_row) */
+    VL = 32,                    /* backward: features per tile */
+    BM = 8,                     /* backward: rows per tile (samples for dx, outputs for dw) */
+};
+/* Work is shared between threads from this many multiply-adds per call: a
+ * hand-over between cores costs 1 to 2 microseconds (parallel.c). */
+#define PAR_MACS 5e5
+
+/* the tasks on the pool's threads, or all here for small work */
+static void run(void (*fn)(void *, int), void *ctx, int ntasks, double macs)
+{
+    if (macs >= PAR_MACS && ntasks > 1)
+        nnrt_parallel(fn, ctx, ntasks);
+    else
+        for (int i = 0; i < ntasks; i++)
+            fn(ctx, i);
+}
+
+/* ---- forward ---- */
+
+/* The forward tile: ns samples (the vector lanes) x FO outputs,
+ *   out[u][v] = b[u] + x[v][0]*w[u][0] + x[v][1]*w[u][1] + ...
+ * added up in that order, feature by feature, as the plain loop does: the
+ * forward gives the same bits as the definition. xt is x transposed,
+ * [IN][ldx], zero in the lanes past the batch. The outputs are spelled out,
+ * which is what makes GCC keep the sums in registers. */
+INLINE void fwd_tile(float (*restrict out)[NS], const float *restrict xt, int ldx,
+                     const float *const *wr, const float *restrict bias, int IN, int ns)
+{
+    float acc[FO][NS];
+    for (int u = 0; u < FO; u++)
+        for (int v = 0; v < ns; v++)
+            acc[u][v] = bias[u];
+    const float *w0 = wr[0], *w1 = wr[1], *w2 = wr[2], *w3 = wr[3];
+    const float *w4 = wr[4], *w5 = wr[5], *w6 = wr[6], *w7 = wr[7];
+    for (int i = 0; i < IN; i++) {
+        const float *xi = xt + (size_t)i * ldx;
+        float c0 = w0[i], c1 = w1[i], c2 = w2[i], c3 = w3[i];
+        float c4 = w4[i], c5 = w5[i], c6 = w6[i], c7 = w7[i];
+        for (int v = 0; v < ns; v++) {
+            acc[0][v] += xi[v] * c0;
+            acc[1][v] += xi[v] * c1;
+            acc[2][v] += xi[v] * c2;
+            acc[3][v] += xi[v] * c3;
+            acc[4][v] += xi[v] * c4;
+            acc[5][v] += xi[v] * c5;
+            acc[6][v] += xi[v] * c6;
+            acc[7][v] += xi[v] * c7;
+        }
+    }
+    for (int u = 0; u < FO; u++)
+        for (int v = 0; v < ns; v++)
+            out[u][v] = acc[u][v];
+}
+
+/* The forward for one or two samples, where vector lanes over samples would
+ * be mostly empty: FO outputs at a time, each a chain of scalar multiply-adds
+ * in the plain order, the FO chains interleaved so they run in parallel. */
+INLINE void fwd_row(float *restrict y, const float *restrict x, const float *const *wr,
+                    const float *restrict bias, int IN, int nu)
+{
+    const float *w0 = wr[0], *w1 = wr[1], *w2 = wr[2], *w3 = wr[3];
+    const float *w4 = wr[4], *w5 = wr[5], *w6 = wr[6], *w7 = wr[7];
+    float a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+    float a4 = bias[4], a5 = bias[5], a6 = bias[6], a7 = bias[7];
+    for (int i = 0; i < IN; i++) {
+        float xv = x[i];
+        a0 += xv * w0[i], a1 += xv * w1[i], a2 += xv * w2[i], a3 += xv * w3[i];
+        a4 += xv * w4[i], a5 += xv * w5[i], a6 += xv * w6[i], a7 += xv * w7[i];
+    }
+    float out[FO] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    for (int u = 0; u < nu; u++)
+        y[u] = out[u];
+}
+
+typedef struct linear_fwd_ctx {
+    float *y;
+    const float *x, *w, *b;
+    float *xt;                  /* x transposed: [IN][ldx] */
+    int N, IN, OUT, ldx, nob;   /* nob: blocks of FO outputs */
+} linear_fwd_ctx;
+
+/* x[N][IN] -> xt[IN][ldx], zero in the lanes n >= N */
+static void transpose_x(float *restrict xt, const float *restrict x, int N, int IN, int ldx)
+{
+    for (int i = 0; i < IN; i++) {
+        float *row = xt + (size_t)i * ldx;
+        for (int n = 0; n < N; n++)
+            row[n] = x[(size_t)n * IN + i];
+        for (int n = N; n < ldx; n++)
+            row[n] = 0.0f;
+    }
+}
+
+/* task: samples NS*(task / nob) .., outputs FO*(task % nob) .. */
+HOT static void linear_fwd_task(void *arg, int task)
+{
+    const linear_fwd_ctx *c = arg;
+    int n0 = task / c->nob * NS, o0 = task % c->nob * FO;
+    int mn = c->N - n0 < NS ? c->N - n0 : NS, nu = c->OUT - o0 < FO ? c->OUT - o0 : FO;
+    const float *wr[FO];
+    float bias[FO];
+    for (int u = 0; u < FO; u++) {  /* a short block repeats its last output */
+        int o = o0 + (u < nu ? u : nu - 1);
+        wr[u] = c->w + (size_t)o * c->IN;
+        bias[u] = c->b ? c->b[o] : 0.0f;
+    }
+    if (c->N <= ROWS) {
+        for (int m = 0; m < mn; m++)
+            fwd_row(c->y + (size_t)(n0 + m) * c->OUT + o0, c->x + (size_t)(n0 + m) * c->IN, wr, bias,
+                    c->IN, nu);
+        return;
+    }
+    float out[FO][NS];
+    if (mn > NS / 2)
+        fwd_tile(out, c->xt + n0, c->ldx, wr, bias, c->IN, NS);
+    else
+        fwd_tile(out, c->xt + n0, c->ldx, wr, bias, c->IN, NS / 2);
+    for (int m = 0; m < mn; m++)
+        for (int u = 0; u < nu; u++)
+            c->y[(size_t)(n0 + m) * c->OUT + o0 + u] = out[u][m];
+}
+
 /* y[N,OUT] = x[N,IN] @ w[OUT,IN]^T + b[OUT]; b may be NULL */
 void nnrt_linear_forward(float *y, const float *x, const float *w, const float *b,
                          int N, int IN, int OUT)
 {
-    for (int n = 0; n < N; n++) {
-        const float *xn = x + (size_t)n * IN;
-        for (int o = 0; o < OUT; o++) {
-            const float *wo = w + (size_t)o * IN;
-            float sum = b ? b[o] : 0.0f;
-            for (int i = 0; i < IN; i++)
-                sum += xn[i] * wo[i];
-            y[(size_t)n * OUT + o] = sum;
+    int ldx = (N + NS / 2 - 1) / (NS / 2) * (NS / 2);     /* a multiple of the half tile */
+    float *xt = NULL;
+    if (N > ROWS) {
+        xt = nnrt_scratch(3, (size_t)IN * ldx);
+        transpose_x(xt, x, N, IN, ldx);
+    }
+    linear_fwd_ctx c = {y, x, w, b, xt, N, IN, OUT, ldx, (OUT + FO - 1) / FO};
+    run(linear_fwd_task, &c, (N + NS - 1) / NS * c.nob, (double)N * IN * OUT);
+}
+
+/* ---- backward ---- */
+
+/* The tile of both backward products, added into dst:
+ *   dst[m*ld + v] += sum over k < K of a[m*as + k*ak] * b[k*ldb + v]
+ * for m < mr and v0 <= v < VL (the lanes below v0 belong to the tile before) */
+INLINE void axpy_tile(float *restrict dst, size_t ld, int v0, const float *restrict a, size_t as,
+                      size_t ak, const float *restrict b, size_t ldb, int K, int mr)
+{
+    float acc[BM][VL];
+    for (int m = 0; m < mr; m++)
+        for (int v = 0; v < VL; v++)
+            acc[m][v] = 0.0f;
+    for (int k = 0; k < K; k++) {
+        const float *bk = b + (size_t)k * ldb;
+        for (int m = 0; m < mr; m++) {
+            float av = a[m * as + k * ak];
+            for (int v = 0; v < VL; v++)
+                acc[m][v] += av * bk[v];
         }
+    }
+    if (v0 == 0)
+        for (int m = 0; m < mr; m++)
+            for (int v = 0; v < VL; v++)
+                dst[m * ld + v] += acc[m][v];
+    else {                                  /* via memory: acc stays in registers above */
+        float tile[BM][VL];
+        for (int m = 0; m < mr; m++)
+            for (int v = 0; v < VL; v++)
+                tile[m][v] = acc[m][v];
+        for (int m = 0; m < mr; m++)
+            for (int v = v0; v < VL; v++)
+                dst[m * ld + v] += tile[m][v];
+    }
+}
+
+/* axpy_tile for one row (batch 1): two sets of accumulators, even and odd
+ * k, so that four chains of additions are in flight rather than two */
+INLINE void axpy_row(float *restrict dst, int v0, const float *restrict a, size_t ak,
+                     const float *restrict b, size_t ldb, int K)
+{
+    float acc0[VL], acc1[VL];
+    for (int v = 0; v < VL; v++)
+        acc0[v] = acc1[v] = 0.0f;
+    int k = 0;
+    for (; k + 2 <= K; k += 2) {
+        const float *b0 = b + (size_t)k * ldb, *b1 = b0 + ldb;
+        float a0 = a[k * ak], a1 = a[(k + 1) * ak];
+        for (int v = 0; v < VL; v++) {
+            acc0[v] += a0 * b0[v];
+            acc1[v] += a1 * b1[v];
+        }
+    }
+    if (k < K) {
+        const float *b0 = b + (size_t)k * ldb;
+        float a0 = a[k * ak];
+        for (int v = 0; v < VL; v++)
+            acc0[v] += a0 * b0[v];
+    }
+    float tile[VL];
+    for (int v = 0; v < VL; v++)
+        tile[v] = acc0[v] + acc1[v];
+    for (int v = v0; v < VL; v++)
+        dst[v] += tile[v];
+}
+
+static void axpy_tile_any(float *dst, size_t ld, int v0, const float *a, size_t as, size_t ak,
+                          const float *b, size_t ldb, int K, int mr)
+{
+    switch (mr) {
+    case 8: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 8); break;
+    case 7: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 7); break;
+    case 6: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 6); break;
+    case 5: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 5); break;
+    case 4: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 4); break;
+    case 3: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 3); break;
+    case 2: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 2); break;
+    default: axpy_row(dst, v0, a, ak, b, ldb, K); break;
+    }
+}
+
+typedef struct linear_bwd_ctx {
+    float *dx, *dw;
+    const float *dy, *x, *w;
+    int N, IN, OUT;
+    int ntiles;                 /* feature tiles: ceil(IN / VL) */
+    int ndx;                    /* d input tasks: ceil(N / BM) * ntiles, then d weight tasks */
+} linear_bwd_ctx;
+
+HOT static void linear_bwd_task(void *arg, int task)
+{
+    const linear_bwd_ctx *c = arg;
+    int d_input = task < c->ndx, t = d_input ? task : task - c->ndx;
+    int it = t % c->ntiles, row0 = t / c->ntiles * BM;
+    int i0 = it * VL < c->IN - VL ? it * VL : c->IN - VL;     /* the last tile overlaps */
+    if (d_input) {
+        /* dx[n][i] += sum over o of dy[n][o] * w[o][i] */
+        int mr = c->N - row0 < BM ? c->N - row0 : BM;
+        axpy_tile_any(c->dx + (size_t)row0 * c->IN + i0, (size_t)c->IN, it * VL - i0,
+                      c->dy + (size_t)row0 * c->OUT, (size_t)c->OUT, 1, c->w + i0, (size_t)c->IN,
+                      c->OUT, mr);
+    } else {
+        /* dw[o][i] += sum over n of dy[n][o] * x[n][i] */
+        int mr = c->OUT - row0 < BM ? c->OUT - row0 : BM;
+        axpy_tile_any(c->dw + (size_t)row0 * c->IN + i0, (size_t)c->IN, it * VL - i0, c->dy + row0, 1,
+                      (size_t)c->OUT, c->x + i0, (size_t)c->IN, c->N, mr);
     }
 }
 
@@ -30,21 +292,23 @@ void nnrt_linear_forward(float *y, const float *x, const float *w, const float *
 void nnrt_linear_backward(float *dx, float *dw, float *db, const float *dy,
                           const float *x, const float *w, int N, int IN, int OUT)
 {
-    for (int n = 0; n < N; n++) {
-        const float *xn = x + (size_t)n * IN;
-        float *dxn = dx ? dx + (size_t)n * IN : NULL;
-        for (int o = 0; o < OUT; o++) {
-            float g = dy[(size_t)n * OUT + o];
-            const float *wo = w + (size_t)o * IN;
-            float *dwo = dw ? dw + (size_t)o * IN : NULL;
-            if (dxn)
-                for (int i = 0; i < IN; i++)
-                    dxn[i] += g * wo[i];
-            if (dwo)
-                for (int i = 0; i < IN; i++)
-                    dwo[i] += g * xn[i];
-            if (db)
-                db[o] += g;
-        }
+    if (db)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OUT; o++)
+                db[o] += dy[(size_t)n * OUT + o];
+    if (IN < VL) {              /* too narrow for a tile: the plain loops */
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OUT; o++) {
+                float g = dy[(size_t)n * OUT + o];
+                for (int i = 0; dx && i < IN; i++)
+                    dx[(size_t)n * IN + i] += g * w[(size_t)o * IN + i];
+                for (int i = 0; dw && i < IN; i++)
+                    dw[(size_t)o * IN + i] += g * x[(size_t)n * IN + i];
+            }
+        return;
     }
+    linear_bwd_ctx c = {dx, dw, dy, x, w, N, IN, OUT, (IN + VL - 1) / VL, 0};
+    c.ndx = dx ? (N + BM - 1) / BM * c.ntiles : 0;
+    int ndw = dw ? (OUT + BM - 1) / BM * c.ntiles : 0;
+    run(linear_bwd_task, &c, c.ndx + ndw, (double)N * IN * OUT * ((dx != NULL) + (dw != NULL)));
 }

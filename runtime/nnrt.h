@@ -320,6 +320,7 @@ typedef struct nnrt_args {
     const char *dump;     /* --dump FILE  after training: output, loss, weights and gradients */
     long print_every;     /* --print-every N */
     int quiet;            /* --quiet */
+    int nan_check;        /* --nan-check: check every layer's output at every step, stop at the first NaN or inf */
     /* The commands (train, eval, predict) and their flags. A command, when
      * there is one, is the first argument; it sets its own defaults (train:
      * --batch 64 --epochs 1, no step limit; every command: pad and index -1,

@@ -1,9 +1,16 @@
-/* optim.c — optimizers: how parameters move given their gradients.
+/* optim.c — optimizers and their helpers: how parameters move given their
+ * gradients (torch.optim.SGD, Adam, AdamW), clipping by global norm
+ * (torch.nn.utils.clip_grad_norm_) and learning-rate schedules
+ * (torch.optim.lr_scheduler.StepLR, CosineAnnealingLR).
  *
- * Only plain SGD for now (torch.optim.SGD with no momentum, dampening or
- * weight decay). Parameters and gradients are each one contiguous block in
- * the generated trainer, so one call updates the whole model.
+ * Parameters, gradients and each optimizer buffer are one contiguous block
+ * in the generated trainer, so one call updates the whole model. The update
+ * rules are PyTorch 1.13's single-tensor code, operation for operation, in
+ * float; the scalars PyTorch computes in Python (bias corrections, schedules)
+ * are computed here in double. step counts from 1 (the first step is 1).
  */
+#include <math.h>
+
 #include "nnrt.h"
 
 /* p[n] -= lr * g[n] */
@@ -11,4 +18,85 @@ void nnrt_sgd_step(float *p, const float *g, size_t n, float lr)
 {
     for (size_t i = 0; i < n; i++)
         p[i] -= lr * g[i];
+}
+
+/* p[n], buf[n] updated by SGD with momentum, dampening, Nesterov and weight
+ * decay (the formula is in nnrt.h); buf may be NULL when momentum == 0 */
+void nnrt_sgd_step_opts(float *p, const float *g, float *buf, size_t n, float lr,
+                        const nnrt_sgd_opts *o, long step)
+{
+    float mom = o->momentum, damp = 1.0f - o->dampening, wd = o->weight_decay;
+    for (size_t i = 0; i < n; i++) {
+        float d = g[i];
+        if (wd != 0.0f)
+            d += wd * p[i];
+        if (mom != 0.0f) {
+            buf[i] = step <= 1 ? d : mom * buf[i] + damp * d;
+            d = o->nesterov ? d + mom * buf[i] : buf[i];
+        }
+        p[i] -= lr * d;
+    }
+}
+
+/* p[n], m[n], v[n] updated by Adam or AdamW (the formula is in nnrt.h) */
+void nnrt_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                    const nnrt_adam_opts *o, long step)
+{
+    float b1 = o->beta1, b2 = o->beta2, eps = o->eps, wd = o->weight_decay;
+    float step_size = (float)((double)lr / (1.0 - pow(o->beta1, (double)step)));
+    float bc2_sqrt = (float)sqrt(1.0 - pow(o->beta2, (double)step));
+    float decay = 1.0f - lr * wd;   /* AdamW's decoupled weight decay */
+    for (size_t i = 0; i < n; i++) {
+        float d = g[i];
+        if (o->decoupled)
+            p[i] *= decay;
+        else if (wd != 0.0f)
+            d += wd * p[i];
+        m[i] = b1 * m[i] + (1.0f - b1) * d;
+        v[i] = b2 * v[i] + (1.0f - b2) * d * d;
+        p[i] -= step_size * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
+    }
+}
+
+/* sqrt(sum g[n]^2), accumulated in double */
+float nnrt_grad_norm(const float *g, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)g[i] * g[i];
+    return (float)sqrt(s);
+}
+
+/* g[n] *= s */
+void nnrt_scale(float *g, size_t n, float s)
+{
+    for (size_t i = 0; i < n; i++)
+        g[i] *= s;
+}
+
+/* torch.nn.utils.clip_grad_norm_(params, max_norm) over g[n]: scales g by
+ * max_norm / (norm + 1e-6) when that is below 1; returns the norm before */
+float nnrt_clip_grad_norm(float *g, size_t n, float max_norm)
+{
+    float norm = nnrt_grad_norm(g, n);
+    float coef = max_norm / (norm + 1e-6f);
+    if (coef < 1.0f)
+        nnrt_scale(g, n, coef);
+    return norm;
+}
+
+/* StepLR: lr * gamma^floor(epoch / step_size) at epoch (0-based); step_size >= 1 */
+float nnrt_lr_step(float lr, long epoch, long step_size, float gamma)
+{
+    return (float)((double)lr * pow((double)gamma, (double)(epoch / step_size)));
+}
+
+/* CosineAnnealingLR, closed form: eta_min + (lr - eta_min) * (1 + cos(pi *
+ * epoch / t_max)) / 2; t_max >= 1. Past t_max it rises again, as PyTorch's
+ * recursive form does (period 2 t_max). */
+float nnrt_lr_cosine(float lr, long epoch, long t_max, float eta_min)
+{
+    const double pi = 3.14159265358979323846;
+    double c = cos(pi * (double)epoch / (double)t_max);
+    return (float)(eta_min + ((double)lr - eta_min) * (1.0 + c) / 2.0);
 }

@@ -1,13 +1,23 @@
-/* pool.c — 2-D max pooling, forward and backward (torch.nn.MaxPool2d).
+/* pool.c — 2-D pooling, forward and backward: max pooling
+ * (torch.nn.MaxPool2d), average pooling (torch.nn.AvgPool2d) and adaptive
+ * average pooling (torch.nn.AdaptiveAvgPool2d).
  *
  * The window of output pixel (p, q) covers input rows p*stride_h - pad_h ...
- * + kh - 1 and columns q*stride_w - pad_w ... + kw - 1. Padding is implicit
- * -inf, so only the part of the window inside the image is scanned.
+ * + kh - 1 and columns q*stride_w - pad_w ... + kw - 1. Only the part of the
+ * window inside the image is scanned: padding is -inf for max pooling and
+ * zeros for average pooling. The compiler computes P and Q, in floor or ceil
+ * mode as PyTorch does; in ceil mode the last window may run past the padded
+ * input, and is clipped like any other.
  *
- * Forward keeps no indices: backward finds each window's maximum again from
- * x with the same function (window_argmax), so the two can never disagree.
- * Ties go to the FIRST maximum in row-major window order and a NaN counts as
- * the maximum, both as PyTorch's CPU kernel does.
+ * Max pooling keeps no indices: backward finds each window's maximum again
+ * from x with the same function (window_argmax), so the two can never
+ * disagree. Ties go to the FIRST maximum in row-major window order and a NaN
+ * counts as the maximum, both as PyTorch's CPU kernel does.
+ *
+ * Average pooling divides by PyTorch's divisor (avg_window): the window
+ * clipped to the padded input when count_include_pad, else the number of
+ * input pixels it covers. Adaptive pooling splits H into P ranges (rows
+ * floor(i*H/P) .. ceil((i+1)*H/P) - 1, which may overlap) and W likewise.
  *
  * Dimension letters (fixed in nnrt.h): N batch, C channels, H x W input,
  * P x Q output, kh x kw window.
@@ -75,5 +85,129 @@ void nnrt_maxpool2d_backward(float *dx, const float *dy, const float *x,
                 if (i >= 0)
                     dxc[i] += dyc[(size_t)p * d->Q + q];
             }
+    }
+}
+
+/* The input rows [*h0, *h1) and columns [*w0, *w1) of average-pooling window
+ * (p, q), and its divisor as PyTorch's CPU kernel computes it: the window
+ * clipped to the padded input if count_include_pad, else to the input. The
+ * divisor is 0 only for a window with no input pixel (which PyTorch's output
+ * sizes never produce); such a window averages to 0. */
+static int avg_window(int *h0, int *h1, int *w0, int *w1, int p, int q,
+                      const nnrt_pool2d_dims *d)
+{
+    int hs = p * d->stride_h - d->pad_h, ws = q * d->stride_w - d->pad_w;
+    int he = hs + d->kh, we = ws + d->kw;
+    if (he > d->H + d->pad_h) he = d->H + d->pad_h;
+    if (we > d->W + d->pad_w) we = d->W + d->pad_w;
+    int padded = (he - hs) * (we - ws);
+    if (hs < 0) hs = 0;
+    if (ws < 0) ws = 0;
+    if (he > d->H) he = d->H;
+    if (we > d->W) we = d->W;
+    *h0 = hs, *h1 = he, *w0 = ws, *w1 = we;
+    if (hs >= he || ws >= we)
+        return 0;
+    return d->count_include_pad ? padded : (he - hs) * (we - ws);
+}
+
+/* y[N,C,P,Q] = sum of each window of x[N,C,H,W] / its divisor */
+void nnrt_avgpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d)
+{
+    size_t HW = (size_t)d->H * d->W, PQ = (size_t)d->P * d->Q;
+    for (size_t nc = 0; nc < (size_t)d->N * d->C; nc++) {
+        const float *xc = x + nc * HW;
+        float *yc = y + nc * PQ;
+        for (int p = 0; p < d->P; p++)
+            for (int q = 0; q < d->Q; q++) {
+                int h0, h1, w0, w1;
+                int div = avg_window(&h0, &h1, &w0, &w1, p, q, d);
+                float sum = 0.0f;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++)
+                        sum += xc[(size_t)h * d->W + w];
+                yc[(size_t)p * d->Q + q] = div ? sum / (float)div : 0.0f;
+            }
+    }
+}
+
+/* dx[N,C,H,W] += dy[N,C,P,Q] / divisor over each window; dx may be NULL */
+void nnrt_avgpool2d_backward(float *dx, const float *dy, const nnrt_pool2d_dims *d)
+{
+    if (!dx)
+        return;
+    size_t HW = (size_t)d->H * d->W, PQ = (size_t)d->P * d->Q;
+    for (size_t nc = 0; nc < (size_t)d->N * d->C; nc++) {
+        const float *dyc = dy + nc * PQ;
+        float *dxc = dx + nc * HW;
+        for (int p = 0; p < d->P; p++)
+            for (int q = 0; q < d->Q; q++) {
+                int h0, h1, w0, w1;
+                int div = avg_window(&h0, &h1, &w0, &w1, p, q, d);
+                if (!div)
+                    continue;
+                float g = dyc[(size_t)p * d->Q + q] / (float)div;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++)
+                        dxc[(size_t)h * d->W + w] += g;
+            }
+    }
+}
+
+/* The range [*lo, *hi) of the n input positions that adaptive output cell i
+ * of m averages: floor(i*n/m) .. ceil((i+1)*n/m) (PyTorch's start_index and
+ * end_index) */
+static void adaptive_range(int *lo, int *hi, int i, int n, int m)
+{
+    *lo = (int)((long long)i * n / m);
+    *hi = (int)(((long long)(i + 1) * n + m - 1) / m);
+}
+
+/* y[N,C,P,Q] = mean of each adaptive window of x[N,C,H,W] */
+void nnrt_adaptive_avgpool2d_forward(float *y, const float *x, int N, int C, int H, int W,
+                                     int P, int Q)
+{
+    size_t HW = (size_t)H * W, PQ = (size_t)P * Q;
+    for (size_t nc = 0; nc < (size_t)N * C; nc++) {
+        const float *xc = x + nc * HW;
+        float *yc = y + nc * PQ;
+        for (int p = 0; p < P; p++) {
+            int h0, h1;
+            adaptive_range(&h0, &h1, p, H, P);
+            for (int q = 0; q < Q; q++) {
+                int w0, w1;
+                adaptive_range(&w0, &w1, q, W, Q);
+                float sum = 0.0f;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++)
+                        sum += xc[(size_t)h * W + w];
+                yc[(size_t)p * Q + q] = sum / (float)((h1 - h0) * (w1 - w0));
+            }
+        }
+    }
+}
+
+/* dx[N,C,H,W] += dy[N,C,P,Q] / window size over each adaptive window; dx may be NULL */
+void nnrt_adaptive_avgpool2d_backward(float *dx, const float *dy, int N, int C, int H, int W,
+                                      int P, int Q)
+{
+    if (!dx)
+        return;
+    size_t HW = (size_t)H * W, PQ = (size_t)P * Q;
+    for (size_t nc = 0; nc < (size_t)N * C; nc++) {
+        const float *dyc = dy + nc * PQ;
+        float *dxc = dx + nc * HW;
+        for (int p = 0; p < P; p++) {
+            int h0, h1;
+            adaptive_range(&h0, &h1, p, H, P);
+            for (int q = 0; q < Q; q++) {
+                int w0, w1;
+                adaptive_range(&w0, &w1, q, W, Q);
+                float g = dyc[(size_t)p * Q + q] / (float)((h1 - h0) * (w1 - w0));
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++)
+                        dxc[(size_t)h * W + w] += g;
+            }
+        }
     }
 }

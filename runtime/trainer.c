@@ -5,13 +5,44 @@
  * forward, loss, backward, step), checkpoints, reporting — is the same for
  * every model, so it lives here, behind the nnrt_model descriptor that the
  * generated main() fills in.
+ *
+ * The program has four modes (runtime/util.c parses the command line):
+ *   ./lenet [options]            the tutorial's loop on random data, or on
+ *                                one safetensors batch (--data FILE)
+ *   ./lenet train --data SPEC    epochs over a data set (data.c), shuffled
+ *                                from the seed, evaluated on the test set
+ *                                after each epoch; checkpoints and --resume
+ *   ./lenet eval --load W ...    loss, accuracy and the confusion matrix
+ *   ./lenet predict --load W F   the class and probabilities of an image
+ *
+ * Checkpoints are safetensors: the state_dict (PyTorch's names and layouts),
+ * then the optimizer's state, and in the metadata everything else a run
+ * needs to go on exactly where it stopped: the step, the epoch and the batch
+ * within it, the shuffling generator as it was when the epoch began, the
+ * settings (seed, batch, lr, padding, normalisation) and the epoch's running
+ * sums. A resumed run therefore takes the same batches in the same order
+ * from the same weights, and ends bit-identical to one never interrupted.
+ * The model's arithmetic must be deterministic for that, and is: the
+ * kernels give the same bits run after run, with any number of threads.
+ *
+ * Nothing is allocated inside the training loop: the batch buffers, the
+ * permutation and the model's blocks are allocated before it.
  */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "nnrt.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* ---- small helpers ---- */
 
 /* "[N, 1, 32, 32]" */
 static void shape_text(char *buf, size_t len, int ndim, const int64_t *shape)
@@ -23,6 +54,49 @@ static void shape_text(char *buf, size_t len, int ndim, const int64_t *shape)
         snprintf(buf + n, len - n, "]");
 }
 
+/* "[1, 32, 32]" */
+static void sample_text(char *buf, size_t len, int ndim, const int64_t *shape)
+{
+    size_t n = (size_t)snprintf(buf, len, "[");
+    for (int d = 0; d < ndim && n < len; d++)
+        n += (size_t)snprintf(buf + n, len - n, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (n < len)
+        snprintf(buf + n, len - n, "]");
+}
+
+/* After a non-finite loss: runs the same forward again with the model's
+ * check of every value, and names the first layer whose output was NaN or
+ * infinite (or says that only the loss was). */
+static void name_nonfinite(const nnrt_model *m, const float *x, int n)
+{
+    const char *where = NULL;
+    if (m->set_nan_check && m->first_nonfinite) {
+        m->set_nan_check(m->self, 1);
+        m->forward(m->self, x, n);
+        where = m->first_nonfinite(m->self);
+        m->set_nan_check(m->self, 0);
+    }
+    if (where)
+        fprintf(stderr, "note: the first value that is not finite is the output of %s\n", where);
+    else
+        fprintf(stderr, "note: every layer's output is finite; the loss itself overflowed\n");
+    fprintf(stderr, "help: try a smaller --lr; the weights saved last are untouched\n");
+}
+
+/* --nan-check: the model checks every value of every forward (set_nan_check
+ * on after init), and the first that is NaN or infinite stops training,
+ * even while the loss is finite (a sigmoid of +inf is 1). 1 if it stopped. */
+static int stop_nonfinite(const nnrt_model *m, int nan_check, long long step)
+{
+    const char *where = nan_check && m->first_nonfinite ? m->first_nonfinite(m->self) : NULL;
+    if (!where)
+        return 0;
+    fprintf(stderr, "%s: error: at step %lld the output of %s is not finite (--nan-check); stopping without "
+            "saving\n", m->name, step, where);
+    fprintf(stderr, "help: try a smaller --lr; the weights saved last are untouched\n");
+    return 1;
+}
+
 static size_t per_sample(int ndim, const int64_t *shape)
 {
     size_t n = 1;
@@ -30,6 +104,90 @@ static size_t per_sample(int ndim, const int64_t *shape)
         n *= (size_t)shape[d];
     return n;
 }
+
+/* the index of the largest of v[n] (the first, if several) */
+static int argmax(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return (int)best;
+}
+
+/* "1:05", "1:02:09" */
+static void duration_text(char *buf, size_t len, double s)
+{
+    long t = s > 0 && s < 1e7 ? (long)(s + 0.5) : 0;
+    if (t >= 3600)
+        snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* A usage mistake the parser cannot see (a missing --data): the same form as
+ * its messages, exit status 2. */
+static int usage(const nnrt_model *m, const char *command, const char *msg)
+{
+    fprintf(stderr, "%s: error: %s\ntry '%s %s --help'\n", m->name, msg, m->name, command);
+    return 2;
+}
+
+/* ---- checkpoints ---- */
+
+/* The model's checkpoint tensors: the state_dict (what 0), then the
+ * optimizer's state (what 2); returns how many, t holds ntensors + nstate. */
+static int checkpoint_tensors(const nnrt_model *m, nnrt_tensor *t)
+{
+    int k = m->tensors(m->self, t, 0);
+    if (m->nstate)
+        k += m->tensors(m->self, t + k, 2);
+    return k;
+}
+
+static int save(const nnrt_model *m, const char *path, const char *const *keys,
+                const char *const *vals, int nmeta, char *err, size_t errlen)
+{
+    nnrt_tensor *ts = calloc((size_t)(m->ntensors + m->nstate) + 1, sizeof *ts);
+    if (!ts) {
+        snprintf(err, errlen, "%s: not saved: out of memory", path);
+        return -1;
+    }
+    int k = checkpoint_tensors(m, ts);
+    int rc = nnrt_save_safetensors(path, ts, k, keys, vals, nmeta, err, errlen);
+    free(ts);
+    return rc;
+}
+
+/* Loads the weights in path. If the file holds the optimizer's state too
+ * (a checkpoint), or need_state says it must, that is loaded as well;
+ * otherwise (a PyTorch state_dict) the optimizer starts afresh. The file is
+ * refused, changing nothing, if anything does not fit: every mismatch named. */
+static int load(const nnrt_model *m, const char *path, int need_state, char *err, size_t errlen)
+{
+    nnrt_tensor *ts = calloc((size_t)(m->ntensors + m->nstate) + 1, sizeof *ts);
+    if (!ts) {
+        snprintf(err, errlen, "%s: not loaded: out of memory", path);
+        return -1;
+    }
+    int k = checkpoint_tensors(m, ts);
+    int with_state = need_state;
+    if (m->nstate && !need_state) {
+        nnrt_st_file *f = nnrt_st_open(path, err, errlen);
+        if (!f) {
+            free(ts);
+            return -1;
+        }
+        for (int i = m->ntensors; i < k && !with_state; i++)
+            with_state = nnrt_st_get(f, ts[i].name) != NULL;
+        nnrt_st_close(f);
+    }
+    int rc = nnrt_load_safetensors(path, ts, with_state ? k : m->ntensors, err, errlen);
+    free(ts);
+    return rc;
+}
+
+/* ---- the tutorial's loop (no command) ---- */
 
 /* Checks that t is [N, shape...] (N >= 1); returns N, or 0 and a message. */
 static int64_t check_batch_tensor(const nnrt_tensor *t, int ndim, const int64_t *shape, char *why, size_t len)
@@ -118,46 +276,8 @@ static int dump(const nnrt_model *m, const char *path, const float *x, const flo
     return rc;
 }
 
-static int save(const nnrt_model *m, const char *path, char *err, size_t errlen)
+static int cmd_loop(const nnrt_model *m, nnrt_args a)
 {
-    nnrt_tensor *ts = calloc((size_t)(m->ntensors + m->nstate) + 1, sizeof *ts);
-    if (!ts) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int k = m->tensors(m->self, ts, 0);   /* the state_dict: PyTorch loads it as it is */
-    const char *keys[] = {"format", "model", "source"};
-    const char *vals[] = {"pt", m->name, m->source};
-    int rc = nnrt_save_safetensors(path, ts, k, keys, vals, 3, err, errlen);
-    free(ts);
-    return rc;
-}
-
-static int load(const nnrt_model *m, const char *path, char *err, size_t errlen)
-{
-    nnrt_tensor *ts = calloc((size_t)(m->ntensors + m->nstate) + 1, sizeof *ts);
-    if (!ts) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int k = m->tensors(m->self, ts, 0);   /* the state_dict: PyTorch loads it as it is */
-    int rc = nnrt_load_safetensors(path, ts, k, err, errlen);
-    free(ts);
-    return rc;
-}
-
-int nnrt_train_main(const nnrt_model *m, int argc, char **argv)
-{
-    nnrt_args a = {.steps = 100, .batch = 1, .lr = m->lr, .seed = 1, .print_every = 10};
-    char in[128], tg[128], doc[1024];
-    shape_text(in, sizeof in, m->in_ndim, m->in_shape);
-    shape_text(tg, sizeof tg, m->target_ndim, m->target_shape);
-    snprintf(doc, sizeof doc,
-             "Trains the model `%s` (compiled by nnc from %s).\n"
-             "Without --data: a random normal input %s and target %s, as PyTorch's tutorial.\n",
-             m->name, m->source, in, tg);
-    nnrt_parse_args(&a, argc, argv, doc);
-
     char err[4096];
     nnrt_st_file *data = NULL;
     const float *input, *target;
@@ -180,8 +300,10 @@ int nnrt_train_main(const nnrt_model *m, int argc, char **argv)
         target = random + ni;
     }
     m->init(m->self, a.batch, a.seed);
+    if (a.nan_check && m->set_nan_check)
+        m->set_nan_check(m->self, 1);
     int rc = 0;
-    if (a.load && load(m, a.load, err, sizeof err)) {
+    if (a.load && load(m, a.load, 0, err, sizeof err)) {
         fprintf(stderr, "%s: error: %s\n", m->name, err);
         rc = 1;
         goto out;
@@ -196,10 +318,15 @@ int nnrt_train_main(const nnrt_model *m, int argc, char **argv)
     for (long step = 1; step <= a.steps; step++) {
         m->zero_grad(m->self);                      /* optimizer.zero_grad() */
         output = m->forward(m->self, input, a.batch); /* output = net(input) */
+        if (stop_nonfinite(m, a.nan_check, step)) {
+            rc = 1;
+            goto out;
+        }
         loss = m->loss(m->self, target);            /* loss = criterion(output, target) */
         if (!isfinite(loss)) {
-            fprintf(stderr, "%s: error: the loss is %g at step %ld; stopping without saving\n"
-                            "help: try a smaller --lr\n", m->name, (double)loss, step);
+            fprintf(stderr, "%s: error: the loss is %g at step %ld; stopping without saving\n", m->name,
+                    (double)loss, step);
+            name_nonfinite(m, input, a.batch);
             rc = 1;
             goto out;
         }
@@ -212,7 +339,9 @@ int nnrt_train_main(const nnrt_model *m, int argc, char **argv)
     if (!a.quiet && a.steps > 0)
         printf("trained %ld steps in %.3f s: %.0f steps/s, %.0f samples/s\n", a.steps, dt,
                (double)a.steps / dt, (double)a.steps * a.batch / dt);
-    if (a.save && save(m, a.save, err, sizeof err)) {
+    const char *keys[] = {"format", "model", "source"};
+    const char *vals[] = {"pt", m->name, m->source};
+    if (a.save && save(m, a.save, keys, vals, 3, err, sizeof err)) {
         fprintf(stderr, "%s: error: %s\n", m->name, err);
         rc = 1;
     }
@@ -226,4 +355,817 @@ out:
     if (data)
         nnrt_st_close(data);
     return rc;
+}
+
+/* ---- data for the commands ---- */
+
+/* What the commands share: the model's sizes, the transform, the target
+ * mode, and the buffers of one batch (allocated once). */
+typedef struct session {
+    const nnrt_model *m;
+    size_t in_size, out_size, tsize;
+    nnrt_transform tf;
+    int mode;                       /* NNRT_TARGET_* */
+    int classes;                    /* for accuracy: > 0 when samples have a class */
+    int batch;                      /* capacity */
+    float *x;                       /* [batch, in_size] */
+    float *t;                       /* [batch, tsize] */
+    int32_t *labels;                /* [batch] */
+    int64_t *idx;                   /* [batch] for evaluation */
+} session;
+
+static void session_init(session *s, const nnrt_model *m)
+{
+    memset(s, 0, sizeof *s);
+    s->m = m;
+    s->in_size = per_sample(m->in_ndim, m->in_shape);
+    s->out_size = per_sample(m->out_ndim, m->out_shape);
+    s->tsize = per_sample(m->target_ndim, m->target_shape);
+    s->tf = (nnrt_transform){.pad = 0, .mean = 0, .std = 1};
+}
+
+/* (nnrt_alloc counts floats: an int32 takes one, an int64 two) */
+static void session_alloc(session *s, int batch)
+{
+    s->batch = batch;
+    s->x = nnrt_alloc((size_t)batch * s->in_size, "a batch of inputs");
+    s->t = nnrt_alloc((size_t)batch * s->tsize, "a batch of targets");
+    s->labels = nnrt_alloc((size_t)batch, "a batch of labels");
+    s->idx = nnrt_alloc((size_t)batch * 2, "a batch of indices");
+}
+
+static void session_free(session *s)
+{
+    free(s->x);
+    free(s->t);
+    free(s->labels);
+    free(s->idx);
+}
+
+/* ntargets for the CSV reader: 0 for class labels, else the target's size */
+static size_t csv_targets(const session *s)
+{
+    return s->m->classes > 0 ? 0 : s->tsize;
+}
+
+/* Loads the data set named by spec (its test set if test), keeps the first
+ * limit samples (0: all), and checks it fits the model: samples, labels,
+ * targets. Sets s->mode and s->classes. 0, or -1 after printing why. */
+static int open_data(session *s, nnrt_dataset *d, const char *spec, int test, long limit)
+{
+    char err[4096];
+    const nnrt_model *m = s->m;
+    if (nnrt_data_load(d, spec, test, s->in_size, csv_targets(s), err, sizeof err) ||
+        nnrt_data_fit(d, &s->tf, m->in_ndim, m->in_shape, err, sizeof err)) {
+        fprintf(stderr, "%s: error: %s\n", m->name, err);
+        return -1;
+    }
+    if (limit > 0 && limit < d->n)
+        d->n = limit;
+    int mode = nnrt_data_targets_mode(d, m->classes, s->tsize, err, sizeof err);
+    if (mode < 0) {
+        fprintf(stderr, "%s: error: %s\n", m->name, err);
+        return -1;
+    }
+    s->mode = mode;
+    s->classes = m->classes > 0 ? m->classes : mode == NNRT_TARGET_ONEHOT ? (int)s->tsize : 0;
+    if (s->classes > 0 && (size_t)s->classes != s->out_size) {
+        fprintf(stderr, "%s: error: %s: the model has %d classes but %zu outputs\n", m->name, d->path,
+                s->classes, s->out_size);
+        return -1;
+    }
+    return 0;
+}
+
+/* "60000 samples [28, 28] from data/mnist/train-images-idx3-ubyte" */
+static void describe(char *buf, size_t len, const nnrt_dataset *d)
+{
+    char sh[128];
+    sample_text(sh, sizeof sh, d->ndim, d->shape);
+    snprintf(buf, len, "%" PRId64 " samples %s from %s", d->n, sh, d->path);
+}
+
+/* The loss and accuracy of the model on d, in evaluation mode. Adds each
+ * (true, predicted) pair to confusion[classes * classes] and writes each
+ * output to outputs[n, out_size], if they are not NULL. Allocates nothing. */
+static void evaluate(session *s, const nnrt_dataset *d, double *loss, int64_t *correct,
+                     int64_t *confusion, float *outputs)
+{
+    const nnrt_model *m = s->m;
+    double sum = 0;
+    int64_t right = 0;
+    if (m->set_training)
+        m->set_training(m->self, 0);
+    for (int64_t at = 0; at < d->n; at += s->batch) {
+        int n = (int)(d->n - at < s->batch ? d->n - at : s->batch);
+        for (int i = 0; i < n; i++)
+            s->idx[i] = at + i;
+        nnrt_data_batch(s->x, s->t, s->labels, d, s->idx, n, &s->tf, s->mode, s->tsize);
+        const float *out = m->forward(m->self, s->x, n);
+        sum += (double)m->loss(m->self, s->t) * n; /* the loss is a mean over the batch */
+        for (int i = 0; s->classes > 0 && i < n; i++) {
+            int p = argmax(out + (size_t)i * s->out_size, s->out_size);
+            right += p == s->labels[i];
+            if (confusion)
+                confusion[(size_t)s->labels[i] * (size_t)s->classes + (size_t)p]++;
+        }
+        if (outputs)
+            memcpy(outputs + (size_t)at * s->out_size, out, (size_t)n * s->out_size * sizeof(float));
+    }
+    if (m->set_training)
+        m->set_training(m->self, 1);
+    *loss = sum / (double)d->n;
+    *correct = right;
+}
+
+/* ---- metadata ---- */
+
+static const char *meta(const nnrt_st_file *f, const char *key)
+{
+    return f ? nnrt_st_meta(f, key) : NULL;
+}
+
+/* the metadata value key as a whole number; 0 if it is one, else -1 */
+static int meta_i64(const nnrt_st_file *f, const char *key, int64_t *out)
+{
+    const char *v = meta(f, key);
+    char *end;
+    if (!v || !*v)
+        return -1;
+    long long n = strtoll(v, &end, 10);
+    if (*end)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* the shortest text that reads back as f: "0.1307", not "0.130700007" */
+static void float_text(char *buf, size_t len, float f)
+{
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, len, "%.*g", digits, (double)f);
+        if (strtof(buf, NULL) == f)
+            return;
+    }
+}
+
+/* "0.1307,0.3081", or "none" */
+static void normalize_text(char *buf, size_t len, const nnrt_transform *tf)
+{
+    char mean[32], std[32];
+    float_text(mean, sizeof mean, tf->mean);
+    float_text(std, sizeof std, tf->std);
+    if (tf->mean == 0 && tf->std == 1)
+        snprintf(buf, len, "none");
+    else
+        snprintf(buf, len, "%s,%s", mean, std);
+}
+
+/* The transform: the flags if given, else what the checkpoint f was trained
+ * with (metadata "pad" and "normalize"), else none. */
+static void pick_transform(session *s, const nnrt_args *a, const nnrt_st_file *f)
+{
+    int64_t pad;
+    s->tf.pad = a->pad >= 0 ? a->pad : meta_i64(f, "pad", &pad) == 0 && pad >= 0 && pad <= 4096 ? (int)pad : 0;
+    const char *norm = meta(f, "normalize");
+    float mean, std;
+    if (a->normalize) {
+        s->tf.mean = a->mean;
+        s->tf.std = a->std;
+    } else if (norm && sscanf(norm, "%f,%f", &mean, &std) == 2 && std > 0) {
+        s->tf.mean = mean;
+        s->tf.std = std;
+    }
+}
+
+/* ---- train ---- */
+
+/* The position and running sums of a training run: what a checkpoint keeps. */
+typedef struct progress {
+    int64_t step;                   /* optimizer steps in all */
+    int64_t epoch;                  /* epochs finished */
+    int64_t epoch_step;             /* batches done in the epoch under way */
+    nnrt_rng rng;                   /* the shuffling generator, as the epoch under way began */
+    double loss_sum;                /* the epoch's sum of loss * samples ... */
+    int64_t correct, seen;          /* ... correct predictions, samples */
+    double test_loss, test_acc;     /* the last evaluation (test_acc < 0: none) */
+} progress;
+
+static volatile sig_atomic_t stop_signal; /* SIGINT or SIGTERM arrived */
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+/* Saves a checkpoint: the model, and in the metadata the progress and the
+ * settings a resumed run must share. */
+static int save_checkpoint(const session *s, const nnrt_args *a, const progress *p, const char *path,
+                           int64_t nsamples, char *err, size_t errlen)
+{
+    char v[16][80];
+    snprintf(v[0], 80, "%" PRId64, p->step);
+    snprintf(v[1], 80, "%" PRId64, p->epoch);
+    snprintf(v[2], 80, "%" PRId64, p->epoch_step);
+    snprintf(v[3], 80, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, p->rng.s[0], p->rng.s[1],
+             p->rng.s[2], p->rng.s[3]);
+    snprintf(v[4], 80, "%" PRIu64, a->seed);
+    snprintf(v[5], 80, "%d", a->batch);
+    float_text(v[6], 80, a->lr);
+    snprintf(v[7], 80, "%d", s->tf.pad);
+    normalize_text(v[8], 80, &s->tf);
+    snprintf(v[9], 80, "%" PRId64, nsamples);
+    snprintf(v[10], 80, "%.17g", p->loss_sum);
+    snprintf(v[11], 80, "%" PRId64, p->correct);
+    snprintf(v[12], 80, "%" PRId64, p->seen);
+    snprintf(v[13], 80, "%.17g", p->test_acc);
+    const char *keys[] = {"format", "model", "source", "step", "epoch", "epoch_step", "rng", "seed",
+                          "batch", "lr", "pad", "normalize", "train_samples", "epoch_loss_sum",
+                          "epoch_correct", "epoch_seen", "test_accuracy"};
+    const char *vals[] = {"pt", s->m->name, s->m->source, v[0], v[1], v[2], v[3], v[4], v[5], v[6],
+                          v[7], v[8], v[9], v[10], v[11], v[12], v[13]};
+    return save(s->m, path, keys, vals, (int)(sizeof keys / sizeof keys[0]), err, errlen);
+}
+
+/* Reads the progress from the checkpoint f, checking that this run shares
+ * its settings. 0, or -1 after printing every difference. */
+static int resume_progress(const session *s, const nnrt_args *a, const nnrt_st_file *f, int64_t nsamples,
+                           progress *p)
+{
+    const char *path = a->resume, *name = s->m->name;
+    const char *rng = meta(f, "rng"), *loss = meta(f, "epoch_loss_sum"), *acc = meta(f, "test_accuracy");
+    int64_t seed, batch, pad, n;
+    if (meta_i64(f, "step", &p->step) || meta_i64(f, "epoch", &p->epoch) ||
+        meta_i64(f, "epoch_step", &p->epoch_step) || meta_i64(f, "seed", &seed) ||
+        meta_i64(f, "batch", &batch) || meta_i64(f, "pad", &pad) || meta_i64(f, "train_samples", &n) ||
+        meta_i64(f, "epoch_correct", &p->correct) || meta_i64(f, "epoch_seen", &p->seen) || !rng ||
+        strlen(rng) != 64 || !loss || !acc || !meta(f, "normalize")) {
+        fprintf(stderr, "%s: error: %s: not a checkpoint of `%s train` (its metadata lacks the step, "
+                "epoch or settings)\nhelp: to start from its weights, use --load\n", name, path, name);
+        return -1;
+    }
+    for (int i = 0; i < 4; i++) {
+        char word[17];
+        memcpy(word, rng + 16 * i, 16);
+        word[16] = '\0';
+        p->rng.s[i] = strtoull(word, NULL, 16);
+    }
+    p->loss_sum = strtod(loss, NULL);
+    p->test_acc = strtod(acc, NULL);
+    char norm[64];
+    normalize_text(norm, sizeof norm, &s->tf);
+    int bad = 0;
+#define DIFFERS(cond, ...)                                                                 \
+    if (cond) {                                                                            \
+        fprintf(stderr, "%s: error: %s: ", name, path);                                    \
+        fprintf(stderr, __VA_ARGS__);                                                      \
+        fprintf(stderr, "\n");                                                             \
+        bad = 1;                                                                           \
+    }
+    DIFFERS((uint64_t)seed != a->seed, "trained with --seed %" PRId64 ", this run has %" PRIu64, seed, a->seed)
+    DIFFERS(batch != a->batch, "trained with --batch %" PRId64 ", this run has %d", batch, a->batch)
+    DIFFERS(pad != s->tf.pad, "trained with --pad %" PRId64 ", this run has %d", pad, s->tf.pad)
+    DIFFERS(strcmp(norm, meta(f, "normalize")) != 0, "trained with --normalize %s, this run has %s",
+            meta(f, "normalize"), norm)
+    DIFFERS(n != nsamples, "trained on %" PRId64 " samples, this run has %" PRId64, n, nsamples)
+#undef DIFFERS
+    if (bad) {
+        fprintf(stderr, "help: resume with the flags that started the run, and --resume %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* One line of the CSV log. */
+static void log_row(FILE *log, const char *kind, double epoch, int64_t step, double loss, double acc,
+                    double test_loss, double test_acc, float lr, double seconds)
+{
+    fprintf(log, "%s,%.6g,%" PRId64 ",%.6g,", kind, epoch, step, loss);
+    if (acc >= 0)
+        fprintf(log, "%.6g", acc);
+    fputc(',', log);
+    if (test_loss >= 0)
+        fprintf(log, "%.6g", test_loss);
+    fputc(',', log);
+    if (test_acc >= 0)
+        fprintf(log, "%.6g", test_acc);
+    fprintf(log, ",%.6g,%.3f\n", (double)lr, seconds);
+}
+
+/* the learning rate of epoch (0-based): the model's schedule applied to base */
+static float epoch_lr(const nnrt_model *m, float base, int64_t epoch)
+{
+    if (m->schedule == NNRT_SCHED_STEP && m->sched_step_size > 0)
+        return nnrt_lr_step(base, (long)epoch, m->sched_step_size, m->sched_gamma);
+    if (m->schedule == NNRT_SCHED_COSINE && m->sched_t_max > 0)
+        return nnrt_lr_cosine(base, (long)epoch, m->sched_t_max, m->sched_eta_min);
+    return base;
+}
+
+/* On a terminal: the bar, redrawn in place. */
+static void draw_bar(int64_t epoch, long epochs, int64_t done, int64_t n, double loss, double rate,
+                     double eta)
+{
+    char bar[25], e[32];
+    int fill = n > 0 ? (int)(24 * done / n) : 24;
+    for (int i = 0; i < 24; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[24] = '\0';
+    duration_text(e, sizeof e, eta);
+    printf("\repoch %" PRId64 "/%ld [%s] %" PRId64 "/%" PRId64 "  loss %.4f  %.0f samples/s  ETA %s\033[K",
+           epoch, epochs, bar, done, n, loss, rate, e);
+    fflush(stdout);
+}
+
+static int cmd_train(const nnrt_model *m, nnrt_args *a)
+{
+    if (!a->data)
+        return usage(m, "train", "train needs --data SPEC (e.g. --data mnist:data/mnist)");
+    if (a->load && a->resume)
+        return usage(m, "train", "--load and --resume both give the weights: --resume FILE continues a "
+                     "run, --load FILE starts one from its weights");
+    char err[4096];
+    session s;
+    session_init(&s, m);
+    nnrt_dataset train, test;
+    memset(&train, 0, sizeof train);
+    memset(&test, 0, sizeof test);
+    nnrt_st_file *ck = NULL;
+    FILE *log = NULL;
+    int64_t *perm = NULL;
+    int rc = 1, initialised = 0;
+    const char *save_path = a->save ? a->save : a->resume;
+
+    s.tf.pad = a->pad >= 0 ? a->pad : 0;
+    if (a->normalize) {
+        s.tf.mean = a->mean;
+        s.tf.std = a->std;
+    }
+    /* the data sets */
+    if (open_data(&s, &train, a->data, 0, a->limit))
+        goto out;
+    const char *test_spec = a->test_data ? a->test_data : nnrt_data_spec_has_test(a->data) ? a->data : NULL;
+    int train_mode = s.mode, train_classes = s.classes;
+    if (test_spec && open_data(&s, &test, test_spec, 1, a->test_limit))
+        goto out;
+    s.mode = train_mode;
+    s.classes = train_classes;
+
+    /* the model, and where it starts */
+    progress p = {.test_acc = -1, .test_loss = -1};
+    nnrt_rng_seed(&p.rng, a->seed ^ 0x5851f42d4c957f2du);
+    if (a->resume) {
+        ck = nnrt_st_open(a->resume, err, sizeof err);
+        if (!ck) {
+            fprintf(stderr, "%s: error: %s\n", m->name, err);
+            goto out;
+        }
+        if (resume_progress(&s, a, ck, train.n, &p))
+            goto out;
+        char lr[32];
+        float_text(lr, sizeof lr, a->lr);
+        if (meta(ck, "lr") && strcmp(meta(ck, "lr"), lr) != 0 && !a->quiet)
+            printf("%s: note: %s was trained with --lr %s; this run goes on with --lr %s\n", m->name, a->resume,
+                   meta(ck, "lr"), lr);
+    }
+    m->init(m->self, a->batch, a->seed);
+    initialised = 1;
+    if (a->nan_check && m->set_nan_check)
+        m->set_nan_check(m->self, 1);
+    if ((a->load && load(m, a->load, 0, err, sizeof err)) || (a->resume && load(m, a->resume, 1, err, sizeof err))) {
+        fprintf(stderr, "%s: error: %s\n", m->name, err);
+        goto out;
+    }
+    session_alloc(&s, a->batch);
+    perm = nnrt_alloc((size_t)train.n * 2, "the order of the samples");
+    const int64_t nbatches = (train.n + a->batch - 1) / a->batch;
+    if (p.epoch_step > nbatches) {
+        fprintf(stderr, "%s: error: %s: its position (batch %" PRId64 ") is past the end of an epoch\n",
+                m->name, a->resume, p.epoch_step);
+        goto out;
+    }
+    if (a->log) {
+        log = fopen(a->log, a->resume ? "a" : "w");
+        if (!log) {
+            fprintf(stderr, "%s: error: %s: cannot open: %s\n", m->name, a->log, strerror(errno));
+            goto out;
+        }
+        if (ftell(log) == 0)
+            fprintf(log, "kind,epoch,step,loss,accuracy,test_loss,test_accuracy,lr,seconds\n");
+    }
+
+    /* what is about to happen */
+    const int tty = isatty(STDOUT_FILENO) && !a->quiet;
+    char what[4608], norm[64];
+    normalize_text(norm, sizeof norm, &s.tf);
+    if (!a->quiet) {
+        describe(what, sizeof what, &train);
+        printf("%s: training on %s\n", m->name, what);
+        if (test_spec) {
+            describe(what, sizeof what, &test);
+            printf("%s: testing on %s\n", m->name, what);
+        }
+        printf("%s: batch %d, %ld epoch%s, lr %g, seed %" PRIu64 ", pad %d, normalize %s\n", m->name,
+               a->batch, a->epochs, a->epochs == 1 ? "" : "s", (double)a->lr, a->seed, s.tf.pad, norm);
+        if (a->resume)
+            printf("%s: resuming %s at epoch %" PRId64 ", batch %" PRId64 " of %" PRId64 " (step %" PRId64 ")\n",
+                   m->name, a->resume, p.epoch + 1, p.epoch_step, nbatches, p.step);
+        fflush(stdout);
+    }
+
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C stops at once */
+    sigemptyset(&sa.sa_mask);
+    stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    const double t0 = nnrt_seconds();
+    double train_time = 0;
+    int64_t trained = 0; /* samples trained by this process */
+    int stopped = 0;
+    rc = 0;
+    if (p.epoch >= a->epochs && !a->quiet)
+        printf("%s: nothing to do: %s has finished %" PRId64 " epochs, and --epochs is %ld\n", m->name,
+               a->resume, p.epoch, a->epochs);
+    if (m->set_training)
+        m->set_training(m->self, 1);
+    for (; p.epoch < a->epochs && !stopped; p.epoch++) {
+        const float lr = epoch_lr(m, a->lr, p.epoch);
+        nnrt_rng start = p.rng;     /* the checkpoint keeps the generator as the epoch begins */
+        nnrt_shuffle(perm, train.n, &p.rng);
+        nnrt_rng after = p.rng;
+        p.rng = start;
+        const double te = nnrt_seconds();
+        double tbar = 0;
+        int64_t here = 0; /* samples of this epoch trained by this process */
+        for (int64_t b = p.epoch_step; b < nbatches; b++) {
+            int64_t at = b * a->batch;
+            int n = (int)(train.n - at < a->batch ? train.n - at : a->batch);
+            nnrt_data_batch(s.x, s.t, s.labels, &train, perm + at, n, &s.tf, s.mode, s.tsize);
+            m->zero_grad(m->self);
+            const float *out = m->forward(m->self, s.x, n);
+            if (stop_nonfinite(m, a->nan_check, p.step + 1)) {
+                if (tty)
+                    printf("\n");
+                rc = 1;
+                goto restore;
+            }
+            float loss = m->loss(m->self, s.t);
+            if (!isfinite(loss)) {
+                if (tty)
+                    printf("\n");
+                fprintf(stderr, "%s: error: the loss is %g at step %" PRId64 "; stopping without saving\n",
+                        m->name, (double)loss, p.step + 1);
+                name_nonfinite(m, s.x, n);
+                rc = 1;
+                goto restore;
+            }
+            m->backward(m->self);
+            m->step(m->self, lr);
+            p.step++;
+            p.epoch_step = b + 1;
+            p.loss_sum += (double)loss * n;
+            p.seen += n;
+            for (int i = 0; s.classes > 0 && i < n; i++)
+                p.correct += argmax(out + (size_t)i * s.out_size, s.out_size) == s.labels[i];
+            trained += n;
+            here += n;
+            double now = nnrt_seconds();
+            if (log)
+                log_row(log, "step", (double)p.epoch + (double)(b + 1) / (double)nbatches, p.step, loss, -1,
+                        -1, -1, lr, now - t0);
+            if (a->print_every > 0 && p.step % a->print_every == 0 && !a->quiet)
+                printf("%sstep %" PRId64 "  epoch %" PRId64 "  loss %.6g\n", tty ? "\r\033[K" : "", p.step,
+                       p.epoch + 1, (double)loss);
+            if (tty && (now - tbar >= 0.1 || b + 1 == nbatches)) {
+                double rate = (double)trained / (train_time + now - te);
+                int64_t left = (a->epochs - p.epoch - 1) * train.n + (train.n - at - n);
+                draw_bar(p.epoch + 1, a->epochs, at + n, train.n, p.loss_sum / (double)p.seen, rate,
+                         (double)left / rate);
+                tbar = now;
+            }
+            if (stop_signal || (a->steps >= 0 && p.step >= a->steps)) {
+                stopped = 1;
+                break;
+            }
+            if (a->save_every > 0 && p.step % a->save_every == 0 && save_path &&
+                save_checkpoint(&s, a, &p, save_path, train.n, err, sizeof err)) {
+                fprintf(stderr, "%s%s: error: %s\n", tty ? "\n" : "", m->name, err);
+                rc = 1;
+                goto restore;
+            }
+        }
+        const double dt = nnrt_seconds() - te;
+        train_time += dt;
+        if (stopped)
+            break;
+        /* the epoch is done: evaluate, report, save */
+        double train_loss = p.loss_sum / (double)(p.seen ? p.seen : 1);
+        double train_acc = s.classes > 0 && p.seen ? (double)p.correct / (double)p.seen : -1;
+        if (test_spec) {
+            int64_t right;
+            if (tty) {
+                printf("\repoch %" PRId64 "/%ld  testing on %" PRId64 " samples\033[K", p.epoch + 1, a->epochs,
+                       test.n);
+                fflush(stdout);
+            }
+            evaluate(&s, &test, &p.test_loss, &right, NULL, NULL);
+            p.test_acc = s.classes > 0 ? (double)right / (double)test.n : -1;
+        }
+        if (!a->quiet) {
+            printf("%sepoch %" PRId64 "/%ld  loss %.4f", tty ? "\r\033[K" : "", p.epoch + 1, a->epochs, train_loss);
+            if (train_acc >= 0)
+                printf("  acc %.2f%%", 100 * train_acc);
+            if (test_spec)
+                printf("  test loss %.4f", p.test_loss);
+            if (test_spec && p.test_acc >= 0)
+                printf("  acc %.2f%%", 100 * p.test_acc);
+            if (here > 0)
+                printf("  (%.1f s, %.0f samples/s)", dt, (double)here / dt);
+            printf("\n");
+            fflush(stdout);
+        }
+        if (log) {
+            log_row(log, "epoch", (double)(p.epoch + 1), p.step, train_loss, train_acc, p.test_loss, p.test_acc,
+                    lr, nnrt_seconds() - t0);
+            fflush(log);
+        }
+        p.rng = after;
+        p.epoch_step = 0;
+        p.loss_sum = 0;
+        p.correct = p.seen = 0;
+        if (save_path) {
+            progress next = p;
+            next.epoch = p.epoch + 1;
+            if (save_checkpoint(&s, a, &next, save_path, train.n, err, sizeof err)) {
+                fprintf(stderr, "%s: error: %s\n", m->name, err);
+                rc = 1;
+                goto restore;
+            }
+        }
+        if (stop_signal || (a->steps >= 0 && p.step >= a->steps)) {
+            stopped = 1;
+            p.epoch++;
+            break;
+        }
+    }
+    if (stopped) {
+        if (tty)
+            printf("\n");
+        if (save_path && save_checkpoint(&s, a, &p, save_path, train.n, err, sizeof err)) {
+            fprintf(stderr, "%s: error: %s\n", m->name, err);
+            rc = 1;
+            goto restore;
+        }
+        if (p.epoch < a->epochs && !a->quiet)
+            printf("%s: stopped at step %" PRId64 " (epoch %" PRId64 ", batch %" PRId64 " of %" PRId64 ")%s%s%s\n",
+                   m->name, p.step, p.epoch + 1, p.epoch_step, nbatches, save_path ? "; saved " : "",
+                   save_path ? save_path : "; nothing saved (no --save)",
+                   save_path ? ": continue with --resume" : "");
+        if (stop_signal)
+            rc = 128 + (int)stop_signal;
+    } else if (!a->quiet) {
+        printf("%s: trained %ld epoch%s (%" PRId64 " steps) in %.1f s", m->name, a->epochs,
+               a->epochs == 1 ? "" : "s", p.step, nnrt_seconds() - t0);
+        if (p.test_acc >= 0)
+            printf(", test accuracy %.2f%%", 100 * p.test_acc);
+        printf(save_path ? "; saved %s\n" : "\n", save_path);
+    }
+restore:
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+out:
+    if (log && fclose(log) != 0) {
+        fprintf(stderr, "%s: error: %s: cannot write: %s\n", m->name, a->log, strerror(errno));
+        rc = rc ? rc : 1;
+    }
+    if (initialised)
+        m->release(m->self);
+    free(perm);
+    session_free(&s);
+    nnrt_data_free(&train);
+    nnrt_data_free(&test);
+    if (ck)
+        nnrt_st_close(ck);
+    return rc;
+}
+
+/* ---- eval ---- */
+
+static void print_confusion(const int64_t *c, int k)
+{
+    printf("\nconfusion matrix (rows: true class, columns: predicted)\n      ");
+    for (int j = 0; j < k; j++)
+        printf(" %5d", j);
+    printf("  accuracy\n");
+    for (int i = 0; i < k; i++) {
+        int64_t row = 0;
+        printf("%5d ", i);
+        for (int j = 0; j < k; j++) {
+            printf(" %5" PRId64, c[(size_t)i * (size_t)k + (size_t)j]);
+            row += c[(size_t)i * (size_t)k + (size_t)j];
+        }
+        if (row)
+            printf("  %6.2f%%\n", 100.0 * (double)c[(size_t)i * (size_t)k + (size_t)i] / (double)row);
+        else
+            printf("       -\n");
+    }
+}
+
+/* --load W: the weights, and the checkpoint's transform unless flags say otherwise */
+static int open_weights(session *s, const nnrt_args *a, int batch, nnrt_st_file **f)
+{
+    char err[4096];
+    const nnrt_model *m = s->m;
+    *f = nnrt_st_open(a->load, err, sizeof err);
+    if (!*f) {
+        fprintf(stderr, "%s: error: %s\n", m->name, err);
+        return -1;
+    }
+    pick_transform(s, a, *f);
+    m->init(m->self, batch, 1);
+    if (load(m, a->load, 0, err, sizeof err)) {
+        fprintf(stderr, "%s: error: %s\n", m->name, err);
+        m->release(m->self);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_eval(const nnrt_model *m, nnrt_args *a)
+{
+    if (!a->load)
+        return usage(m, "eval", "eval needs --load FILE (the weights to evaluate)");
+    if (!a->data)
+        return usage(m, "eval", "eval needs --data SPEC (e.g. --data mnist:data/mnist, whose test set it uses)");
+    session s;
+    session_init(&s, m);
+    nnrt_dataset d;
+    memset(&d, 0, sizeof d);
+    nnrt_st_file *w = NULL;
+    int64_t *confusion = NULL;
+    float *outputs = NULL;
+    int rc = 1;
+    if (open_weights(&s, a, a->batch, &w))
+        goto out;
+    if (open_data(&s, &d, a->data, nnrt_data_spec_has_test(a->data), a->limit)) {
+        m->release(m->self);
+        goto out;
+    }
+    session_alloc(&s, a->batch);
+    if (s.classes > 0)
+        confusion = calloc((size_t)s.classes * (size_t)s.classes, sizeof *confusion);
+    if (a->dump)
+        outputs = nnrt_alloc((size_t)d.n * s.out_size, "the outputs");
+    double loss;
+    int64_t right;
+    evaluate(&s, &d, &loss, &right, confusion, outputs);
+    char what[4608], norm[64];
+    describe(what, sizeof what, &d);
+    normalize_text(norm, sizeof norm, &s.tf);
+    if (!a->quiet)
+        printf("%s: evaluating %s on %s (pad %d, normalize %s)\n", m->name, a->load, what, s.tf.pad, norm);
+    printf("loss %.6g", loss);
+    if (s.classes > 0)
+        printf("  accuracy %.2f%% (%" PRId64 "/%" PRId64 ")", 100.0 * (double)right / (double)d.n, right, d.n);
+    printf("\n");
+    if (confusion && !a->quiet)
+        print_confusion(confusion, s.classes);
+    rc = 0;
+    if (a->dump) {
+        char err[4096];
+        float *lab = nnrt_alloc((size_t)d.n, "the labels");
+        for (int64_t i = 0; i < d.n; i++)
+            lab[i] = d.labels ? (float)d.labels[i] : -1.0f;
+        nnrt_tensor t[2] = {{.name = "output", .ndim = 2, .shape = {d.n, (int64_t)s.out_size}, .data = outputs},
+                            {.name = "label", .ndim = 1, .shape = {d.n}, .data = lab}};
+        if (nnrt_save_safetensors(a->dump, t, 2, NULL, NULL, 0, err, sizeof err)) {
+            fprintf(stderr, "%s: error: %s\n", m->name, err);
+            rc = 1;
+        }
+        free(lab);
+    }
+    m->release(m->self);
+out:
+    free(confusion);
+    free(outputs);
+    session_free(&s);
+    nnrt_data_free(&d);
+    if (w)
+        nnrt_st_close(w);
+    return rc;
+}
+
+/* ---- predict ---- */
+
+/* Predicts sample index of d and prints it, named name. */
+static void predict_one(session *s, const nnrt_dataset *d, int64_t index, const char *name)
+{
+    const nnrt_model *m = s->m;
+    s->idx[0] = index;
+    nnrt_data_batch(s->x, NULL, s->labels, d, s->idx, 1, &s->tf, 0, s->tsize);
+    const float *out = m->forward(m->self, s->x, 1);
+    size_t k = s->out_size;
+    int best = argmax(out, k);
+    /* probabilities for a model of classes (its outputs are logits); else the outputs */
+    double sum = 0;
+    if (m->classes > 0)
+        for (size_t i = 0; i < k; i++)
+            sum += exp((double)out[i] - (double)out[best]);
+    char label[64] = "";
+    if (d->labels)
+        snprintf(label, sizeof label, " (label %d)", (int)d->labels[index]);
+    if (m->classes > 0)
+        printf("%s: %d, probability %.5f%s\n", name, best, 1.0 / sum, label);
+    else
+        printf("%s: %d, output %.4g%s\n", name, best, (double)out[best], label);
+    for (size_t i = 0; i < k; i++) {
+        double v = m->classes > 0 ? exp((double)out[i] - (double)out[best]) / sum : (double)out[i];
+        printf("%s%3zu %.4f", i % 5 == 0 ? "  " : "   ", i, v);
+        if (i % 5 == 4 || i + 1 == k)
+            printf("\n");
+    }
+}
+
+static int cmd_predict(const nnrt_model *m, nnrt_args *a)
+{
+    if (!a->load)
+        return usage(m, "predict", "predict needs --load FILE (the trained weights)");
+    if (!a->ninputs && !a->data)
+        return usage(m, "predict", "predict needs an image: a PGM file, an IDX file with --index N, or --data SPEC "
+                        "with --index N");
+    session s;
+    session_init(&s, m);
+    nnrt_st_file *w = NULL;
+    int rc = 1;
+    if (open_weights(&s, a, 1, &w))
+        goto out;
+    session_alloc(&s, 1);
+    if (m->set_training)
+        m->set_training(m->self, 0);
+    rc = 0;
+    for (int i = -1; i < a->ninputs && rc == 0; i++) {
+        const char *spec = i < 0 ? a->data : a->inputs[i];
+        if (!spec)
+            continue;
+        char err[4096];
+        nnrt_dataset d;
+        int test = i < 0 && nnrt_data_spec_has_test(spec);
+        if (nnrt_data_load(&d, spec, test, s.in_size, csv_targets(&s), err, sizeof err) ||
+            nnrt_data_fit(&d, &s.tf, m->in_ndim, m->in_shape, err, sizeof err)) {
+            fprintf(stderr, "%s: error: %s\n", m->name, err);
+            nnrt_data_free(&d);
+            rc = 1;
+            break;
+        }
+        int64_t index = d.n == 1 ? 0 : a->index; /* --index picks among several samples */
+        if (index < 0) {
+            fprintf(stderr, "%s: error: %s holds %" PRId64 " samples: choose one with --index N\n", m->name,
+                    d.path, d.n);
+            rc = 1;
+        } else if (index >= d.n) {
+            fprintf(stderr, "%s: error: %s: --index %" PRId64 " is out of range: it holds %" PRId64
+                    " sample%s\n", m->name, d.path, index, d.n, d.n == 1 ? "" : "s");
+            rc = 1;
+        } else {
+            char name[4200];
+            if (d.n > 1)
+                snprintf(name, sizeof name, "%s[%" PRId64 "]", d.path, index);
+            else
+                snprintf(name, sizeof name, "%s", d.path);
+            predict_one(&s, &d, index, name);
+        }
+        nnrt_data_free(&d);
+    }
+    m->release(m->self);
+out:
+    session_free(&s);
+    if (w)
+        nnrt_st_close(w);
+    return rc;
+}
+
+/* ---- the entry point ---- */
+
+int nnrt_train_main(const nnrt_model *m, int argc, char **argv)
+{
+    nnrt_args a = {.steps = 100, .batch = 1, .lr = m->lr, .seed = 1, .print_every = 10};
+    char in[128], tg[128], doc[1024];
+    shape_text(in, sizeof in, m->in_ndim, m->in_shape);
+    shape_text(tg, sizeof tg, m->target_ndim, m->target_shape);
+    snprintf(doc, sizeof doc,
+             "Trains the model `%s` (compiled by nnc from %s): input %s, target %s%s.\n"
+             "Without a command: a random normal input and target, as PyTorch's tutorial.\n",
+             m->name, m->source, in, tg, m->classes > 0 ? " (class indices)" : "");
+    nnrt_parse_args(&a, argc, argv, doc);
+    if (!a.command)
+        return cmd_loop(m, a);
+    if (strcmp(a.command, "train") == 0)
+        return cmd_train(m, &a);
+    if (strcmp(a.command, "eval") == 0)
+        return cmd_eval(m, &a);
+    return cmd_predict(m, &a);
 }

@@ -74,28 +74,82 @@ float nnrt_max_abs(const float *p, size_t n)
 
 /* ---- the command line ---- */
 
-enum opt_id { OPT_STEPS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_SAVE, OPT_LOAD, OPT_DATA,
-              OPT_DUMP, OPT_PRINT_EVERY, OPT_QUIET, OPT_HELP };
+/* The commands, as bits: which flags each one takes. */
+enum { C_NONE = 1, C_TRAIN = 2, C_EVAL = 4, C_PREDICT = 8, C_ALL = 15 };
+
+static const struct command {
+    const char *name;
+    int bit;
+    const char *usage;      /* after the program's name */
+    const char *brief;      /* the usage in the overview, a NUL, and what it does */
+    const char *doc;        /* what it does, for its --help */
+} commands[] = {
+    {NULL, C_NONE, "[options]", "[options]\0the tutorial's loop (random data)",
+     "the tutorial's loop: random data, or one batch from --data FILE"},
+    {"train", C_TRAIN, "train --data SPEC [options]",
+     "train --data SPEC [options]\0train, testing after each epoch",
+     "train for --epochs, evaluating on the test set after each one"},
+    {"eval", C_EVAL, "eval --load FILE --data SPEC [options]",
+     "eval --load FILE --data SPEC\0loss, accuracy, confusion matrix",
+     "the loss, the accuracy and the confusion matrix of the weights in FILE"},
+    {"predict", C_PREDICT, "predict --load FILE [options] IMAGE...",
+     "predict --load FILE IMAGE...\0the class and its probability",
+     "the class and the probabilities of each image: a PGM file, an IDX file with --index N, "
+     "or --data SPEC with --index N"},
+};
+#define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
+
+enum opt_id { OPT_STEPS, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_DATA, OPT_TEST_DATA,
+              OPT_LIMIT, OPT_TEST_LIMIT, OPT_PAD, OPT_NORMALIZE, OPT_SAVE, OPT_SAVE_EVERY,
+              OPT_LOAD, OPT_RESUME, OPT_LOG, OPT_DUMP, OPT_INDEX, OPT_PRINT_EVERY, OPT_QUIET, OPT_NAN_CHECK,
+              OPT_HELP };
 
 /* The flags, in the order --help lists them. */
 static const struct opt {
     enum opt_id id;
     const char *name;       /* without the leading "--" */
     const char *arg;        /* the value's name in the usage, NULL for a switch */
-    const char *help;
+    int cmds;               /* the commands that take it (C_*) */
+    const char *help;       /* without a command */
+    const char *help_cmd;   /* with one, if it says something else */
 } opts[] = {
-    {OPT_STEPS, "steps", "N", "number of training steps"},
-    {OPT_BATCH, "batch", "N", "batch size, 1 to 1048576"},
-    {OPT_LR, "lr", "X", "learning rate of SGD"},
-    {OPT_SEED, "seed", "N", "random seed"},
-    {OPT_SAVE, "save", "FILE", "after training, save the weights to FILE (safetensors)"},
-    {OPT_LOAD, "load", "FILE", "start from the weights in FILE instead of random ones"},
-    {OPT_DATA, "data", "FILE", "train on FILE, safetensors with \"input\" [N,...] and "
-                               "\"target\" [N,...]"},
-    {OPT_DUMP, "dump", "FILE", "after training, write output, loss, weights and gradients"},
-    {OPT_PRINT_EVERY, "print-every", "N", "print the loss every N steps"},
-    {OPT_QUIET, "quiet", NULL, "do not print the loss while training"},
-    {OPT_HELP, "help", NULL, "show this help and exit"},
+    {OPT_STEPS, "steps", "N", C_NONE | C_TRAIN, "number of training steps",
+     "stop after N steps in all, saving the checkpoint (continue with --resume)"},
+    {OPT_EPOCHS, "epochs", "N", C_TRAIN, NULL, "passes over the training set"},
+    {OPT_BATCH, "batch", "N", C_NONE | C_TRAIN | C_EVAL, "batch size, 1 to 1048576",
+     "batch size, 1 to 1048576 (an epoch's last batch may be smaller)"},
+    {OPT_LR, "lr", "X", C_NONE | C_TRAIN, "learning rate of SGD", "the learning rate"},
+    {OPT_SEED, "seed", "N", C_NONE | C_TRAIN, "random seed",
+     "random seed: the initial weights and the shuffling"},
+    {OPT_DATA, "data", "FILE", C_ALL, "train on FILE, safetensors with \"input\" [N,...] and "
+                                      "\"target\" [N,...]",
+     "the data set: a SPEC, see below"},
+    {OPT_TEST_DATA, "test-data", "SPEC", C_TRAIN, NULL,
+     "the test set (mnist:DIR has one: its t10k files)"},
+    {OPT_LIMIT, "limit", "N", C_TRAIN | C_EVAL, NULL, "use only the first N samples"},
+    {OPT_TEST_LIMIT, "test-limit", "N", C_TRAIN, NULL, "use only the first N test samples"},
+    {OPT_PAD, "pad", "N", C_TRAIN | C_EVAL | C_PREDICT, NULL,
+     "zero-pad images by N pixels on each side (28x28 with --pad 2 is 32x32)"},
+    {OPT_NORMALIZE, "normalize", "MEAN,STD", C_TRAIN | C_EVAL | C_PREDICT, NULL,
+     "then x = (x - MEAN) / STD (bytes are first scaled to [0, 1])"},
+    {OPT_SAVE, "save", "FILE", C_NONE | C_TRAIN, "after training, save the weights to FILE (safetensors)",
+     "the checkpoint: weights, optimizer state, progress (after each epoch, at the end, on Ctrl-C)"},
+    {OPT_SAVE_EVERY, "save-every", "N", C_TRAIN, NULL, "also save the checkpoint every N steps"},
+    {OPT_LOAD, "load", "FILE", C_ALL, "start from the weights in FILE instead of random ones",
+     "the weights (a checkpoint, or a PyTorch state_dict saved as safetensors)"},
+    {OPT_RESUME, "resume", "FILE", C_TRAIN, NULL,
+     "continue the training that saved the checkpoint FILE, exactly where it stopped"},
+    {OPT_LOG, "log", "FILE", C_TRAIN, NULL, "write per-step loss and per-epoch metrics as CSV"},
+    {OPT_DUMP, "dump", "FILE", C_NONE | C_EVAL, "after training, write output, loss, weights and gradients",
+     "write every output and label (safetensors)"},
+    {OPT_INDEX, "index", "N", C_PREDICT, NULL, "the sample of an IDX file or of --data to predict"},
+    {OPT_PRINT_EVERY, "print-every", "N", C_NONE | C_TRAIN, "print the loss every N steps",
+     "also print a line every N steps"},
+    {OPT_QUIET, "quiet", NULL, C_ALL, "do not print the loss while training",
+     "print less: train nothing but errors, eval only the loss and accuracy"},
+    {OPT_NAN_CHECK, "nan-check", NULL, C_NONE | C_TRAIN,
+     "check every layer's output at every step; stop at the first NaN or infinity (slower)", NULL},
+    {OPT_HELP, "help", NULL, C_ALL, "show this help and exit", "show this help and exit"},
 };
 #define NOPTS (int)(sizeof opts / sizeof opts[0])
 
@@ -108,6 +162,10 @@ static const char *prog_name(int argc, char **argv)
     return s && s[1] ? s + 1 : argv[0];
 }
 
+/* the command being parsed, for the hint after an error ("try 'lenet train
+ * --help'"); set once by nnrt_parse_args, which runs once per program */
+static const char *parsing_command;
+
 /* prints "<prog>: error: <msg>" and the hint, and exits 2 */
 _Noreturn static void usage_error(const char *prog, const char *fmt, ...)
 {
@@ -116,7 +174,8 @@ _Noreturn static void usage_error(const char *prog, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\ntry '%s --help'\n", prog);
+    fprintf(stderr, "\ntry '%s%s%s --help'\n", prog, parsing_command ? " " : "",
+            parsing_command ? parsing_command : "");
     exit(2);
 }
 
@@ -150,21 +209,32 @@ static int edit_distance(const char *a, const char *b)
     return d[n][m];
 }
 
-/* the flag closest to name (given without dashes), or NULL if none is close:
- * within 1 edit of a name of up to 3 letters, within 2 of a longer one */
-static const char *closest_flag(const char *name)
+/* the name closest to name among names[0..n) (NULLs skipped), or NULL if
+ * none is close: within 1 edit of a name of up to 3 letters, within 2 of a
+ * longer one */
+static const char *closest(const char *name, const char *const *names, int n)
 {
     const char *best = NULL;
     int bestd = 3;
-    for (int i = 0; i < NOPTS; i++) {
-        int d = edit_distance(name, opts[i].name);
-        int limit = strlen(opts[i].name) <= 3 ? 1 : 2;
+    for (int i = 0; i < n; i++) {
+        if (!names[i])
+            continue;
+        int d = edit_distance(name, names[i]);
+        int limit = strlen(names[i]) <= 3 ? 1 : 2;
         if (d <= limit && d < bestd) {
-            best = opts[i].name;
+            best = names[i];
             bestd = d;
         }
     }
     return best;
+}
+
+static const char *closest_flag(const char *name)
+{
+    const char *names[NOPTS];
+    for (int i = 0; i < NOPTS; i++)
+        names[i] = opts[i].name;
+    return closest(name, names, NOPTS);
 }
 
 /* a whole decimal number in s, fully consumed and in range of long long:
@@ -182,6 +252,31 @@ static int parse_int(const char *s, long long *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* a finite number that fits a float, fully consumed, from s up to stop
+ * (stop is ',' or '\0'): returns 0 and *out, or -1 */
+static int parse_float(const char *s, char stop, float *out)
+{
+    const char *p = s + (s[0] == '-' || s[0] == '+');
+    if (*p != '.' && (*p < '0' || *p > '9'))
+        return -1;  /* strtod alone would also take " 1", "inf" and "nan" */
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (*end != stop || errno == ERANGE || !(fabs(d) <= FLT_MAX))
+        return -1;
+    *out = (float)d;
+    return 0;
+}
+
+/* a positive long from val, or a usage error naming the flag */
+static long positive(const char *val, const struct opt *o, const char *prog)
+{
+    long long v;
+    if (parse_int(val, &v) < 0 || v < 1 || v > LONG_MAX)
+        usage_error(prog, "--%s expects a positive integer, got '%s'", o->name, val);
+    return (long)v;
 }
 
 /* *a's field for opt, set from the text val; exits with a message if val is
@@ -207,19 +302,38 @@ static void set_option(nnrt_args *a, const struct opt *o, const char *val, const
             usage_error(prog, "--print-every expects a positive integer, got '%s'", val);
         a->print_every = (long)v;
         break;
+    case OPT_EPOCHS: a->epochs = positive(val, o, prog); break;
+    case OPT_LIMIT: a->limit = positive(val, o, prog); break;
+    case OPT_TEST_LIMIT: a->test_limit = positive(val, o, prog); break;
+    case OPT_SAVE_EVERY: a->save_every = positive(val, o, prog); break;
+    case OPT_INDEX:
+        if (parse_int(val, &v) < 0 || v < 0 || v > LONG_MAX)
+            usage_error(prog, "--index expects a non-negative integer, got '%s'", val);
+        a->index = (long)v;
+        break;
+    case OPT_PAD:
+        if (parse_int(val, &v) < 0 || v < 0 || v > 4096)
+            usage_error(prog, "--pad expects an integer from 0 to 4096, got '%s'", val);
+        a->pad = (int)v;
+        break;
+    case OPT_NORMALIZE: {
+        const char *comma = strchr(val, ',');
+        float mean, std;
+        if (!comma || parse_float(val, ',', &mean) < 0 || parse_float(comma + 1, '\0', &std) < 0 ||
+            !(std > 0))
+            usage_error(prog, "--normalize expects MEAN,STD (two numbers, STD > 0, as "
+                        "0.1307,0.3081), got '%s'", val);
+        a->normalize = 1;
+        a->mean = mean;
+        a->std = std;
+        break;
+    }
     case OPT_LR: {
-        /* strtod alone would also take " 1", "inf" and "nan" */
-        char *end = NULL;
-        double d = 0;
-        if (val[0] == '.' || (val[0] >= '0' && val[0] <= '9')) {
-            errno = 0;
-            d = strtod(val, &end);
-        }
+        float lr = 0;
         /* and the value must survive the trip to float: not 0, not inf */
-        if (!end || *end != '\0' || errno == ERANGE || !(d > 0) || d > FLT_MAX ||
-            (float)d == 0)
+        if (val[0] == '-' || val[0] == '+' || parse_float(val, '\0', &lr) < 0 || !(lr > 0))
             usage_error(prog, "--lr expects a positive number, got '%s'", val);
-        a->lr = (float)d;
+        a->lr = lr;
         break;
     }
     case OPT_SEED: {
@@ -236,77 +350,181 @@ static void set_option(nnrt_args *a, const struct opt *o, const char *val, const
         a->seed = (uint64_t)u;
         break;
     }
-    case OPT_SAVE: case OPT_LOAD: case OPT_DATA: case OPT_DUMP:
+    case OPT_SAVE: case OPT_LOAD: case OPT_DATA: case OPT_DUMP: case OPT_TEST_DATA:
+    case OPT_RESUME: case OPT_LOG:
         if (val[0] == '\0')
             usage_error(prog, "--%s expects a file name, got ''", o->name);
         if (o->id == OPT_SAVE) a->save = val;
         if (o->id == OPT_LOAD) a->load = val;
         if (o->id == OPT_DATA) a->data = val;
         if (o->id == OPT_DUMP) a->dump = val;
+        if (o->id == OPT_TEST_DATA) a->test_data = val;
+        if (o->id == OPT_RESUME) a->resume = val;
+        if (o->id == OPT_LOG) a->log = val;
         break;
     case OPT_QUIET:
         a->quiet = 1;
+        break;
+    case OPT_NAN_CHECK:
+        a->nan_check = 1;
         break;
     case OPT_HELP:
         break;
     }
 }
 
-/* " (default 64)"; nothing for a file flag without a default */
+/* " (default 64)"; nothing for a flag without a default */
 static void print_default(const nnrt_args *a, enum opt_id id)
 {
     const char *file = NULL;
     switch (id) {
-    case OPT_STEPS: printf(" (default %ld)", a->steps); return;
+    case OPT_STEPS:
+        if (a->steps >= 0)
+            printf(" (default %ld)", a->steps);
+        return;
+    case OPT_EPOCHS: printf(" (default %ld)", a->epochs); return;
     case OPT_BATCH: printf(" (default %d)", a->batch); return;
     case OPT_LR: printf(" (default %g)", (double)a->lr); return;
     case OPT_SEED: printf(" (default %" PRIu64 ")", a->seed); return;
-    case OPT_PRINT_EVERY: printf(" (default %ld)", a->print_every); return;
+    case OPT_PRINT_EVERY:
+        if (a->print_every > 0)
+            printf(" (default %ld)", a->print_every);
+        return;
+    case OPT_PAD:
+        if (a->pad >= 0)
+            printf(" (default %d)", a->pad);
+        else if (a->command && strcmp(a->command, "train") != 0)
+            printf(" (default: as the checkpoint was trained)");
+        return;
+    case OPT_NORMALIZE:
+        if (a->normalize)
+            printf(" (default %g,%g)", (double)a->mean, (double)a->std);
+        else if (a->command && strcmp(a->command, "train") != 0)
+            printf(" (default: as the checkpoint was trained)");
+        return;
     case OPT_SAVE: file = a->save; break;
     case OPT_LOAD: file = a->load; break;
     case OPT_DATA: file = a->data; break;
     case OPT_DUMP: file = a->dump; break;
-    case OPT_QUIET: case OPT_HELP: return;
+    default: return;
     }
     if (file)
         printf(" (default %s)", file);
 }
 
-static void print_help(const nnrt_args *a, const char *prog, const char *prog_doc)
+static void print_help(const nnrt_args *a, const char *prog, const char *prog_doc,
+                       const struct command *cmd)
 {
     if (prog_doc && prog_doc[0]) {
         size_t n = strlen(prog_doc);
         printf("%s%s\n", prog_doc, prog_doc[n - 1] == '\n' ? "" : "\n");
     }
-    printf("usage: %s [options]\n\noptions:\n", prog);
+    if (cmd->bit == C_NONE) {
+        for (int i = 0; i < NCOMMANDS; i++)
+            printf("%s %s %-28s  %s\n", i ? "      " : "usage:", prog, commands[i].brief,
+                   commands[i].brief + strlen(commands[i].brief) + 1);
+        printf("       %s %-28s  the command's options\n", prog, "COMMAND --help");
+    } else {
+        printf("usage: %s %s\n\n%c%s.\n", prog, cmd->usage, cmd->doc[0] - 'a' + 'A', cmd->doc + 1);
+    }
+    printf("\noptions:\n");
     for (int i = 0; i < NOPTS; i++) {
         const struct opt *o = &opts[i];
+        if (!(o->cmds & cmd->bit))
+            continue;
         char flag[64];
         snprintf(flag, sizeof flag, "%s--%s%s%s", o->id == OPT_HELP ? "-h, " : "", o->name,
-                 o->arg ? " " : "", o->arg ? o->arg : "");
-        printf("  %-18s %s", flag, o->help);
+                 o->arg ? " " : "", o->arg ? (cmd->bit != C_NONE && o->id == OPT_DATA ? "SPEC" : o->arg) : "");
+        printf("  %-20s %s", flag, cmd->bit == C_NONE || !o->help_cmd ? o->help : o->help_cmd);
         print_default(a, o->id);
         printf("\n");
     }
-    printf("\nA value may also be joined to its flag: --steps=100.\n");
+    if (cmd->bit & (C_TRAIN | C_EVAL | C_PREDICT))
+        printf("\ndata (SPEC):\n"
+               "  mnist:DIR            MNIST's IDX files in DIR (plain or .gz): train-images-idx3-ubyte,\n"
+               "                       train-labels-idx1-ubyte, and the test set t10k-*\n"
+               "  idx:IMAGES,LABELS    an IDX file of images [N, H, W] and one of labels [N]\n"
+               "  csv:FILE             one sample a row: the features, then the label (or the targets)\n"
+               "  FILE                 safetensors (\"input\" [N, ...], \"target\" [N] or [N, ...]),\n"
+               "                       CSV if named .csv, IDX or PGM images (for predict)\n");
+    printf("\nA value may also be joined to its flag: --steps=100; -- ends the options.\n");
+}
+
+/* "train", "eval and predict": the commands that take o */
+static void commands_of(char *buf, size_t len, const struct opt *o)
+{
+    size_t k = 0;
+    int n = 0, total = 0;
+    for (int i = 1; i < NCOMMANDS; i++)
+        total += (o->cmds & commands[i].bit) != 0;
+    buf[0] = '\0';
+    for (int i = 1; i < NCOMMANDS && k < len; i++)
+        if (o->cmds & commands[i].bit) {
+            n++;
+            k += (size_t)snprintf(buf + k, len - k, "%s%s", n == 1 ? "" : n == total ? " and " : ", ",
+                                  commands[i].name);
+        }
 }
 
 void nnrt_parse_args(nnrt_args *a, int argc, char **argv, const char *prog_doc)
 {
     const char *prog = prog_name(argc, argv);
-    for (int i = 1; i < argc; i++) {
+    const struct command *cmd = &commands[0];
+    int i = 1;
+    parsing_command = NULL;
+    if (argc > 1 && argv[1][0] != '-') { /* a command */
+        for (int k = 1; k < NCOMMANDS; k++)
+            if (strcmp(argv[1], commands[k].name) == 0)
+                cmd = &commands[k];
+        if (cmd == &commands[0]) {
+            const char *names[NCOMMANDS];
+            for (int k = 0; k < NCOMMANDS; k++)
+                names[k] = commands[k].name;
+            const char *near = closest(argv[1], names, NCOMMANDS);
+            if (near)
+                usage_error(prog, "unknown command '%s' (did you mean '%s'?)", argv[1], near);
+            usage_error(prog, "unknown command '%s' (the commands are train, eval and predict; "
+                        "without one, %s runs the tutorial's loop)", argv[1], prog);
+        }
+        a->command = parsing_command = cmd->name;
+        if (cmd->bit & (C_TRAIN | C_EVAL))
+            a->batch = 64;
+        a->epochs = 1;
+        a->steps = -1;
+        a->print_every = 0;
+        a->pad = -1;
+        a->index = -1;
+        a->std = 1;
+        i = 2;
+    }
+    int nin = 0, only_files = 0;
+    for (; i < argc; i++) {
         const char *arg = argv[i];
+        if (only_files || arg[0] != '-' || arg[1] == '\0') { /* not a flag */
+            if (cmd->bit == C_PREDICT) {
+                argv[1 + nin++] = argv[i]; /* (1 + nin <= i: nothing unread is overwritten) */
+                continue;
+            }
+            for (int k = 1; k < NCOMMANDS; k++)
+                if (strcmp(arg, commands[k].name) == 0)
+                    usage_error(prog, "unexpected argument '%s' (a command goes first: %s %s ...)",
+                                arg, prog, arg);
+            usage_error(prog, "unexpected argument '%s' (%s takes only options)", arg,
+                        cmd->bit == C_NONE ? "this program" : cmd->name);
+        }
         if (strcmp(arg, "-h") == 0) {
-            print_help(a, prog, prog_doc);
+            print_help(a, prog, prog_doc, cmd);
             exit(0);
         }
-        if (arg[0] != '-' || arg[1] == '\0')
-            usage_error(prog, "unexpected argument '%s' (this program takes only options)",
-                        arg);
+        if (strcmp(arg, "--") == 0) {
+            only_files = 1;
+            continue;
+        }
         /* split "--name=value" */
         const char *name = arg + (arg[1] == '-' ? 2 : 1);
         const char *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        int shown = (int)(eq ? (size_t)(eq - arg) : strlen(arg));
         const struct opt *o = NULL;
         for (int k = 0; k < NOPTS && !o; k++)
             if (arg[1] == '-' && strlen(opts[k].name) == len && strncmp(opts[k].name, name, len) == 0)
@@ -316,16 +534,28 @@ void nnrt_parse_args(nnrt_args *a, int argc, char **argv, const char *prog_doc)
             snprintf(given, sizeof given, "%.*s", (int)(len < 63 ? len : 63), name);
             const char *near = closest_flag(given);
             if (near)
-                usage_error(prog, "unknown option '%.*s' (did you mean '--%s'?)",
-                            (int)(eq ? (size_t)(eq - arg) : strlen(arg)), arg, near);
-            usage_error(prog, "unknown option '%.*s'",
-                        (int)(eq ? (size_t)(eq - arg) : strlen(arg)), arg);
+                usage_error(prog, "unknown option '%.*s' (did you mean '--%s'?)", shown, arg, near);
+            usage_error(prog, "unknown option '%.*s'", shown, arg);
+        }
+        if (!(o->cmds & cmd->bit)) {
+            char which[64];
+            commands_of(which, sizeof which, o);
+            const char *first = NULL;
+            for (int k = NCOMMANDS - 1; k > 0; k--)
+                if (o->cmds & commands[k].bit)
+                    first = commands[k].name;
+            if (cmd->bit == C_NONE)
+                usage_error(prog, "--%s goes with the command%s %s (%s %s --%s ...)", o->name,
+                            strchr(which, ' ') ? "s" : "", which, prog, first ? first : "", o->name);
+            usage_error(prog, "--%s is not an option of %s (it is one of %s%s)", o->name, cmd->name,
+                        which, o->cmds & C_NONE ? (which[0] ? ", and of the tutorial's loop" :
+                                                   "the tutorial's loop, without a command") : "");
         }
         if (!o->arg) { /* a switch */
             if (eq)
                 usage_error(prog, "--%s takes no value, got '%s'", o->name, arg);
             if (o->id == OPT_HELP) {
-                print_help(a, prog, prog_doc);
+                print_help(a, prog, prog_doc, cmd);
                 exit(0);
             }
             set_option(a, o, "", prog);
@@ -339,5 +569,9 @@ void nnrt_parse_args(nnrt_args *a, int argc, char **argv, const char *prog_doc)
             val = argv[++i];
         }
         set_option(a, o, val, prog);
+    }
+    if (cmd->bit == C_PREDICT) {
+        a->inputs = argv + 1;
+        a->ninputs = nin;
     }
 }

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 CC=${CC:-cc}
 CFLAGS=${CFLAGS:-"-O2 -g -std=c11 -Wall -Wextra -Werror"}
 LDFLAGS=${LDFLAGS:-}
-LDLIBS=${LDLIBS:-"-lcjson -lm"}
+LDLIBS=${LDLIBS:-"-lcjson -lz -lm"}
 B=build/tests
 mkdir -p $B
 export CC CFLAGS LDFLAGS LDLIBS B

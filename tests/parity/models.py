@@ -153,7 +153,7 @@ def sgd(**kw):
 #        loss, optimizer, tolerance, why the tolerance)
 CASES = {
     "lenet_ce": (LeNetCE, (1, 28, 28), "classes", nn.CrossEntropyLoss(),
-                 sgd(lr=0.05, momentum=0.9), 1e-5, ""),
+                 sgd(lr=0.02, momentum=0.9), 1e-5, ""),
     "mlp": (MLP, (1, 28, 28), "classes", nn.CrossEntropyLoss(),
             lambda ps: torch.optim.Adam(ps, lr=0.001), 5e-4,
             "gradients agree to 2e-7, but Adam divides each by sqrt(v) + eps, so a gradient entry "

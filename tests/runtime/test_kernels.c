@@ -1,5 +1,9 @@
 /* test_kernels.c — tests of the runtime's kernels, with no PyTorch needed.
  *
+ * Every kernel of runtime/nnrt.h is covered: conv2d, max/average/adaptive
+ * pooling, the activations, (log-)softmax, dropout, batch norm, add and
+ * concat, the losses, the optimizers, clipping and the schedules.
+ *
  * Three kinds of check, one line of output each ("ok   name (max err e)" or
  * "FAIL name ..."); the program exits 1 if any failed:
  *   1. forward on small cases worked out by hand, the expected numbers written
@@ -14,9 +18,8 @@
  *      NULL for any gradient it is not asked for; the generator is
  *      deterministic and its normal samples have mean 0 and variance 1.
  *
- * Build (from the repository root):
- *   cc -std=c11 -Iruntime tests/runtime/test_kernels.c runtime/{conv2d,pool,
- *      activation,linear,loss,optim,init}.c -lm -o test_kernels
+ * Build (from the repository root, after make):
+ *   cc -std=c11 -Iruntime tests/runtime/test_kernels.c build/libnnrt.a -lcjson -lm -o test_kernels
  */
 #include <math.h>
 #include <stdio.h>
@@ -52,6 +55,18 @@ static double max_err(const float *got, const float *want, size_t n)
     for (size_t i = 0; i < n; i++) {
         double e = fabs((double)got[i] - (double)want[i]) / fmax(1.0, fabs((double)want[i]));
         if (!(e <= worst))      /* a NaN counts as the worst */
+            worst = isnan(e) ? INFINITY : e;
+    }
+    return worst;
+}
+
+/* after a second call, got must be twice once */
+static double doubled_err(const float *got, const float *once, size_t n)
+{
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - 2.0 * once[i]) / fmax(1.0, fabs(2.0 * once[i]));
+        if (!(e <= worst))
             worst = isnan(e) ? INFINITY : e;
     }
     return worst;
@@ -277,6 +292,430 @@ static void hand_mse_sgd(void)
     check("sgd step", max_err(p, (float[]){0.95f, 2.1f, -3.2f}, 3), EXACT_TOL);
 }
 
+/* ---- 1b. the kernels of the operations issue, by hand ---- */
+
+static void hand_avgpool2d(void)
+{
+    /* x[h][w] = 5h + w on a 5x5 image (0 .. 24); 3x3 windows, stride 2,
+     * pad 1, ceil mode: P = Q = ceil((5 + 2 - 3)/2) + 1 = 3. Window (p, q)
+     * covers rows and columns 2p-1 .. 2p+1, 2q-1 .. 2q+1; its sums are
+     *   (0,0) 0+1+5+6 = 12              (0,1) 1+2+3+6+7+8 = 27       (0,2) 3+4+8+9 = 24
+     *   (1,0) 5+6+10+11+15+16 = 63      (1,1) 6+7+8+11+...+18 = 108  (1,2) 8+9+13+14+18+19 = 81
+     *   (2,0) 15+16+20+21 = 72          (2,1) 16+17+18+21+22+23 = 117 (2,2) 18+19+23+24 = 84
+     * count_include_pad: each window lies inside the padded 7x7 image, so
+     * all divide by 9. Without it, by the pixels inside the image: 4 6 4 /
+     * 6 9 6 / 4 6 4. */
+    float x[36], y[9];
+    for (int i = 0; i < 36; i++)
+        x[i] = (float)i;
+    nnrt_pool2d_dims d = {.N = 1, .C = 1, .H = 5, .W = 5, .P = 3, .Q = 3, .kh = 3, .kw = 3,
+                          .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1,
+                          .count_include_pad = 1};
+    nnrt_avgpool2d_forward(y, x, &d);
+    check("avgpool2d ceil pad 1, count_include_pad",
+          max_err(y, (float[]){12 / 9.f, 3, 24 / 9.f, 7, 12, 9, 8, 13, 84 / 9.f}, 9), EXACT_TOL);
+    d.count_include_pad = 0;
+    nnrt_avgpool2d_forward(y, x, &d);
+    check("avgpool2d ceil pad 1, no count_include_pad",
+          max_err(y, (float[]){3, 4.5f, 6, 10.5f, 12, 13.5f, 18, 19.5f, 21}, 9), EXACT_TOL);
+
+    /* x[h][w] = 6h + w on 6x6, 3x3 windows, stride 2, no padding, ceil mode:
+     * P = Q = ceil((6 - 3)/2) + 1 = 3, and the last windows (rows or columns
+     * 4 .. 6) are clipped to 4 .. 5: divisors 9 9 6 / 9 9 6 / 6 6 4.
+     *   (0,0) (0+1+2+6+7+8+12+13+14)/9 = 7     (0,2) (4+5+10+11+16+17)/6 = 10.5
+     *   (2,2) (28+29+34+35)/4 = 31.5, the rest likewise.
+     * Max pooling of the same windows takes each window's last pixel. */
+    d = (nnrt_pool2d_dims){.N = 1, .C = 1, .H = 6, .W = 6, .P = 3, .Q = 3, .kh = 3, .kw = 3,
+                           .stride_h = 2, .stride_w = 2, .count_include_pad = 1};
+    nnrt_avgpool2d_forward(y, x, &d);
+    check("avgpool2d ceil, clipped last window",
+          max_err(y, (float[]){7, 9, 10.5f, 19, 21, 22.5f, 28, 30, 31.5f}, 9), EXACT_TOL);
+    nnrt_maxpool2d_forward(y, x, &d);
+    check("maxpool2d ceil, clipped last window",
+          max_err(y, (float[]){14, 16, 17, 26, 28, 29, 32, 34, 35}, 9), EXACT_TOL);
+
+    /* backward on 3x3, 2x2 windows, stride 2, ceil mode (P = Q = 2): the
+     * windows hold 4, 2, 2 and 1 pixels; dy = [4 6; 8 5] spreads
+     * 4/4 = 1, 6/2 = 3, 8/2 = 4, 5/1 = 5 over them:
+     *   dx = 1 1 3
+     *        1 1 3
+     *        4 4 5 */
+    float dx[9] = {0};
+    d = (nnrt_pool2d_dims){.N = 1, .C = 1, .H = 3, .W = 3, .P = 2, .Q = 2, .kh = 2, .kw = 2,
+                           .stride_h = 2, .stride_w = 2, .count_include_pad = 1};
+    nnrt_avgpool2d_backward(dx, (float[]){4, 6, 8, 5}, &d);
+    check("avgpool2d backward, clipped windows", max_err(dx, (float[]){1, 1, 3, 1, 1, 3, 4, 4, 5}, 9),
+          EXACT_TOL);
+
+    /* maxpool backward on the same windows of x = [1 5 2; 7 3 9; 4 8 6]:
+     * maxima 7 at (1,0), 9 at (1,2), 8 at (2,1), 6 at (2,2); dy = [1 2; 3 4] */
+    float dxm[9] = {0};
+    nnrt_maxpool2d_backward(dxm, (float[]){1, 2, 3, 4}, (float[]){1, 5, 2, 7, 3, 9, 4, 8, 6}, &d);
+    check("maxpool2d backward, clipped windows", max_err(dxm, (float[]){0, 0, 0, 1, 0, 2, 0, 3, 4}, 9),
+          EXACT_TOL);
+}
+
+static void hand_adaptive_avgpool2d(void)
+{
+    /* x[h][w] = 5h + w on 3x5, output 2x3: rows floor(i*3/2) .. ceil((i+1)*3/2)-1
+     * = {0,1}, {1,2}; columns floor(j*5/3) .. ceil((j+1)*5/3)-1 = {0,1}, {1,2,3}, {3,4}
+     *   y00 = (0+1+5+6)/4 = 3      y01 = (1+2+3+6+7+8)/6 = 4.5       y02 = (3+4+8+9)/4 = 6
+     *   y10 = (5+6+10+11)/4 = 8    y11 = (6+7+8+11+12+13)/6 = 9.5    y12 = (8+9+13+14)/4 = 11 */
+    float x[15], y[6];
+    for (int i = 0; i < 15; i++)
+        x[i] = (float)i;
+    nnrt_adaptive_avgpool2d_forward(y, x, 1, 1, 3, 5, 2, 3);
+    check("adaptive_avgpool2d 3x5 -> 2x3", max_err(y, (float[]){3, 4.5f, 6, 8, 9.5f, 11}, 6),
+          EXACT_TOL);
+
+    /* backward, dy = ones: each pixel gets 1/size of every window holding it;
+     * row 1 is in both row ranges (twice), column 1 in windows of 4 and 6
+     * pixels (1/4 + 1/6), column 3 likewise:
+     *   row 0 = [1/4, 1/4+1/6, 1/6, 1/6+1/4, 1/4], row 1 = 2 * row 0, row 2 = row 0 */
+    float dx[15] = {0};
+    const float a = 0.25f, b = 0.25f + 1.0f / 6, c = 1.0f / 6;
+    nnrt_adaptive_avgpool2d_backward(dx, (float[]){1, 1, 1, 1, 1, 1}, 1, 1, 3, 5, 2, 3);
+    check("adaptive_avgpool2d backward",
+          max_err(dx, (float[]){a, b, c, b, a, 2 * a, 2 * b, 2 * c, 2 * b, 2 * a, a, b, c, b, a}, 15),
+          EXACT_TOL);
+
+    /* output larger than the input: 2 -> 3 columns, ranges {0}, {0,1}, {1}:
+     * x = [2 4] gives [2, 3, 4] */
+    nnrt_adaptive_avgpool2d_forward(y, (float[]){2, 4}, 1, 1, 1, 2, 1, 3);
+    check("adaptive_avgpool2d 1x2 -> 1x3", max_err(y, (float[]){2, 3, 4}, 3), EXACT_TOL);
+}
+
+static void hand_activations(void)
+{
+    const float x[5] = {-2, -0.5f, 0, 0.5f, 3}, dy[5] = {1, 2, 3, 4, 5};
+    float y[5], dx[5] = {0};
+
+    /* leaky ReLU, slope 0.1: y = [-0.2 -0.05 0 0.5 3]; dx = dy * (1 or 0.1),
+     * 0.1 at x = 0 as PyTorch */
+    nnrt_leaky_relu_forward(y, x, 5, 0.1f);
+    check("leaky_relu forward", max_err(y, (float[]){-0.2f, -0.05f, 0, 0.5f, 3}, 5), EXACT_TOL);
+    nnrt_leaky_relu_backward(dx, dy, x, 5, 0.1f);
+    check("leaky_relu backward", max_err(dx, (float[]){0.1f, 0.2f, 0.3f, 4, 5}, 5), EXACT_TOL);
+
+    /* sigmoid: s(0) = 1/2, s(ln 3) = 3/4, s(-ln 3) = 1/4, and no overflow at
+     * +-1000 (exp(1000) is inf in float): 1 and 0. dy = 1: dx = y (1 - y) =
+     * [1/4, 3/16, 3/16, 0, 0] */
+    const float ln3 = 1.0986122887f, xs[5] = {0, ln3, -ln3, 1000, -1000}, ones[5] = {1, 1, 1, 1, 1};
+    float dxs[5] = {0};
+    nnrt_sigmoid_forward(y, xs, 5);
+    check("sigmoid forward, +-1000 without overflow",
+          max_err(y, (float[]){0.5f, 0.75f, 0.25f, 1, 0}, 5), EXACT_TOL);
+    nnrt_sigmoid_backward(dxs, ones, y, 5);
+    check("sigmoid backward", max_err(dxs, (float[]){0.25f, 0.1875f, 0.1875f, 0, 0}, 5), EXACT_TOL);
+    /* sigmoid(-100) = exp(-100)/(1 + exp(-100)) = 3.72e-44: tiny, not 0 */
+    nnrt_sigmoid_forward(y, (float[]){-100}, 1);
+    check("sigmoid(-100) is 3.72e-44", fabs(y[0] / 3.7200760e-44 - 1.0), 0.05);
+
+    /* tanh(ln 2) = (2 - 1/2)/(2 + 1/2) = 0.6; 1 - y^2 = 0.64 */
+    const float ln2 = 0.6931471806f;
+    float dxt[4] = {0};
+    nnrt_tanh_forward(y, (float[]){0, ln2, -ln2, 20}, 4);
+    check("tanh forward", max_err(y, (float[]){0, 0.6f, -0.6f, 1}, 4), EXACT_TOL);
+    nnrt_tanh_backward(dxt, ones, y, 4);
+    check("tanh backward", max_err(dxt, (float[]){1, 0.64f, 0.64f, 0}, 4), EXACT_TOL);
+
+    /* GELU: x Phi(x) with Phi(1) = 0.8413447461, Phi(2) = 0.9772498681,
+     * phi(1) = 0.2419707245, phi(2) = 0.0539909665:
+     *   y  = [0, 0.8413447, -(1 - 0.8413447), 2 * 0.9772499]
+     *   dx = Phi + x phi = [0.5, 0.8413447 + 0.2419707, 0.1586553 - 0.2419707,
+     *                       0.9772499 + 2 * 0.0539910] */
+    float dxg[4] = {0};
+    const float xg[4] = {0, 1, -1, 2};
+    nnrt_gelu_forward(y, xg, 4);
+    check("gelu forward (exact erf)",
+          max_err(y, (float[]){0, 0.8413447461f, -0.1586552539f, 1.9544997361f}, 4), EXACT_TOL);
+    nnrt_gelu_backward(dxg, ones, xg, 4);
+    check("gelu backward",
+          max_err(dxg, (float[]){0.5f, 1.0833154706f, -0.0833154706f, 1.0852318011f}, 4), EXACT_TOL);
+}
+
+static void hand_softmax(void)
+{
+    /* softmax [1 2 3] = [e^-2, e^-1, 1] / (e^-2 + e^-1 + 1) = [0.0900306 0.2447285 0.6652410];
+     * log-softmax = [1 2 3] - 3 - log(1.5032147) = [-2.4076060 -1.4076060 -0.4076060].
+     * The same for [1001 1002 1003] (exp(1003) overflows unless the max is taken out). */
+    float y[6];
+    nnrt_softmax_forward(y, (float[]){1, 2, 3, 1001, 1002, 1003}, 2, 3, 1);
+    const float sm[6] = {0.0900305732f, 0.2447284711f, 0.6652409558f,
+                         0.0900305732f, 0.2447284711f, 0.6652409558f};
+    check("softmax forward [2,3], stable at 1000", max_err(y, sm, 6), EXACT_TOL);
+    nnrt_log_softmax_forward(y, (float[]){1, 2, 3, 1001, 1002, 1003}, 2, 3, 1);
+    const float lsm[6] = {-2.4076059644f, -1.4076059644f, -0.4076059644f,
+                          -2.4076059644f, -1.4076059644f, -0.4076059644f};
+    check("log_softmax forward [2,3], stable at 1000", max_err(y, lsm, 6), EXACT_TOL);
+
+    /* along C of [1, C=2, 1, 2]: x = [[0, 0], [ln 3, 0]] (channel-major):
+     * position 0 compares 0 with ln 3 -> [1/4, 3/4], position 1 compares 0 with 0 -> [1/2, 1/2] */
+    const float ln3 = 1.0986122887f;
+    nnrt_softmax_forward(y, (float[]){0, 0, ln3, 0}, 1, 2, 2);
+    check("softmax forward along C, inner 2", max_err(y, (float[]){0.25f, 0.5f, 0.75f, 0.5f}, 4),
+          EXACT_TOL);
+
+    /* backward, y = [1/4 3/4], dy = [1 0]: sum dy y = 1/4;
+     * softmax: dx = y (dy - 1/4) = [3/16, -3/16];
+     * log-softmax (y = log [1/4 3/4]): dx = dy - exp(y) * sum dy = [3/4, -3/4] */
+    float dx[2] = {0}, dxl[2] = {0};
+    nnrt_softmax_backward(dx, (float[]){1, 0}, (float[]){0.25f, 0.75f}, 1, 2, 1);
+    check("softmax backward", max_err(dx, (float[]){0.1875f, -0.1875f}, 2), EXACT_TOL);
+    nnrt_log_softmax_backward(dxl, (float[]){1, 0}, (float[]){-1.3862943611f, -0.2876820725f}, 1, 2, 1);
+    check("log_softmax backward", max_err(dxl, (float[]){0.75f, -0.75f}, 2), EXACT_TOL);
+}
+
+static void hand_dropout(void)
+{
+    /* p = 0: the mask is all ones and y is x */
+    enum { n = 100000 };
+    static float x[n], y[n], mask[n], mask2[n];
+    for (int i = 0; i < n; i++)
+        x[i] = (float)(i % 7) - 3.0f;
+    nnrt_rng r;
+    nnrt_rng_seed(&r, 3);
+    nnrt_dropout_forward(y, mask, x, n, 0.0f, &r);
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        bad += mask[i] != 1.0f || y[i] != x[i];
+    check("dropout p=0 is the identity", bad, 0);
+
+    /* p = 0.25: every mask value is 0 or 1/0.75 = 4/3, y = x * mask, about a
+     * quarter are zeros (standard error 0.0014) and the mean of the mask is
+     * about 1; the same seed gives the same mask */
+    nnrt_rng_seed(&r, 3);
+    nnrt_dropout_forward(y, mask, x, n, 0.25f, &r);
+    int zeros = 0;
+    double sum = 0.0;
+    bad = 0;
+    for (int i = 0; i < n; i++) {
+        zeros += mask[i] == 0.0f;
+        bad += !(mask[i] == 0.0f || mask[i] == 1.0f / 0.75f) || y[i] != x[i] * mask[i];
+        sum += mask[i];
+    }
+    check("dropout p=0.25 mask is 0 or 4/3, y = x * mask", bad, 0);
+    check("dropout p=0.25 drops a quarter", fabs(zeros / (double)n - 0.25), 0.007);
+    check("dropout p=0.25 mask mean 1", fabs(sum / n - 1.0), 0.01);
+    nnrt_rng_seed(&r, 3);
+    nnrt_dropout_forward(y, mask2, x, n, 0.25f, &r);
+    check("dropout same seed, same mask", memcmp(mask, mask2, sizeof mask) != 0, 0);
+
+    /* backward: dx = dy * mask = [1 2 3 4] * [0 2 2 0] */
+    float dx[4] = {0};
+    nnrt_dropout_backward(dx, (float[]){1, 2, 3, 4}, (float[]){0, 2, 2, 0}, 4);
+    check("dropout backward", max_err(dx, (float[]){0, 4, 6, 0}, 4), EXACT_TOL);
+}
+
+static void hand_batchnorm(void)
+{
+    /* BatchNorm1d on x[N=4, C=2], eps 0, momentum 0.1:
+     *   channel 0: 0 0 2 2, mean 1, biased var 1, invstd 1, xhat -1 -1 1 1
+     *   channel 1: 1 5 1 5, mean 3, biased var 4, invstd 1/2, xhat -1 1 -1 1
+     * gamma = [2 1], beta = [0.5 -1]: y0 = 2 xhat + 0.5, y1 = xhat - 1.
+     * running stats from mean 0, var 1: mean 0.1 * [1 3] = [0.1 0.3];
+     * var 0.9 + 0.1 * unbiased var (4/3, 16/3) = [1.0333333 1.4333333] */
+    const float x[8] = {0, 1, 0, 5, 2, 1, 2, 5}, gamma[2] = {2, 1}, beta[2] = {0.5f, -1};
+    float y[8], mean[2], invstd[2], rm[2] = {0, 0}, rv[2] = {1, 1};
+    nnrt_bn_dims d = {.N = 4, .C = 2, .HW = 1, .eps = 0.0f, .momentum = 0.1f};
+    nnrt_batchnorm_forward_train(y, mean, invstd, rm, rv, x, gamma, beta, &d);
+    check("batchnorm train forward",
+          max_err(y, (float[]){-1.5f, -2, -1.5f, 0, 2.5f, -2, 2.5f, 0}, 8), EXACT_TOL);
+    check("batchnorm train mean, invstd",
+          fmax(max_err(mean, (float[]){1, 3}, 2), max_err(invstd, (float[]){1, 0.5f}, 2)), EXACT_TOL);
+    check("batchnorm running stats (unbiased var)",
+          fmax(max_err(rm, (float[]){0.1f, 0.3f}, 2), max_err(rv, (float[]){1.0333333f, 1.4333333f}, 2)),
+          EXACT_TOL);
+
+    /* backward, dy: channel 0 = [1 0 0 0], channel 1 = [0 0 0 2]. With
+     * M = 4, dx = gamma * invstd * (g - sum g / M - xhat * sum(g xhat) / M):
+     *   channel 0: sum g = 1, sum g xhat = -1:
+     *     dx = 2 * ([1 0 0 0] - 1/4 + [-1 -1 1 1]/4) = [1 -1 0 0]
+     *   channel 1: sum g = 2, sum g xhat = 2:
+     *     dx = 1/2 * ([0 0 0 2] - 1/2 - [-1 1 -1 1]/2) = [0 -0.5 0 0.5]
+     * dgamma = sum g xhat = [-1 2], dbeta = sum g = [1 2] */
+    const float dy[8] = {1, 0, 0, 0, 0, 0, 0, 2};
+    float dx[8] = {0}, dg[2] = {0}, db[2] = {0};
+    nnrt_batchnorm_backward(dx, dg, db, dy, x, mean, invstd, gamma, &d);
+    check("batchnorm backward dx", max_err(dx, (float[]){1, 0, -1, -0.5f, 0, 0, 0, 0.5f}, 8), EXACT_TOL);
+    check("batchnorm backward dgamma, dbeta",
+          fmax(max_err(dg, (float[]){-1, 2}, 2), max_err(db, (float[]){1, 2}, 2)), EXACT_TOL);
+
+    /* eval, running mean [1 3], var [3.75 0], eps 0.25 (so var + eps = [4 0.25]),
+     * on x = [3 2]: affine: (3-1)/2 * 2 + 0.5 = 2.5, (2-3)/0.5 * 1 - 1 = -3;
+     * without: 1, -2 */
+    nnrt_bn_dims de = {.N = 1, .C = 2, .HW = 1, .eps = 0.25f};
+    nnrt_batchnorm_forward_eval(y, (float[]){3, 2}, gamma, beta, (float[]){1, 3}, (float[]){3.75f, 0}, &de);
+    check("batchnorm eval forward", max_err(y, (float[]){2.5f, -3}, 2), EXACT_TOL);
+    nnrt_batchnorm_forward_eval(y, (float[]){3, 2}, NULL, NULL, (float[]){1, 3}, (float[]){3.75f, 0}, &de);
+    check("batchnorm eval forward, no affine", max_err(y, (float[]){1, -2}, 2), EXACT_TOL);
+
+    /* BatchNorm2d, x[N=1, C=1, 2x2] = [1 3 1 3], eps 0: mean 2, var 1, no
+     * affine: y = [-1 1 -1 1]; running stats may be NULL */
+    nnrt_batchnorm_forward_train(y, mean, invstd, NULL, NULL, (float[]){1, 3, 1, 3}, NULL, NULL,
+                                 &(nnrt_bn_dims){.N = 1, .C = 1, .HW = 4, .momentum = 0.1f});
+    check("batchnorm 2d, no affine, no running stats", max_err(y, (float[]){-1, 1, -1, 1}, 4), EXACT_TOL);
+}
+
+static void hand_tensor(void)
+{
+    float y[12], dx[4] = {0}, dx2[8] = {0};
+    nnrt_add_forward(y, (float[]){1, 2, 3}, (float[]){10, 20, -30}, 3);
+    check("add forward", max_err(y, (float[]){11, 22, -27}, 3), EXACT_TOL);
+    float acc[3] = {1, 1, 1};
+    nnrt_accumulate(acc, (float[]){1, 2, 3}, 3);
+    nnrt_accumulate(NULL, (float[]){1, 2, 3}, 3);
+    check("accumulate", max_err(acc, (float[]){2, 3, 4}, 3), EXACT_TOL);
+
+    /* concat along C: a[N=2, 1, 2] = [1 2 | 3 4], b[2, 2, 2] = [5 6 7 8 | 9 10 11 12]
+     * -> y[2, 3, 2] = [1 2 5 6 7 8 | 3 4 9 10 11 12]; backward with dy = 0 .. 11
+     * gives da = [0 1 | 6 7], db = [2 3 4 5 | 8 9 10 11] */
+    nnrt_concat_forward(y, (float[]){1, 2, 3, 4}, 2, 1, 3, 0, 2);
+    nnrt_concat_forward(y, (float[]){5, 6, 7, 8, 9, 10, 11, 12}, 2, 2, 3, 1, 2);
+    check("concat forward", max_err(y, (float[]){1, 2, 5, 6, 7, 8, 3, 4, 9, 10, 11, 12}, 12), EXACT_TOL);
+    float dy[12];
+    for (int i = 0; i < 12; i++)
+        dy[i] = (float)i;
+    nnrt_concat_backward(dx, dy, 2, 1, 3, 0, 2);
+    nnrt_concat_backward(dx2, dy, 2, 2, 3, 1, 2);
+    check("concat backward", fmax(max_err(dx, (float[]){0, 1, 6, 7}, 4),
+                                  max_err(dx2, (float[]){2, 3, 4, 5, 8, 9, 10, 11}, 8)), EXACT_TOL);
+}
+
+static void hand_losses(void)
+{
+    /* y - t = [1 0 -2 -0.5] (as hand_mse_sgd): squares sum 5.25, mean 1.3125;
+     * |.| sum 3.5, mean 0.875 */
+    const float y[4] = {1, 2, 3, 4}, t[4] = {0, 2, 5, 4.5f};
+    float l[2] = {nnrt_mse_forward_r(y, t, 4, NNRT_SUM), nnrt_mse_forward_r(y, t, 4, NNRT_MEAN)};
+    check("mse sum, mean", max_err(l, (float[]){5.25f, 1.3125f}, 2), EXACT_TOL);
+    float dy[4] = {0};
+    nnrt_mse_backward_r(dy, y, t, 4, 2.0f, NNRT_SUM);       /* 2 * 2 (y - t) */
+    check("mse sum backward", max_err(dy, (float[]){4, 0, -8, -2}, 4), EXACT_TOL);
+
+    l[0] = nnrt_l1_forward(y, t, 4, NNRT_SUM), l[1] = nnrt_l1_forward(y, t, 4, NNRT_MEAN);
+    check("l1 sum, mean", max_err(l, (float[]){3.5f, 0.875f}, 2), EXACT_TOL);
+    float dl[4] = {0}, dls[4] = {0};
+    nnrt_l1_backward(dl, y, t, 4, 1.0f, NNRT_MEAN);         /* sign(y - t)/4, sign(0) = 0 */
+    nnrt_l1_backward(dls, y, t, 4, 2.0f, NNRT_SUM);
+    check("l1 backward, sign(0) = 0", fmax(max_err(dl, (float[]){0.25f, 0, -0.25f, -0.25f}, 4),
+                                           max_err(dls, (float[]){2, 0, -2, -2}, 4)), EXACT_TOL);
+
+    /* cross-entropy, x = [[0, ln 3], [ln 3, 0]], t = [1, 1]:
+     * softmax rows [1/4 3/4] and [3/4 1/4], losses -ln 3/4 = 0.2876821 and
+     * -ln 1/4 = 1.3862944: sum 1.6739764, mean 0.8369882.
+     * mean backward: (softmax - onehot)/2 = [1/8 -1/8; 3/8 -3/8] */
+    const float ln3 = 1.0986122887f, xc[4] = {0, ln3, ln3, 0}, tc[2] = {1, 1};
+    l[0] = nnrt_cross_entropy_forward(xc, tc, 2, 2, NNRT_SUM);
+    l[1] = nnrt_cross_entropy_forward(xc, tc, 2, 2, NNRT_MEAN);
+    check("cross_entropy sum, mean", max_err(l, (float[]){1.6739764336f, 0.8369882168f}, 2), EXACT_TOL);
+    float dc[4] = {0};
+    nnrt_cross_entropy_backward(dc, xc, tc, 2, 2, 1.0f, NNRT_MEAN);
+    check("cross_entropy backward", max_err(dc, (float[]){0.125f, -0.125f, 0.375f, -0.375f}, 4),
+          EXACT_TOL);
+    /* logits [1000 1000], class 0: ln 2, where exp(1000) would overflow */
+    l[0] = nnrt_cross_entropy_forward((float[]){1000, 1000}, (float[]){0}, 1, 2, NNRT_MEAN);
+    check("cross_entropy stable at 1000", max_err(l, (float[]){0.6931471806f}, 1), EXACT_TOL);
+
+    /* NLL of log-probabilities [[-1 -2 -3], [-0.5 -0.25 -4]], t = [2, 0]:
+     * sum 3 + 0.5 = 3.5, mean 1.75; mean backward with dloss 2: -1 at the targets */
+    const float xn[6] = {-1, -2, -3, -0.5f, -0.25f, -4}, tn[2] = {2, 0};
+    l[0] = nnrt_nll_forward(xn, tn, 2, 3, NNRT_SUM), l[1] = nnrt_nll_forward(xn, tn, 2, 3, NNRT_MEAN);
+    check("nll sum, mean", max_err(l, (float[]){3.5f, 1.75f}, 2), EXACT_TOL);
+    float dn[6] = {0};
+    nnrt_nll_backward(dn, tn, 2, 3, 2.0f, NNRT_MEAN);
+    check("nll backward", max_err(dn, (float[]){0, 0, -1, -1, 0, 0}, 6), EXACT_TOL);
+
+    /* BCE with logits, x = [0, ln 3, -ln 3, 100], t = [1, 1, 0, 0]:
+     * ln 2 + -ln 3/4 + -ln 3/4 + (100 + ln(1 + e^-100)) = 101.2685113, mean 25.3171278;
+     * d/dx = sigmoid(x) - t = [-1/2, -1/4, 1/4, 1], / 4 for the mean */
+    const float xb[4] = {0, ln3, -ln3, 100}, tb[4] = {1, 1, 0, 0};
+    l[0] = nnrt_bce_with_logits_forward(xb, tb, 4, NNRT_SUM);
+    l[1] = nnrt_bce_with_logits_forward(xb, tb, 4, NNRT_MEAN);
+    check("bce_with_logits sum, mean", max_err(l, (float[]){101.2685113f, 25.3171278f}, 2), EXACT_TOL);
+    float db[4] = {0};
+    nnrt_bce_with_logits_backward(db, xb, tb, 4, 1.0f, NNRT_MEAN);
+    check("bce_with_logits backward", max_err(db, (float[]){-0.125f, -0.0625f, 0.0625f, 0.25f}, 4),
+          EXACT_TOL);
+}
+
+static void hand_optim(void)
+{
+    /* SGD, lr 0.1, momentum 0.9, dampening 0.5, weight decay 0.1, p = [1 -2], g = [1 1]:
+     *   step 1: g' = g + 0.1 p = [1.1 0.8]; buf = g' (first step); p = [0.89 -2.08]
+     *   step 2: g' = [1.089 0.792]; buf = 0.9 [1.1 0.8] + 0.5 g' = [1.5345 1.116];
+     *           p = [0.89 - 0.15345, -2.08 - 0.1116] = [0.73655 -2.1916] */
+    float p[2] = {1, -2}, buf[2];
+    nnrt_sgd_opts o = {.momentum = 0.9f, .dampening = 0.5f, .weight_decay = 0.1f};
+    nnrt_sgd_step_opts(p, (float[]){1, 1}, buf, 2, 0.1f, &o, 1);
+    check("sgd momentum, weight decay, step 1", max_err(p, (float[]){0.89f, -2.08f}, 2), EXACT_TOL);
+    nnrt_sgd_step_opts(p, (float[]){1, 1}, buf, 2, 0.1f, &o, 2);
+    check("sgd dampening, step 2", fmax(max_err(p, (float[]){0.73655f, -2.1916f}, 2),
+                                        max_err(buf, (float[]){1.5345f, 1.116f}, 2)), EXACT_TOL);
+
+    /* Nesterov, momentum 0.9, p = 1, g = 1, lr 0.1:
+     *   step 1: buf = 1, g' = 1 + 0.9 = 1.9, p = 0.81
+     *   step 2: buf = 0.9 + 1 = 1.9, g' = 1 + 0.9 * 1.9 = 2.71, p = 0.539 */
+    float pn = 1, bn;
+    o = (nnrt_sgd_opts){.momentum = 0.9f, .nesterov = 1};
+    nnrt_sgd_step_opts(&pn, (float[]){1}, &bn, 1, 0.1f, &o, 1);
+    nnrt_sgd_step_opts(&pn, (float[]){1}, &bn, 1, 0.1f, &o, 2);
+    check("sgd nesterov, 2 steps", max_err(&pn, (float[]){0.539f}, 1), EXACT_TOL);
+    /* no momentum: buf may be NULL; p = 1 - 0.1 (1 + 0.1 * 1) = 0.89 */
+    pn = 1;
+    o = (nnrt_sgd_opts){.weight_decay = 0.1f};
+    nnrt_sgd_step_opts(&pn, (float[]){1}, NULL, 1, 0.1f, &o, 1);
+    check("sgd weight decay only, NULL buf", max_err(&pn, (float[]){0.89f}, 1), EXACT_TOL);
+
+    /* Adam, lr 0.1, defaults, p = 1, constant g = 0.5: the bias-corrected
+     * m/sqrt(v) is exactly 1, so each step moves lr: 0.9, 0.8 (first step:
+     * m = 0.05, v = 0.00025, 0.05/0.1 / (sqrt(0.00025)/sqrt(0.001)) = 1).
+     * Adam, weight decay 0.5 (L2 in the gradient): step 1 moves lr again
+     * (0.9); step 2: g' = 0.5 + 0.45 = 0.95, m = 0.185, v = 0.0019015,
+     * p = 0.9 - 0.1 * (0.185/0.19) / sqrt(0.0019015/0.001999) = 0.8001665.
+     * AdamW, weight decay 0.5: p *= 1 - 0.05 first: 0.95 - 0.1 = 0.85, then
+     * 0.85 * 0.95 - 0.1 = 0.7075 */
+    nnrt_adam_opts ao = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    float pa[3] = {1, 1, 1}, m[3] = {0}, v[3] = {0};
+    for (long step = 1; step <= 2; step++) {
+        ao.weight_decay = 0, ao.decoupled = 0;
+        nnrt_adam_step(&pa[0], (float[]){0.5f}, &m[0], &v[0], 1, 0.1f, &ao, step);
+        ao.weight_decay = 0.5f;
+        nnrt_adam_step(&pa[1], (float[]){0.5f}, &m[1], &v[1], 1, 0.1f, &ao, step);
+        ao.decoupled = 1;
+        nnrt_adam_step(&pa[2], (float[]){0.5f}, &m[2], &v[2], 1, 0.1f, &ao, step);
+    }
+    check("adam, adam weight decay, adamw: 2 steps",
+          max_err(pa, (float[]){0.8f, 0.8001664876f, 0.7075f}, 3), EXACT_TOL);
+
+    /* norms: |[3 4]| = 5, |[3 4 12]| = 13; clipping [3 4] to 1 gives
+     * [3 4] / (5 + 1e-6) = [0.6 0.8]; to 10 changes nothing */
+    float g[3] = {3, 4, 12}, n2[2] = {nnrt_grad_norm(g, 2), nnrt_grad_norm(g, 3)};
+    check("grad_norm", max_err(n2, (float[]){5, 13}, 2), EXACT_TOL);
+    float norm = nnrt_clip_grad_norm(g, 2, 10.0f);
+    check("clip_grad_norm below the limit", fmax(max_err(g, (float[]){3, 4}, 2), fabs(norm - 5)), 0.0);
+    norm = nnrt_clip_grad_norm(g, 2, 1.0f);
+    check("clip_grad_norm to 1", fmax(max_err(g, (float[]){0.6f, 0.8f}, 2), fabs(norm - 5)), EXACT_TOL);
+    nnrt_scale(g, 3, -0.5f);
+    check("scale", max_err(g, (float[]){-0.3f, -0.4f, -6}, 3), EXACT_TOL);
+
+    /* StepLR(step_size 3, gamma 0.5) from lr 1: epochs 0..7;
+     * CosineAnnealingLR(t_max 4) from lr 1: (1 + cos(pi e/4))/2 =
+     * 1, 0.8535534, 0.5, 0.1464466, 0, then back up (0.1464466 at 5, 1 at 8);
+     * with eta_min 0.1 at epoch 2: 0.1 + 0.9 * 0.5 = 0.55 */
+    float lr[8], lc[7];
+    for (int e = 0; e < 8; e++)
+        lr[e] = nnrt_lr_step(1.0f, e, 3, 0.5f);
+    check("lr_step", max_err(lr, (float[]){1, 1, 1, 0.5f, 0.5f, 0.5f, 0.25f, 0.25f}, 8), EXACT_TOL);
+    for (int e = 0; e < 6; e++)
+        lc[e] = nnrt_lr_cosine(1.0f, e, 4, 0.0f);
+    lc[6] = nnrt_lr_cosine(1.0f, 8, 4, 0.0f);
+    check("lr_cosine", max_err(lc, (float[]){1, 0.8535533906f, 0.5f, 0.1464466094f, 0, 0.1464466094f, 1},
+                               7), EXACT_TOL);
+    lc[0] = nnrt_lr_cosine(1.0f, 2, 4, 0.1f);
+    check("lr_cosine eta_min", max_err(lc, (float[]){0.55f}, 1), EXACT_TOL);
+}
+
 /* ---- 2. backward against finite differences, forward against references ---- */
 
 typedef struct conv_case {
@@ -400,15 +839,20 @@ static void pool_reference(float *y, const float *x, const nnrt_pool2d_dims *d)
             }
 }
 
+static int pool_out(int in, int k, int s, int pad, int ceil_mode);
+
 /* A random pooling case whose inputs are all distinct, at least 0.01 apart,
- * so that a step of EPS never changes which element is a window's maximum. */
+ * so that a step of EPS never changes which element is a window's maximum.
+ * P and Q in floor or ceil mode, as PyTorch; average pooling counts the
+ * padding (count_include_pad) unless the caller changes it. */
 static pool_case pool_make(int N, int C, int H, int W, int kh, int kw, int sh, int sw,
-                           int ph, int pw)
+                           int ph, int pw, int ceil_mode)
 {
     pool_case c = {.d = {.N = N, .C = C, .H = H, .W = W, .kh = kh, .kw = kw,
-                         .stride_h = sh, .stride_w = sw, .pad_h = ph, .pad_w = pw}};
-    c.d.P = (H + 2 * ph - kh) / sh + 1;
-    c.d.Q = (W + 2 * pw - kw) / sw + 1;
+                         .stride_h = sh, .stride_w = sw, .pad_h = ph, .pad_w = pw,
+                         .count_include_pad = 1}};
+    c.d.P = pool_out(H, kh, sh, ph, ceil_mode);
+    c.d.Q = pool_out(W, kw, sw, pw, ceil_mode);
     c.nx = (size_t)N * C * H * W;
     c.ny = (size_t)N * C * c.d.P * c.d.Q;
     c.x = alloc_floats(c.nx);
@@ -429,7 +873,7 @@ static void pool_grad(const char *name, int N, int C, int H, int W, int kh, int 
                       int sh, int sw, int ph, int pw)
 {
     char label[128];
-    pool_case c = pool_make(N, C, H, W, kh, kw, sh, sw, ph, pw);
+    pool_case c = pool_make(N, C, H, W, kh, kw, sh, sw, ph, pw, 0);
     float *want = alloc_floats(c.ny), *gx = alloc_floats(c.nx);
 
     nnrt_maxpool2d_forward(c.y, c.x, &c.d);
@@ -475,6 +919,38 @@ static void linear_grad(const char *name, int N, int IN, int OUT, int bias)
     }
     free(gx), free(gw), free(gb);
     free(c.x), free(c.w), free(c.b), free(c.y), free(c.r);
+}
+
+/* conv2d and linear split large work across threads (parallel.c); the split
+ * must not change a single bit: forward and backward with 1 and 2 threads */
+static void threads_same_bits(void)
+{
+    nnrt_conv2d_dims d = {.N = 3, .C = 6, .H = 14, .W = 14, .K = 16, .R = 5, .S = 5, .P = 10,
+                          .Q = 10, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
+    size_t nx = 3 * 6 * 14 * 14, nw = 16 * 6 * 25, ny = 3 * 16 * 100, nl = 5 * 400, nlw = 120 * 400;
+    float *x = random_floats(nx), *w = random_floats(nw), *b = random_floats(16), *dy = random_floats(ny);
+    float *lx = random_floats(nl), *lw = random_floats(nlw), *lb = random_floats(120);
+    float *ldy = random_floats(5 * 120);
+    float *out[2][8];
+    for (int t = 0; t < 2; t++) {
+        nnrt_set_threads(t + 1);
+        float **o = out[t];
+        o[0] = alloc_floats(ny), o[1] = alloc_floats(nx), o[2] = alloc_floats(nw), o[3] = alloc_floats(16);
+        o[4] = alloc_floats(5 * 120), o[5] = alloc_floats(nl), o[6] = alloc_floats(nlw), o[7] = alloc_floats(120);
+        nnrt_conv2d_forward(o[0], x, w, b, &d);
+        nnrt_conv2d_backward(o[1], o[2], o[3], dy, x, w, &d);
+        nnrt_linear_forward(o[4], lx, lw, lb, 5, 400, 120);
+        nnrt_linear_backward(o[5], o[6], o[7], ldy, lx, lw, 5, 400, 120);
+    }
+    size_t n[8] = {ny, nx, nw, 16, 5 * 120, nl, nlw, 120};
+    int differ = 0;
+    for (int i = 0; i < 8; i++) {
+        differ += memcmp(out[0][i], out[1][i], n[i] * sizeof(float)) != 0;
+        free(out[0][i]), free(out[1][i]);
+    }
+    check("conv2d, linear: the same bits with 1 and 2 threads", differ, 0);
+    nnrt_set_threads(2);
+    free(x), free(w), free(b), free(dy), free(lx), free(lw), free(lb), free(ldy);
 }
 
 typedef struct relu_case {
@@ -524,19 +1000,503 @@ static void mse_grad(void)
     free(gy), free(c.y), free(c.t);
 }
 
-/* ---- 3. accumulation, NULL gradients, the generator ---- */
+/* ---- 2b. the kernels of the operations issue: references and finite differences ---- */
 
-/* after a second call, got must be twice once */
-static double doubled_err(const float *got, const float *once, size_t n)
+/* PyTorch's pooled size: floor or ceil of (in + 2 pad - k)/s, + 1; in ceil
+ * mode the last window must start inside the input or its left padding */
+static int pool_out(int in, int k, int s, int pad, int ceil_mode)
 {
-    double worst = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - 2.0 * once[i]) / fmax(1.0, fabs(2.0 * once[i]));
-        if (!(e <= worst))
-            worst = isnan(e) ? INFINITY : e;
-    }
-    return worst;
+    int out = (in + 2 * pad - k + (ceil_mode ? s - 1 : 0)) / s + 1;
+    if (ceil_mode && (out - 1) * s >= in + pad)
+        out--;
+    return out;
 }
+
+static double avgpool_loss(void *ctx)
+{
+    pool_case *c = ctx;
+    nnrt_avgpool2d_forward(c->y, c->x, &c->d);
+    return dot(c->y, c->r, c->ny);
+}
+
+/* average pooling from the definition: every tap of every window, in
+ * double; the divisor counts the taps inside the padded image
+ * (count_include_pad) or inside the image */
+static void avgpool_reference(float *y, const float *x, const nnrt_pool2d_dims *d)
+{
+    for (int nc = 0; nc < d->N * d->C; nc++)
+        for (int p = 0; p < d->P; p++)
+            for (int q = 0; q < d->Q; q++) {
+                double sum = 0.0;
+                int inside = 0, padded = 0;
+                for (int i = 0; i < d->kh; i++)
+                    for (int j = 0; j < d->kw; j++) {
+                        int h = p * d->stride_h - d->pad_h + i;
+                        int v = q * d->stride_w - d->pad_w + j;
+                        padded += h < d->H + d->pad_h && v < d->W + d->pad_w;
+                        if (h >= 0 && h < d->H && v >= 0 && v < d->W) {
+                            sum += x[(nc * d->H + h) * d->W + v];
+                            inside++;
+                        }
+                    }
+                y[(nc * d->P + p) * d->Q + q] = (float)(sum / (d->count_include_pad ? padded : inside));
+            }
+}
+
+/* avgpool2d forward against the reference, dx by finite differences, and
+ * max pooling of the same (ceil-mode) windows against its reference and
+ * finite differences */
+static void avgpool_grad(const char *name, int N, int C, int H, int W, int kh, int kw, int sh, int sw,
+                         int ph, int pw, int ceil_mode, int include_pad)
+{
+    char label[128];
+    pool_case c = pool_make(N, C, H, W, kh, kw, sh, sw, ph, pw, ceil_mode);
+    c.d.count_include_pad = include_pad;
+    float *want = alloc_floats(c.ny), *gx = alloc_floats(c.nx);
+
+    nnrt_avgpool2d_forward(c.y, c.x, &c.d);
+    avgpool_reference(want, c.x, &c.d);
+    snprintf(label, sizeof label, "avgpool2d %s forward vs reference", name);
+    check(label, max_err(c.y, want, c.ny), EXACT_TOL);
+    nnrt_avgpool2d_backward(gx, c.r, &c.d);
+    snprintf(label, sizeof label, "avgpool2d %s dx", name);
+    check(label, fd_error(avgpool_loss, &c, c.x, c.nx, gx), FD_TOL);
+
+    memset(gx, 0, c.nx * sizeof *gx);
+    nnrt_maxpool2d_forward(c.y, c.x, &c.d);
+    pool_reference(want, c.x, &c.d);
+    snprintf(label, sizeof label, "maxpool2d %s forward vs reference", name);
+    check(label, max_err(c.y, want, c.ny), EXACT_TOL);
+    nnrt_maxpool2d_backward(gx, c.r, c.x, &c.d);
+    snprintf(label, sizeof label, "maxpool2d %s dx", name);
+    check(label, fd_error(pool_loss, &c, c.x, c.nx, gx), FD_TOL);
+    free(want), free(gx), free(c.x), free(c.y), free(c.r);
+}
+
+typedef struct adaptive_case {
+    int N, C, H, W, P, Q;
+    float *x, *y, *r;
+} adaptive_case;
+
+static double adaptive_loss(void *ctx)
+{
+    adaptive_case *c = ctx;
+    nnrt_adaptive_avgpool2d_forward(c->y, c->x, c->N, c->C, c->H, c->W, c->P, c->Q);
+    return dot(c->y, c->r, (size_t)c->N * c->C * c->P * c->Q);
+}
+
+/* adaptive pooling from the definition: rows floor(i H / P) .. ceil((i+1) H / P) - 1 */
+static void adaptive_reference(float *y, const adaptive_case *c)
+{
+    for (int nc = 0; nc < c->N * c->C; nc++)
+        for (int p = 0; p < c->P; p++)
+            for (int q = 0; q < c->Q; q++) {
+                int h0 = (int)floor((double)p * c->H / c->P), h1 = (int)ceil((double)(p + 1) * c->H / c->P);
+                int w0 = (int)floor((double)q * c->W / c->Q), w1 = (int)ceil((double)(q + 1) * c->W / c->Q);
+                double sum = 0.0;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++)
+                        sum += c->x[(nc * c->H + h) * c->W + w];
+                y[(nc * c->P + p) * c->Q + q] = (float)(sum / ((h1 - h0) * (w1 - w0)));
+            }
+}
+
+static void adaptive_grad(const char *name, int N, int C, int H, int W, int P, int Q)
+{
+    char label[128];
+    size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * P * Q;
+    adaptive_case c = {N, C, H, W, P, Q, random_floats(nx), alloc_floats(ny), random_floats(ny)};
+    float *want = alloc_floats(ny), *gx = alloc_floats(nx);
+    adaptive_loss(&c);
+    adaptive_reference(want, &c);
+    snprintf(label, sizeof label, "adaptive_avgpool2d %s forward vs reference", name);
+    check(label, max_err(c.y, want, ny), EXACT_TOL);
+    nnrt_adaptive_avgpool2d_backward(gx, c.r, N, C, H, W, P, Q);
+    snprintf(label, sizeof label, "adaptive_avgpool2d %s dx", name);
+    check(label, fd_error(adaptive_loss, &c, c.x, nx, gx), FD_TOL);
+    free(want), free(gx), free(c.x), free(c.y), free(c.r);
+}
+
+/* the elementwise activations, by kind */
+enum { LEAKY, SIGMOID, TANH, GELU };
+static const char *const act_names[] = {"leaky_relu", "sigmoid", "tanh", "gelu"};
+
+typedef struct act_case {
+    int kind;
+    size_t n;
+    float *x, *y, *r;
+} act_case;
+
+static void act_forward(const act_case *c)
+{
+    switch (c->kind) {
+    case LEAKY: nnrt_leaky_relu_forward(c->y, c->x, c->n, 0.2f); break;
+    case SIGMOID: nnrt_sigmoid_forward(c->y, c->x, c->n); break;
+    case TANH: nnrt_tanh_forward(c->y, c->x, c->n); break;
+    default: nnrt_gelu_forward(c->y, c->x, c->n); break;
+    }
+}
+
+/* dx += backward of the activation; x is the input, y the forward's output */
+static void act_backward(const act_case *c, float *dx, const float *dy)
+{
+    switch (c->kind) {
+    case LEAKY: nnrt_leaky_relu_backward(dx, dy, c->x, c->n, 0.2f); break;
+    case SIGMOID: nnrt_sigmoid_backward(dx, dy, c->y, c->n); break;
+    case TANH: nnrt_tanh_backward(dx, dy, c->y, c->n); break;
+    default: nnrt_gelu_backward(dx, dy, c->x, c->n); break;
+    }
+}
+
+static double act_loss(void *ctx)
+{
+    act_case *c = ctx;
+    act_forward(c);
+    return dot(c->y, c->r, c->n);
+}
+
+/* each activation on 60 inputs in [-3, 3], at least 0.05 from 0 (leaky
+ * ReLU's kink); then backward accumulates and takes NULL */
+static void act_grad(int kind)
+{
+    char label[128];
+    act_case c = {kind, 60, random_floats(60), alloc_floats(60), random_floats(60)};
+    for (size_t i = 0; i < c.n; i++)
+        c.x[i] = 3.0f * c.x[i] + (c.x[i] < 0 ? -0.05f : 0.05f);
+    float *gx = alloc_floats(c.n), *g2 = alloc_floats(c.n);
+    act_forward(&c);
+    act_backward(&c, gx, c.r);
+    snprintf(label, sizeof label, "%s dx", act_names[kind]);
+    check(label, fd_error(act_loss, &c, c.x, c.n, gx), FD_TOL);
+
+    act_forward(&c);
+    act_backward(&c, g2, c.r);
+    act_backward(&c, g2, c.r);
+    act_backward(&c, NULL, c.r);
+    snprintf(label, sizeof label, "%s backward accumulates, NULL dx", act_names[kind]);
+    check(label, doubled_err(g2, gx, c.n), EXACT_TOL);
+    free(gx), free(g2), free(c.x), free(c.y), free(c.r);
+}
+
+typedef struct softmax_case {
+    int is_log, outer, C, inner;
+    float *x, *y, *r;
+} softmax_case;
+
+static double softmax_loss(void *ctx)
+{
+    softmax_case *c = ctx;
+    if (c->is_log)
+        nnrt_log_softmax_forward(c->y, c->x, c->outer, c->C, c->inner);
+    else
+        nnrt_softmax_forward(c->y, c->x, c->outer, c->C, c->inner);
+    return dot(c->y, c->r, (size_t)c->outer * c->C * c->inner);
+}
+
+/* (log-)softmax over C of [outer, C, inner]: forward against exp(x)/sum
+ * exp(x) in double, dx by finite differences, accumulation and NULL */
+static void softmax_grad(int is_log, int outer, int C, int inner, double scale)
+{
+    char label[128];
+    size_t n = (size_t)outer * C * inner;
+    softmax_case c = {is_log, outer, C, inner, random_floats(n), alloc_floats(n), random_floats(n)};
+    float *want = alloc_floats(n), *gx = alloc_floats(n), *g2 = alloc_floats(n);
+    for (size_t i = 0; i < n; i++)
+        c.x[i] *= (float)scale;
+    for (int o = 0; o < outer; o++)
+        for (int i = 0; i < inner; i++) {
+            double s = 0.0;
+            for (int k = 0; k < C; k++)
+                s += exp((double)c.x[((size_t)o * C + k) * inner + i]);
+            for (int k = 0; k < C; k++) {
+                size_t at = ((size_t)o * C + k) * inner + i;
+                want[at] = (float)(is_log ? c.x[at] - log(s) : exp((double)c.x[at]) / s);
+            }
+        }
+    const char *what = is_log ? "log_softmax" : "softmax";
+    softmax_loss(&c);
+    snprintf(label, sizeof label, "%s [%d,%d,%d] forward vs reference", what, outer, C, inner);
+    check(label, max_err(c.y, want, n), EXACT_TOL);
+    if (is_log)
+        nnrt_log_softmax_backward(gx, c.r, c.y, outer, C, inner);
+    else
+        nnrt_softmax_backward(gx, c.r, c.y, outer, C, inner);
+    snprintf(label, sizeof label, "%s [%d,%d,%d] dx", what, outer, C, inner);
+    check(label, fd_error(softmax_loss, &c, c.x, n, gx), FD_TOL);
+
+    softmax_loss(&c);
+    for (int k = 0; k < 2; k++) {
+        if (is_log)
+            nnrt_log_softmax_backward(g2, c.r, c.y, outer, C, inner);
+        else
+            nnrt_softmax_backward(g2, c.r, c.y, outer, C, inner);
+    }
+    if (is_log)
+        nnrt_log_softmax_backward(NULL, c.r, c.y, outer, C, inner);
+    else
+        nnrt_softmax_backward(NULL, c.r, c.y, outer, C, inner);
+    snprintf(label, sizeof label, "%s [%d,%d,%d] accumulates, NULL dx", what, outer, C, inner);
+    check(label, doubled_err(g2, gx, n), EXACT_TOL);
+    free(want), free(gx), free(g2), free(c.x), free(c.y), free(c.r);
+}
+
+typedef struct dropout_case {
+    size_t n;
+    float p;
+    float *x, *y, *mask, *r;
+} dropout_case;
+
+/* the same seed on every call, so the mask stays fixed while x moves */
+static double dropout_loss(void *ctx)
+{
+    dropout_case *c = ctx;
+    nnrt_rng r;
+    nnrt_rng_seed(&r, 11);
+    nnrt_dropout_forward(c->y, c->mask, c->x, c->n, c->p, &r);
+    return dot(c->y, c->r, c->n);
+}
+
+static void dropout_grad(void)
+{
+    dropout_case c = {50, 0.4f, random_floats(50), alloc_floats(50), alloc_floats(50), random_floats(50)};
+    float *gx = alloc_floats(c.n), *g2 = alloc_floats(c.n);
+    dropout_loss(&c);
+    nnrt_dropout_backward(gx, c.r, c.mask, c.n);
+    check("dropout p=0.4 dx (fixed seed)", fd_error(dropout_loss, &c, c.x, c.n, gx), FD_TOL);
+    nnrt_dropout_backward(g2, c.r, c.mask, c.n);
+    nnrt_dropout_backward(g2, c.r, c.mask, c.n);
+    nnrt_dropout_backward(NULL, c.r, c.mask, c.n);
+    check("dropout backward accumulates, NULL dx", doubled_err(g2, gx, c.n), EXACT_TOL);
+    free(gx), free(g2), free(c.x), free(c.y), free(c.mask), free(c.r);
+}
+
+typedef struct bn_case {
+    nnrt_bn_dims d;
+    float *x, *gamma, *beta, *y, *r;      /* gamma, beta NULL without affine */
+    float *mean, *invstd, *rm, *rv;
+} bn_case;
+
+static double bn_loss(void *ctx)
+{
+    bn_case *c = ctx;
+    nnrt_batchnorm_forward_train(c->y, c->mean, c->invstd, c->rm, c->rv, c->x, c->gamma, c->beta, &c->d);
+    return dot(c->y, c->r, (size_t)c->d.N * c->d.C * c->d.HW);
+}
+
+/* batch norm in training: forward against the definition (two-pass
+ * statistics in double), dx, dgamma, dbeta by finite differences,
+ * accumulation and NULL gradients. x has a per-channel offset so that the
+ * mean matters. */
+static void bn_grad(const char *name, int N, int C, int HW, int affine)
+{
+    char label[128];
+    size_t n = (size_t)N * C * HW;
+    bn_case c = {.d = {N, C, HW, 1e-5f, 0.1f}, .x = random_floats(n), .y = alloc_floats(n),
+                 .r = random_floats(n), .mean = alloc_floats(C), .invstd = alloc_floats(C),
+                 .rm = alloc_floats(C), .rv = alloc_floats(C)};
+    if (affine)
+        c.gamma = random_floats(C), c.beta = random_floats(C);
+    for (size_t i = 0; i < n; i++)
+        c.x[i] += (float)((i / HW) % C);
+
+    float *want = alloc_floats(n);
+    for (int k = 0; k < C; k++) {
+        double s = 0, ss = 0;
+        for (int b = 0; b < N; b++)
+            for (int i = 0; i < HW; i++)
+                s += c.x[((size_t)b * C + k) * HW + i];
+        double mu = s / (N * HW);
+        for (int b = 0; b < N; b++)
+            for (int i = 0; i < HW; i++) {
+                double e = c.x[((size_t)b * C + k) * HW + i] - mu;
+                ss += e * e;
+            }
+        double sd = sqrt(ss / (N * HW) + 1e-5);
+        for (int b = 0; b < N; b++)
+            for (int i = 0; i < HW; i++) {
+                size_t at = ((size_t)b * C + k) * HW + i;
+                want[at] = (float)((c.x[at] - mu) / sd * (affine ? c.gamma[k] : 1) + (affine ? c.beta[k] : 0));
+            }
+    }
+    bn_loss(&c);
+    snprintf(label, sizeof label, "batchnorm %s forward vs reference", name);
+    check(label, max_err(c.y, want, n), EXACT_TOL);
+
+    float *gx = alloc_floats(n), *gg = alloc_floats(C), *gb = alloc_floats(C);
+    nnrt_batchnorm_backward(gx, affine ? gg : NULL, affine ? gb : NULL, c.r, c.x, c.mean, c.invstd,
+                            c.gamma, &c.d);
+    snprintf(label, sizeof label, "batchnorm %s dx", name);
+    check(label, fd_error(bn_loss, &c, c.x, n, gx), FD_TOL);
+    if (affine) {
+        snprintf(label, sizeof label, "batchnorm %s dgamma", name);
+        check(label, fd_error(bn_loss, &c, c.gamma, C, gg), FD_TOL);
+        snprintf(label, sizeof label, "batchnorm %s dbeta", name);
+        check(label, fd_error(bn_loss, &c, c.beta, C, gb), FD_TOL);
+    }
+
+    /* twice into fresh buffers is double; NULL for each in turn changes nothing else */
+    float *gx2 = alloc_floats(n), *gg2 = alloc_floats(C), *gb2 = alloc_floats(C);
+    bn_loss(&c);
+    for (int k = 0; k < 2; k++)
+        nnrt_batchnorm_backward(gx2, affine ? gg2 : NULL, affine ? gb2 : NULL, c.r, c.x, c.mean,
+                                c.invstd, c.gamma, &c.d);
+    nnrt_batchnorm_backward(NULL, NULL, NULL, c.r, c.x, c.mean, c.invstd, c.gamma, &c.d);
+    snprintf(label, sizeof label, "batchnorm %s backward accumulates", name);
+    check(label, fmax(doubled_err(gx2, gx, n), fmax(doubled_err(gg2, gg, C), doubled_err(gb2, gb, C))),
+          EXACT_TOL);
+    free(want), free(gx), free(gg), free(gb), free(gx2), free(gg2), free(gb2);
+    free(c.x), free(c.gamma), free(c.beta), free(c.y), free(c.r);
+    free(c.mean), free(c.invstd), free(c.rm), free(c.rv);
+}
+
+typedef struct merge_case {
+    int N, C1, C2, inner;
+    float *a, *b, *y, *r;       /* add: a, b [N, C1, inner]; concat: a [N,C1,..], b [N,C2,..] */
+} merge_case;
+
+static double add_loss(void *ctx)
+{
+    merge_case *c = ctx;
+    size_t n = (size_t)c->N * c->C1 * c->inner;
+    nnrt_add_forward(c->y, c->a, c->b, n);
+    return dot(c->y, c->r, n);
+}
+
+static double concat_loss(void *ctx)
+{
+    merge_case *c = ctx;
+    int Cy = c->C1 + c->C2;
+    nnrt_concat_forward(c->y, c->a, c->N, c->C1, Cy, 0, c->inner);
+    nnrt_concat_forward(c->y, c->b, c->N, c->C2, Cy, c->C1, c->inner);
+    return dot(c->y, c->r, (size_t)c->N * Cy * c->inner);
+}
+
+/* add and concat: gradients of both operands by finite differences */
+static void merge_grad(int N, int C1, int C2, int inner)
+{
+    char label[128];
+    size_t na = (size_t)N * C1 * inner, nb = (size_t)N * C2 * inner, ny = na + nb;
+    merge_case c = {N, C1, C1, inner, random_floats(na), random_floats(na), alloc_floats(na),
+                    random_floats(na)};
+    float *ga = alloc_floats(na), *gb = alloc_floats(na);
+    nnrt_accumulate(ga, c.r, na);       /* the backward of add, once per operand */
+    nnrt_accumulate(gb, c.r, na);
+    snprintf(label, sizeof label, "add N=%d dx of both operands", N);
+    check(label, fmax(fd_error(add_loss, &c, c.a, na, ga), fd_error(add_loss, &c, c.b, na, gb)), FD_TOL);
+    free(c.b), free(c.y), free(c.r), free(gb);
+
+    c.C2 = C2, c.b = random_floats(nb), c.y = alloc_floats(ny), c.r = random_floats(ny);
+    gb = alloc_floats(nb);
+    memset(ga, 0, na * sizeof *ga);
+    nnrt_concat_backward(ga, c.r, N, C1, C1 + C2, 0, inner);
+    nnrt_concat_backward(gb, c.r, N, C2, C1 + C2, C1, inner);
+    nnrt_concat_backward(NULL, c.r, N, C2, C1 + C2, C1, inner);
+    snprintf(label, sizeof label, "concat N=%d C=%d+%d dx of both inputs", N, C1, C2);
+    check(label, fmax(fd_error(concat_loss, &c, c.a, na, ga), fd_error(concat_loss, &c, c.b, nb, gb)),
+          FD_TOL);
+
+    float *g2 = alloc_floats(nb);
+    nnrt_concat_backward(g2, c.r, N, C2, C1 + C2, C1, inner);
+    nnrt_concat_backward(g2, c.r, N, C2, C1 + C2, C1, inner);
+    snprintf(label, sizeof label, "concat N=%d backward accumulates", N);
+    check(label, doubled_err(g2, gb, nb), EXACT_TOL);
+    free(g2), free(ga), free(gb), free(c.a), free(c.b), free(c.y), free(c.r);
+}
+
+/* the losses, by kind */
+enum { L_MSE, L_L1, L_CE, L_NLL, L_BCE };
+static const char *const loss_names[] = {"mse", "l1", "cross_entropy", "nll", "bce_with_logits"};
+
+typedef struct loss_case {
+    int kind, reduction, N, C;      /* n = N * C elements */
+    float *x, *t;
+    float dloss;
+} loss_case;
+
+static double loss_value(void *ctx)
+{
+    loss_case *c = ctx;
+    size_t n = (size_t)c->N * c->C;
+    float l;
+    switch (c->kind) {
+    case L_MSE: l = nnrt_mse_forward_r(c->x, c->t, n, c->reduction); break;
+    case L_L1: l = nnrt_l1_forward(c->x, c->t, n, c->reduction); break;
+    case L_CE: l = nnrt_cross_entropy_forward(c->x, c->t, c->N, c->C, c->reduction); break;
+    case L_NLL: l = nnrt_nll_forward(c->x, c->t, c->N, c->C, c->reduction); break;
+    default: l = nnrt_bce_with_logits_forward(c->x, c->t, n, c->reduction); break;
+    }
+    return (double)c->dloss * l;
+}
+
+static void loss_backward(const loss_case *c, float *dx)
+{
+    size_t n = (size_t)c->N * c->C;
+    switch (c->kind) {
+    case L_MSE: nnrt_mse_backward_r(dx, c->x, c->t, n, c->dloss, c->reduction); break;
+    case L_L1: nnrt_l1_backward(dx, c->x, c->t, n, c->dloss, c->reduction); break;
+    case L_CE: nnrt_cross_entropy_backward(dx, c->x, c->t, c->N, c->C, c->dloss, c->reduction); break;
+    case L_NLL: nnrt_nll_backward(dx, c->t, c->N, c->C, c->dloss, c->reduction); break;
+    default: nnrt_bce_with_logits_backward(dx, c->x, c->t, n, c->dloss, c->reduction); break;
+    }
+}
+
+/* L = dloss * loss(x, t): dx by finite differences, accumulation, NULL.
+ * Targets: class indices for cross-entropy and NLL, probabilities in
+ * [0, 1] for BCE, values at least 0.05 from x for L1 (its kink). */
+static void loss_grad(int kind, int reduction, int N, int C)
+{
+    char label[128];
+    size_t n = (size_t)N * C;
+    int classes = kind == L_CE || kind == L_NLL;
+    loss_case c = {kind, reduction, N, C, random_floats(n), random_floats(classes ? (size_t)N : n), 0.7f};
+    for (size_t i = 0; i < (classes ? (size_t)N : n); i++) {
+        if (classes)
+            c.t[i] = (float)(nnrt_rng_next(&rng) % (uint64_t)C);
+        else if (kind == L_BCE)
+            c.t[i] = 0.5f * (c.t[i] + 1.0f);
+        else if (kind == L_L1 && fabsf(c.x[i] - c.t[i]) < 0.05f)
+            c.t[i] = c.x[i] + 0.1f;
+    }
+    if (kind == L_BCE)
+        for (size_t i = 0; i < n; i++)
+            c.x[i] *= 4.0f;
+    float *gx = alloc_floats(n), *g2 = alloc_floats(n);
+    loss_backward(&c, gx);
+    const char *red = reduction == NNRT_SUM ? "sum" : "mean";
+    snprintf(label, sizeof label, "%s %s [%d,%d] dx", loss_names[kind], red, N, C);
+    check(label, fd_error(loss_value, &c, c.x, n, gx), FD_TOL);
+    loss_backward(&c, g2);
+    loss_backward(&c, g2);
+    loss_backward(&c, NULL);
+    snprintf(label, sizeof label, "%s %s backward accumulates, NULL dx", loss_names[kind], red);
+    check(label, doubled_err(g2, gx, n), EXACT_TOL);
+    free(gx), free(g2), free(c.x), free(c.t);
+}
+
+/* the accumulating pool backwards, with NULL dx */
+static void accumulate_pools(void)
+{
+    pool_case c = pool_make(2, 3, 7, 6, 3, 2, 2, 1, 1, 1, 1);
+    float *dx1 = alloc_floats(c.nx), *dx2 = alloc_floats(c.nx);
+    nnrt_avgpool2d_backward(dx1, c.r, &c.d);
+    nnrt_avgpool2d_backward(dx2, c.r, &c.d);
+    nnrt_avgpool2d_backward(dx2, c.r, &c.d);
+    nnrt_avgpool2d_backward(NULL, c.r, &c.d);
+    check("avgpool2d backward accumulates, NULL dx", doubled_err(dx2, dx1, c.nx), EXACT_TOL);
+    free(dx1), free(dx2), free(c.x), free(c.y), free(c.r);
+
+    float *r = random_floats(2 * 3 * 3 * 4);
+    dx1 = alloc_floats(2 * 3 * 7 * 5), dx2 = alloc_floats(2 * 3 * 7 * 5);
+    nnrt_adaptive_avgpool2d_backward(dx1, r, 2, 3, 7, 5, 3, 4);
+    nnrt_adaptive_avgpool2d_backward(dx2, r, 2, 3, 7, 5, 3, 4);
+    nnrt_adaptive_avgpool2d_backward(dx2, r, 2, 3, 7, 5, 3, 4);
+    nnrt_adaptive_avgpool2d_backward(NULL, r, 2, 3, 7, 5, 3, 4);
+    check("adaptive_avgpool2d backward accumulates, NULL dx", doubled_err(dx2, dx1, 2 * 3 * 7 * 5),
+          EXACT_TOL);
+    free(dx1), free(dx2), free(r);
+}
+
+/* ---- 3. accumulation, NULL gradients, the generator ---- */
 
 static void accumulate_conv2d(void)
 {
@@ -568,7 +1528,7 @@ static void accumulate_conv2d(void)
 
 static void accumulate_maxpool2d(void)
 {
-    pool_case c = pool_make(2, 3, 7, 6, 3, 2, 2, 1, 1, 1);
+    pool_case c = pool_make(2, 3, 7, 6, 3, 2, 2, 1, 1, 1, 0);
     float *dx1 = alloc_floats(c.nx), *dx2 = alloc_floats(c.nx);
     nnrt_maxpool2d_backward(dx1, c.r, c.x, &c.d);
     nnrt_maxpool2d_backward(dx2, c.r, c.x, &c.d);
@@ -722,6 +1682,15 @@ int main(void)
     hand_relu();
     hand_linear();
     hand_mse_sgd();
+    hand_avgpool2d();
+    hand_adaptive_avgpool2d();
+    hand_activations();
+    hand_softmax();
+    hand_dropout();
+    hand_batchnorm();
+    hand_tensor();
+    hand_losses();
+    hand_optim();
 
     printf("-- backward, by finite differences --\n");
     /*        name                   N  C  H  W  K  R  S sh sw ph pw dh dw  g bias */
@@ -737,6 +1706,12 @@ int main(void)
     conv_grad("pad > kernel",        1, 1, 2, 3, 2, 1, 2, 1, 1, 2, 3, 1, 1, 1, 1);
     conv_grad("all at once",         3, 4, 9, 7, 4, 3, 2, 2, 1, 1, 2, 2, 1, 2, 0);
     conv_grad("all at once 2",       3, 6, 8, 11, 4, 2, 3, 1, 3, 2, 1, 1, 2, 2, 1);
+    /* the fast path (stride 1, 32 pixels or more; conv2d.c), its d weight by
+     * rows (under 12 out channels per group) and by lanes, chunks of 8 samples */
+    conv_grad("wide, rows",          2, 3, 8, 8, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1);
+    conv_grad("wide, lanes",         2, 2, 8, 8, 12, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1);
+    conv_grad("wide, batch 9",       9, 2, 7, 7, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1);
+    conv_grad("wide, all at once",   3, 4, 9, 7, 26, 3, 2, 1, 1, 1, 2, 2, 1, 2, 1);
 
     /*        name                   N  C  H  W kh kw sh sw ph pw */
     pool_grad("2x2 stride 2",        1, 1, 4, 4, 2, 2, 2, 2, 0, 0);
@@ -747,14 +1722,71 @@ int main(void)
     linear_grad("N=1",   1, 5, 3, 1);
     linear_grad("N=4",   4, 7, 2, 1);
     linear_grad("N=3 no bias", 3, 4, 5, 0);
+    linear_grad("N=9, tiles", 9, 70, 13, 1);    /* 32-feature tiles, the last overlapping */
+    threads_same_bits();
     relu_grad();
     mse_grad();
+
+    /* average and max pooling of the same windows, floor and ceil mode
+     *            name                          N  C  H  W kh kw sh sw ph pw ceil incl_pad */
+    avgpool_grad("2x2 stride 2",                1, 1, 4, 4, 2, 2, 2, 2, 0, 0, 0, 1);
+    avgpool_grad("3x3 s2 pad 1",                3, 2, 7, 6, 3, 3, 2, 2, 1, 1, 0, 1);
+    avgpool_grad("3x3 s2 pad 1 excl pad",       3, 2, 7, 6, 3, 3, 2, 2, 1, 1, 0, 0);
+    avgpool_grad("3x3 s2 pad 1 ceil",           2, 2, 6, 7, 3, 3, 2, 2, 1, 1, 1, 1);
+    avgpool_grad("3x3 s2 pad 1 ceil excl pad",  2, 2, 6, 7, 3, 3, 2, 2, 1, 1, 1, 0);
+    avgpool_grad("3x2 s2x1 pad 1 ceil",         2, 3, 8, 5, 3, 2, 2, 1, 1, 1, 1, 1);
+    avgpool_grad("2x3 s3x2 ceil excl pad",      1, 2, 7, 8, 2, 3, 3, 2, 0, 0, 1, 0);
+
+    /*            name                 N  C  H  W  P  Q */
+    adaptive_grad("7x5 -> 3x4",        2, 3, 7, 5, 3, 4);
+    adaptive_grad("6x6 -> 1x1",        1, 2, 6, 6, 1, 1);
+    adaptive_grad("3x5 -> 4x7",        1, 2, 3, 5, 4, 7);
+    adaptive_grad("8x8 -> 4x4",        3, 1, 8, 8, 4, 4);
+
+    act_grad(LEAKY);
+    act_grad(SIGMOID);
+    act_grad(TANH);
+    act_grad(GELU);
+
+    /*           log outer  C inner  scale of x */
+    softmax_grad(0,  4,    10,  1,   3.0);
+    softmax_grad(1,  4,    10,  1,   3.0);
+    softmax_grad(0,  1,     7,  1,  10.0);
+    softmax_grad(0,  2,     5, 12,   1.0);
+    softmax_grad(1,  2,     5, 12,   1.0);
+    softmax_grad(0,  2,     3, 130,  1.0);  /* more than one block of inner positions */
+    softmax_grad(1,  1,     3, 130,  1.0);
+
+    dropout_grad();
+
+    /*      name            N  C  HW affine */
+    bn_grad("1d [4,5]",     4, 5, 1, 1);
+    bn_grad("1d [3,4,7]",   3, 4, 7, 1);
+    bn_grad("2d [2,3,3,4]", 2, 3, 12, 1);
+    bn_grad("2d no affine", 2, 3, 12, 0);
+    bn_grad("2d batch 1",   1, 2, 20, 1);
+
+    merge_grad(1, 2, 3, 5);
+    merge_grad(3, 1, 2, 4);
+
+    /*        kind   reduction  N  C */
+    loss_grad(L_MSE, NNRT_MEAN, 3, 7);
+    loss_grad(L_MSE, NNRT_SUM,  3, 7);
+    loss_grad(L_L1,  NNRT_MEAN, 3, 7);
+    loss_grad(L_L1,  NNRT_SUM,  1, 9);
+    loss_grad(L_CE,  NNRT_MEAN, 4, 6);
+    loss_grad(L_CE,  NNRT_SUM,  1, 5);
+    loss_grad(L_NLL, NNRT_MEAN, 4, 6);
+    loss_grad(L_NLL, NNRT_SUM,  3, 4);
+    loss_grad(L_BCE, NNRT_MEAN, 3, 8);
+    loss_grad(L_BCE, NNRT_SUM,  2, 5);
 
     printf("-- accumulation, NULL gradients, random numbers --\n");
     accumulate_conv2d();
     accumulate_maxpool2d();
     accumulate_linear();
     accumulate_relu_mse();
+    accumulate_pools();
     test_rng();
 
     if (failures) {

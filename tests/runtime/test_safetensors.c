@@ -817,12 +817,29 @@ static int run_args(const char *const *argv, char **out, char **errout)
         if (!freopen(tmp_path("args.out"), "w", stdout) ||
             !freopen(tmp_path("args.err"), "w", stderr))
             _exit(3);
-        nnrt_args a = {100, 64, 0.01f, 42, NULL, NULL, NULL, NULL, 10, 0};
-        nnrt_parse_args(&a, argc, (char **)argv, doc);
+        nnrt_args a = {.steps = 100, .batch = 64, .lr = 0.01f, .seed = 42, .print_every = 10};
+        /* a writable copy: predict moves its files to the front of argv */
+        char *args[64];
+        for (int i = 0; i <= argc && i < 64; i++)
+            args[i] = (char *)argv[i];
+        nnrt_parse_args(&a, argc, args, doc);
         printf("steps=%ld batch=%d lr=%g seed=%" PRIu64 " save=%s load=%s data=%s dump=%s "
                "print_every=%ld quiet=%d", a.steps, a.batch, (double)a.lr, a.seed,
                a.save ? a.save : "-", a.load ? a.load : "-", a.data ? a.data : "-",
                a.dump ? a.dump : "-", a.print_every, a.quiet);
+        if (a.command) { /* the commands' fields */
+            printf(" | %s epochs=%ld test_data=%s resume=%s log=%s pad=%d normalize=", a.command,
+                   a.epochs, a.test_data ? a.test_data : "-", a.resume ? a.resume : "-",
+                   a.log ? a.log : "-", a.pad);
+            if (a.normalize)
+                printf("%g,%g", (double)a.mean, (double)a.std);
+            else
+                printf("-");
+            printf(" limit=%ld test_limit=%ld save_every=%ld index=%ld inputs=", a.limit,
+                   a.test_limit, a.save_every, a.index);
+            for (int i = 0; i < a.ninputs; i++)
+                printf("%s%s", i ? "," : "", a.inputs[i]);
+        }
         fflush(stdout);
         _exit(42);
     }
@@ -864,7 +881,13 @@ static void args_bad(const char *const *argv, const char *want)
     CHECK(rc == 2);
     CHECK(out[0] == '\0');
     CHECK_HAS(err, want);
-    CHECK_HAS(err, "try 'lenet --help'");
+    /* the hint names the command, if there is one */
+    const char *cmds[] = {"train", "eval", "predict"};
+    char hint[64] = "try 'lenet --help'";
+    for (int i = 0; i < 3; i++)
+        if (argv[1] && strcmp(argv[1], cmds[i]) == 0)
+            snprintf(hint, sizeof hint, "try 'lenet %s --help'", cmds[i]);
+    CHECK_HAS(err, hint);
     free(out);
     free(err);
 }
@@ -910,8 +933,8 @@ static void test_args(void)
     args_bad(ARGV("--rl", "0.1"), "unknown option '--rl' (did you mean '--lr'?)");
     args_bad(ARGV("--print_every", "3"), "(did you mean '--print-every'?)");
     args_bad(ARGV("--learning-rate", "0.1"), "unknown option '--learning-rate'\n");
-    args_bad(ARGV("--"), "unknown option '--'\n");
-    args_bad(ARGV("foo"), "lenet: error: unexpected argument 'foo'");
+    args_bad(ARGV("foo"), "lenet: error: unknown command 'foo' (the commands are train, eval and predict");
+    args_bad(ARGV("trian"), "lenet: error: unknown command 'trian' (did you mean 'train'?)");
     args_bad(ARGV("-"), "unexpected argument '-'");
     args_bad(ARGV("--batch", "abc"), "lenet: error: --batch expects a positive integer, got 'abc'");
     args_bad(ARGV("--batch", "12x"), "--batch expects a positive integer, got '12x'");
@@ -942,6 +965,81 @@ static void test_args(void)
     args_bad(ARGV("--save"), "--save expects a value");
     args_bad(ARGV("--save="), "--save expects a file name");
     args_bad(ARGV("--steps", "5", "extra"), "unexpected argument 'extra'");
+    args_bad(ARGV("--", "x"), "unexpected argument 'x'");
+    args_ok(ARGV("--"),
+            "steps=100 batch=64 lr=0.01 seed=42 save=- load=- data=- dump=- print_every=10 quiet=0");
+}
+
+/* The commands: their defaults, their flags, and the flags they refuse. */
+static void test_commands(void)
+{
+    const char *rest = "save=- load=- data=- dump=- print_every=0 quiet=0 | ";
+    char want[512];
+    snprintf(want, sizeof want, "steps=-1 batch=64 lr=0.01 seed=42 %strain epochs=1 test_data=- "
+             "resume=- log=- pad=-1 normalize=- limit=0 test_limit=0 save_every=0 index=-1 inputs=", rest);
+    args_ok(ARGV("train"), want);
+    args_ok(ARGV("train", "--data", "mnist:data/mnist", "--test-data=csv:t.csv", "--epochs", "3",
+                 "--batch", "32", "--lr", "0.05", "--seed", "7", "--steps", "10", "--limit", "1000",
+                 "--test-limit", "100", "--pad", "2", "--normalize", "0.1307,0.3081", "--save", "w.st",
+                 "--save-every", "50", "--resume", "r.st", "--log", "log.csv", "--print-every", "5",
+                 "--quiet"),
+            "steps=10 batch=32 lr=0.05 seed=7 save=w.st load=- data=mnist:data/mnist dump=- "
+            "print_every=5 quiet=1 | train epochs=3 test_data=csv:t.csv resume=r.st log=log.csv pad=2 "
+            "normalize=0.1307,0.3081 limit=1000 test_limit=100 save_every=50 index=-1 inputs=");
+    args_ok(ARGV("eval", "--load", "w.st", "--data", "x.csv", "--dump", "o.st", "--pad=0",
+                 "--normalize=-1,2.5", "--limit", "5"),
+            "steps=-1 batch=64 lr=0.01 seed=42 save=- load=w.st data=x.csv dump=o.st print_every=0 "
+            "quiet=0 | eval epochs=1 test_data=- resume=- log=- pad=0 normalize=-1,2.5 limit=5 "
+            "test_limit=0 save_every=0 index=-1 inputs=");
+    /* predict: files anywhere among the flags, and after -- */
+    args_ok(ARGV("predict", "a.pgm", "--load", "w.st", "b.idx", "--index", "3", "--", "--c.pgm"),
+            "steps=-1 batch=64 lr=0.01 seed=42 save=- load=w.st data=- dump=- print_every=0 quiet=0 | "
+            "predict epochs=1 test_data=- resume=- log=- pad=-1 normalize=- limit=0 test_limit=0 "
+            "save_every=0 index=3 inputs=a.pgm,b.idx,--c.pgm");
+
+    /* each command's --help lists its own flags, and only those */
+    char *out, *err;
+    CHECK(run_args(ARGV("train", "--help"), &out, &err) == 0);
+    CHECK_HAS(out, "usage: lenet train --data SPEC [options]");
+    CHECK_HAS(out, "--epochs N");
+    CHECK_HAS(out, "--resume FILE");
+    CHECK_HAS(out, "mnist:DIR");
+    CHECK(strstr(out, "--index") == NULL && strstr(out, "--dump") == NULL);
+    free(out);
+    free(err);
+    CHECK(run_args(ARGV("predict", "-h"), &out, &err) == 0);
+    CHECK_HAS(out, "usage: lenet predict --load FILE [options] IMAGE...");
+    CHECK_HAS(out, "--index N");
+    CHECK(strstr(out, "--epochs") == NULL);
+    free(out);
+    free(err);
+    CHECK(run_args(ARGV("--help"), &out, &err) == 0);
+    CHECK_HAS(out, "lenet train --data SPEC [options]");
+    CHECK_HAS(out, "lenet COMMAND --help");
+    CHECK(strstr(out, "--epochs") == NULL);
+    free(out);
+    free(err);
+
+    args_bad(ARGV("--epochs", "3"), "--epochs goes with the command train (lenet train --epochs ...)");
+    args_bad(ARGV("--pad", "2"), "--pad goes with the commands train, eval and predict");
+    args_bad(ARGV("eval", "--lr", "0.1"), "--lr is not an option of eval (it is one of train, and of "
+             "the tutorial's loop)");
+    args_bad(ARGV("predict", "--epochs", "2"), "--epochs is not an option of predict (it is one of train)");
+    args_bad(ARGV("--steps", "3", "train"), "unexpected argument 'train' (a command goes first: lenet train ...)");
+    args_bad(ARGV("train", "x"), "unexpected argument 'x' (train takes only options)");
+    args_bad(ARGV("train", "--epochs", "0"), "--epochs expects a positive integer, got '0'");
+    args_bad(ARGV("train", "--limit", "-5"), "--limit expects a positive integer, got '-5'");
+    args_bad(ARGV("train", "--save-every", "x"), "--save-every expects a positive integer, got 'x'");
+    args_bad(ARGV("train", "--pad", "-1"), "--pad expects an integer from 0 to 4096, got '-1'");
+    args_bad(ARGV("train", "--pad", "5000"), "--pad expects an integer from 0 to 4096, got '5000'");
+    args_bad(ARGV("predict", "--index", "-1"), "--index expects a non-negative integer, got '-1'");
+    const char *bad_norm[] = {"0.5", "0.5,", ",0.5", "0.5,0", "0.5,-1", "a,b", "0.5,1,2", "0.5, 1",
+                              "nan,1", "0.5,inf", "1e39,1"};
+    for (size_t i = 0; i < sizeof bad_norm / sizeof bad_norm[0]; i++)
+        args_bad(ARGV("train", "--normalize", bad_norm[i]), "--normalize expects MEAN,STD");
+    args_bad(ARGV("train", "--log="), "--log expects a file name, got ''");
+    args_bad(ARGV("train", "--resume"), "--resume expects a value");
+    args_bad(ARGV("train", "--epoch", "3"), "unknown option '--epoch' (did you mean '--epochs'?)");
 }
 
 int main(int argc, char **argv)
@@ -964,6 +1062,7 @@ int main(int argc, char **argv)
     run("safetensors save is atomic", test_atomic);
     run("util: alloc, max_abs, seconds", test_util);
     run("util: command-line parsing", test_args);
+    run("util: commands (train, eval, predict) and their flags", test_commands);
     if (failures) {
         printf("%d checks failed\n", failures);
         return 1;

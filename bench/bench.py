@@ -1,0 +1,292 @@
+"""make bench: nnc's LeNet trainer against the same model in PyTorch.
+
+Builds nnc's trainer for models/lenet.nn (nnc -o, the way a user builds it)
+and runs it side by side with bench/torch_lenet.py: the tutorial's network,
+random normal data, MSE, SGD lr 0.01, the same batch, the same number of
+steps and the same thread counts (nnc: NNRT_THREADS; PyTorch:
+torch.set_num_threads). Each setting runs RUNS times, interleaved, and the
+median is reported. For each batch size it prints and writes to
+bench/results.md:
+
+  - samples/s of each side at each thread count, and the ratio of the bests;
+  - achieved GFLOP/s (the exact multiply-adds of training LeNet, from the
+    shapes, below) next to the peak of this machine, measured by bench/peak.c;
+  - the peak resident memory of each process (ru_maxrss from wait4).
+
+Timing: both sides time their training loop only, with a monotonic clock
+(nnc's trainer prints "trained N steps in T s: ..."; torch_lenet.py prints the
+same line, after 5 untimed warm-up steps that nnc does not get).
+
+usage: /usr/bin/python3 bench/bench.py   (make bench runs it)
+environment: RUNS (default 5), THREADS (default "1 2"), BATCHES (default
+"1 64 256"), CC (default cc), TORCH_PYTHON (default /usr/bin/python3),
+BUILD (make's build directory, default build)
+"""
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))    # make's B
+OUT = os.path.join(BUILD, "bench")
+RESULTS = os.path.join(ROOT, "bench", "results.md")
+
+RUNS = int(os.environ.get("RUNS", "5"))
+THREADS = [int(t) for t in os.environ.get("THREADS", "1 2").split()]
+BATCHES = [int(b) for b in os.environ.get("BATCHES", "1 64 256").split()]
+CC = os.environ.get("CC", "cc")
+TORCH_PYTHON = os.environ.get("TORCH_PYTHON", "/usr/bin/python3")
+STEPS = {1: 4000, 64: 200, 256: 50}     # about a second of PyTorch per run
+TRAINED = re.compile(r"trained (\d+) steps in ([0-9.]+) s: ([0-9.]+) steps/s, ([0-9.]+) samples/s")
+
+# LeNet's layers (models/lenet.nn): multiply-adds per sample of each.
+#   conv: K * C * R * S * P * Q;  linear: IN * OUT
+LAYERS = [
+    ("conv1", 6 * 1 * 5 * 5 * 28 * 28, False),   # the network's input needs no gradient
+    ("conv2", 16 * 6 * 5 * 5 * 10 * 10, True),
+    ("fc1", 400 * 120, True),
+    ("fc2", 120 * 84, True),
+    ("fc3", 84 * 10, True),
+]
+# Training = forward (one GEMM per layer) + backward: d weight for every layer,
+# d input for every layer but the first. 2 FLOP per multiply-add. Bias, relu,
+# pooling, the loss and SGD are left out (under 2% of the total).
+FWD_MACS = sum(m for _, m, _ in LAYERS)
+TRAIN_FLOP = 2 * (2 * FWD_MACS + sum(m for _, m, dx in LAYERS if dx))
+
+
+def run(cmd, env=None):
+    """Runs cmd; returns its stdout, or exits with its stderr."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    out, err = p.communicate()
+    if p.returncode != 0:
+        sys.exit(f"bench: {' '.join(cmd)} failed ({p.returncode}):\n{err}")
+    return out
+
+
+def run_rss(cmd, env=None):
+    """Runs cmd and returns (stdout, peak resident memory in MiB): a fork and
+    wait4 of our own, since subprocess reaps the child without its rusage."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                   # the child: stdout to the pipe
+        os.close(r)
+        os.dup2(w, 1)
+        try:
+            os.execvpe(cmd[0], cmd, env if env is not None else os.environ)
+        finally:
+            os._exit(127)
+    os.close(w)
+    with os.fdopen(r) as f:
+        out = f.read()
+    _, status, ru = os.wait4(pid, 0)
+    if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+        sys.exit(f"bench: {' '.join(cmd)} failed (status {status})")
+    return out, ru.ru_maxrss / 1024.0              # KiB on Linux
+
+
+def samples_per_s(out, cmd):
+    m = TRAINED.search(out)
+    if not m:
+        sys.exit(f"bench: no 'trained ...' line from {' '.join(cmd)}:\n{out}")
+    return float(m.group(4))
+
+
+def build():
+    """nnc -o: the trainer as a user gets it; returns (nnc ms, cc s)."""
+    os.makedirs(OUT, exist_ok=True)
+    nnc = os.path.join(BUILD, "nnc")
+    model = os.path.join(ROOT, "models", "lenet.nn")
+    csrc = os.path.join(OUT, "lenet.c")
+    t = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        run([nnc, model, "-o", csrc])
+        t.append(time.perf_counter() - t0)
+    nnc_ms = 1000 * statistics.median(t)
+    t0 = time.perf_counter()
+    env = dict(os.environ, CC=CC)
+    run([nnc, model, "-o", os.path.join(OUT, "lenet")], env=env)
+    cc_s = time.perf_counter() - t0
+    return nnc_ms, cc_s
+
+
+def measure_peak():
+    """GFLOP/s of one core (bench/peak.c), or None if it does not build."""
+    exe = os.path.join(OUT, "peak")
+    src = os.path.join(ROOT, "bench", "peak.c")
+    for flags in (["-march=native"], []):
+        cmd = CC.split() + ["-O2", "-ffp-contract=fast"] + flags + [src, "-o", exe]
+        if subprocess.run(cmd, stderr=subprocess.DEVNULL).returncode == 0:
+            return float(run([exe]).strip())
+    return None
+
+
+def machine():
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((ln for ln in f if ln.startswith("flags")), "")
+    except OSError:
+        pass
+    simd = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "SSE"
+    cc = subprocess.run(CC.split() + ["--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    torch = subprocess.run([TORCH_PYTHON, "-c", "import torch; print(torch.__version__)"],
+                           capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    return f"{model}, {os.cpu_count()} cores, {simd}", cc, torch, commit
+
+
+def main():
+    with open("/proc/loadavg") as f:
+        load_start = " ".join(f.read().split()[:3])
+    nnc_ms, cc_s = build()
+    peak = measure_peak()
+    trainer = os.path.join(OUT, "lenet")
+    torch_py = os.path.join(ROOT, "bench", "torch_lenet.py")
+
+    # results[(side, batch, threads)] = ([samples/s], [MiB])
+    results = {}
+    for i in range(RUNS):
+        for b in BATCHES:
+            steps = STEPS.get(b, max(10, 12800 // b))
+            for t in THREADS:
+                cmds = {
+                    "nnc": ([trainer, "--batch", str(b), "--steps", str(steps), "--print-every", str(10**9)],
+                            dict(os.environ, NNRT_THREADS=str(t))),
+                    "torch": ([TORCH_PYTHON, torch_py, "--batch", str(b), "--steps", str(steps),
+                               "--threads", str(t)], dict(os.environ, OMP_NUM_THREADS=str(t))),
+                }
+                for side, (cmd, env) in cmds.items():
+                    out, rss = run_rss(cmd, env)
+                    sps = samples_per_s(out, cmd)
+                    r = results.setdefault((side, b, t), ([], []))
+                    r[0].append(sps)
+                    r[1].append(rss)
+                    print(f"  run {i + 1}/{RUNS}  batch {b:3d}  {side:5s} {t} thread{'s' if t > 1 else ' '}"
+                          f"  {sps:10.0f} samples/s  {rss:6.1f} MiB", file=sys.stderr, flush=True)
+
+    med = {k: (statistics.median(v[0]), statistics.median(v[1])) for k, v in results.items()}
+    report = table(med, peak, nnc_ms, cc_s)
+    print(report)
+    mach, cc, torch, commit = machine()
+    with open("/proc/loadavg") as f:
+        load_end = " ".join(f.read().split()[:3])
+    with open(RESULTS, "w") as f:
+        f.write("# Benchmark: LeNet training, nnc against PyTorch\n\n")
+        f.write("Written by `make bench` (bench/bench.py); do not edit by hand.\n\n")
+        f.write(f"- machine: {mach}\n- compiler: {cc}\n- PyTorch: {torch} (Debian's python3-torch)\n")
+        f.write(f"- nnc commit: {commit} (plus uncommitted changes, if any)\n")
+        f.write(f"- date: {datetime.date.today().isoformat()}; median of {RUNS} runs\n")
+        f.write(f"- load average (1, 5, 15 min) before: {load_start}, after: {load_end} "
+                "(other programs running at the same time slow both sides, and 2 threads most)\n\n")
+        f.write(report)
+        f.write(NOTES)
+    print(f"written to {os.path.relpath(RESULTS, os.getcwd())}")
+
+
+def best(med, side, b):
+    return max(med[(side, b, t)][0] for t in THREADS)
+
+
+def table(med, peak, nnc_ms, cc_s):
+    gf = TRAIN_FLOP / 1e9
+    lines = []
+    w = lines.append
+    w("## Training throughput (samples/s, higher is better)\n")
+    head = "| batch | steps |" + "".join(f" nnc {t}T |" for t in THREADS) + \
+        "".join(f" PyTorch {t}T |" for t in THREADS) + " nnc best / PyTorch best |"
+    w(head)
+    w("|" + "---|" * (head.count("|") - 1))
+    for b in BATCHES:
+        w(f"| {b} | {STEPS.get(b, max(10, 12800 // b))} |" +
+          "".join(f" {med[('nnc', b, t)][0]:,.0f} |" for t in THREADS) +
+          "".join(f" {med[('torch', b, t)][0]:,.0f} |" for t in THREADS) +
+          f" **{best(med, 'nnc', b) / best(med, 'torch', b):.2f}x** |")
+    w("| MNIST epoch, batch 64 (s) | |" + " not yet measured |" * (2 * len(THREADS)) + " - |")
+    w("")
+    w("The MNIST row waits for the data loader (`train --data mnist:DIR`); it is a placeholder, "
+      "not a measurement.\n")
+    w("## Achieved arithmetic and memory\n")
+    pk = f"{peak:.0f} GFLOP/s per core, {peak * max(THREADS):.0f} on {max(THREADS)}" if peak else "not measured"
+    w(f"Training LeNet costs {TRAIN_FLOP:,} FLOP per sample ({gf * 1e3:.3f} MFLOP; derivation below).")
+    w(f"Peak of this machine, measured by bench/peak.c (FMA chains on the widest vectors): {pk}.\n")
+    head = "| batch |" + "".join(f" nnc {t}T GFLOP/s |" for t in THREADS) + \
+        "".join(f" PyTorch {t}T GFLOP/s |" for t in THREADS) + \
+        " nnc best, % of peak | nnc peak RSS | PyTorch peak RSS |"
+    w(head)
+    w("|" + "---|" * (head.count("|") - 1))
+    for b in BATCHES:
+        best_t = max(THREADS, key=lambda t: med[("nnc", b, t)][0])
+        top = med[("nnc", b, best_t)][0] * gf
+        pct = f"{100 * top / (peak * best_t):.1f}% of {best_t} core{'s' if best_t > 1 else ''}" if peak else "-"
+        rss_n = max(med[("nnc", b, t)][1] for t in THREADS)
+        rss_t = max(med[("torch", b, t)][1] for t in THREADS)
+        w(f"| {b} |" + "".join(f" {med[('nnc', b, t)][0] * gf:.2f} |" for t in THREADS) +
+          "".join(f" {med[('torch', b, t)][0] * gf:.2f} |" for t in THREADS) +
+          f" {pct} | {rss_n:.1f} MiB | {rss_t:.1f} MiB |")
+    w("")
+    w("## Build\n")
+    w(f"- nnc compiles models/lenet.nn to C in {nnc_ms:.1f} ms (median of 5)")
+    w(f"- `nnc -o` (nnc, then `{CC} -O2` on the generated file and the link) builds the trainer "
+      f"in {cc_s:.2f} s")
+    w("")
+    w("## The targets of issue 7\n")
+    w("| target | measured | met |")
+    w("|---|---|---|")
+
+    def target(name, value, ok):
+        w(f"| {name} | {value} | {'yes' if ok else 'no'} |")
+    if 64 in BATCHES:
+        r = best(med, "nnc", 64) / best(med, "torch", 64)
+        target("batch 64: 5x PyTorch's samples/s (its best thread count)", f"{r:.2f}x", r >= 5)
+    if 1 in BATCHES:
+        r = best(med, "nnc", 1) / best(med, "torch", 1)
+        target("batch 1: 20x PyTorch's steps/s", f"{r:.2f}x", r >= 20)
+    w("| one MNIST epoch at batch 64 in 1.2 s, loading included | not yet measured | - |")
+    if 64 in BATCHES:
+        rss = max(med[("nnc", 64, t)][1] for t in THREADS)
+        target("peak RSS of the trainer, synthetic data, batch 64: 16 MB", f"{rss:.1f} MiB",
+               rss * 1.048576 <= 16)
+    target("nnc compiles LeNet in under 20 ms", f"{nnc_ms:.1f} ms", nnc_ms < 20)
+    target("the generated file builds in under 2 s", f"{cc_s:.2f} s (nnc -o, all of it)", cc_s < 2)
+    w("")
+    return "\n".join(lines) + "\n"
+
+
+NOTES = f"""## How these are measured
+
+- Same work on both sides: LeNet of PyTorch's tutorial, input [batch, 1, 32, 32]
+  and target [batch, 10] drawn once from a normal distribution, MSE, SGD with
+  lr 0.01, zero_grad / forward / loss / backward / step, the same number of
+  steps. nnc's thread count is set with NNRT_THREADS, PyTorch's with
+  torch.set_num_threads (and OMP_NUM_THREADS).
+- Samples/s is the median over the runs; a run times its training loop only.
+  PyTorch gets 5 untimed warm-up steps, nnc none.
+- Peak RSS is ru_maxrss of the whole process (for PyTorch: the Python
+  interpreter with torch loaded), the maximum over thread counts, median over runs.
+- FLOP per sample, from the shapes (multiply-adds x 2):
+  conv1 6x1x5x5 x 28x28 = 117,600; conv2 16x6x5x5 x 10x10 = 240,000;
+  fc1 400x120 = 48,000; fc2 120x84 = 10,080; fc3 84x10 = 840;
+  forward {FWD_MACS:,} MAC; backward: d weight {FWD_MACS:,} MAC and d input
+  {FWD_MACS - LAYERS[0][1]:,} MAC (none for conv1, whose input needs no gradient);
+  total {TRAIN_FLOP // 2:,} MAC = {TRAIN_FLOP:,} FLOP.
+"""
+
+if __name__ == "__main__":
+    main()

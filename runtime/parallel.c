@@ -1,0 +1,240 @@
+/* parallel.c — the runtime's threads, and the kernels' scratch memory.
+ *
+ * A kernel that has enough work cuts it into tasks and calls
+ * nnrt_parallel(fn, ctx, ntasks): fn(ctx, task) runs once for every task, on
+ * the calling thread and on a pool of worker threads, and the call returns
+ * when all are done. Tasks go to whichever thread asks first; the kernels
+ * make tasks whose results do not depend on the thread that runs them, so a
+ * run gives the same bits with any number of threads.
+ *
+ * The pool starts at the first call that needs it, with NNRT_THREADS threads
+ * (the environment) or one per online core; nnrt_set_threads changes it.
+ * Between calls a worker spins for a short while (about 35 us) before it
+ * sleeps on a condition variable: calls that come back to back find it
+ * awake, and a worker that spins longer takes a core from the caller's own
+ * serial work whenever another program wants the second core (measured
+ * here: spinning for a millisecond halved the speed of 2 threads at batch
+ * 64 next to one busy process). A hand-over between cores costs 1 to 2 us
+ * on this machine, so kernels share only large work. Workers never exit;
+ * the process's exit ends them.
+ *
+ * One job at a time: a call made while another thread's job runs, or from
+ * inside a task, runs its tasks on the calling thread.
+ *
+ * Scratch: nnrt_scratch(slot, n) returns this thread's buffer number slot,
+ * grown (once, to the largest size asked) and never freed: a kernel keeps
+ * nothing in it between calls, and allocates only the first time a size is
+ * seen, never in the steady state of a training loop.
+ */
+#include "nnrt.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+enum {
+    MAX_THREADS = 64,
+    SPIN_CHECKS = 32,       /* a worker's wait before it sleeps: 64 pauses each, ~35 us in all */
+    SPIN_YIELD = 256,       /* the caller's wait for the workers before it yields the core */
+};
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* The pool. A job is open from when the caller publishes it until the caller
+ * has run out of tasks. Worker w is told about a job by go[w]; it joins
+ * (active + 1), and takes tasks only if that job is still open. The caller
+ * closes the job and waits for the workers that joined: a worker that the
+ * system has not yet scheduled when the job closes is not waited for, which
+ * matters on a busy machine. */
+static struct {
+    pthread_mutex_t job_lock;           /* held by the thread whose job runs */
+    pthread_mutex_t sleep_lock;         /* with wake: for sleeping workers */
+    pthread_cond_t wake;
+    int nthreads;                       /* threads a job may use, caller included; 0: not chosen yet */
+    int started;                        /* threads running, caller included */
+    unsigned gen;
+    /* what the threads share, a cache line each, so that a write to one
+     * does not take the others away from the cores that read them */
+    _Alignas(64) struct {
+        void (*fn)(void *ctx, int task);    /* the current job */
+        void *ctx;
+        int ntasks;
+        int chunk;                      /* tasks taken at a time */
+    } job;
+    _Alignas(64) atomic_int next;       /* the next task to hand out */
+    _Alignas(64) atomic_uint open;      /* the generation of the open job, 0: none */
+    _Alignas(64) atomic_int active;     /* workers inside a job */
+    _Alignas(64) atomic_int sleepers;
+    struct {
+        _Alignas(64) atomic_uint v;     /* the latest job worker w was told about */
+    } go[MAX_THREADS];
+} pool = {.job_lock = PTHREAD_MUTEX_INITIALIZER, .sleep_lock = PTHREAD_MUTEX_INITIALIZER,
+          .wake = PTHREAD_COND_INITIALIZER};
+
+static _Thread_local int in_task;       /* inside fn: nested calls run inline */
+
+/* NNRT_THREADS, else the online cores, within [1, MAX_THREADS] */
+static int default_threads(void)
+{
+    const char *s = getenv("NNRT_THREADS");
+    long n = 0;
+    if (s && *s) {
+        char *end;
+        n = strtol(s, &end, 10);
+        if (*end || n < 1)
+            n = 0;
+    }
+    if (n == 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+void nnrt_set_threads(int n)
+{
+    pthread_mutex_lock(&pool.job_lock);
+    pool.nthreads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n;
+    pthread_mutex_unlock(&pool.job_lock);
+}
+
+int nnrt_threads(void)
+{
+    pthread_mutex_lock(&pool.job_lock);
+    if (pool.nthreads == 0)
+        pool.nthreads = default_threads();
+    int n = pool.nthreads;
+    pthread_mutex_unlock(&pool.job_lock);
+    return n;
+}
+
+/* takes tasks from the current job until none is left, a few at a time:
+ * each take moves the counter's cache line between cores, which costs as
+ * much as a small task */
+static void run_tasks(void)
+{
+    int i, n = pool.job.ntasks, chunk = pool.job.chunk;
+    in_task = 1;
+    while ((i = atomic_fetch_add(&pool.next, chunk)) < n)
+        for (int end = i + chunk < n ? i + chunk : n; i < end; i++)
+            pool.job.fn(pool.job.ctx, i);
+    in_task = 0;
+}
+
+static void *worker(void *arg)
+{
+    int w = (int)(intptr_t)arg;
+    unsigned seen = 0;                  /* go[w] before its first job (it may be set already) */
+    for (;;) {
+        unsigned g;
+        for (int i = 0; (g = atomic_load(&pool.go[w].v)) == seen; i++) {
+            if (i < SPIN_CHECKS) {
+                for (int k = 0; k < 64; k++)
+                    cpu_relax();
+                continue;
+            }
+            /* Sleep. The caller bumps go[w] before it reads sleepers, and we
+             * count ourselves before we read go[w] again: one of us sees the other. */
+            pthread_mutex_lock(&pool.sleep_lock);
+            atomic_fetch_add(&pool.sleepers, 1);
+            while ((g = atomic_load(&pool.go[w].v)) == seen)
+                pthread_cond_wait(&pool.wake, &pool.sleep_lock);
+            atomic_fetch_sub(&pool.sleepers, 1);
+            pthread_mutex_unlock(&pool.sleep_lock);
+            break;
+        }
+        seen = g;
+        /* join, then look: the caller closes, then looks at active */
+        atomic_fetch_add(&pool.active, 1);
+        if (atomic_load(&pool.open) == g)
+            run_tasks();
+        atomic_fetch_sub(&pool.active, 1);
+    }
+    return NULL;
+}
+
+/* starts workers up to n threads (caller included); returns how many run */
+static int start_workers(int n)
+{
+    while (pool.started < n) {
+        pthread_t t;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&t, &a, worker, (void *)(intptr_t)pool.started);
+        pthread_attr_destroy(&a);
+        if (rc != 0)
+            break;                      /* fewer threads: still correct */
+        pool.started++;
+    }
+    return pool.started;
+}
+
+void nnrt_parallel(void (*fn)(void *ctx, int task), void *ctx, int ntasks)
+{
+    if (ntasks <= 0)
+        return;
+    if (ntasks == 1 || in_task || pthread_mutex_trylock(&pool.job_lock) != 0) {
+        for (int i = 0; i < ntasks; i++)
+            fn(ctx, i);
+        return;
+    }
+    if (pool.nthreads == 0)
+        pool.nthreads = default_threads();
+    if (pool.started == 0)
+        pool.started = 1;               /* the caller */
+    int n = pool.nthreads < ntasks ? pool.nthreads : ntasks;
+    if (n > 1)
+        n = start_workers(n) < n ? pool.started : n;
+    if (n <= 1) {
+        pthread_mutex_unlock(&pool.job_lock);
+        for (int i = 0; i < ntasks; i++)
+            fn(ctx, i);
+        return;
+    }
+    pool.job.fn = fn;
+    pool.job.ctx = ctx;
+    pool.job.ntasks = ntasks;
+    pool.job.chunk = ntasks / (4 * n) > 1 ? ntasks / (4 * n) : 1;
+    atomic_store(&pool.next, 0);
+    unsigned g = ++pool.gen;
+    if (g == 0)
+        g = pool.gen = 1;
+    atomic_store(&pool.open, g);
+    for (int w = 1; w < n; w++)
+        atomic_store(&pool.go[w].v, g);
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.sleep_lock);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.sleep_lock);
+    }
+    run_tasks();
+    atomic_store(&pool.open, 0);
+    for (int i = 0; atomic_load(&pool.active) != 0; i++) {
+        cpu_relax();
+        if (i > SPIN_YIELD)
+            sched_yield();              /* a worker in a task may be waiting for a core */
+    }
+    pthread_mutex_unlock(&pool.job_lock);
+}
+
+/* ---- scratch ---- */
+
+enum { SCRATCH_SLOTS = 4 };
+static _Thread_local struct scratch { float *p; size_t n; } scratch[SCRATCH_SLOTS];
+
+float *nnrt_scratch(int slot, size_t nfloats)
+{
+    struct scratch *s = &scratch[slot];
+    if (s->n < nfloats) {
+        free(s->p);
+        s->n = nfloats + nfloats / 4;   /* a little room, so near sizes reuse it */
+        s->p = nnrt_alloc(s->n, "the kernels' scratch memory");
+    }
+    return s->p;
+}
