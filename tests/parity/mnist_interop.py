@@ -28,34 +28,13 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import st  # noqa: E402  (safetensors in numpy, tests/parity/st.py)
+import st
+from lenet_torch import LeNet  # noqa: E402
 
 NORMALIZE = (0.1307, 0.3081)  # MNIST's mean and standard deviation
-
-
-class LeNet(nn.Module):
-    """LeNet-5 as models/lenet.nn (32x32 input: MNIST padded by the data,
-    --pad 2) and models/lenet_ce.nn (28x28 input, padded by conv1) write it."""
-
-    def __init__(self, conv1_padding):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5, padding=conv1_padding)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
 
 
 MODELS = {  # the model's name in the checkpoint -> (conv1's padding, the data's --pad)

@@ -9,7 +9,6 @@ agree within the tolerance (per tensor: max |nnc - torch| / max |torch|).
 
 usage: /usr/bin/python3 tests/parity/models.py WORKDIR NAME=TRAINER...
 """
-import math
 import os
 import subprocess
 import sys
@@ -21,22 +20,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st  # noqa: E402
+from lenet_torch import LeNet  # noqa: E402
 
 
-class LeNetCE(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(400, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+def LeNetCE():
+    """models/lenet_ce.nn: the tutorial's LeNet, padded by conv1"""
+    return LeNet(conv1_padding=2)
 
 
 class MLP(nn.Module):
