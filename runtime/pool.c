@@ -53,9 +53,32 @@ static long window_argmax(float *max, const float *xc, int p, int q,
     return best;
 }
 
+/* 2x2 windows, stride 2, no padding, every window inside: selects, no branches */
+static int pool_2x2(const nnrt_pool2d_dims *d)
+{
+    return d->kh == 2 && d->kw == 2 && d->stride_h == 2 && d->stride_w == 2 && d->pad_h == 0 &&
+           d->pad_w == 0 && 2 * d->P <= d->H && 2 * d->Q <= d->W;
+}
+
 /* y[N,C,P,Q] = max over each window of x[N,C,H,W] */
 void nnrt_maxpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d)
 {
+    if (pool_2x2(d)) {
+        for (size_t nc = 0; nc < (size_t)d->N * d->C; nc++)
+            for (int p = 0; p < d->P; p++) {
+                const float *r0 = x + (nc * d->H + 2 * p) * d->W, *r1 = r0 + d->W;
+                float *yr = y + (nc * d->P + p) * d->Q;
+                for (int q = 0; q < d->Q; q++) {
+                    float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], e = r1[2 * q + 1];
+                    float m = a;
+                    m = b > m || b != b ? b : m;
+                    m = c > m || c != c ? c : m;
+                    m = e > m || e != e ? e : m;
+                    yr[q] = m;
+                }
+            }
+        return;
+    }
     size_t HW = (size_t)d->H * d->W, PQ = (size_t)d->P * d->Q;
     for (size_t nc = 0; nc < (size_t)d->N * d->C; nc++) {
         const float *xc = x + nc * HW;
@@ -73,6 +96,24 @@ void nnrt_maxpool2d_backward(float *dx, const float *dy, const float *x,
 {
     if (!dx)
         return;
+    if (pool_2x2(d)) {
+        for (size_t nc = 0; nc < (size_t)d->N * d->C; nc++)
+            for (int p = 0; p < d->P; p++) {
+                const float *r0 = x + (nc * d->H + 2 * p) * d->W, *r1 = r0 + d->W;
+                float *d0 = dx + (nc * d->H + 2 * p) * d->W;
+                const float *dyr = dy + (nc * d->P + p) * d->Q;
+                for (int q = 0; q < d->Q; q++) {
+                    float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], e = r1[2 * q + 1];
+                    float m = a;
+                    int i = 2 * q, t;
+                    t = b > m || b != b, m = t ? b : m, i = t ? 2 * q + 1 : i;
+                    t = c > m || c != c, m = t ? c : m, i = t ? d->W + 2 * q : i;
+                    t = e > m || e != e, m = t ? e : m, i = t ? d->W + 2 * q + 1 : i;
+                    d0[i] += dyr[q];
+                }
+            }
+        return;
+    }
     size_t HW = (size_t)d->H * d->W, PQ = (size_t)d->P * d->Q;
     for (size_t nc = 0; nc < (size_t)d->N * d->C; nc++) {
         const float *xc = x + nc * HW;
