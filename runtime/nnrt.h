@@ -339,6 +339,7 @@ typedef struct nnrt_args {
     long index;           /* --index N       predict sample N of an IDX file or data set; -1: not given */
     char **inputs;        /* predict's files (PGM or IDX): moved to the front of argv */
     int ninputs;
+    int threads;          /* --threads N     kernel threads; 0: NNRT_THREADS, else one per core */
 } nnrt_args;
 
 /* Parses argv into a (which holds the defaults on entry); "--steps 10" and

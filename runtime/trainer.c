@@ -1161,6 +1161,8 @@ int nnrt_train_main(const nnrt_model *m, int argc, char **argv)
              "Without a command: a random normal input and target, as PyTorch's tutorial.\n",
              m->name, m->source, in, tg, m->classes > 0 ? " (class indices)" : "");
     nnrt_parse_args(&a, argc, argv, doc);
+    if (a.threads > 0)
+        nnrt_set_threads(a.threads);
     if (!a.command)
         return cmd_loop(m, a);
     if (strcmp(a.command, "train") == 0)

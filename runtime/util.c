@@ -102,7 +102,7 @@ static const struct command {
 enum opt_id { OPT_STEPS, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_DATA, OPT_TEST_DATA,
               OPT_LIMIT, OPT_TEST_LIMIT, OPT_PAD, OPT_NORMALIZE, OPT_SAVE, OPT_SAVE_EVERY,
               OPT_LOAD, OPT_RESUME, OPT_LOG, OPT_DUMP, OPT_INDEX, OPT_PRINT_EVERY, OPT_QUIET, OPT_NAN_CHECK,
-              OPT_HELP };
+              OPT_THREADS, OPT_HELP };
 
 /* The flags, in the order --help lists them. */
 static const struct opt {
@@ -149,6 +149,8 @@ static const struct opt {
      "print less: train nothing but errors, eval only the loss and accuracy"},
     {OPT_NAN_CHECK, "nan-check", NULL, C_NONE | C_TRAIN,
      "check every layer's output at every step; stop at the first NaN or infinity (slower)", NULL},
+    {OPT_THREADS, "threads", "N", C_ALL, "threads for the kernels (default: NNRT_THREADS, else one per core)",
+     "threads for the kernels (default: NNRT_THREADS, else one per core)"},
     {OPT_HELP, "help", NULL, C_ALL, "show this help and exit", "show this help and exit"},
 };
 #define NOPTS (int)(sizeof opts / sizeof opts[0])
@@ -367,6 +369,11 @@ static void set_option(nnrt_args *a, const struct opt *o, const char *val, const
         break;
     case OPT_NAN_CHECK:
         a->nan_check = 1;
+        break;
+    case OPT_THREADS:
+        if (parse_int(val, &v) < 0 || v < 1 || v > 256)
+            usage_error(prog, "--threads expects an integer from 1 to 256, got '%s'", val);
+        a->threads = (int)v;
         break;
     case OPT_HELP:
         break;
