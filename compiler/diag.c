@@ -4,8 +4,10 @@
  * its number and a caret under the span, then optional `note:` lines (each
  * with its own location when it has one) and a `help:` line. Colour is used
  * when stderr is a terminal and NO_COLOR is unset. Errors are counted; after
- * MAX_ERRORS nnc stops reporting and exits, so one run shows several mistakes
- * without flooding the screen.
+ * MAX_ERRORS nnc says "too many errors, stopping" and reports nothing more
+ * (the count goes on, so the run still fails), so one run shows several
+ * mistakes without flooding the screen. Nothing here exits: a fuzzer runs the
+ * whole pipeline in one process, calling diag_reset() between inputs.
  */
 #include "nnc.h"
 
@@ -21,6 +23,7 @@ static const char *src_path = "<input>";
 static const char *src_text = "";
 static size_t src_len;
 static int nerrors;
+static bool stopped;    /* MAX_ERRORS reached: nothing more is printed */
 static bool werror;
 static int color = -1;
 static const char *(*locator)(Span at);
@@ -35,6 +38,18 @@ void diag_set_source(const char *path, const char *text, size_t len)
 }
 
 const char *diag_path(void) { return src_path; }
+
+void diag_reset(void)
+{
+    src_path = "<input>";
+    src_text = "";
+    src_len = 0;
+    nerrors = 0;
+    stopped = false;
+    werror = false;
+    locator = NULL;
+}
+
 int diag_error_count(void) { return nerrors; }
 
 static bool use_color(void)
@@ -108,6 +123,27 @@ static void show_span(Span at)
     fprintf(stderr, "%s\n", RESET);
 }
 
+/* Prints a message, cut short if it is huge: one that quotes a 1 MB name
+ * from the input shows its first few hundred bytes. */
+#define MAX_MESSAGE 1000
+static void print_message(const char *fmt, va_list ap)
+{
+    va_list copy;
+    va_copy(copy, ap);
+    int n = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    if (n <= MAX_MESSAGE) {
+        vfprintf(stderr, fmt, ap);
+        return;
+    }
+    char *msg = xalloc((size_t)n + 1);
+    vsnprintf(msg, (size_t)n + 1, fmt, ap);
+    int cut = MAX_MESSAGE / 2;
+    while (cut > 0 && ((unsigned char)msg[cut] & 0xc0) == 0x80)   /* not inside a UTF-8 character */
+        cut--;
+    fprintf(stderr, "%.*s... (%d more bytes)", cut, msg, n - cut);
+}
+
 static void report(const char *kind, const char *kcolor, Span at, const char *fmt, va_list ap)
 {
     if (at.first_line > 0)
@@ -115,7 +151,7 @@ static void report(const char *kind, const char *kcolor, Span at, const char *fm
     else
         fprintf(stderr, "%s%s: %s", BOLD, src_path, RESET);
     fprintf(stderr, "%s%s:%s %s", kcolor, kind, RESET, BOLD);
-    vfprintf(stderr, fmt, ap);
+    print_message(fmt, ap);
     fprintf(stderr, "%s\n", RESET);
     if (at.first_line > 0)
         show_span(at);
@@ -126,9 +162,12 @@ static void report(const char *kind, const char *kcolor, Span at, const char *fm
 
 void diag_error(Span at, const char *fmt, ...)
 {
-    if (nerrors == MAX_ERRORS) {
-        fprintf(stderr, "nnc: too many errors, stopping\n");
-        exit(1);
+    if (nerrors >= MAX_ERRORS) {
+        if (!stopped)
+            fprintf(stderr, "nnc: too many errors, stopping\n");
+        stopped = true;
+        nerrors++;
+        return;
     }
     nerrors++;
     va_list ap;
@@ -142,6 +181,8 @@ void diag_set_werror(bool on) { werror = on; }
 /* a warning; with -Werror an error, counted as one */
 void diag_warning(Span at, const char *fmt, ...)
 {
+    if (stopped)
+        return;
     va_list ap;
     va_start(ap, fmt);
     if (werror) {
@@ -156,10 +197,12 @@ void diag_warning(Span at, const char *fmt, ...)
 
 void diag_note(Span at, const char *fmt, ...)
 {
+    if (stopped)    /* the notes of an error that was not shown */
+        return;
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%snote:%s ", CYAN, RESET);
-    vfprintf(stderr, fmt, ap);
+    print_message(fmt, ap);
     if (at.first_line > 0)
         fprintf(stderr, " (at %s:%d:%d)", src_path, at.first_line, at.first_column);
     fputc('\n', stderr);
@@ -168,20 +211,26 @@ void diag_note(Span at, const char *fmt, ...)
 
 void diag_help(const char *fmt, ...)
 {
+    if (stopped)
+        return;
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%shelp:%s ", CYAN, RESET);
-    vfprintf(stderr, fmt, ap);
+    print_message(fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
 }
 
 void diag_fatal_plain(const char *fmt, ...)
 {
+    if (stopped) {
+        nerrors++;
+        return;
+    }
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "nnc: %serror:%s ", RED, RESET);
-    vfprintf(stderr, fmt, ap);
+    print_message(fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
     nerrors++;
@@ -213,6 +262,8 @@ static int edit_distance(const char *a, const char *b)
 
 const char *diag_closest(const char *word, const char *const *cand, int n)
 {
+    if (stopped)    /* nobody will see the suggestion */
+        return NULL;
     const char *best = NULL;
     int bestd = 99;
     for (int i = 0; i < n; i++) {

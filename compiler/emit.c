@@ -24,6 +24,8 @@ typedef struct Emit {
     const char *U;          /* its upper-case form, for macros */
     char **vname;           /* per node: "v_conv1" */
     bool *use_v, *use_d;    /* per node: the function refers to v_ / d_ */
+    int *zero_start, *zero_at;  /* the nodes whose gradient backward step t zeroes
+                                 * (Node.zero_before): zero_at[zero_start[t] .. zero_start[t + 1]) */
 } Emit;
 
 static void out(Emit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -37,21 +39,27 @@ static void out(Emit *e, const char *fmt, ...)
 
 /* ---- names ---- */
 
-/* Values are named after their layer or operation; repeated ones get _1, _2 */
+/* Values are named after their layer or operation; repeated ones get _1, _2,
+ * and a name another value already has (a layer called relu_1) gets a `_` more */
 static void name_values(Emit *e)
 {
     const Graph *g = e->g;
+    NameMap count = {0}, seen = {0}, taken = {0};
+    for (int i = 0; i < g->nnodes; i++) {
+        int c = namemap_get(&count, g->nodes[i].label);
+        namemap_put(&count, g->nodes[i].label, c < 0 ? 1 : c + 1);
+    }
     e->vname = xalloc(sizeof(char *) * (size_t)g->nnodes);
     for (int i = 0; i < g->nnodes; i++) {
-        int count = 0, index = 0;
-        for (int j = 0; j < g->nnodes; j++)
-            if (strcmp(g->nodes[j].label, g->nodes[i].label) == 0) {
-                count++;
-                if (j <= i)
-                    index = count;
-            }
-        e->vname[i] = count == 1 ? xprintf("%s", g->nodes[i].label)
-                                 : xprintf("%s_%d", g->nodes[i].label, index);
+        const char *label = g->nodes[i].label;
+        int index = namemap_get(&seen, label);
+        index = index < 0 ? 1 : index + 1;
+        namemap_put(&seen, label, index);
+        char *name = namemap_get(&count, label) == 1 ? xprintf("%s", label) : xprintf("%s_%d", label, index);
+        while (namemap_get(&taken, name) >= 0)
+            name = xprintf("%s_", name);
+        namemap_put(&taken, name, i);
+        e->vname[i] = name;
     }
 }
 
@@ -593,14 +601,39 @@ static void emit_loss(Emit *e)
         loss_args(g, e->U, "m->n"), g->loss_sum ? "NNRT_SUM" : "NNRT_MEAN");
 }
 
+/* Sorts the nodes by the backward step that zeroes their gradient, keeping
+ * node order within a step (a counting sort; steps run from 0 to 2N + 1). */
+static void index_zeroing(Emit *e)
+{
+    const Graph *g = e->g;
+    int steps = 2 * g->nnodes + 2;
+    e->zero_start = xalloc(sizeof(int) * (size_t)(steps + 1));
+    e->zero_at = xalloc(sizeof(int) * (size_t)(g->nnodes + 1));
+    for (int i = 0; i < g->nnodes; i++) {
+        int t = g->nodes[i].zero_before;
+        if (t >= 0 && t < steps)
+            e->zero_start[t + 1]++;
+    }
+    for (int t = 0; t < steps; t++)
+        e->zero_start[t + 1] += e->zero_start[t];
+    int *next = xalloc(sizeof(int) * (size_t)steps);
+    memcpy(next, e->zero_start, sizeof(int) * (size_t)steps);
+    for (int i = 0; i < g->nnodes; i++) {
+        int t = g->nodes[i].zero_before;
+        if (t >= 0 && t < steps)
+            e->zero_at[next[t]++] = i;
+    }
+}
+
 /* Zeroes the gradients first written at backward step t: their memory may
  * have held a value that is dead by now (plan.c), and backward accumulates. */
 static void zero_grads(Emit *e, int t)
 {
-    for (int i = 0; i < e->g->nnodes; i++)
-        if (e->g->nodes[i].zero_before == t)
-            out(e, "    memset(%s, 0, sizeof(float) * (size_t)n * %lld);\n", D(e, i),
-                (long long)shape_numel(&e->g->nodes[i].shape));
+    for (int k = e->zero_start[t]; k < e->zero_start[t + 1]; k++) {
+        int i = e->zero_at[k];
+        out(e, "    memset(%s, 0, sizeof(float) * (size_t)n * %lld);\n", D(e, i),
+            (long long)shape_numel(&e->g->nodes[i].shape));
+    }
 }
 
 static void emit_backward(Emit *e)
@@ -859,10 +892,10 @@ static void emit_main(Emit *e, const char *src)
     out(e, "static int %s_tensors_v(void *m, nnrt_tensor *t, int what) { return %s_tensors(m, t, what); }\n",
         M, M);
     out(e, "static void %s_set_training_v(void *m, int on) { %s_set_training(m, on); }\n", M, M);
-    out(e, "static void %s_set_nan_check_v(void *m, int on) { ((%s *)m)->nan_check = on; }\n", M, M);
-    out(e, "static const char *%s_nonfinite_v(void *m) { return ((%s *)m)->nonfinite; }\n\n", M, M);
+    out(e, "static void %s_set_nan_check_v(void *m, int on) { ((struct %s *)m)->nan_check = on; }\n", M, M);
+    out(e, "static const char *%s_nonfinite_v(void *m) { return ((struct %s *)m)->nonfinite; }\n\n", M, M);
     out(e, "int main(int argc, char **argv)\n{\n"
-           "    static %s m;\n"
+           "    static struct %s m;   /* `struct`: the model may be called argc or argv */\n"
            "    const nnrt_model model = {\n"
            "        .name = \"%s\", .source = %s, .summary = %s_summary, .self = &m,\n", M, g->name, c_string(src), M);
     emit_dims(e, "in", &g->nodes[g->input].shape);
@@ -890,6 +923,7 @@ void emit_c(FILE *f, const Graph *g, const char *source_path)
     e.use_v = xalloc(sizeof(bool) * (size_t)g->nnodes);
     e.use_d = xalloc(sizeof(bool) * (size_t)g->nnodes);
     name_values(&e);
+    index_zeroing(&e);
     emit_header(&e, source_path);
     emit_sizes(&e);
     emit_state(&e);

@@ -182,23 +182,24 @@ static char **value_names(const Graph *g)
 {
     char **names = xalloc(sizeof(char *) * (size_t)g->nnodes);
     names[g->input] = g->nodes[g->input].label;
+    NameMap count = {0}, seen = {0}, taken = {0};
+    namemap_put(&taken, names[g->input], g->input);
+    for (int i = 0; i < g->nnodes; i++) {
+        int c = namemap_get(&count, g->nodes[i].label);
+        if (i != g->input)
+            namemap_put(&count, g->nodes[i].label, c < 0 ? 1 : c + 1);
+    }
     for (int i = 0; i < g->nnodes; i++) {
         if (i == g->input)
             continue;
-        int count = 0, index = 0;
-        for (int j = 0; j < g->nnodes; j++)
-            if (!strcmp(g->nodes[j].label, g->nodes[i].label) && j != g->input) {
-                count++;
-                index += j <= i;
-            }
-        char *name = count == 1 ? g->nodes[i].label : xprintf("%s_%d", g->nodes[i].label, index);
-        for (bool taken = true; taken;) {   /* never clash with another name */
-            taken = false;
-            for (int j = 0; j < g->nnodes; j++)
-                taken |= j != i && names[j] && !strcmp(names[j], name);
-            if (taken)
-                name = xprintf("%s_", name);
-        }
+        const char *label = g->nodes[i].label;
+        int index = namemap_get(&seen, label);
+        index = index < 0 ? 1 : index + 1;
+        namemap_put(&seen, label, index);
+        char *name = namemap_get(&count, label) == 1 ? g->nodes[i].label : xprintf("%s_%d", label, index);
+        while (namemap_get(&taken, name) >= 0)     /* never clash with another name */
+            name = xprintf("%s_", name);
+        namemap_put(&taken, name, i);
         names[i] = name;
     }
     return names;

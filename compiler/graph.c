@@ -149,6 +149,10 @@ static bool get_size(const Ast *v, const char *what, int64_t min, int64_t *out)
         diag_error(v->span, "%s must be at least %lld, found %lld", what, (long long)min, v->ival);
         return false;
     }
+    if (v->ival > MAX_NUMEL) {
+        diag_error(v->span, "%s must be at most %lld, found %lld", what, (long long)MAX_NUMEL, v->ival);
+        return false;
+    }
     *out = v->ival;
     return true;
 }
@@ -362,10 +366,15 @@ static bool bind_batchnorm(Layer *l, const Ast *call)
 
 static Layer *find_layer(Graph *g, const char *name)
 {
-    for (int i = 0; i < g->nlayers; i++)
-        if (strcmp(g->layers[i].name, name) == 0)
-            return &g->layers[i];
-    return NULL;
+    int i = namemap_get(&g->layer_index, name);
+    return i >= 0 ? &g->layers[i] : NULL;
+}
+
+/* adds l to the graph's layers (its name is new) */
+static void add_layer(Graph *g, Layer l)
+{
+    VEC_PUSH(g->layers, g->nlayers, g->caplayers, l);
+    namemap_put(&g->layer_index, l.name, g->nlayers - 1);
 }
 
 static void declare_layer(Graph *g, Stmt *s)
@@ -379,7 +388,7 @@ static void declare_layer(Graph *g, Stmt *s)
     Ast *call = s->expr;
     if (!call) {    /* a syntax error in its definition, reported: keep the name, quietly */
         Layer l = {.name = s->name, .span = s->span, .bad = true};
-        VEC_PUSH(g->layers, g->nlayers, g->caplayers, l);
+        add_layer(g, l);
         return;
     }
     if (call->kind != A_CALL) {
@@ -416,24 +425,32 @@ static void declare_layer(Graph *g, Stmt *s)
                 diag_help("the layers are conv2d, linear, batchnorm1d and batchnorm2d");
         }
         l.bad = true;
-        VEC_PUSH(g->layers, g->nlayers, g->caplayers, l);
+        add_layer(g, l);
         return;
     }
     l.bad = !ok;
-    VEC_PUSH(g->layers, g->nlayers, g->caplayers, l);
+    add_layer(g, l);
 }
 
 /* ---- forward ---- */
 
 typedef struct Binding { const char *name; int node; } Binding;
-typedef struct Env { Binding *b; int n, cap; } Env;
+typedef struct Env {
+    Binding *b; int n, cap;     /* every binding, in order (for "did you mean") */
+    NameMap last;               /* each name's latest binding */
+} Env;
 
+/* the node name is bound to (-2: a value whose error was reported), or -1 */
 static int env_find(const Env *e, const char *name)
 {
-    for (int i = e->n - 1; i >= 0; i--)
-        if (strcmp(e->b[i].name, name) == 0)
-            return e->b[i].node;
-    return -1;
+    return namemap_get(&e->last, name);
+}
+
+static void env_bind(Env *e, const char *name, int node)
+{
+    Binding b = {name, node};
+    VEC_PUSH(e->b, e->n, e->cap, b);
+    namemap_put(&e->last, name, node);
 }
 
 static int add_node(Graph *g, OpKind op, Span at, const char *label)
@@ -552,6 +569,25 @@ static bool func_settings(Node *n, const Ast *call, Ast *const *v, bool global)
     }
 }
 
+/* The error for a call of something that is neither a layer nor a function.
+ * Kept out of eval_func_call (never inlined): the candidates would otherwise
+ * sit on the stack at every level of a deeply nested expression. */
+__attribute__((noinline)) static void unknown_function(Graph *g, const Ast *call, bool layer_type)
+{
+    if (layer_type)
+        diag_error(call->name_span, "`%s` is a layer type: declare it first, as `name = %s(...)`, then call "
+                   "`name(x)`", call->name, call->name);
+    else
+        diag_error(call->name_span, "unknown operation or layer `%s`", call->name);
+    const char *cands[96];
+    int n = layer_type ? 0 : op_names(cands, false);
+    for (int i = 0; i < g->nlayers && n < 96; i++)
+        cands[n++] = g->layers[i].name;
+    const char *near = layer_type ? NULL : diag_closest(call->name, cands, n);
+    if (near)
+        diag_help("did you mean `%s`?", near);
+}
+
 /* relu(x), maxpool2d(x, 2), add(a, b), concat(a, b, c), ...: a function of
  * values. Value arguments come first and are positional; settings follow,
  * positionally or by name. */
@@ -560,18 +596,7 @@ static int eval_func_call(Graph *g, Env *env, Ast *call)
     OpKind op;
     bool layer = false;
     if (!find_op(call->name, &op, &layer) || layer) {
-        if (layer)
-            diag_error(call->name_span, "`%s` is a layer type: declare it first, as `name = %s(...)`, then call "
-                       "`name(x)`", call->name, call->name);
-        else
-            diag_error(call->name_span, "unknown operation or layer `%s`", call->name);
-        const char *cands[96];
-        int n = layer ? 0 : op_names(cands, false);
-        for (int i = 0; i < g->nlayers && n < 96; i++)
-            cands[n++] = g->layers[i].name;
-        const char *near = layer ? NULL : diag_closest(call->name, cands, n);
-        if (near)
-            diag_help("did you mean `%s`?", near);
+        unknown_function(g, call, layer);
         return -1;
     }
     const FuncSpec *spec = NULL;
@@ -622,6 +647,25 @@ static int eval_func_call(Graph *g, Env *env, Ast *call)
     return id;
 }
 
+/* The error for a name that is bound to no value (never inlined into eval,
+ * which recurses as deep as expressions nest). */
+__attribute__((noinline)) static void undefined_value(Graph *g, const Env *env, const Ast *e)
+{
+    if (find_layer(g, e->name)) {
+        diag_error(e->span, "`%s` is a layer, not a value", e->name);
+        diag_help("apply it to a value: `%s(x)`", e->name);
+        return;
+    }
+    diag_error(e->span, "`%s` is not defined", e->name);
+    const char *cands[256];
+    int n = 0;
+    for (int i = 0; i < env->n && n < 256; i++)
+        cands[n++] = env->b[i].name;
+    const char *near = diag_closest(e->name, cands, n);
+    if (near)
+        diag_help("did you mean `%s`?", near);
+}
+
 /* An expression in forward: a name bound earlier, or a call. Returns the node
  * id of its value, or -1 after reporting an error. */
 static int eval(Graph *g, Env *env, Ast *e)
@@ -630,20 +674,7 @@ static int eval(Graph *g, Env *env, Ast *e)
         int id = env_find(env, e->name);
         if (id >= 0 || id == -2)
             return id >= 0 ? id : -1;
-        Layer *l = find_layer(g, e->name);
-        if (l) {
-            diag_error(e->span, "`%s` is a layer, not a value", e->name);
-            diag_help("apply it to a value: `%s(x)`", e->name);
-            return -1;
-        }
-        diag_error(e->span, "`%s` is not defined", e->name);
-        const char *cands[256];
-        int n = 0;
-        for (int i = 0; i < env->n && n < 256; i++)
-            cands[n++] = env->b[i].name;
-        const char *near = diag_closest(e->name, cands, n);
-        if (near)
-            diag_help("did you mean `%s`?", near);
+        undefined_value(g, env, e);
         return -1;
     }
     if (e->kind == A_CALL) {
@@ -670,8 +701,7 @@ static void build_forward(Graph *g, Stmt *fw, Env *env)
             continue;
         }
         int id = s->expr ? eval(g, env, s->expr) : -1;  /* no expr: a syntax error, reported */
-        Binding b = {s->name, id >= 0 ? id : -2};   /* -2: its error is reported; uses stay quiet */
-        VEC_PUSH(env->b, env->n, env->cap, b);
+        env_bind(env, s->name, id >= 0 ? id : -2);      /* -2: its error is reported; uses stay quiet */
     }
     if (g->output == -1) {
         diag_error(fw->span, "forward has no `return`");
@@ -823,12 +853,73 @@ static bool once(Stmt **seen, Stmt *s, const char *what)
     return true;
 }
 
+/* The generated C is named after the model: a type `lenet`, functions
+ * lenet_forward, ... So the name must not be a C keyword or a name of the C
+ * library headers it includes (math.h, stdio.h, stdlib.h, string.h, stdint.h:
+ * the standard's names; math functions also with the suffixes f and l), nor
+ * main, nor reserved (a leading `_`) or the runtime's (nnrt...). Returns why
+ * not, or NULL. */
+static const char *c_name_clash(const char *name)
+{
+    static const char *const keywords[] = {
+        "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+        "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
+        "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
+        "volatile", "while"};
+    static const char *const math[] = {
+        "acos", "asin", "atan", "atan2", "cos", "sin", "tan", "acosh", "asinh", "atanh", "cosh", "sinh", "tanh",
+        "exp", "exp2", "expm1", "frexp", "ilogb", "ldexp", "log", "log10", "log1p", "log2", "logb", "modf",
+        "scalbn", "scalbln", "cbrt", "fabs", "hypot", "pow", "sqrt", "erf", "erfc", "lgamma", "tgamma", "ceil",
+        "floor", "nearbyint", "rint", "lrint", "llrint", "round", "lround", "llround", "trunc", "fmod",
+        "remainder", "remquo", "copysign", "nan", "nextafter", "nexttoward", "fdim", "fmax", "fmin", "fma"};
+    static const char *const library[] = {
+        "main", "double_t", "float_t", "isfinite", "isinf", "isnan", "isnormal", "signbit", "fpclassify",
+        "math_errhandling", "remove", "rename", "tmpfile", "tmpnam", "fclose", "fflush", "fopen", "freopen",
+        "setbuf", "setvbuf", "fprintf", "fscanf", "printf", "scanf", "snprintf", "sprintf", "sscanf", "vfprintf",
+        "vfscanf", "vprintf", "vscanf", "vsnprintf", "vsprintf", "vsscanf", "fgetc", "fgets", "fputc", "fputs",
+        "getc", "getchar", "putc", "putchar", "puts", "ungetc", "fread", "fwrite", "fgetpos", "fseek", "fsetpos",
+        "ftell", "rewind", "clearerr", "feof", "ferror", "perror", "stdin", "stdout", "stderr", "fpos_t",
+        "atof", "atoi", "atol", "atoll", "strtod", "strtof", "strtold", "strtol", "strtoll", "strtoul",
+        "strtoull", "rand", "srand", "aligned_alloc", "calloc", "free", "malloc", "realloc", "abort", "atexit",
+        "at_quick_exit", "exit", "getenv", "quick_exit", "system", "bsearch", "qsort", "abs", "labs", "llabs",
+        "div", "ldiv", "lldiv", "div_t", "ldiv_t", "lldiv_t", "mblen", "mbtowc", "wctomb", "mbstowcs",
+        "wcstombs", "memcpy", "memmove", "strcpy", "strncpy", "strcat", "strncat", "memcmp", "strcmp",
+        "strcoll", "strncmp", "strxfrm", "memchr", "strchr", "strcspn", "strpbrk", "strrchr", "strspn",
+        "strstr", "strtok", "memset", "strerror", "strlen", "size_t", "wchar_t", "ptrdiff_t", "max_align_t",
+        "intmax_t", "uintmax_t", "intptr_t", "uintptr_t"};
+    for (size_t i = 0; i < sizeof keywords / sizeof *keywords; i++)
+        if (!strcmp(name, keywords[i]))
+            return "a C keyword";
+    for (size_t i = 0; i < sizeof math / sizeof *math; i++) {
+        size_t n = strlen(math[i]);
+        if (!strncmp(name, math[i], n) && (!name[n] || ((name[n] == 'f' || name[n] == 'l') && !name[n + 1])))
+            return "a function of the C library";
+    }
+    for (size_t i = 0; i < sizeof library / sizeof *library; i++)
+        if (!strcmp(name, library[i]))
+            return "a name of the C library";
+    if ((!strncmp(name, "int", 3) || !strncmp(name, "uint", 4)) && strlen(name) > 2 &&
+        !strcmp(name + strlen(name) - 2, "_t"))
+        return "a type of the C library";
+    if (name[0] == '_')
+        return "reserved in C (it starts with `_`)";
+    if (!strncmp(name, "nnrt", 4))
+        return "in the runtime's namespace (it starts with `nnrt`)";
+    return NULL;
+}
+
 Graph *graph_build(Model *m)
 {
     Graph *g = xalloc(sizeof *g);
     g->model = m;
     g->name = m->name;
     g->input = g->output = -1;
+    const char *clash = c_name_clash(m->name);
+    if (clash) {
+        diag_error(m->name_span, "a model cannot be called `%s`: the generated C is named after the model, and "
+                   "`%s` is %s", m->name, m->name, clash);
+        diag_help("give it another name, such as `%s_net`", m->name[0] == '_' ? "my" : m->name);
+    }
     Stmt *input = NULL, *forward = NULL, *loss = NULL, *opt = NULL;
     for (int i = 0; i < m->nitems; i++) {
         Stmt *s = m->items[i];
@@ -864,8 +955,7 @@ Graph *graph_build(Model *m)
     g->input = add_node(g, OP_INPUT, input->span, input->name);
     g->nodes[g->input].shape = in_shape;
     Env env = {0};
-    Binding b = {input->name, g->input};
-    VEC_PUSH(env.b, env.n, env.cap, b);
+    env_bind(&env, input->name, g->input);
     build_forward(g, forward, &env);
     return g;
 }

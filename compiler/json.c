@@ -485,6 +485,8 @@ static JVal *member(const JVal *obj, const char *key)
 /* names are those of the .nn language: they become C identifiers */
 static bool is_name(const char *s)
 {
+    if (strlen(s) > MAX_NAME)
+        return false;
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
         return false;
     while (*++s)
@@ -495,6 +497,11 @@ static bool is_name(const char *s)
 
 static void bad_name(Span at, const char *name, const char *noun)
 {
+    if (strlen(name) > MAX_NAME) {
+        diag_error(at, "this %s is %zu characters long, more than nnc's limit of %d", noun, strlen(name), MAX_NAME);
+        diag_help("names become C identifiers and tensor names: keep them short");
+        return;
+    }
     diag_error(at, "\"%s\" is not a valid %s", name, noun);
     diag_help("names are letters, digits and `_`, not starting with a digit (they become C identifiers)");
 }
@@ -851,6 +858,8 @@ static Model *read_model(const JVal *root)
 Model *json_parse_model(const char *text, size_t len)
 {
     src = (Text){text, len};
+    all_vals = NULL;        /* json_where reads them: none from an earlier model */
+    nall_vals = 0;
     if (!check_utf8())
         return NULL;
     const char *end = NULL;

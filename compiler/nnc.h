@@ -23,6 +23,14 @@
 #define NNC_VERSION "0.1.0"
 #define MAX_DIMS 4      /* per-sample dims of a value (the batch dim is implicit) */
 #define MAX_INPUTS 8    /* inputs of one graph node (concat) */
+/* The largest size nnc accepts: of one argument (a kernel, a dimension), of
+ * a tensor per sample, and of one parameter tensor, in elements. The runtime
+ * indexes with int, and the products of two such sizes fit int64_t. */
+#define MAX_NUMEL ((int64_t)1 << 30)
+/* The most parameters (and buffers) a model may have, in floats: 16 GiB,
+ * before gradients and optimizer state; a model that large could not train. */
+#define MAX_PARAMS ((int64_t)1 << 32)
+#define MAX_NAME 255    /* the longest name: names become C identifiers and tensor names */
 
 /* ================= arena.c: memory and small strings ================= */
 
@@ -35,6 +43,11 @@ void arena_free_all(void);
 void vec_reserve(void **items, int *cap, int n, size_t elem);
 #define VEC_PUSH(arr, len, cap, x) \
     (vec_reserve((void **)&(arr), &(cap), (len) + 1, sizeof *(arr)), (arr)[(len)++] = (x))
+/* A hash table from names to ints (zero-initialise it; the keys are not
+ * copied), so that a model of 10,000 layers is not looked up in quadratic time. */
+typedef struct NameMap { const char **keys; int *vals; int cap, n; } NameMap;
+int namemap_get(const NameMap *m, const char *key);        /* -1 if absent */
+void namemap_put(NameMap *m, const char *key, int val);    /* adds, or replaces the value */
 
 /* ================= diag.c: located diagnostics ================= */
 
@@ -47,6 +60,9 @@ typedef struct Span {
 
 void diag_set_source(const char *path, const char *text, size_t len);
 const char *diag_path(void);
+/* forgets the source, the error count, -Werror and the locator: for running
+ * the pipeline again in one process (tests/fuzz) */
+void diag_reset(void);
 /* error at span: "file:line:col: error: msg", the source line, a caret line */
 void diag_error(Span at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_warning(Span at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -56,7 +72,7 @@ void diag_note(Span at, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void diag_help(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* an error about the whole run, not a place: "nnc: error: msg" */
 void diag_fatal_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int diag_error_count(void);
+int diag_error_count(void);       /* errors so far, also those past the cap not shown */
 /* the source text of a span (its first line), for messages that quote code */
 char *diag_snippet(Span at);
 /* the closest of candidates to word, or NULL if none is close (did you mean) */
@@ -245,6 +261,7 @@ typedef struct Graph {
     Model *model;
     char *name;
     Layer *layers;  int nlayers, caplayers;
+    NameMap layer_index;    /* graph.c: each layer's index in layers, by name */
     Node *nodes;    int nnodes, capnodes;
     int input;              /* node id of the input */
     int output;             /* node id forward returns */

@@ -62,6 +62,16 @@ bool lex_newline_ends(LexState *s)
 
 char *lex_text(const char *text, int len) { return xstrndup(text, (size_t)len); }
 
+/* a name: at most MAX_NAME characters (a longer one is reported, and kept) */
+char *lex_ident(const char *text, int len, Span *loc)
+{
+    if (len > MAX_NAME) {
+        diag_error(*loc, "this name is %d characters long, more than nnc's limit of %d", len, MAX_NAME);
+        diag_help("names become C identifiers and tensor names: keep them short");
+    }
+    return xstrndup(text, (size_t)len);
+}
+
 long long lex_int(const char *text, Span *loc)
 {
     errno = 0;
@@ -113,10 +123,22 @@ void lex_bad_char(Span *loc, const char *text)
         diag_error(*loc, "unexpected byte 0x%02x (the file must be plain text)", c);
 }
 
+/* bison's own errors; the only one a custom-error parser gets is "memory
+ * exhausted": its stack (PARSE_MAX_DEPTH) is full, an expression nests too deeply */
 void yyerror(Span *loc, void *scanner, ParseCtx *ctx, const char *msg)
 {
-    (void)scanner; (void)ctx;
-    diag_error(*loc, "%s", msg);
+    (void)ctx;
+    if (strcmp(msg, "memory exhausted") != 0) {
+        diag_error(*loc, "%s", msg);
+        return;
+    }
+    const LexState *ls = yyget_extra(scanner);
+    if (ls->depth > 0)
+        diag_error(*loc, "this expression is nested too deeply: %d brackets are open here", ls->depth);
+    else
+        diag_error(*loc, "this expression is nested too deeply");
+    diag_help("nnc reads expressions nested up to a few hundred levels; name the values in between, "
+              "as in `h = relu(x)`");
 }
 
 /* bison's names: "\"newline\"" -> newline, "')'" stays `)` */

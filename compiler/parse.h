@@ -5,6 +5,12 @@
 
 #include "nnc.h"
 
+/* The parser's stack (bison's YYMAXDEPTH): each level of `f(` takes two
+ * entries, of `[` one, so expressions nest at most about 500 calls deep. A
+ * deeper one is an error, and graph.c's recursion over expressions stays
+ * well inside the C stack. */
+#define PARSE_MAX_DEPTH 1000
+
 typedef struct LexState {
     int line, col;      /* position of the next character, 1-based */
     int prev;           /* the previous token returned, for newline handling */
@@ -22,6 +28,7 @@ void lex_step(LexState *s, Span *loc, const char *text, int len);
 int lex_tok(LexState *s, int tok, const Span *at);
 bool lex_newline_ends(LexState *s);
 char *lex_text(const char *text, int len);
+char *lex_ident(const char *text, int len, Span *loc);
 long long lex_int(const char *text, Span *loc);
 double lex_float(const char *text, Span *loc);
 char *lex_string(const char *text, int len);

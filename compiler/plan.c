@@ -25,6 +25,7 @@
 #include "nnc.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct Buffer {
     size_t size;        /* floats per sample */
@@ -73,28 +74,37 @@ static int by_size(const void *a, const void *b)
 }
 
 /* Places each buffer at the lowest offset free for its whole lifetime;
- * returns the arena's size. Buffers are few (two or three per node), so
- * the quadratic search costs nothing. */
+ * returns the arena's size. The buffers placed so far are kept in order of
+ * offset (as arrays of their bounds, for a fast inner loop), so one sweep
+ * finds the spot: it starts at 0 and moves past every buffer alive at the
+ * same time that is in the way, until the next placed buffer begins above
+ * the spot's end. */
 static size_t pack(Buffer *b, int n)
 {
     qsort(b, (size_t)n, sizeof *b, by_size);
+    size_t cap = (size_t)(n > 0 ? n : 1);
+    size_t *lo = xalloc(sizeof(size_t) * cap), *hi = xalloc(sizeof(size_t) * cap);    /* [lo, hi) */
+    int *from = xalloc(sizeof(int) * cap), *to = xalloc(sizeof(int) * cap);             /* alive */
+    int nplaced = 0;
     size_t total = 0;
     for (int i = 0; i < n; i++) {
-        size_t at = 0;
-        for (bool moved = true; moved;) {
-            moved = false;
-            for (int j = 0; j < i; j++) {
-                bool live = b[j].start <= b[i].end && b[i].start <= b[j].end;
-                bool hit = at < *b[j].offset + b[j].size && *b[j].offset < at + b[i].size;
-                if (live && hit) {
-                    at = *b[j].offset + b[j].size;
-                    moved = true;
-                }
-            }
-        }
+        size_t at = 0, size = b[i].size;
+        for (int k = 0; k < nplaced && lo[k] < at + size; k++)
+            if (hi[k] > at && from[k] <= b[i].end && b[i].start <= to[k])
+                at = hi[k];
         *b[i].offset = at;
-        if (at + b[i].size > total)
-            total = at + b[i].size;
+        int k = nplaced;
+        while (k > 0 && lo[k - 1] > at)
+            k--;
+        size_t move = (size_t)(nplaced - k);
+        memmove(lo + k + 1, lo + k, move * sizeof *lo);
+        memmove(hi + k + 1, hi + k, move * sizeof *hi);
+        memmove(from + k + 1, from + k, move * sizeof *from);
+        memmove(to + k + 1, to + k, move * sizeof *to);
+        lo[k] = at, hi[k] = at + size, from[k] = b[i].start, to[k] = b[i].end;
+        nplaced++;
+        if (at + size > total)
+            total = at + size;
     }
     return total;
 }

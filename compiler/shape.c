@@ -31,10 +31,6 @@ int64_t shape_numel(const Shape *s)
     return n;
 }
 
-/* the largest tensor nnc accepts per sample, so that every size fits an int
- * in the runtime's loops and products never overflow */
-#define MAX_NUMEL ((int64_t)1 << 30)
-
 static bool check_numel(const Node *n, const Shape *s)
 {
     double total = 1;
@@ -352,6 +348,22 @@ static Param make_param(const Layer *l, const char *what, Shape shape, int init,
     return p;
 }
 
+/* A weight of more than MAX_NUMEL elements is an error at its layer: no
+ * trainer could allocate it, and its size would not fit the runtime's ints. */
+static bool check_weight(const Layer *l, const Shape *ws)
+{
+    double total = 1;
+    for (int d = 0; d < ws->ndim; d++)
+        total *= (double)ws->dim[d];
+    if (total <= (double)MAX_NUMEL)
+        return true;
+    diag_error(l->span, "%s.weight would be %s: %.0f parameters, more than nnc's limit of %lld per tensor",
+               l->name, shape_str(ws), total, (long long)MAX_NUMEL);
+    diag_note(NO_SPAN, "that is %.0f GiB of float32, before gradients and optimizer state",
+              total * 4 / (1 << 30));
+    return false;
+}
+
 /* PyTorch's state_dict order: layers as declared; weight, bias, then buffers.
  * Trainable parameters go to the parameter block, buffers to the buffer block. */
 static void layout_params(Graph *g)
@@ -365,6 +377,8 @@ static void layout_params(Graph *g)
         if (l->op == OP_CONV2D || l->op == OP_LINEAR) {
             Shape ws = l->op == OP_CONV2D ? (Shape){4, {l->out, l->in / l->groups, l->kernel[0], l->kernel[1]}}
                                           : (Shape){2, {l->out, l->in}};
+            if (!check_weight(l, &ws))
+                continue;
             /* PyTorch: kaiming_uniform(a=sqrt(5)) and the bias both give U(+-1/sqrt(fan_in)) */
             float bound = (float)(1.0 / sqrt((double)(shape_numel(&ws) / ws.dim[0])));
             l->params[l->nparams++] = make_param(l, "weight", ws, INIT_UNIFORM, false);
@@ -388,6 +402,12 @@ static void layout_params(Graph *g)
             q->offset = *o;
             *o += q->numel;
         }
+    }
+    if ((double)off + (double)boff > (double)MAX_PARAMS) {
+        diag_error(g->model->name_span, "model `%s` has %.0f parameters and buffers, more than nnc's limit of %lld",
+                   g->name, (double)off + (double)boff, (long long)MAX_PARAMS);
+        diag_note(NO_SPAN, "that is %.0f GiB of float32, before gradients and optimizer state",
+                  ((double)off + (double)boff) * 4 / (1 << 30));
     }
     g->nparam = off;
     g->nbuf = boff;

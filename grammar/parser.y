@@ -13,7 +13,10 @@
  * locations, reports "expected X, found Y" (parse.c), and recovers at the end
  * of a line, so one run reports every independent syntax error. A definition
  * whose right side is broken still defines its name (with no expression), so
- * later uses of the name raise no second error.
+ * later uses of the name raise no second error. The parser's stack is
+ * bounded (YYMAXDEPTH): an expression nested deeper than that is a located
+ * error (parse.c's yyerror), and nothing after the parser recurses deeper
+ * than it lets an expression nest.
  */
 %define api.pure full
 %locations
@@ -31,6 +34,7 @@
 }
 %code {
 #include "lexer.h"
+#define YYMAXDEPTH PARSE_MAX_DEPTH
 int yylex(YYSTYPE *lval, Span *lloc, void *scanner);
 void yyerror(Span *loc, void *scanner, ParseCtx *ctx, const char *msg);
 static Span join(Span a, Span b) { a.last_line = b.last_line; a.last_column = b.last_column; return a; }
