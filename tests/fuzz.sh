@@ -5,8 +5,8 @@
 # `make SANITIZE=1 test`), each must end with exit status 0 or 1 — a
 # compiled model or located errors — never a signal, a sanitizer report or a
 # usage error; and when nnc accepts it, the C it writes must compile.
-# The fuzzing itself is `make fuzz` (tests/fuzz/run.sh); this is the part
-# that runs on every `make test`.
+# Then, when clang's libFuzzer is installed, a short fuzz of both front-ends
+# (the long one is `make fuzz`, tests/fuzz/run.sh).
 set -u
 cd "$(dirname "$0")/.."
 B=build/tests/fuzz
@@ -31,4 +31,20 @@ for f in tests/fuzz/regressions/*.nn tests/fuzz/regressions/*.json; do
     fi
 done
 [ $n -gt 0 ] || { echo "FAIL no regression inputs in tests/fuzz/regressions"; fail=1; }
+
+# The fuzzing itself, bounded: NNC_TEST_FUZZ_SECONDS (10) per front-end when
+# clang's libFuzzer is here (make fuzz-deps installs it); CI fuzzes longer.
+secs=${NNC_TEST_FUZZ_SECONDS:-10}
+if [ $fail -eq 0 ] && [ "$secs" -gt 0 ]; then
+    if tests/fuzz/run.sh --check; then
+        if make -s build/fuzz/fuzz_nn build/fuzz/fuzz_json >$B/build.log 2>&1 && tests/fuzz/run.sh "$secs" >$B/fuzz.log 2>&1; then
+            echo "ok   fuzzed both front-ends for ${secs} s each: nothing found"
+        else
+            echo "FAIL the bounded fuzz (build/tests/fuzz/build.log, fuzz.log):"; tail -20 $B/build.log $B/fuzz.log
+            fail=1
+        fi
+    else
+        echo "note: clang's libFuzzer is not installed (make fuzz-deps): the bounded fuzz is skipped"
+    fi
+fi
 exit $fail
