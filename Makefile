@@ -32,7 +32,7 @@ COMPILER_OBJ := $(COMPILER_SRC:compiler/%.c=$(B)/compiler/%.o) $(B)/compiler/par
 all: $(B)/nnc $(B)/libnnrt.a
 
 # ---- the runtime ----
-$(B)/runtime/%.o: runtime/%.c runtime/nnrt.h | $(B)/runtime
+$(B)/runtime/%.o: runtime/%.c runtime/nnrt.h runtime/kernel.h | $(B)/runtime
 	$(CC) $(CFLAGS) -Iruntime -c $< -o $@
 # the kernels want the vectoriser at full strength
 $(RUNTIME_OBJ): CFLAGS += -O3

@@ -59,19 +59,7 @@
  * inlined: flatten) three times, for AVX-512, AVX2 and baseline x86-64, and
  * picks one when the program loads, so a portable build runs with the
  * machine's widest vectors. NNRT_NO_CLONES turns it off. */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
-    defined(__ELF__) && !defined(NNRT_NO_CLONES)
-#define HOT __attribute__((flatten, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#elif defined(__GNUC__)
-#define HOT __attribute__((flatten))
-#else
-#define HOT
-#endif
-#if defined(__GNUC__)
-#define INLINE static inline __attribute__((always_inline))
-#else
-#define INLINE static inline
-#endif
+#include "kernel.h"
 
 enum {
     VL = 32,        /* pixels per register tile: two AVX-512 vectors */

@@ -26,19 +26,7 @@
 
 /* The hot functions are compiled for AVX-512, AVX2 and baseline x86-64, with
  * what they call inlined, and the loader picks one (see conv2d.c). */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
-    defined(__ELF__) && !defined(NNRT_NO_CLONES)
-#define HOT __attribute__((flatten, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#elif defined(__GNUC__)
-#define HOT __attribute__((flatten))
-#else
-#define HOT
-#endif
-#if defined(__GNUC__)
-#define INLINE static inline __attribute__((always_inline))
-#else
-#define INLINE static inline
-#endif
+#include "kernel.h"
 
 enum {
     NS = 32, FO = 8,            /* forward: 32 samples (or 16) x 8 outputs per tile ... */

@@ -28,36 +28,10 @@
 #include <cjson/cJSON.h>
 
 #include "nnrt.h"
+#include "../check.h"
 
 static const char *tmpdir;
-static int failures; /* failed checks so far */
 
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            printf("    %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
-
-/* checks that text contains want, printing both if not */
-#define CHECK_HAS(text, want)                                                        \
-    do {                                                                             \
-        const char *t_ = (text), *w_ = (want);                                       \
-        if (!strstr(t_, w_)) {                                                       \
-            printf("    %s:%d: expected to find\n      %s\n    in\n      %s\n",      \
-                   __FILE__, __LINE__, w_, t_);                                      \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
-
-static void run(const char *name, void (*test)(void))
-{
-    int before = failures;
-    test();
-    printf("%s %s\n", failures == before ? "ok  " : "FAIL", name);
-    fflush(stdout);
-}
 
 /* ---- files ---- */
 
