@@ -959,3 +959,19 @@ Graph *graph_build(Model *m)
     build_forward(g, forward, &env);
     return g;
 }
+
+/* The checks after the front-end, shared by nnc and the fuzz harnesses: the
+ * graph, its shapes, its memory plan. NULL if any error was reported (also
+ * one from the front-end: its broken definitions keep their names, so graph
+ * errors further on are still reported, without a cascade). */
+Graph *graph_compile(Model *m)
+{
+    Graph *g = graph_build(m);
+    if (diag_error_count())
+        return NULL;
+    shape_infer(g);
+    if (diag_error_count())
+        return NULL;
+    plan_memory(g);
+    return g;
+}

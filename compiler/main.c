@@ -130,18 +130,8 @@ static Graph *compile(const char *path)
         }
         return NULL;
     }
-    /* after syntax errors, still look at what parsed: both front-ends keep
-     * the names of broken definitions (with no expression), so independent
-     * mistakes further on are reported in the same run without a cascade.
-     * (The JSON front-end returns no model when the model's frame is broken.) */
-    Graph *g = graph_build(m);
-    if (diag_error_count())
-        return NULL;
-    shape_infer(g);
-    if (diag_error_count())
-        return NULL;
-    plan_memory(g);
-    return g;
+    /* after syntax errors, still look at what parsed (graph_compile) */
+    return graph_compile(m);
 }
 
 static bool ends_with(const char *s, const char *suffix)

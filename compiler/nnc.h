@@ -288,6 +288,8 @@ typedef struct Graph {
 /* Builds the graph from the AST: resolves names, binds arguments. Reports
  * errors through diag; the graph is usable only if none were reported. */
 Graph *graph_build(Model *m);
+/* graph_build, then shape_infer and plan_memory (plan.c): NULL on any error */
+Graph *graph_compile(Model *m);
 const char *op_name(OpKind op);
 bool op_is_layer(OpKind op);
 const char *loss_name(LossKind k);

@@ -79,14 +79,7 @@ static Graph *fuzz_compile(const char *path, const char *text, size_t len, bool 
     Model *m = json ? json_parse_model(text, len) : parse_model(text, len);
     if (!m)
         return NULL;
-    Graph *g = graph_build(m);      /* also after syntax errors, as main.c does */
-    if (diag_error_count())
-        return NULL;
-    shape_infer(g);
-    if (diag_error_count())
-        return NULL;
-    plan_memory(g);
-    return g;
+    return graph_compile(m);        /* also after syntax errors, as main.c does */
 }
 
 static int fuzz_one(const uint8_t *data, size_t size, bool json)
