@@ -17,21 +17,44 @@
 
 /* y[n] = max(x[n], 0); y may equal x (in place). A NaN stays NaN, as in
  * torch.relu. */
+typedef struct ew_ctx {
+    float *out;
+    const float *a, *b;
+} ew_ctx;
+
+/* elementwise work is shared between threads from this many elements */
+#define EW_GRAIN 32768
+
+static void relu_fwd_range(void *arg, size_t lo, size_t hi)
+{
+    const ew_ctx *c = arg;
+    float *y = c->out;
+    const float *x = c->a;
+    for (size_t i = lo; i < hi; i++)
+        y[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
 void nnrt_relu_forward(float *y, const float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        y[i] = x[i] < 0.0f ? 0.0f : x[i];
+    nnrt_parallel_for(relu_fwd_range, &(ew_ctx){y, x, NULL}, n, EW_GRAIN);
+}
+
+static void relu_bwd_range(void *arg, size_t lo, size_t hi)
+{
+    const ew_ctx *c = arg;
+    float *restrict dx = c->out;
+    const float *restrict dy = c->a, *restrict y = c->b;
+    for (size_t i = lo; i < hi; i++) {
+        float g = dy[i];        /* loaded always, so the select vectorises (no branch) */
+        dx[i] += y[i] > 0.0f ? g : 0.0f;
+    }
 }
 
 /* dx[n] += dy[n] where y[n] > 0, given y[n] = relu's output; dx may be NULL */
 void nnrt_relu_backward(float *dx, const float *dy, const float *y, size_t n)
 {
-    if (!dx)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        float g = dy[i];        /* loaded always, so the select vectorises (no branch) */
-        dx[i] += y[i] > 0.0f ? g : 0.0f;
-    }
+    if (dx)
+        nnrt_parallel_for(relu_bwd_range, &(ew_ctx){dx, dy, y}, n, EW_GRAIN);
 }
 
 /* y[n] = x[n] if x[n] > 0 else slope * x[n]  (F.leaky_relu, default slope 0.01);

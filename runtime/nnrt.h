@@ -487,6 +487,11 @@ int nnrt_threads(void);
  * the pool, and returns when all are done. Tasks must not depend on which
  * thread runs them or in what order. */
 void nnrt_parallel(void (*fn)(void *ctx, int task), void *ctx, int ntasks);
+/* fn(ctx, lo, hi) over [0, n) cut into at most one range per thread, each of
+ * at least grain elements (work with less runs here, in one call); for
+ * elementwise work, whose result cannot depend on the cut. */
+void nnrt_parallel_for(void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx, size_t n,
+                       size_t grain);
 /* This thread's scratch buffer number slot (0 .. 3) of at least nfloats
  * floats, 64-byte aligned, contents undefined. Grown when a larger size is
  * asked (the first calls of a training run) and kept: no allocation after. */

@@ -223,6 +223,38 @@ void nnrt_parallel(void (*fn)(void *ctx, int task), void *ctx, int ntasks)
     pthread_mutex_unlock(&pool.job_lock);
 }
 
+/* ---- ranges ---- */
+
+typedef struct range_job {
+    void (*fn)(void *ctx, size_t lo, size_t hi);
+    void *ctx;
+    size_t n, step;
+} range_job;
+
+static void range_task(void *arg, int task)
+{
+    const range_job *j = arg;
+    size_t lo = (size_t)task * j->step, hi = lo + j->step < j->n ? lo + j->step : j->n;
+    j->fn(j->ctx, lo, hi);
+}
+
+void nnrt_parallel_for(void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx, size_t n,
+                       size_t grain)
+{
+    size_t parts = grain ? n / grain : n;
+    int threads = parts > 1 ? nnrt_threads() : 1;
+    if (threads <= 1 || n < 32) {
+        if (n)
+            fn(ctx, 0, n);
+        return;
+    }
+    if (parts > (size_t)threads)
+        parts = (size_t)threads;
+    /* equal parts, each a multiple of 16 elements (whole vectors, own cache lines) */
+    range_job j = {fn, ctx, n, ((n + parts - 1) / parts + 15) / 16 * 16};
+    nnrt_parallel(range_task, &j, (int)((n + j.step - 1) / j.step));
+}
+
 /* ---- scratch ---- */
 
 enum { SCRATCH_SLOTS = 4 };

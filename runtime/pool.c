@@ -14,6 +14,12 @@
  * disagree. Ties go to the FIRST maximum in row-major window order and a NaN
  * counts as the maximum, both as PyTorch's CPU kernel does.
  *
+ * The 2x2 stride-2 windows of LeNet-like networks have a fast path, vector
+ * code written so that it has no branches (AVX-512 where the machine has
+ * it; tests/runtime/test_kernels.c checks it bit for bit against a plain
+ * scan, NaNs and signed zeros included). Large calls share the planes of
+ * N*C between the runtime's threads (parallel.c).
+ *
  * Average pooling divides by PyTorch's divisor (avg_window): the window
  * clipped to the padded input when count_include_pad, else the number of
  * input pixels it covers. Adaptive pooling splits H into P ranges (rows
@@ -23,8 +29,12 @@
  * P x Q output, kh x kw window.
  */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "nnrt.h"
+
+#include "kernel.h"
 
 /* Index into the H x W plane xc of the maximum of window (p, q), its value in
  * *max. A window wholly in the padding (which PyTorch forbids: pad <= k/2)
@@ -60,33 +70,225 @@ static int pool_2x2(const nnrt_pool2d_dims *d)
            d->pad_w == 0 && 2 * d->P <= d->H && 2 * d->Q <= d->W;
 }
 
+typedef struct pool_ctx {
+    float *out;
+    const float *a, *b;
+    const nnrt_pool2d_dims *d;
+} pool_ctx;
+
+/* pooling is shared between threads from this many input pixels */
+#define POOL_GRAIN 32768
+
+/* The 2x2 fast path is written so that GCC makes it vector code with no
+ * branches in its scalar remainder: float selects there (v = b > m ? b : m
+ * with the NaN test) become branches, mispredicted on half of the windows
+ * (ten times slower, measured). So the maximum is a plain max chain (an
+ * instruction of its own) and the NaN case is folded in with bit masks. */
+INLINE uint32_t float_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+INLINE float bits_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* all ones if c, else 0 */
+INLINE uint32_t mask(int c)
+{
+    return -(uint32_t)c;
+}
+
+/* The maximum of a window a b / e f, a NaN if one of them is (PyTorch
+ * propagates it) */
+INLINE float max4(float a, float b, float e, float f)
+{
+    float m = a;
+    m = b > m ? b : m;
+    m = e > m ? e : m;
+    m = f > m ? f : m;
+    uint32_t nan = mask((a != a) | (b != b) | (e != e) | (f != f));
+    return bits_float((0x7fc00000u & nan) | (float_bits(m) & ~nan));
+}
+
+/* the planes [lo, hi) of N*C: the 2x2 fast path's forward */
+HOT static void max2x2_fwd_planes(void *arg, size_t lo, size_t hi)
+{
+    const pool_ctx *c = arg;
+    const nnrt_pool2d_dims *d = c->d;
+    for (size_t nc = lo; nc < hi; nc++)
+        for (int p = 0; p < d->P; p++) {
+            const float *restrict r0 = c->a + (nc * d->H + 2 * p) * d->W, *restrict r1 = r0 + d->W;
+            float *restrict yr = c->out + (nc * d->P + p) * d->Q;
+            for (int q = 0; q < d->Q; q++)
+                yr[q] = max4(r0[2 * q], r0[2 * q + 1], r1[2 * q], r1[2 * q + 1]);
+        }
+}
+
+/* The 2x2 fast path's backward, planes [lo, hi): each window's gradient to
+ * its first maximum (the first pixel in row-major order equal to the
+ * forward's maximum, or a NaN when it is a NaN), added; 0 to the others. */
+HOT static void max2x2_bwd_planes(void *arg, size_t lo, size_t hi)
+{
+    const pool_ctx *c = arg;
+    const nnrt_pool2d_dims *d = c->d;
+    for (size_t nc = lo; nc < hi; nc++)
+        for (int p = 0; p < d->P; p++) {
+            const float *restrict r0 = c->b + (nc * d->H + 2 * p) * d->W, *restrict r1 = r0 + d->W;
+            float *restrict d0 = c->out + (nc * d->H + 2 * p) * d->W, *restrict d1 = d0 + d->W;
+            const float *restrict dyr = c->a + (nc * d->P + p) * d->Q;
+            for (int q = 0; q < d->Q; q++) {
+                float a = r0[2 * q], b = r0[2 * q + 1], e = r1[2 * q], f = r1[2 * q + 1];
+                float m = max4(a, b, e, f);
+                uint32_t g = float_bits(dyr[q]);
+                uint32_t ta = mask((a == m) | (a != a)), tb = mask((b == m) | (b != b));
+                uint32_t te = mask((e == m) | (e != e));
+                tb &= ~ta;
+                te &= ~(ta | tb);
+                uint32_t tf = ~(ta | tb | te);
+                d0[2 * q] += bits_float(g & ta);    /* the gradient's bits, or +0 */
+                d0[2 * q + 1] += bits_float(g & tb);
+                d1[2 * q] += bits_float(g & te);
+                d1[2 * q + 1] += bits_float(g & tf);
+            }
+        }
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(NNRT_NO_CLONES)
+/* The same with AVX-512, which the compiler does not manage by itself: rows
+ * of 14 or 5 windows leave its vector loop nothing and its scalar remainder
+ * all (4 times slower, measured). Here 16 windows at a time, a shorter last
+ * group with masked loads and stores: two rows of 32 floats are split into
+ * the windows' four pixels a b / e f (permutes), the choice is made with
+ * compare masks, and the gradients are interleaved back. */
+#include <immintrin.h>
+#define HAVE_MAX2X2_AVX512 1
+
+/* Windows q0 .. q0+n-1 (n <= 16) of the row pair at x (rows W apart): their
+ * pixels a b / e f as four vectors of 16 (0 past n), their maximum m
+ * (a NaN if one of the four is) and the NaN masks; lo, hi: the masks of the
+ * 2n floats of a row as two vectors */
+typedef struct quad16 {
+    __m512 a, b, e, f, m;
+    __mmask16 na, nb, ne, nf, lo, hi;
+} quad16;
+
+__attribute__((target("avx512f"), always_inline)) static inline void quad16_load(quad16 *t, const float *x, int W, int n)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    int n2 = 2 * n;
+    t->lo = (__mmask16)(n2 >= 16 ? 0xffffu : (1u << n2) - 1);
+    t->hi = (__mmask16)(n2 <= 16 ? 0u : (1u << (n2 - 16)) - 1);
+    __m512 x0l = _mm512_maskz_loadu_ps(t->lo, x), x0h = _mm512_maskz_loadu_ps(t->hi, x + 16);
+    __m512 x1l = _mm512_maskz_loadu_ps(t->lo, x + W), x1h = _mm512_maskz_loadu_ps(t->hi, x + W + 16);
+    t->a = _mm512_permutex2var_ps(x0l, even, x0h), t->b = _mm512_permutex2var_ps(x0l, odd, x0h);
+    t->e = _mm512_permutex2var_ps(x1l, even, x1h), t->f = _mm512_permutex2var_ps(x1l, odd, x1h);
+    /* max_ps(b, m) is b > m ? b : m, as the plain loops */
+    __m512 m = _mm512_max_ps(t->f, _mm512_max_ps(t->e, _mm512_max_ps(t->b, t->a)));
+    t->na = _mm512_cmp_ps_mask(t->a, t->a, _CMP_UNORD_Q), t->nb = _mm512_cmp_ps_mask(t->b, t->b, _CMP_UNORD_Q);
+    t->ne = _mm512_cmp_ps_mask(t->e, t->e, _CMP_UNORD_Q), t->nf = _mm512_cmp_ps_mask(t->f, t->f, _CMP_UNORD_Q);
+    t->m = _mm512_mask_mov_ps(m, t->na | t->nb | t->ne | t->nf, _mm512_set1_ps(NAN));
+}
+
+__attribute__((target("avx512f"))) static void max2x2_fwd_avx512(void *arg, size_t lo, size_t hi)
+{
+    const pool_ctx *c = arg;
+    const nnrt_pool2d_dims *d = c->d;
+    quad16 t;
+    for (size_t nc = lo; nc < hi; nc++)
+        for (int p = 0; p < d->P; p++)
+            for (int q0 = 0; q0 < d->Q; q0 += 16) {
+                int n = d->Q - q0 < 16 ? d->Q - q0 : 16;
+                quad16_load(&t, c->a + (nc * d->H + 2 * p) * d->W + 2 * q0, d->W, n);
+                _mm512_mask_storeu_ps(c->out + (nc * d->P + p) * d->Q + q0, (__mmask16)((1u << n) - 1), t.m);
+            }
+}
+
+__attribute__((target("avx512f"))) static void max2x2_bwd_avx512(void *arg, size_t lo, size_t hi)
+{
+    const pool_ctx *c = arg;
+    const nnrt_pool2d_dims *d = c->d;
+    const __m512i zip_lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i zip_hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    quad16 t;
+    for (size_t nc = lo; nc < hi; nc++)
+        for (int p = 0; p < d->P; p++)
+            for (int q0 = 0; q0 < d->Q; q0 += 16) {
+                int n = d->Q - q0 < 16 ? d->Q - q0 : 16;
+                size_t row = (nc * d->H + 2 * p) * d->W + 2 * q0;
+                quad16_load(&t, c->b + row, d->W, n);
+                /* the first "is the maximum": equal to it, or a NaN (m is one then) */
+                __mmask16 ta = _mm512_cmp_ps_mask(t.a, t.m, _CMP_EQ_OQ) | t.na;
+                __mmask16 tb = (_mm512_cmp_ps_mask(t.b, t.m, _CMP_EQ_OQ) | t.nb) & ~ta;
+                __mmask16 te = (_mm512_cmp_ps_mask(t.e, t.m, _CMP_EQ_OQ) | t.ne) & ~(ta | tb);
+                __mmask16 tf = ~(ta | tb | te);
+                __m512 g = _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), c->a + (nc * d->P + p) * d->Q + q0);
+                __m512 ga = _mm512_maskz_mov_ps(ta, g), gb = _mm512_maskz_mov_ps(tb, g);
+                __m512 ge = _mm512_maskz_mov_ps(te, g), gf = _mm512_maskz_mov_ps(tf, g);
+                float *d0 = c->out + row, *d1 = d0 + d->W;
+                _mm512_mask_storeu_ps(d0, t.lo, _mm512_add_ps(_mm512_maskz_loadu_ps(t.lo, d0),
+                                                             _mm512_permutex2var_ps(ga, zip_lo, gb)));
+                _mm512_mask_storeu_ps(d0 + 16, t.hi, _mm512_add_ps(_mm512_maskz_loadu_ps(t.hi, d0 + 16),
+                                                                  _mm512_permutex2var_ps(ga, zip_hi, gb)));
+                _mm512_mask_storeu_ps(d1, t.lo, _mm512_add_ps(_mm512_maskz_loadu_ps(t.lo, d1),
+                                                             _mm512_permutex2var_ps(ge, zip_lo, gf)));
+                _mm512_mask_storeu_ps(d1 + 16, t.hi, _mm512_add_ps(_mm512_maskz_loadu_ps(t.hi, d1 + 16),
+                                                                  _mm512_permutex2var_ps(ge, zip_hi, gf)));
+            }
+}
+#endif
+
+/* the planes [lo, hi) of N*C, any window */
+static void max_fwd_planes(void *arg, size_t lo, size_t hi)
+{
+    const pool_ctx *c = arg;
+    const nnrt_pool2d_dims *d = c->d;
+    size_t HW = (size_t)d->H * d->W, PQ = (size_t)d->P * d->Q;
+    for (size_t nc = lo; nc < hi; nc++)
+        for (int p = 0; p < d->P; p++)
+            for (int q = 0; q < d->Q; q++)
+                window_argmax(&c->out[nc * PQ + (size_t)p * d->Q + q], c->a + nc * HW, p, q, d);
+}
+
+/* planes of N*C per task: about POOL_GRAIN input pixels */
+static size_t plane_grain(const nnrt_pool2d_dims *d)
+{
+    size_t hw = (size_t)d->H * d->W;
+    return hw >= POOL_GRAIN ? 1 : POOL_GRAIN / (hw ? hw : 1);
+}
+
 /* y[N,C,P,Q] = max over each window of x[N,C,H,W] */
 void nnrt_maxpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d)
 {
-    if (pool_2x2(d)) {
-        for (size_t nc = 0; nc < (size_t)d->N * d->C; nc++)
-            for (int p = 0; p < d->P; p++) {
-                const float *r0 = x + (nc * d->H + 2 * p) * d->W, *r1 = r0 + d->W;
-                float *yr = y + (nc * d->P + p) * d->Q;
-                for (int q = 0; q < d->Q; q++) {
-                    float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], e = r1[2 * q + 1];
-                    float m = a;
-                    m = b > m || b != b ? b : m;
-                    m = c > m || c != c ? c : m;
-                    m = e > m || e != e ? e : m;
-                    yr[q] = m;
-                }
-            }
-        return;
-    }
+    pool_ctx c = {y, x, NULL, d};
+    void (*fn)(void *, size_t, size_t) = pool_2x2(d) ? max2x2_fwd_planes : max_fwd_planes;
+#ifdef HAVE_MAX2X2_AVX512
+    if (fn == max2x2_fwd_planes && __builtin_cpu_supports("avx512f"))
+        fn = max2x2_fwd_avx512;
+#endif
+    nnrt_parallel_for(fn, &c, (size_t)d->N * d->C, plane_grain(d));
+}
+
+/* the planes [lo, hi) of N*C, any window */
+static void max_bwd_planes(void *arg, size_t lo, size_t hi)
+{
+    const pool_ctx *c = arg;
+    const nnrt_pool2d_dims *d = c->d;
     size_t HW = (size_t)d->H * d->W, PQ = (size_t)d->P * d->Q;
-    for (size_t nc = 0; nc < (size_t)d->N * d->C; nc++) {
-        const float *xc = x + nc * HW;
-        float *yc = y + nc * PQ;
+    for (size_t nc = lo; nc < hi; nc++)
         for (int p = 0; p < d->P; p++)
-            for (int q = 0; q < d->Q; q++)
-                window_argmax(&yc[(size_t)p * d->Q + q], xc, p, q, d);
-    }
+            for (int q = 0; q < d->Q; q++) {
+                float m;
+                long i = window_argmax(&m, c->b + nc * HW, p, q, d);
+                if (i >= 0)
+                    c->out[nc * HW + i] += c->a[nc * PQ + (size_t)p * d->Q + q];
+            }
 }
 
 /* dx[N,C,H,W] += dy[N,C,P,Q] at the first maximum of each window of
@@ -96,37 +298,13 @@ void nnrt_maxpool2d_backward(float *dx, const float *dy, const float *x,
 {
     if (!dx)
         return;
-    if (pool_2x2(d)) {
-        for (size_t nc = 0; nc < (size_t)d->N * d->C; nc++)
-            for (int p = 0; p < d->P; p++) {
-                const float *r0 = x + (nc * d->H + 2 * p) * d->W, *r1 = r0 + d->W;
-                float *d0 = dx + (nc * d->H + 2 * p) * d->W;
-                const float *dyr = dy + (nc * d->P + p) * d->Q;
-                for (int q = 0; q < d->Q; q++) {
-                    float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], e = r1[2 * q + 1];
-                    float m = a;
-                    int i = 2 * q, t;
-                    t = b > m || b != b, m = t ? b : m, i = t ? 2 * q + 1 : i;
-                    t = c > m || c != c, m = t ? c : m, i = t ? d->W + 2 * q : i;
-                    t = e > m || e != e, m = t ? e : m, i = t ? d->W + 2 * q + 1 : i;
-                    d0[i] += dyr[q];
-                }
-            }
-        return;
-    }
-    size_t HW = (size_t)d->H * d->W, PQ = (size_t)d->P * d->Q;
-    for (size_t nc = 0; nc < (size_t)d->N * d->C; nc++) {
-        const float *xc = x + nc * HW;
-        const float *dyc = dy + nc * PQ;
-        float *dxc = dx + nc * HW;
-        for (int p = 0; p < d->P; p++)
-            for (int q = 0; q < d->Q; q++) {
-                float m;
-                long i = window_argmax(&m, xc, p, q, d);
-                if (i >= 0)
-                    dxc[i] += dyc[(size_t)p * d->Q + q];
-            }
-    }
+    pool_ctx c = {dx, dy, x, d};
+    void (*fn)(void *, size_t, size_t) = pool_2x2(d) ? max2x2_bwd_planes : max_bwd_planes;
+#ifdef HAVE_MAX2X2_AVX512
+    if (fn == max2x2_bwd_planes && __builtin_cpu_supports("avx512f"))
+        fn = max2x2_bwd_avx512;
+#endif
+    nnrt_parallel_for(fn, &c, (size_t)d->N * d->C, plane_grain(d));
 }
 
 /* The input rows [*h0, *h1) and columns [*w0, *w1) of average-pooling window

@@ -1538,6 +1538,49 @@ static void accumulate_maxpool2d(void)
     free(dx1), free(dx2), free(c.x), free(c.y), free(c.r);
 }
 
+/* The 2x2 stride-2 fast path of max pooling (vector code, pool.c) against a
+ * plain scan of each window, on values from {-1, -0, +0, 1, 2, NaN}: ties,
+ * signed zeros and NaNs everywhere. The first maximum in row-major order
+ * wins, a NaN counting as the maximum (PyTorch's CPU kernel). Compared bit
+ * for bit, forward and backward, on row lengths that fill 16-window vectors
+ * partly (5, 14), exactly (32) and beyond (20), with odd sizes (floor). */
+static void maxpool_2x2_exact(int N, int C, int H, int W)
+{
+    static const float vals[] = {-1.0f, -0.0f, 0.0f, 1.0f, 2.0f, NAN};
+    nnrt_pool2d_dims d = {.N = N, .C = C, .H = H, .W = W, .P = H / 2, .Q = W / 2, .kh = 2,
+                          .kw = 2, .stride_h = 2, .stride_w = 2};
+    size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * d.P * d.Q;
+    float *x = alloc_floats(nx), *y = alloc_floats(ny), *dy = random_floats(ny);
+    float *dx = alloc_floats(nx), *want_dx = alloc_floats(nx);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = vals[nnrt_rng_next(&rng) % 6];
+    for (size_t i = 0; i < nx; i++)
+        dx[i] = want_dx[i] = 0.5f;      /* the backward adds */
+    nnrt_maxpool2d_forward(y, x, &d);
+    nnrt_maxpool2d_backward(dx, dy, x, &d);
+    size_t bad = 0;
+    for (size_t nc = 0; nc < (size_t)N * C; nc++)
+        for (int p = 0; p < d.P; p++)
+            for (int q = 0; q < d.Q; q++) {
+                size_t best = (nc * H + 2 * p) * W + 2 * q;
+                for (int i = 0; i < 4; i++) {
+                    size_t at = (nc * H + 2 * p + i / 2) * W + 2 * q + i % 2;
+                    if (x[at] > x[best] || (isnan(x[at]) && !isnan(x[best])))
+                        best = at;
+                }
+                size_t o = (nc * d.P + p) * d.Q + q;
+                want_dx[best] += dy[o];
+                if (memcmp(&y[o], &x[best], sizeof(float)) != 0 && !(isnan(y[o]) && isnan(x[best])))
+                    bad++;
+            }
+    char label[128];
+    snprintf(label, sizeof label, "maxpool2d 2x2 fast path, %dx%dx%dx%d: forward bits", N, C, H, W);
+    check(label, (double)bad, EXACT_TOL);
+    snprintf(label, sizeof label, "maxpool2d 2x2 fast path, %dx%dx%dx%d: backward bits", N, C, H, W);
+    check(label, memcmp(dx, want_dx, nx * sizeof(float)) != 0, EXACT_TOL);
+    free(x), free(y), free(dy), free(dx), free(want_dx);
+}
+
 static void accumulate_linear(void)
 {
     enum { N = 3, IN = 5, OUT = 4 };
@@ -1718,6 +1761,11 @@ int main(void)
     pool_grad("3x3 stride 2 pad 1",  3, 2, 7, 6, 3, 3, 2, 2, 1, 1);
     pool_grad("2x3 stride 1x2 pad 1",2, 3, 5, 8, 2, 3, 1, 2, 1, 1);
     pool_grad("2x2 stride 3",        1, 2, 8, 7, 2, 2, 3, 3, 0, 0);
+    maxpool_2x2_exact(2, 3, 10, 10);
+    maxpool_2x2_exact(2, 3, 28, 28);
+    maxpool_2x2_exact(1, 2, 5, 41);
+    maxpool_2x2_exact(1, 1, 7, 64);
+    maxpool_2x2_exact(16, 8, 28, 28);   /* large enough for the threads */
 
     linear_grad("N=1",   1, 5, 3, 1);
     linear_grad("N=4",   4, 7, 2, 1);
