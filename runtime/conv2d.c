@@ -26,9 +26,9 @@
  *    the wide rows' extra Wp - Q pixels are computed and dropped (or, going
  *    backward, are zero). Padding is a zero-bordered copy of the input.
  *    - forward: the sum above (corr_tile: MR out channels x VL pixels), from
- *      the bias, tap by tap in (c, r, s) order: the same products added in
- *      the same order as the plain loops, so the forward gives their bits
- *      exactly (the kernels are compiled without fused multiply-adds);
+ *      the bias, tap by tap in (c, r, s) order, the order of the plain
+ *      loops (with fused multiply-adds: the runtime is compiled with
+ *      -ffp-contract=fast, so the bits differ from unfused loops');
  *    - d input: for each tap (r, s), the gradient rows of all out channels
  *      weighted and added back at the tap's offset (dcol_tile: MR in
  *      channels x VL pixels, the sum over out channels inside);
@@ -134,8 +134,7 @@ static void pad_input(float *restrict xp, const float *restrict x, const nnrt_co
 /* The register tile of the shifted-row sum:
  *   tile[m][v] = init[m] + sum over t < ntaps of a[t*mr + m] * src[off[t] + v]
  * for m < mr, v < VL (a: the mr channels' weights, interleaved by tap),
- * added up in the order written: from init (the bias), tap by tap. The
- * forward is thus the plain loops' arithmetic exactly, product by product.
+ * added up in the order written: from init (the bias), tap by tap.
  * Called with constant mr, so each use is compiled for its size. */
 INLINE void corr_tile(float (*restrict tile)[VL], const float *restrict init,
                       const float *restrict src, const int *restrict off, const float *restrict a,

@@ -4,11 +4,10 @@
  * contiguous IN-vectors. The three products are register tiles written as
  * plain loops with constant trip counts, which the compiler turns into
  * vector instructions:
- *   - forward, y[n][o] = b[o] + x[n][0]*w[o][0] + x[n][1]*w[o][1] + ...,
- *     added in exactly that order, as the plain loop does, so the forward
- *     gives its bits (no fused multiply-adds either): the samples are the
- *     vector lanes (x is transposed first), 32 samples x 8 outputs a tile;
- *     for one or two samples, 8 scalar chains run side by side instead;
+ *   - forward, y[n][o] = b[o] + x[n][0]*w[o][0] + x[n][1]*w[o][1] + ...:
+ *     the samples are the vector lanes (x is transposed first), 32 samples
+ *     x 8 outputs a tile; for one or two samples, the features are the
+ *     lanes instead (8 dot products at a time);
  *   - d input, dx[n,:] += sum over o of dy[n][o] * w[o,:]: for a block of
  *     samples and 32 features, each dy[n][o] times a row piece of w;
  *   - d weight, dw[o,:] += sum over n of dy[n][o] * x[n,:]: the same shape,
@@ -52,8 +51,8 @@ static void run(void (*fn)(void *, int), void *ctx, int ntasks, double macs)
 
 /* The forward tile: ns samples (the vector lanes) x FO outputs,
  *   out[u][v] = b[u] + x[v][0]*w[u][0] + x[v][1]*w[u][1] + ...
- * added up in that order, feature by feature, as the plain loop does: the
- * forward gives the same bits as the definition. xt is x transposed,
+ * added up in that order, feature by feature, as the plain loop does. xt
+ * is x transposed,
  * [IN][ldx], zero in the lanes past the batch. The outputs are spelled out,
  * which is what makes GCC keep the sums in registers. */
 INLINE void fwd_tile(float (*restrict out)[NS], const float *restrict xt, int ldx,
@@ -86,23 +85,41 @@ INLINE void fwd_tile(float (*restrict out)[NS], const float *restrict xt, int ld
 }
 
 /* The forward for one or two samples, where vector lanes over samples would
- * be mostly empty: FO outputs at a time, each a chain of scalar multiply-adds
- * in the plain order, the FO chains interleaved so they run in parallel. */
+ * be mostly empty: FO dot products of x with rows of w at a time, the
+ * features as the vector lanes (LV partial sums per output, added at the
+ * end; a tail of IN % LV features goes to lane 0 first). */
+enum { LV = 16 };
 INLINE void fwd_row(float *restrict y, const float *restrict x, const float *const *wr,
                     const float *restrict bias, int IN, int nu)
 {
+    float acc[FO][LV];
+    for (int u = 0; u < FO; u++)
+        for (int v = 0; v < LV; v++)
+            acc[u][v] = 0.0f;
     const float *w0 = wr[0], *w1 = wr[1], *w2 = wr[2], *w3 = wr[3];
     const float *w4 = wr[4], *w5 = wr[5], *w6 = wr[6], *w7 = wr[7];
-    float a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
-    float a4 = bias[4], a5 = bias[5], a6 = bias[6], a7 = bias[7];
-    for (int i = 0; i < IN; i++) {
-        float xv = x[i];
-        a0 += xv * w0[i], a1 += xv * w1[i], a2 += xv * w2[i], a3 += xv * w3[i];
-        a4 += xv * w4[i], a5 += xv * w5[i], a6 += xv * w6[i], a7 += xv * w7[i];
+    int i = 0;
+    for (; i + LV <= IN; i += LV)       /* spelled out, so the sums stay in registers */
+        for (int v = 0; v < LV; v++) {
+            float xv = x[i + v];
+            acc[0][v] += xv * w0[i + v];
+            acc[1][v] += xv * w1[i + v];
+            acc[2][v] += xv * w2[i + v];
+            acc[3][v] += xv * w3[i + v];
+            acc[4][v] += xv * w4[i + v];
+            acc[5][v] += xv * w5[i + v];
+            acc[6][v] += xv * w6[i + v];
+            acc[7][v] += xv * w7[i + v];
+        }
+    for (; i < IN; i++)
+        for (int u = 0; u < FO; u++)
+            acc[u][0] += x[i] * wr[u][i];
+    for (int u = 0; u < nu; u++) {
+        float sum = bias[u];
+        for (int v = 0; v < LV; v++)
+            sum += acc[u][v];
+        y[u] = sum;
     }
-    float out[FO] = {a0, a1, a2, a3, a4, a5, a6, a7};
-    for (int u = 0; u < nu; u++)
-        y[u] = out[u];
 }
 
 typedef struct linear_fwd_ctx {
@@ -275,6 +292,26 @@ HOT static void linear_bwd_task(void *arg, int task)
     }
 }
 
+/* The plain loops, for narrow layers and for one or two samples (where they
+ * stream through w and dw once, at the speed of the cache): each dy[n][o]
+ * times a row of w added to dx, and times a row of x added to dw. */
+HOT static void bwd_rows(float *restrict dx, float *restrict dw, const float *restrict dy,
+                         const float *restrict x, const float *restrict w, int N, int IN, int OUT)
+{
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OUT; o++) {
+            float g = dy[(size_t)n * OUT + o];
+            const float *wo = w + (size_t)o * IN, *xn = x + (size_t)n * IN;
+            float *dxn = dx + (size_t)n * IN, *dwo = dw + (size_t)o * IN;
+            if (dx)
+                for (int i = 0; i < IN; i++)
+                    dxn[i] += g * wo[i];
+            if (dw)
+                for (int i = 0; i < IN; i++)
+                    dwo[i] += g * xn[i];
+        }
+}
+
 /* dx[N,IN] += dy[N,OUT] @ w[OUT,IN],  dw[OUT,IN] += dy^T @ x[N,IN],
  * db[OUT] += sum over n of dy; any of dx, dw, db may be NULL */
 void nnrt_linear_backward(float *dx, float *dw, float *db, const float *dy,
@@ -284,15 +321,8 @@ void nnrt_linear_backward(float *dx, float *dw, float *db, const float *dy,
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OUT; o++)
                 db[o] += dy[(size_t)n * OUT + o];
-    if (IN < VL) {              /* too narrow for a tile: the plain loops */
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OUT; o++) {
-                float g = dy[(size_t)n * OUT + o];
-                for (int i = 0; dx && i < IN; i++)
-                    dx[(size_t)n * IN + i] += g * w[(size_t)o * IN + i];
-                for (int i = 0; dw && i < IN; i++)
-                    dw[(size_t)o * IN + i] += g * x[(size_t)n * IN + i];
-            }
+    if (IN < VL || N <= ROWS) {     /* too narrow for a tile, or one or two samples */
+        bwd_rows(dx, dw, dy, x, w, N, IN, OUT);
         return;
     }
     linear_bwd_ctx c = {dx, dw, dy, x, w, N, IN, OUT, (IN + VL - 1) / VL, 0};

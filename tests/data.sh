@@ -67,12 +67,15 @@ $T train --data idx:$B/img,$B/lbl --test-data csv:$B/tiny.csv --epochs 3 --batch
 [ "$(grep -c '^epoch [1-3]/3  loss [0-9.]*  acc [0-9.]*%  test loss [0-9.]*  acc [0-9.]*%' $B/out)" -eq 3 ] ||
     { cat $B/out; fail "train's per-epoch lines"; }
 ! grep -q "$(printf '\r')" $B/out || fail "a progress bar on a pipe"
+# the line make bench reads (bench/bench.py: TIMES)
+grep -q ': time: load [0-9.]* s, train [0-9.]* s, load test [0-9.]* s, test [0-9.]* s$' $B/out ||
+    { cat $B/out; fail "train's time line"; }
 head -1 $B/log.csv | grep -qx 'kind,epoch,step,loss,accuracy,test_loss,test_accuracy,lr,seconds' ||
     fail "the log's header"
 [ "$(grep -c '^step,' $B/log.csv)" -eq 9 ] && [ "$(grep -c '^epoch,' $B/log.csv)" -eq 3 ] ||
     fail "the log: 9 steps (3 epochs of 3 batches: 4, 4 and 1) and 3 epochs"
 awk -F, 'NR > 1 && NF != 9 { exit 1 }' $B/log.csv || fail "the log has rows of other than 9 fields"
-ok "train: a line per epoch, test loss and accuracy, the CSV log"
+ok "train: a line per epoch, test loss and accuracy, the time line, the CSV log"
 
 $T eval --load $B/idx.st --data idx:$B/img,$B/lbl >$B/out
 grep -q '^loss [0-9.e-]*  accuracy 100.00% (9/9)$' $B/out || { cat $B/out; fail "eval's accuracy"; }
