@@ -581,30 +581,78 @@ HOT static void bwd_task(void *arg, int task)
         bwd_dw(c, task - ndx);
 }
 
+/* With two chunks or more and threads to share them, each task is a whole
+ * chunk of CHUNK samples (its wide copies, d input, d weight and bias sums),
+ * in the task's own scratch, its d weight into a partial sum of its own;
+ * the partials are added to dw in chunk order afterwards, which is the
+ * order and the arithmetic of the chunk-by-chunk loop (dw + partial, where
+ * partial = 0 + the chunk's sum, is dw + the chunk's sum), so the results
+ * are the same bits either way. One hand-over per layer instead of two per
+ * chunk, and no thread waits for the slowest block of a chunk. */
+typedef struct chunk_job {
+    bwd_ctx base;           /* the shared part; the chunk's fields are set per task */
+    float *pdw;             /* [nchunks][K*T]: each chunk's d weight */
+    float *dbs;             /* [N][K]: each sample's sum of dy */
+    size_t ndyp, ndyt, nxp; /* per chunk: floats of each wide copy */
+    int nw;                 /* d weight blocks */
+} chunk_job;
+
+HOT static void bwd_chunk_task(void *arg, int ci)
+{
+    const chunk_job *j = arg;
+    bwd_ctx c = j->base;
+    const nnrt_conv2d_dims *d = c.d;
+    size_t KT = (size_t)d->K * c.g->T;
+    c.n0 = ci * CHUNK;
+    c.ns = d->N - c.n0 < CHUNK ? d->N - c.n0 : CHUNK;
+    float *buf = nnrt_scratch(3, j->ndyp + j->ndyt + j->nxp);
+    c.dyp = j->ndyp ? buf : NULL;
+    c.dyt = j->ndyt ? buf + j->ndyp : NULL;
+    c.xp = j->nxp ? buf + j->ndyp + j->ndyt : NULL;
+    c.dbs = c.db ? j->dbs + (size_t)c.n0 * d->K : NULL;
+    c.dx_parts = 1;
+    if (c.dw) {
+        c.dw = j->pdw + (size_t)ci * KT;
+        for (size_t e = 0; e < KT; e++)
+            c.dw[e] = 0.0f;
+    }
+    for (int i = 0; i < c.ns; i++)
+        bwd_prep(&c, i);
+    for (int i = 0; c.dx && i < c.ns; i++)
+        bwd_dx(&c, i, 0);
+    for (int blk = 0; blk < j->nw; blk++)
+        bwd_dw(&c, blk);
+}
+
 static void conv2d_backward_wide(float *dx, float *dw, float *db, const float *dy, const float *x,
                                  const float *w, const nnrt_conv2d_dims *d, const wide *g)
 {
     int ns = d->N < CHUNK ? d->N : CHUNK, RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR;
     int lanes = dw && g->Kg >= KVMIN, nkv = (g->Kg + KV - 1) / KV;
-    int pad = d->pad_h || d->pad_w;
+    int pad = d->pad_h || d->pad_w, nchunks = (d->N + CHUNK - 1) / CHUNK;
     /* by rows, d weight reads up to LW - 1 floats past the end of x: a copy */
     size_t ndyp = dx || (dw && !lanes) ? (size_t)ns * d->K * g->DK : 0;
     size_t ndyt = lanes ? (size_t)ns * g->G * nkv * g->L * KV : 0;
     size_t nxp = dw && (pad || !lanes) ? (size_t)ns * g->XP : 0;
-    size_t ndbs = db ? (size_t)ns * d->K : 0;
     size_t nad = dx ? (size_t)g->G * ncb * RS * g->Kg * MR : 0;
-    float *buf = nnrt_scratch(1, ndyp + ndyt + nxp + ndbs + nad);
+    double macs = (double)ns * d->K * g->T * d->P * d->Q * ((dx != NULL) + (dw != NULL));
+    int threads = macs < PAR_MACS ? 1 : nnrt_threads();
+    int by_chunk = threads > 1 && nchunks > 1;
+    size_t KT = (size_t)d->K * g->T;
+    /* shared: ad, then by chunk the partials and all samples' bias sums, else
+     * the one chunk's wide copies and bias sums */
+    size_t nrest = by_chunk ? (dw ? nchunks * KT : 0) + (db ? (size_t)d->N * d->K : 0)
+                            : ndyp + ndyt + nxp + (db ? (size_t)ns * d->K : 0);
+    float *buf = nnrt_scratch(1, nad + nrest), *rest = buf + nad;
     int *off = (int *)nnrt_scratch(2, (size_t)g->T);
-    bwd_ctx c = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .d = d, .g = g,
-                 .dyp = ndyp ? buf : NULL, .dyt = ndyt ? buf + ndyp : NULL,
-                 .xp = nxp ? buf + ndyp + ndyt : NULL, .dbs = db ? buf + ndyp + ndyt + nxp : NULL,
-                 .ad = buf + ndyp + ndyt + nxp + ndbs, .off = off, .lanes = lanes};
+    bwd_ctx c = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .d = d, .g = g, .ad = buf,
+                 .off = off, .lanes = lanes};
 
     if (dx) {
         /* in channel cb*MR + m of group gi, tap rs, out channel k (of the
          * group): ad[(((gi*ncb + cb)*RS + rs)*Kg + k)*MR + m] = w[k][c][rs],
          * zero past the group's last channel */
-        float *ad = buf + ndyp + ndyt + nxp + ndbs;
+        float *ad = buf;
         for (int gi = 0; gi < g->G; gi++)
             for (int cb = 0; cb < ncb; cb++)
                 for (int rs = 0; rs < RS; rs++)
@@ -623,14 +671,28 @@ static void conv2d_backward_wide(float *dx, float *dw, float *db, const float *d
 
     c.wkb = lanes ? nkv : (g->Kg + MW - 1) / MW;
     c.wtb = lanes ? (g->T + NV - 1) / NV : (g->T + NW - 1) / NW;
-    double macs = (double)ns * d->K * g->T * d->P * d->Q * ((dx != NULL) + (dw != NULL));
-    int threads = macs < PAR_MACS ? 1 : nnrt_threads();
+    int nw = dw ? g->G * c.wkb * c.wtb : 0;
+
+    if (by_chunk) {
+        chunk_job j = {.base = c, .pdw = dw ? rest : NULL, .dbs = db ? rest + (dw ? nchunks * KT : 0) : NULL,
+                       .ndyp = ndyp, .ndyt = ndyt, .nxp = nxp, .nw = nw};
+        nnrt_parallel(bwd_chunk_task, &j, nchunks);
+        for (int ci = 0; dw && ci < nchunks; ci++)
+            for (size_t e = 0; e < KT; e++)
+                dw[e] += j.pdw[ci * KT + e];
+        for (int i = 0; db && i < d->N; i++)
+            for (int k = 0; k < d->K; k++)
+                db[k] += j.dbs[(size_t)i * d->K + k];
+        return;
+    }
+    c.dyp = ndyp ? rest : NULL;
+    c.dyt = ndyt ? rest + ndyp : NULL;
+    c.xp = nxp ? rest + ndyp + ndyt : NULL;
+    c.dbs = db ? rest + ndyp + ndyt + nxp : NULL;
     int units = g->G * ncb;
     c.dx_parts = ns >= threads || !dx ? 1 : (threads + ns - 1) / ns;
     if (c.dx_parts > units)
         c.dx_parts = units;
-    int nw = dw ? g->G * c.wkb * c.wtb : 0;
-
     for (int n0 = 0; n0 < d->N; n0 += CHUNK) {
         c.n0 = n0;
         c.ns = d->N - n0 < CHUNK ? d->N - n0 : CHUNK;
