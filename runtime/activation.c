@@ -15,6 +15,8 @@
 
 #include "nnrt.h"
 
+#include "kernel.h"
+
 /* y[n] = max(x[n], 0); y may equal x (in place). A NaN stays NaN, as in
  * torch.relu. */
 typedef struct ew_ctx {
@@ -25,7 +27,7 @@ typedef struct ew_ctx {
 /* elementwise work is shared between threads from this many elements */
 #define EW_GRAIN 32768
 
-static void relu_fwd_range(void *arg, size_t lo, size_t hi)
+HOT static void relu_fwd_range(void *arg, size_t lo, size_t hi)
 {
     const ew_ctx *c = arg;
     float *y = c->out;
@@ -39,7 +41,7 @@ void nnrt_relu_forward(float *y, const float *x, size_t n)
     nnrt_parallel_for(relu_fwd_range, &(ew_ctx){y, x, NULL}, n, EW_GRAIN);
 }
 
-static void relu_bwd_range(void *arg, size_t lo, size_t hi)
+HOT static void relu_bwd_range(void *arg, size_t lo, size_t hi)
 {
     const ew_ctx *c = arg;
     float *restrict dx = c->out;

@@ -13,42 +13,44 @@
  *
  * Two implementations:
  *
- * 1. The fast path (stride 1, any padding, dilation and groups), for images
- *    of at least VL pixels. It rests on one observation: with stride 1, an
- *    image of row length Wp read at flat index j + off(c, r, s), where
- *    off = c*Hp*Wp + r*dil_h*Wp + s*dil_w, gives for j = p*Wp + q exactly
- *    the input of output pixel (p, q) under tap (c, r, s). So if the output
- *    is computed "wide", as rows of Wp pixels of which the first Q are real,
- *    every tap is a contiguous, shifted read, and a convolution is a sum of
- *    shifted rows: out[k][j] = sum_t w[k][t] * in[off[t] + j]. The kernels
- *    below are register tiles of such sums, written as plain loops with
- *    constant trip counts that the compiler turns into vector instructions;
- *    the wide rows' extra Wp - Q pixels are computed and dropped (or, going
- *    backward, are zero). Padding is a zero-bordered copy of the input.
+ * 1. The fast path (stride 1, any padding, dilation and groups), for
+ *    outputs of at least VL pixels. It rests on one observation: make, for
+ *    each kernel column s, a copy of the zero-bordered input shifted left by
+ *    s*dil_w and cut to Q columns (shift_input: S copies of Hp x Q). Then
+ *    output pixel j = p*Q + q under tap (c, r, s) reads copy s of channel c
+ *    at j + r*dil_h*Q: every tap is one contiguous, shifted read of the
+ *    P*Q output pixels, and a convolution is a sum of shifted rows,
+ *    out[k][j] = sum_t w[k][t] * xs[off[t] + j]. The kernels below are
+ *    register tiles of such sums, written as plain loops with constant trip
+ *    counts that the compiler turns into vector instructions. (Reading the
+ *    padded input itself with rows of Wp would need no copies, but would
+ *    compute Wp - Q dead pixels per row: 36% of LeNet's second layer.)
  *    - forward: the sum above (corr_tile: MR out channels x VL pixels), from
  *      the bias, tap by tap in (c, r, s) order, the order of the plain
  *      loops (with fused multiply-adds: the runtime is compiled with
  *      -ffp-contract=fast, so the bits differ from unfused loops');
- *    - d input: for each tap (r, s), the gradient rows of all out channels
- *      weighted and added back at the tap's offset (dcol_tile: MR in
- *      channels x VL pixels, the sum over out channels inside);
- *    - d weight: dw[k][t] = sum_j dy_wide[k][j] * in[off[t] + j], over a
- *      chunk of up to 8 samples; with 12 or more out channels per group, the
- *      out channels are the vector lanes (dwv_block), else the pixels are
- *      and the lanes are summed at the end (dw_block).
+ *    - d input: the reverse of the shifted reads: for each tap, the
+ *      gradients of all out channels weighted and added into shifted
+ *      gradient copies at the tap's offset (dcol_tile: MR in channels x VL
+ *      pixels, the sum over out channels inside), which are then folded back
+ *      into dx;
+ *    - d weight: dw[k][t] = sum_j dy[k][j] * xs[off[t] + j], over a chunk of
+ *      up to 8 samples; with 12 or more out channels per group, the out
+ *      channels are the vector lanes (dwv_block), else the pixels are and
+ *      the lanes are summed at the end (dw_block).
  *    The backward sums in another order than the plain loops (rounding
  *    differs in the last bits; the tests compare within tolerances).
  *    Work is cut into tasks for nnrt_parallel (parallel.c): forward by
- *    sample and pixel range, backward by sample (d input) and by block of
- *    d weight; every output element is computed by one task, in an order
- *    that does not depend on the number of threads, so results are the same
- *    bits with 1 thread or many.
+ *    sample and pixel range; backward by chunk of 8 samples, or within a
+ *    single chunk by sample (d input) and by block of d weight. Every
+ *    output element is computed in an order that does not depend on the
+ *    number of threads, so results are the same bits with 1 thread or many.
  *
  * 2. The plain loops, kept for the other shapes (stride > 1, tiny images):
  *    per tap, the range of output rows and columns whose input is inside
  *    the image (valid_range) and a loop over it.
  *
- * The fast path's scratch (the padded copies) comes from nnrt_scratch: grown
+ * The fast path's scratch (the shifted copies) comes from nnrt_scratch: grown
  * in the first training step, reused after, so the loop allocates nothing.
  */
 #include "nnrt.h"
@@ -90,14 +92,14 @@ static void run(void (*fn)(void *, int), void *ctx, int ntasks, int threads)
             fn(ctx, i);
 }
 
-/* The wide geometry of one call. */
+/* The geometry of one call on the fast path. */
 typedef struct wide {
     int Cg, Kg, G, T;       /* T = Cg*R*S taps per output channel */
-    int Hp, Wp, CH;         /* the padded input, CH = Hp*Wp floats per channel */
-    int E;                  /* the largest tap offset: dil_h*(R-1)*Wp + dil_w*(S-1) */
-    int L;                  /* wide output pixels: (P-1)*Wp + Q */
-    int DK;                 /* floats per channel of dy in the backward's wide copy */
-    size_t XP;              /* floats of one sample's padded input copy */
+    int Hp;                 /* rows of the padded input */
+    int PL;                 /* floats of one plane of a shifted copy: Hp*Q */
+    int L;                  /* output pixels of a channel: P*Q */
+    int DK;                 /* floats per channel of dy in the backward's copy: L rounded up to LW */
+    size_t XS;              /* floats of one sample's shifted copies, S*C*PL, and LW after */
 } wide;
 
 static int wide_geometry(wide *g, const nnrt_conv2d_dims *d)
@@ -109,26 +111,47 @@ static int wide_geometry(wide *g, const nnrt_conv2d_dims *d)
     g->Kg = d->K / d->groups;
     g->T = g->Cg * d->R * d->S;
     g->Hp = d->H + 2 * d->pad_h;
-    g->Wp = d->W + 2 * d->pad_w;
-    g->CH = g->Hp * g->Wp;
-    g->E = d->dil_h * (d->R - 1) * g->Wp + d->dil_w * (d->S - 1);
-    g->L = (d->P - 1) * g->Wp + d->Q;
-    /* dy wide, with room behind for the d weight's last 16-pixel step */
-    g->DK = (g->CH + LW + 15) / 16 * 16;
-    g->XP = (size_t)d->C * g->CH + LW;
-    /* the tiles need VL pixels of output and of input */
-    return g->L >= VL && g->CH >= VL && (double)d->C * g->CH < 1e9;
+    g->PL = g->Hp * d->Q;
+    g->L = d->P * d->Q;
+    g->DK = (g->L + LW - 1) / LW * LW;
+    g->XS = (size_t)d->S * d->C * g->PL + LW;
+    /* the tiles need VL pixels of output */
+    return g->L >= VL && (double)d->S * d->C * g->PL < 1e9;
 }
 
-/* xp = sample x[C,H,W] with its zero border, rows of Wp, and LW zeros after */
-static void pad_input(float *restrict xp, const float *restrict x, const nnrt_conv2d_dims *d,
-                      const wide *g)
+/* The shifted copies of one sample x[C,H,W]: for each kernel column s,
+ * xs[s][c][h][q] = the zero-bordered input at row h, column q + s*dil_w
+ * (h < Hp, q < Q), and LW zeros after. Tap (c, r, s) of output pixel
+ * j = p*Q + q then reads xs at j + off(c, r, s), off = s*C*PL + c*PL +
+ * r*dil_h*Q: every tap is one contiguous, shifted read of L floats. */
+HOT static void shift_input(float *restrict xs, const float *restrict x, const nnrt_conv2d_dims *d,
+                        const wide *g)
 {
-    memset(xp, 0, sizeof(float) * g->XP);
-    for (int c = 0; c < d->C; c++)
-        for (int h = 0; h < d->H; h++)
-            memcpy(xp + (size_t)c * g->CH + (size_t)(h + d->pad_h) * g->Wp + d->pad_w,
-                   x + ((size_t)c * d->H + h) * d->W, sizeof(float) * (size_t)d->W);
+    memset(xs, 0, sizeof(float) * g->XS);
+    for (int s = 0; s < d->S; s++) {
+        /* columns q whose input column w = q + s*dil_w - pad_w is inside */
+        int sh = s * d->dil_w - d->pad_w;
+        int q0 = sh < 0 ? -sh : 0, q1 = d->W - sh < d->Q ? d->W - sh : d->Q;
+        if (q0 >= q1)
+            continue;
+        for (int c = 0; c < d->C; c++)
+            for (int h = 0; h < d->H; h++) {   /* rows are short: a loop, not a call */
+                float *restrict o = xs + ((size_t)s * d->C + c) * g->PL + (size_t)(h + d->pad_h) * d->Q;
+                const float *restrict in = x + ((size_t)c * d->H + h) * d->W + sh;
+                for (int q = q0; q < q1; q++)
+                    o[q] = in[q];
+            }
+    }
+}
+
+/* tap t = (c, r, s) of a group's Cg channels: its offset in the shifted copies */
+static void tap_offsets(int *off, const nnrt_conv2d_dims *d, const wide *g)
+{
+    int t = 0;
+    for (int c = 0; c < g->Cg; c++)
+        for (int r = 0; r < d->R; r++)
+            for (int s = 0; s < d->S; s++)
+                off[t++] = (s * d->C + c) * g->PL + r * d->dil_h * d->Q;
 }
 
 /* The register tile of the shifted-row sum:
@@ -136,7 +159,7 @@ static void pad_input(float *restrict xp, const float *restrict x, const nnrt_co
  * for m < mr, v < VL (a: the mr channels' weights, interleaved by tap),
  * added up in the order written: from init (the bias), tap by tap.
  * Called with constant mr, so each use is compiled for its size. */
-INLINE void corr_tile(float (*restrict tile)[VL], const float *restrict init,
+INLINE void corr_tile(float *restrict out, size_t ld, const float *restrict init,
                       const float *restrict src, const int *restrict off, const float *restrict a,
                       int ntaps, int mr)
 {
@@ -155,51 +178,22 @@ INLINE void corr_tile(float (*restrict tile)[VL], const float *restrict init,
     }
     for (int m = 0; m < mr; m++)
         for (int v = 0; v < VL; v++)
-            tile[m][v] = acc[m][v];
+            out[m * ld + v] = acc[m][v];
 }
 
 /* corr_tile for any mr in 1 .. MR */
-static void corr_tile_any(float (*tile)[VL], const float *init, const float *src, const int *off,
+static void corr_tile_any(float *out, size_t ld, const float *init, const float *src, const int *off,
                           const float *a, int ntaps, int mr)
 {
     switch (mr) {
-    case 8: corr_tile(tile, init, src, off, a, ntaps, 8); break;
-    case 7: corr_tile(tile, init, src, off, a, ntaps, 7); break;
-    case 6: corr_tile(tile, init, src, off, a, ntaps, 6); break;
-    case 5: corr_tile(tile, init, src, off, a, ntaps, 5); break;
-    case 4: corr_tile(tile, init, src, off, a, ntaps, 4); break;
-    case 3: corr_tile(tile, init, src, off, a, ntaps, 3); break;
-    case 2: corr_tile(tile, init, src, off, a, ntaps, 2); break;
-    default: corr_tile(tile, init, src, off, a, ntaps, 1); break;
-    }
-}
-
-/* Writes a tile out of the wide layout. Lane v (v0 <= v < VL) of row m is
- * position j0 + v of a grid with rows of wp; the positions inside rows
- * [h0, h1) and columns [w0, w1) go to dst[m*dstride + (h-h0)*ld + (w-w0)],
- * stored, or added if add. */
-static void put_tile(float *dst, size_t dstride, int ld, float (*tile)[VL], int mr, int j0, int v0,
-                     int wp, int h0, int h1, int w0, int w1, int add)
-{
-    int j = j0 + v0, end = j0 + VL;
-    int h = j / wp, w = j - h * wp;
-    while (j < end) {
-        int n = wp - w < end - j ? wp - w : end - j;    /* lanes left in grid row h */
-        int a = w > w0 ? w : w0, b = w + n < w1 ? w + n : w1;
-        if (h >= h0 && h < h1 && a < b)
-            for (int m = 0; m < mr; m++) {
-                float *dr = dst + m * dstride + (size_t)(h - h0) * ld - w0;
-                const float *tr = tile[m] + (j - j0) - w;
-                if (add)
-                    for (int x = a; x < b; x++)
-                        dr[x] += tr[x];
-                else
-                    for (int x = a; x < b; x++)
-                        dr[x] = tr[x];
-            }
-        j += n;
-        h++;
-        w = 0;
+    case 8: corr_tile(out, ld, init, src, off, a, ntaps, 8); break;
+    case 7: corr_tile(out, ld, init, src, off, a, ntaps, 7); break;
+    case 6: corr_tile(out, ld, init, src, off, a, ntaps, 6); break;
+    case 5: corr_tile(out, ld, init, src, off, a, ntaps, 5); break;
+    case 4: corr_tile(out, ld, init, src, off, a, ntaps, 4); break;
+    case 3: corr_tile(out, ld, init, src, off, a, ntaps, 3); break;
+    case 2: corr_tile(out, ld, init, src, off, a, ntaps, 2); break;
+    default: corr_tile(out, ld, init, src, off, a, ntaps, 1); break;
     }
 }
 
@@ -211,8 +205,7 @@ typedef struct fwd_ctx {
     const nnrt_conv2d_dims *d;
     const wide *g;
     const float *a;         /* packed weights: per block of MR channels, [t][mr] */
-    const int *off;         /* tap offsets in the padded input, [T] */
-    int copy;               /* 1: read a padded copy of x (padding), 0: x itself */
+    const int *off;         /* tap offsets in the shifted copies, [T] */
     int parts, ntiles, nkb; /* per sample: parts x (G * nkb * ntiles) units */
 } fwd_ctx;
 
@@ -225,22 +218,27 @@ HOT static void fwd_task(void *arg, int task)
     int n = task / c->parts, part = task % c->parts;
     int units = g->G * c->nkb * c->ntiles;
     int u0 = (int)((long)units * part / c->parts), u1 = (int)((long)units * (part + 1) / c->parts);
-    const float *src = c->x + (size_t)n * d->C * d->H * d->W;
-    if (c->copy) {
-        float *xp = nnrt_scratch(0, g->XP);
-        pad_input(xp, src, d, g);
-        src = xp;
-    }
+    float *src = nnrt_scratch(0, g->XS);
+    shift_input(src, c->x + (size_t)n * d->C * d->H * d->W, d, g);
     float tile[MR][VL];
     for (int u = u0; u < u1; u++) {
         int it = u % c->ntiles, kb = u / c->ntiles % c->nkb, gi = u / c->ntiles / c->nkb;
         int k0 = kb * MR, mr = g->Kg - k0 < MR ? g->Kg - k0 : MR;
         int j0 = it * VL < g->L - VL ? it * VL : g->L - VL;  /* the last tile overlaps */
         int k = gi * g->Kg + k0;
-        corr_tile_any(tile, c->b ? c->b + k : zeros, src + (size_t)gi * g->Cg * g->CH + j0, c->off,
-                      c->a + (size_t)k * g->T, g->T, mr);
-        put_tile(c->y + ((size_t)n * d->K + k) * d->P * d->Q, (size_t)d->P * d->Q, d->Q, tile, mr, j0,
-                 it * VL - j0, g->Wp, 0, d->P, 0, d->Q, 0);
+        const float *init = c->b ? c->b + k : zeros, *a = c->a + (size_t)k * g->T;
+        const float *in = src + (size_t)gi * g->Cg * g->PL + j0;
+        float *out = c->y + ((size_t)n * d->K + k) * g->L + j0;
+        int v0 = it * VL - j0;
+        if (v0 == 0) {                  /* straight into y */
+            corr_tile_any(out, (size_t)g->L, init, in, c->off, a, g->T, mr);
+            continue;
+        }
+        /* the last tile overlaps the one before: only its new lanes */
+        corr_tile_any(&tile[0][0], VL, init, in, c->off, a, g->T, mr);
+        for (int m = 0; m < mr; m++)
+            for (int v = v0; v < VL; v++)
+                out[(size_t)m * g->L + v] = tile[m][v];
     }
 }
 
@@ -258,14 +256,10 @@ static void conv2d_forward_wide(float *y, const float *x, const float *w, const 
                 for (int m = 0; m < mr; m++)
                     a[(size_t)k0 * g->T + t * mr + m] = w[(size_t)(k0 + m) * g->T + t];
         }
-    int t = 0;
-    for (int c = 0; c < g->Cg; c++)
-        for (int r = 0; r < d->R; r++)
-            for (int s = 0; s < d->S; s++)
-                off[t++] = c * g->CH + r * d->dil_h * g->Wp + s * d->dil_w;
+    tap_offsets(off, d, g);
 
     fwd_ctx c = {.y = y, .x = x, .b = b, .d = d, .g = g, .a = a, .off = off,
-                 .copy = d->pad_h || d->pad_w, .ntiles = (g->L + VL - 1) / VL,
+                 .ntiles = (g->L + VL - 1) / VL,
                  .nkb = (g->Kg + MR - 1) / MR};
     int units = g->G * c.nkb * c.ntiles;
     double macs = (double)d->N * d->K * g->T * d->P * d->Q;
@@ -366,12 +360,12 @@ typedef struct bwd_ctx {
     const nnrt_conv2d_dims *d;
     const wide *g;
     int n0, ns;             /* the chunk: samples n0 .. n0+ns-1 */
-    float *dyp;             /* [ns][K][DK]: dy wide (d input; d weight by rows) */
-    float *dyt;             /* [ns][G][nkv][L][KV]: dy wide, transposed (d weight by lanes) */
-    float *xp;              /* [ns][XP]: padded input copies, or NULL: read x */
+    float *dyp;             /* [ns][K][DK]: dy, zeros after each channel (d input; d weight by rows) */
+    float *dyt;             /* [ns][G][nkv][L][KV]: dy transposed (d weight by lanes) */
+    float *xs;              /* [ns][XS]: the shifted copies of x (d weight) */
     float *dbs;             /* [ns][K]: each sample's sum of dy (when db) */
     const float *ad;        /* d input's weights: [G][in channel block][r, s][k][MR] */
-    const int *off;         /* d weight: tap offsets (c, r, s) in xp, [T] */
+    const int *off;         /* d weight: tap offsets (c, r, s) in xs, [T] */
     int dx_parts;           /* d input tasks: ns * dx_parts, each a range of channel blocks */
     int lanes;              /* d weight by lanes (dwv_block) rather than by rows (dw_block) */
     int wkb, wtb;           /* d weight tasks: G * wkb * wtb blocks */
@@ -392,7 +386,7 @@ INLINE float sum_floats(const float *p, int n)
     return sum;
 }
 
-/* prep task i: sample n0 + i's wide dy (either layout), padded x and bias sums */
+/* prep task i: sample n0 + i's dy copy (either layout), shifted copies of x and bias sums */
 HOT static void bwd_prep(void *arg, int i)
 {
     const bwd_ctx *c = arg;
@@ -404,9 +398,7 @@ HOT static void bwd_prep(void *arg, int i)
         float *dyp = c->dyp + (size_t)i * d->K * g->DK;
         memset(dyp, 0, sizeof(float) * (size_t)d->K * g->DK);
         for (int k = 0; k < d->K; k++)
-            for (int p = 0; p < d->P; p++)
-                memcpy(dyp + (size_t)k * g->DK + (size_t)p * g->Wp,
-                       dyn + (size_t)k * PQ + p * d->Q, sizeof(float) * (size_t)d->Q);
+            memcpy(dyp + (size_t)k * g->DK, dyn + (size_t)k * PQ, sizeof(float) * (size_t)PQ);
     }
     if (c->dyt) {
         int nkv = (g->Kg + KV - 1) / KV;
@@ -415,13 +407,12 @@ HOT static void bwd_prep(void *arg, int i)
         for (int k = 0; k < d->K; k++) {
             int gi = k / g->Kg, kb = k % g->Kg / KV, v = k % g->Kg % KV;
             float *dk = dyt + ((size_t)gi * nkv + kb) * g->L * KV + v;
-            for (int p = 0; p < d->P; p++)
-                for (int q = 0; q < d->Q; q++)
-                    dk[((size_t)p * g->Wp + q) * KV] = dyn[(size_t)k * PQ + p * d->Q + q];
+            for (int j = 0; j < PQ; j++)
+                dk[(size_t)j * KV] = dyn[(size_t)k * PQ + j];
         }
     }
-    if (c->xp)
-        pad_input(c->xp + (size_t)i * g->XP, c->x + (size_t)n * d->C * d->H * d->W, d, g);
+    if (c->xs)
+        shift_input(c->xs + (size_t)i * g->XS, c->x + (size_t)n * d->C * d->H * d->W, d, g);
     if (c->dbs)
         for (int k = 0; k < d->K; k++)
             c->dbs[(size_t)i * d->K + k] = sum_floats(dyn + (size_t)k * PQ, PQ);
@@ -480,53 +471,54 @@ static void dcol_tile_any(float *dst, int CH, int v0, const float *dyw, int DK, 
 }
 
 /* d input of one sample's share (part: a range of the (group, block of MR
- * in channels) pairs, whose channels no other part touches):
- *   dx[c][j + off(r, s)] += sum over k of w[k][c][r][s] * dy_wide[k][j]
- * tap by tap, in the padded frame; without padding straight into dx, with
- * it into a zeroed copy whose inside is added to dx at the end. */
+ * in channels) pairs, whose channels no other part touches). The backward
+ * of the shifted reads: tap (c, r, s) of output pixel j read the shifted
+ * copy s at j + r*dil_h*Q, so
+ *   dxs[s][c][j + r*dil_h*Q] += sum over k of w[k][c][r][s] * dy[k][j]
+ * tap by tap into zeroed shifted gradients dxs (scratch), which are then
+ * folded back: dx[c][h][w] += dxs[s][c][h + pad_h][w + pad_w - s*dil_w]
+ * over the kernel columns s whose q = w + pad_w - s*dil_w is in [0, Q). */
 static void bwd_dx(const bwd_ctx *c, int i, int part)
 {
     const nnrt_conv2d_dims *d = c->d;
     const wide *g = c->g;
     int n = c->n0 + i, RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR, units = g->G * ncb;
     int u0 = (int)((long)units * part / c->dx_parts), u1 = (int)((long)units * (part + 1) / c->dx_parts);
-    int ntiles = (g->L + VL - 1) / VL, pad = d->pad_h || d->pad_w;
+    int ntiles = (g->L + VL - 1) / VL;
+    size_t SB = (size_t)MR * g->PL;     /* floats of one kernel column's block of dxs */
     float *dxn = c->dx + (size_t)n * d->C * d->H * d->W;
-    float *dst = pad ? nnrt_scratch(0, (size_t)d->C * g->CH) : dxn;
+    float *dxs = nnrt_scratch(0, (size_t)d->S * SB);
     for (int u = u0; u < u1; u++) {
         int cb = u % ncb, gi = u / ncb, c0 = gi * g->Cg + cb * MR;
         int mr = g->Cg - cb * MR < MR ? g->Cg - cb * MR : MR;
-        float *dc = dst + (size_t)c0 * g->CH;
         const float *dyw = c->dyp + ((size_t)i * d->K + (size_t)gi * g->Kg) * g->DK;
-        if (pad)
-            memset(dc, 0, sizeof(float) * (size_t)mr * g->CH);
+        memset(dxs, 0, sizeof(float) * (size_t)d->S * SB);
         for (int rs = 0; rs < RS; rs++) {
-            int off = rs / d->S * d->dil_h * g->Wp + rs % d->S * d->dil_w;
+            float *dc = dxs + (size_t)(rs % d->S) * SB + (size_t)(rs / d->S) * d->dil_h * d->Q;
             const float *a = c->ad + ((size_t)u * RS + rs) * g->Kg * MR;
             for (int it = 0; it < ntiles; it++) {
                 int j0 = it * VL < g->L - VL ? it * VL : g->L - VL;   /* the last tile overlaps */
-                dcol_tile_any(dc + off + j0, g->CH, it * VL - j0, dyw + j0, g->DK, a, g->Kg, mr);
+                dcol_tile_any(dc + j0, g->PL, it * VL - j0, dyw + j0, g->DK, a, g->Kg, mr);
             }
         }
-        if (pad)                        /* the inside of the padded frame */
+        for (int sc = 0; sc < d->S; sc++) {      /* the fold */
+            int sh = sc * d->dil_w - d->pad_w;   /* w = q + sh */
+            int q0 = sh < 0 ? -sh : 0, q1 = d->W - sh < d->Q ? d->W - sh : d->Q;
             for (int m = 0; m < mr; m++)
                 for (int h = 0; h < d->H; h++) {
-                    float *o = dxn + ((size_t)(c0 + m) * d->H + h) * d->W;
-                    const float *q = dc + (size_t)m * g->CH + (size_t)(h + d->pad_h) * g->Wp + d->pad_w;
-                    for (int x = 0; x < d->W; x++)
-                        o[x] += q[x];
+                    float *o = dxn + ((size_t)(c0 + m) * d->H + h) * d->W + sh;
+                    const float *src = dxs + sc * SB + (size_t)m * g->PL + (size_t)(h + d->pad_h) * d->Q;
+                    for (int q = q0; q < q1; q++)
+                        o[q] += src[q];
                 }
+        }
     }
 }
 
 /* the input the d weight reads for sample i of the chunk, group gi */
 static const float *dw_source(const bwd_ctx *c, int i, int gi)
 {
-    const nnrt_conv2d_dims *d = c->d;
-    const wide *g = c->g;
-    if (c->xp)
-        return c->xp + (size_t)i * g->XP + (size_t)gi * g->Cg * g->CH;
-    return c->x + ((size_t)(c->n0 + i) * d->C + (size_t)gi * g->Cg) * d->H * d->W;
+    return c->xs + (size_t)i * c->g->XS + (size_t)gi * c->g->Cg * c->g->PL;
 }
 
 /* d weight of one block, summed over the chunk: by rows, (group, 4 out
@@ -593,7 +585,7 @@ typedef struct chunk_job {
     bwd_ctx base;           /* the shared part; the chunk's fields are set per task */
     float *pdw;             /* [nchunks][K*T]: each chunk's d weight */
     float *dbs;             /* [N][K]: each sample's sum of dy */
-    size_t ndyp, ndyt, nxp; /* per chunk: floats of each wide copy */
+    size_t ndyp, ndyt, nxs; /* per chunk: floats of each copy */
     int nw;                 /* d weight blocks */
 } chunk_job;
 
@@ -605,10 +597,10 @@ HOT static void bwd_chunk_task(void *arg, int ci)
     size_t KT = (size_t)d->K * c.g->T;
     c.n0 = ci * CHUNK;
     c.ns = d->N - c.n0 < CHUNK ? d->N - c.n0 : CHUNK;
-    float *buf = nnrt_scratch(3, j->ndyp + j->ndyt + j->nxp);
+    float *buf = nnrt_scratch(3, j->ndyp + j->ndyt + j->nxs);
     c.dyp = j->ndyp ? buf : NULL;
     c.dyt = j->ndyt ? buf + j->ndyp : NULL;
-    c.xp = j->nxp ? buf + j->ndyp + j->ndyt : NULL;
+    c.xs = j->nxs ? buf + j->ndyp + j->ndyt : NULL;
     c.dbs = c.db ? j->dbs + (size_t)c.n0 * d->K : NULL;
     c.dx_parts = 1;
     if (c.dw) {
@@ -629,20 +621,19 @@ static void conv2d_backward_wide(float *dx, float *dw, float *db, const float *d
 {
     int ns = d->N < CHUNK ? d->N : CHUNK, RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR;
     int lanes = dw && g->Kg >= KVMIN, nkv = (g->Kg + KV - 1) / KV;
-    int pad = d->pad_h || d->pad_w, nchunks = (d->N + CHUNK - 1) / CHUNK;
-    /* by rows, d weight reads up to LW - 1 floats past the end of x: a copy */
+    int nchunks = (d->N + CHUNK - 1) / CHUNK;
     size_t ndyp = dx || (dw && !lanes) ? (size_t)ns * d->K * g->DK : 0;
     size_t ndyt = lanes ? (size_t)ns * g->G * nkv * g->L * KV : 0;
-    size_t nxp = dw && (pad || !lanes) ? (size_t)ns * g->XP : 0;
+    size_t nxs = dw ? (size_t)ns * g->XS : 0;
     size_t nad = dx ? (size_t)g->G * ncb * RS * g->Kg * MR : 0;
     double macs = (double)ns * d->K * g->T * d->P * d->Q * ((dx != NULL) + (dw != NULL));
     int threads = macs < PAR_MACS ? 1 : nnrt_threads();
     int by_chunk = threads > 1 && nchunks > 1;
     size_t KT = (size_t)d->K * g->T;
     /* shared: ad, then by chunk the partials and all samples' bias sums, else
-     * the one chunk's wide copies and bias sums */
+     * the one chunk's copies and bias sums */
     size_t nrest = by_chunk ? (dw ? nchunks * KT : 0) + (db ? (size_t)d->N * d->K : 0)
-                            : ndyp + ndyt + nxp + (db ? (size_t)ns * d->K : 0);
+                            : ndyp + ndyt + nxs + (db ? (size_t)ns * d->K : 0);
     float *buf = nnrt_scratch(1, nad + nrest), *rest = buf + nad;
     int *off = (int *)nnrt_scratch(2, (size_t)g->T);
     bwd_ctx c = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .d = d, .g = g, .ad = buf,
@@ -663,11 +654,7 @@ static void conv2d_backward_wide(float *dx, float *dw, float *db, const float *d
                                 ci < g->Cg ? w[((size_t)(gi * g->Kg + k) * g->Cg + ci) * RS + rs] : 0.0f;
                         }
     }
-    /* d weight's tap offsets: in x itself (no copy) the rows are W long, which is Wp */
-    for (int ci = 0, t = 0; ci < g->Cg; ci++)
-        for (int r = 0; r < d->R; r++)
-            for (int s = 0; s < d->S; s++)
-                off[t++] = ci * g->CH + r * d->dil_h * g->Wp + s * d->dil_w;
+    tap_offsets(off, d, g);
 
     c.wkb = lanes ? nkv : (g->Kg + MW - 1) / MW;
     c.wtb = lanes ? (g->T + NV - 1) / NV : (g->T + NW - 1) / NW;
@@ -675,7 +662,7 @@ static void conv2d_backward_wide(float *dx, float *dw, float *db, const float *d
 
     if (by_chunk) {
         chunk_job j = {.base = c, .pdw = dw ? rest : NULL, .dbs = db ? rest + (dw ? nchunks * KT : 0) : NULL,
-                       .ndyp = ndyp, .ndyt = ndyt, .nxp = nxp, .nw = nw};
+                       .ndyp = ndyp, .ndyt = ndyt, .nxs = nxs, .nw = nw};
         nnrt_parallel(bwd_chunk_task, &j, nchunks);
         for (int ci = 0; dw && ci < nchunks; ci++)
             for (size_t e = 0; e < KT; e++)
@@ -687,8 +674,8 @@ static void conv2d_backward_wide(float *dx, float *dw, float *db, const float *d
     }
     c.dyp = ndyp ? rest : NULL;
     c.dyt = ndyt ? rest + ndyp : NULL;
-    c.xp = nxp ? rest + ndyp + ndyt : NULL;
-    c.dbs = db ? rest + ndyp + ndyt + nxp : NULL;
+    c.xs = nxs ? rest + ndyp + ndyt : NULL;
+    c.dbs = db ? rest + ndyp + ndyt + nxs : NULL;
     int units = g->G * ncb;
     c.dx_parts = ns >= threads || !dx ? 1 : (threads + ns - 1) / ns;
     if (c.dx_parts > units)

@@ -13,8 +13,11 @@
 
 #include "nnrt.h"
 
+/* the updates are compiled for the machine's widest vectors (kernel.h) */
+#include "kernel.h"
+
 /* p[n] -= lr * g[n] */
-void nnrt_sgd_step(float *p, const float *g, size_t n, float lr)
+HOT void nnrt_sgd_step(float *p, const float *g, size_t n, float lr)
 {
     for (size_t i = 0; i < n; i++)
         p[i] -= lr * g[i];
@@ -22,7 +25,7 @@ void nnrt_sgd_step(float *p, const float *g, size_t n, float lr)
 
 /* p[n], buf[n] updated by SGD with momentum, dampening, Nesterov and weight
  * decay (the formula is in nnrt.h); buf may be NULL when momentum == 0 */
-void nnrt_sgd_step_opts(float *p, const float *g, float *buf, size_t n, float lr,
+HOT void nnrt_sgd_step_opts(float *p, const float *g, float *buf, size_t n, float lr,
                         const nnrt_sgd_opts *o, long step)
 {
     float mom = o->momentum, damp = 1.0f - o->dampening, wd = o->weight_decay;
@@ -39,7 +42,7 @@ void nnrt_sgd_step_opts(float *p, const float *g, float *buf, size_t n, float lr
 }
 
 /* p[n], m[n], v[n] updated by Adam or AdamW (the formula is in nnrt.h) */
-void nnrt_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr,
+HOT void nnrt_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr,
                     const nnrt_adam_opts *o, long step)
 {
     float b1 = o->beta1, b2 = o->beta2, eps = o->eps, wd = o->weight_decay;
