@@ -47,13 +47,14 @@ $(B)/compiler/parser.tab.c $(B)/compiler/parser.tab.h: grammar/parser.y | $(B)/c
 $(B)/compiler/lexer.c $(B)/compiler/lexer.h: grammar/lexer.l $(B)/compiler/parser.tab.h | $(B)/compiler
 	flex -o $(B)/compiler/lexer.c --header-file=$(B)/compiler/lexer.h $<
 $(B)/compiler/parser.tab.o: $(B)/compiler/parser.tab.c compiler/nnc.h
-	$(CC) $(CFLAGS) -Wno-unused-but-set-variable -Icompiler -I$(B)/compiler -c $< -o $@
+	$(CC) $(CFLAGS) -Wno-unused-but-set-variable -Icompiler -Iruntime -I$(B)/compiler -c $< -o $@
 $(B)/compiler/lexer.o: $(B)/compiler/lexer.c compiler/nnc.h
-	$(CC) $(CFLAGS) -Wno-sign-compare -Wno-unused-function -Icompiler -I$(B)/compiler -c $< -o $@
-$(B)/compiler/%.o: compiler/%.c compiler/nnc.h compiler/parse.h $(B)/compiler/parser.tab.h $(B)/compiler/lexer.h
+	$(CC) $(CFLAGS) -Wno-sign-compare -Wno-unused-function -Icompiler -Iruntime -I$(B)/compiler -c $< -o $@
+$(B)/compiler/%.o: compiler/%.c compiler/nnc.h compiler/parse.h runtime/nnrt.h $(B)/compiler/parser.tab.h $(B)/compiler/lexer.h
 	$(CC) $(CFLAGS) -DNNC_RUNTIME_DIR='"$(CURDIR)/runtime"' -DNNC_LIB_DIR='"$(CURDIR)/$(B)"' \
-	    -Icompiler -I$(B)/compiler -c $< -o $@
-$(B)/nnc: $(COMPILER_OBJ)
+	    -Icompiler -Iruntime -I$(B)/compiler -c $< -o $@
+# nnc sizes the kernels' workspace with the runtime's own formulas
+$(B)/nnc: $(COMPILER_OBJ) $(B)/runtime/workspace.o
 	$(CC) $(LDFLAGS) $^ -lcjson -lm -o $@
 
 $(B) $(B)/runtime $(B)/compiler $(B)/tests $(B)/fuzz:
@@ -102,9 +103,10 @@ FUZZ_CC      ?= clang
 FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra $(WERROR) -Wno-sign-compare -Wno-unused-function \
 	-Wno-unused-but-set-variable -D_POSIX_C_SOURCE=200809L -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_SRC     := $(filter-out compiler/main.c,$(COMPILER_SRC)) $(B)/compiler/parser.tab.c $(B)/compiler/lexer.c
+FUZZ_SRC     := $(filter-out compiler/main.c,$(COMPILER_SRC)) $(B)/compiler/parser.tab.c $(B)/compiler/lexer.c \
+	runtime/workspace.c
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_SRC) compiler/nnc.h compiler/parse.h | $(B)/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icompiler -I$(B)/compiler $(filter %.c,$^) -lcjson -lm -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icompiler -Iruntime -I$(B)/compiler $(filter %.c,$^) -lcjson -lm -o $@
 fuzz:
 	@FUZZ_CC="$(FUZZ_CC)" tests/fuzz/run.sh --check || { echo "make fuzz: $(FUZZ_CC) with libFuzzer is missing: run make fuzz-deps (Debian: clang libclang-rt-14-dev)"; exit 1; }
 	$(MAKE) all $(B)/fuzz/fuzz_nn $(B)/fuzz/fuzz_json

@@ -164,15 +164,12 @@ static void buf_end(Emit *e, Buf *b, const char *input_expr)
 
 static void conv_dims(Emit *e, const Node *n)
 {
-    const Layer *l = n->layer;
-    const Shape *in = &e->g->nodes[n->in[0]].shape;
-    out(e, "&(nnrt_conv2d_dims){.N = n, .C = %lld, .H = %lld, .W = %lld, .K = %lld, .R = %lld, .S = %lld,\n"
-           "            .P = %lld, .Q = %lld, .stride_h = %lld, .stride_w = %lld, .pad_h = %lld, .pad_w = %lld,\n"
-           "            .dil_h = %lld, .dil_w = %lld, .groups = %lld}",
-        (long long)in->dim[0], (long long)in->dim[1], (long long)in->dim[2], (long long)l->out,
-        (long long)l->kernel[0], (long long)l->kernel[1], (long long)n->shape.dim[1], (long long)n->shape.dim[2],
-        (long long)l->stride[0], (long long)l->stride[1], (long long)l->pad[0], (long long)l->pad[1],
-        (long long)l->dil[0], (long long)l->dil[1], (long long)l->groups);
+    nnrt_conv2d_dims d = plan_conv_dims(e->g, n, 0);
+    out(e, "&(nnrt_conv2d_dims){.N = n, .C = %d, .H = %d, .W = %d, .K = %d, .R = %d, .S = %d,\n"
+           "            .P = %d, .Q = %d, .stride_h = %d, .stride_w = %d, .pad_h = %d, .pad_w = %d,\n"
+           "            .dil_h = %d, .dil_w = %d, .groups = %d}",
+        d.C, d.H, d.W, d.K, d.R, d.S, d.P, d.Q, d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w,
+        d.groups);
 }
 
 static void pool_dims(Emit *e, const Node *n)
@@ -509,6 +506,7 @@ static void emit_state(Emit *e)
            "    float *opt;          /* %s_NOPT floats: the optimizer's state, laid out as param */\n"
            "    float *scratch;      /* %s_NSCRATCH floats: batch statistics kept for backward */\n"
            "    float *act;          /* batch * %s_NACT floats: the arena of values, gradients and masks */\n"
+           "    float *work;         /* the kernels' scratch, planned for the batch and the threads */\n"
            "    const float *input;  /* the last forward's input %s */\n"
            "    const float *target; /* the last loss's target %s */\n"
            "    float *output;       /* the output %s, inside act */\n"
@@ -663,6 +661,29 @@ static void emit_backward(Emit *e)
     buf_end(e, &b, "m->input");
 }
 
+/* The kernels' scratch at batch n, layer by layer: plan_workspace's list,
+ * for the batch the program chooses */
+static void emit_workspace(Emit *e)
+{
+    const Graph *g = e->g;
+    out(e, "/* The scratch the kernels ask for in a training step at batch n\n"
+           " * (runtime/workspace.c; nnc --summary prints it at batch 1 and 64). */\n");
+    out(e, "static void %s_workspace(nnrt_workspace *w, int n)\n{\n    memset(w, 0, sizeof *w);\n", e->M);
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = &g->nodes[i];
+        int back = n->needs_grad;
+        if (n->op == OP_CONV2D) {
+            out(e, "    nnrt_workspace_conv2d(w, ");
+            conv_dims(e, n);
+            out(e, ",\n        %d, %d, %d);\n", back && g->nodes[n->in[0]].needs_grad, back, back && n->layer->bias);
+        } else if (n->op == OP_LINEAR) {
+            out(e, "    nnrt_workspace_linear(w, n, %lld, %lld);\n", (long long)n->layer->in,
+                (long long)n->layer->out);
+        }
+    }
+    out(e, "}\n\n");
+}
+
 static void emit_init(Emit *e)
 {
     const char *M = e->M, *U = e->U;
@@ -684,11 +705,17 @@ static void emit_init(Emit *e)
            "    if (%s_NOPT)\n"
            "        memset(m->opt, 0, sizeof(float) * %s_NOPT);\n"
            "}\n\n", M, M, U, M, M, U, U);
+    emit_workspace(e);
     out(e, "/* Allocates the model for batches of up to `batch` samples and initialises\n"
-           " * its weights from seed (deterministic). Exits with a message if memory runs out. */\n");
+           " * its weights from seed (deterministic). Exits with a message if memory runs out.\n"
+           " * The kernels' scratch is planned for nnrt_threads() threads. */\n");
     out(e, "void %s_init(%s *m, int batch, uint64_t seed)\n{\n", M, M);
     out(e, "    size_t act = (size_t)batch * %s_NACT;\n"
-           "    float *mem = nnrt_alloc(2 * %s_NPARAM + %s_NBUF + %s_NOPT + %s_NSCRATCH + act, \"the model\");\n"
+           "    nnrt_workspace ws;\n"
+           "    int threads = nnrt_threads();\n"
+           "    %s_workspace(&ws, batch);\n"
+           "    size_t work = nnrt_workspace_floats(&ws, threads);\n"
+           "    float *mem = nnrt_alloc(2 * %s_NPARAM + %s_NBUF + %s_NOPT + %s_NSCRATCH + act + work, \"the model\");\n"
            "    memset(m, 0, sizeof *m);\n"
            "    m->batch = batch;\n"
            "    m->training = 1;\n"
@@ -698,9 +725,12 @@ static void emit_init(Emit *e)
            "    m->opt = m->buf + %s_NBUF;\n"
            "    m->scratch = m->opt + %s_NOPT;\n"
            "    m->act = m->scratch + %s_NSCRATCH;\n"
+           "    m->work = m->act + act;\n"
+           "    nnrt_workspace_use(m->work, &ws, threads);\n"
            "    %s_reset(m, seed);\n"
-           "}\n\n", U, U, U, U, U, U, U, U, U, U, M);
+           "}\n\n", U, M, U, U, U, U, U, U, U, U, U, M);
     out(e, "void %s_free(%s *m)\n{\n"
+           "    nnrt_workspace_use(NULL, NULL, 0);\n"
            "    free(m->param);\n"
            "    memset(m, 0, sizeof *m);\n}\n\n", M, M);
     out(e, "/* As `model.train()` (training 1) and `model.eval()` (training 0). */\n");

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "nnrt.h"    /* the runtime's types: plan.c sizes its kernels' workspace */
+
 #define NNC_VERSION "0.1.0"
 #define MAX_DIMS 4      /* per-sample dims of a value (the batch dim is implicit) */
 #define MAX_INPUTS 8    /* inputs of one graph node (concat) */
@@ -310,6 +312,10 @@ int64_t shape_numel(const Shape *s);
 void plan_memory(Graph *g);
 /* the step of the timeline at which node id's backward runs */
 int plan_backward_time(const Graph *g, int id);
+/* node n's convolution as the runtime's kernels see it, for a batch of N */
+nnrt_conv2d_dims plan_conv_dims(const Graph *g, const Node *n, int N);
+/* the scratch the runtime's kernels ask for in a training step at batch N */
+void plan_workspace(const Graph *g, int N, nnrt_workspace *w);
 
 /* ================= explain.c: nnc --explain-shapes ================= */
 

@@ -180,3 +180,37 @@ void plan_memory(Graph *g)
 }
 
 int plan_backward_time(const Graph *g, int id) { return bwd_time(g, id); }
+
+/* ---- the kernels' workspace ---- */
+
+/* node n's convolution as the runtime's kernels see it, for a batch of N */
+nnrt_conv2d_dims plan_conv_dims(const Graph *g, const Node *n, int N)
+{
+    const Layer *l = n->layer;
+    const Shape *in = &g->nodes[n->in[0]].shape;
+    return (nnrt_conv2d_dims){.N = N, .C = (int)in->dim[0], .H = (int)in->dim[1], .W = (int)in->dim[2],
+                              .K = (int)l->out, .R = (int)l->kernel[0], .S = (int)l->kernel[1],
+                              .P = (int)n->shape.dim[1], .Q = (int)n->shape.dim[2],
+                              .stride_h = (int)l->stride[0], .stride_w = (int)l->stride[1],
+                              .pad_h = (int)l->pad[0], .pad_w = (int)l->pad[1], .dil_h = (int)l->dil[0],
+                              .dil_w = (int)l->dil[1], .groups = (int)l->groups};
+}
+
+/* The scratch the kernels of a training step ask for at batch N: the
+ * runtime's own formulas (runtime/workspace.c, compiled into nnc too), so
+ * --summary prints what the generated program allocates. */
+void plan_workspace(const Graph *g, int N, nnrt_workspace *w)
+{
+    memset(w, 0, sizeof *w);
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->op == OP_CONV2D) {
+            nnrt_conv2d_dims d = plan_conv_dims(g, n, N);
+            int back = n->needs_grad;
+            nnrt_workspace_conv2d(w, &d, back && g->nodes[n->in[0]].needs_grad, back,
+                                  back && n->layer->bias);
+        } else if (n->op == OP_LINEAR) {
+            nnrt_workspace_linear(w, N, (int)n->layer->in, (int)n->layer->out);
+        }
+    }
+}

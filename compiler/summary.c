@@ -81,9 +81,17 @@ void summary_print(FILE *out, const Graph *g, const char *prefix)
     fprintf(out, "%s                                 (%.0f%% of the %s unplanned)\n", prefix,
             g->nact_unplanned ? 100.0 * (double)g->nact / (double)g->nact_unplanned : 100.0,
             commas(g->nact_unplanned * 4));
+    nnrt_workspace w1, w64;
+    plan_workspace(g, 1, &w1);
+    plan_workspace(g, 64, &w64);
+    size_t ws1 = nnrt_workspace_floats(&w1, 1) * 4, ws64 = nnrt_workspace_floats(&w64, 1) * 4;
+    fprintf(out, "%s  workspace       %12s   the kernels' scratch at batch 1, one thread (+%s a thread more);\n",
+            prefix, commas(ws1), commas((nnrt_workspace_floats(&w1, 2) * 4) - ws1));
+    fprintf(out, "%s                                 at batch 64: %s (+%s a thread more)\n", prefix, commas(ws64),
+            commas((nnrt_workspace_floats(&w64, 2) * 4) - ws64));
     size_t fixed = (2 * np + g->nbuf + g->nopt + g->nscratch) * 4;
-    fprintf(out, "%s  total           %12s   at batch 1; %s at batch 64\n", prefix, commas(fixed + g->nact * 4),
-            commas(fixed + 64 * g->nact * 4));
+    fprintf(out, "%s  total           %12s   at batch 1; %s at batch 64 (one thread)\n", prefix,
+            commas(fixed + g->nact * 4 + ws1), commas(fixed + 64 * g->nact * 4 + ws64));
     if (g->classes)
         fprintf(out, "%sLoss:           %s (%s), target [N] class indices in [0, %d)\n", prefix, loss_name(g->loss),
                 g->loss_sum ? "sum" : "mean", g->classes);

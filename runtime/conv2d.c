@@ -63,16 +63,17 @@
  * machine's widest vectors. NNRT_NO_CLONES turns it off. */
 #include "kernel.h"
 
+/* the tiles (the sizes that decide the scratch are in kernel.h, shared with
+ * workspace.c) */
 enum {
-    VL = 32,        /* pixels per register tile: two AVX-512 vectors */
-    MR = 8,         /* channels per register tile (forward, d input) */
+    VL = CONV_VL,   /* pixels per register tile: two AVX-512 vectors */
+    MR = CONV_MR,   /* channels per register tile (forward, d input) */
     MW = 4,         /* d weight: channels per block ... */
     NW = 4,         /* ... times taps per block */
-    LW = 16,        /* d weight by rows: the dot products go 16 pixels at a time */
-    CHUNK = 8,      /* d weight: samples summed in one task */
-    KV = 16,        /* d weight by lanes: out channels per vector ... */
+    LW = CONV_LW,   /* d weight by rows: the dot products go 16 pixels at a time */
+    CHUNK = CONV_CHUNK, /* backward: samples per chunk */
+    KV = CONV_KV,   /* d weight by lanes: out channels per vector ... */
     NV = 8,         /* ... times taps per block */
-    KVMIN = 12,     /* d weight by lanes from this many out channels per group */
 };
 /* Work is shared between threads from this many multiply-adds per call: a
  * hand-over between cores costs 1 to 2 microseconds (parallel.c). */
@@ -92,32 +93,7 @@ static void run(void (*fn)(void *, int), void *ctx, int ntasks, int threads)
             fn(ctx, i);
 }
 
-/* The geometry of one call on the fast path. */
-typedef struct wide {
-    int Cg, Kg, G, T;       /* T = Cg*R*S taps per output channel */
-    int Hp;                 /* rows of the padded input */
-    int PL;                 /* floats of one plane of a shifted copy: Hp*Q */
-    int L;                  /* output pixels of a channel: P*Q */
-    int DK;                 /* floats per channel of dy in the backward's copy: L rounded up to LW */
-    size_t XS;              /* floats of one sample's shifted copies, S*C*PL, and LW after */
-} wide;
-
-static int wide_geometry(wide *g, const nnrt_conv2d_dims *d)
-{
-    if (d->stride_h != 1 || d->stride_w != 1)
-        return 0;
-    g->G = d->groups;
-    g->Cg = d->C / d->groups;
-    g->Kg = d->K / d->groups;
-    g->T = g->Cg * d->R * d->S;
-    g->Hp = d->H + 2 * d->pad_h;
-    g->PL = g->Hp * d->Q;
-    g->L = d->P * d->Q;
-    g->DK = (g->L + LW - 1) / LW * LW;
-    g->XS = (size_t)d->S * d->C * g->PL + LW;
-    /* the tiles need VL pixels of output */
-    return g->L >= VL && (double)d->S * d->C * g->PL < 1e9;
-}
+typedef conv_geom wide;     /* the geometry of one call (workspace.c) */
 
 /* The shifted copies of one sample x[C,H,W]: for each kernel column s,
  * xs[s][c][h][q] = the zero-bordered input at row h, column q + s*dil_w
@@ -310,7 +286,7 @@ INLINE void dw_block(float *restrict out, int ldo, const float *const *dyw, int 
 }
 
 /* The other d weight: out channels as the vector lanes, for layers with
- * enough of them (Kg >= KVMIN), so no sums across lanes are needed:
+ * enough of them (Kg >= CONV_KVMIN), so no sums across lanes are needed:
  *   acc[u][v] = sum over samples i, pixels j < L of src[i][off[u] + j] * dyt[i][j*KV + v]
  *   dw[v*T + u] += acc[u][v]  for v < kv, u < nu
  * dyt is dy transposed to [wide pixel][out channel], zero in the lanes
@@ -619,22 +595,17 @@ HOT static void bwd_chunk_task(void *arg, int ci)
 static void conv2d_backward_wide(float *dx, float *dw, float *db, const float *dy, const float *x,
                                  const float *w, const nnrt_conv2d_dims *d, const wide *g)
 {
-    int ns = d->N < CHUNK ? d->N : CHUNK, RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR;
-    int lanes = dw && g->Kg >= KVMIN, nkv = (g->Kg + KV - 1) / KV;
-    int nchunks = (d->N + CHUNK - 1) / CHUNK;
-    size_t ndyp = dx || (dw && !lanes) ? (size_t)ns * d->K * g->DK : 0;
-    size_t ndyt = lanes ? (size_t)ns * g->G * nkv * g->L * KV : 0;
-    size_t nxs = dw ? (size_t)ns * g->XS : 0;
-    size_t nad = dx ? (size_t)g->G * ncb * RS * g->Kg * MR : 0;
+    int RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR, nkv = (g->Kg + KV - 1) / KV;
+    conv_bwd_sizes z;
+    conv_backward_sizes(&z, d, g, dx != NULL, dw != NULL, db != NULL);
+    int ns = z.ns, lanes = z.lanes, nchunks = z.nchunks;
+    size_t ndyp = z.ndyp, ndyt = z.ndyt, nxs = z.nxs, nad = z.nad, KT = z.KT;
     double macs = (double)ns * d->K * g->T * d->P * d->Q * ((dx != NULL) + (dw != NULL));
     int threads = macs < PAR_MACS ? 1 : nnrt_threads();
     int by_chunk = threads > 1 && nchunks > 1;
-    size_t KT = (size_t)d->K * g->T;
     /* shared: ad, then by chunk the partials and all samples' bias sums, else
      * the one chunk's copies and bias sums */
-    size_t nrest = by_chunk ? (dw ? nchunks * KT : 0) + (db ? (size_t)d->N * d->K : 0)
-                            : ndyp + ndyt + nxs + (db ? (size_t)ns * d->K : 0);
-    float *buf = nnrt_scratch(1, nad + nrest), *rest = buf + nad;
+    float *buf = nnrt_scratch(1, nad + (by_chunk ? z.by_chunk : z.one_chunk)), *rest = buf + nad;
     int *off = (int *)nnrt_scratch(2, (size_t)g->T);
     bwd_ctx c = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .d = d, .g = g, .ad = buf,
                  .off = off, .lanes = lanes};
@@ -795,7 +766,7 @@ void nnrt_conv2d_forward(float *y, const float *x, const float *w, const float *
                          const nnrt_conv2d_dims *d)
 {
     wide g;
-    if (wide_geometry(&g, d))
+    if (conv_geometry(&g, d))
         conv2d_forward_wide(y, x, w, b, d, &g);
     else
         conv2d_forward_plain(y, x, w, b, d);
@@ -810,7 +781,7 @@ void nnrt_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
     wide g;
     if (!dx && !dw && !db)
         return;
-    if (wide_geometry(&g, d))
+    if (conv_geometry(&g, d))
         conv2d_backward_wide(dx, dw, db, dy, x, w, d, &g);
     else
         conv2d_backward_plain(dx, dw, db, dy, x, w, d);

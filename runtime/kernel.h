@@ -1,4 +1,5 @@
-/* kernel.h — what the hot kernel files share (private to the runtime):
+/* kernel.h — what the hot kernel files share (private to the runtime and
+ * to nnc, which sizes the kernels' workspace with workspace.c):
  * HOT compiles a function for AVX-512, AVX2 and plain x86-64 (GCC's
  * target_clones, chosen at load time), so a default build runs AVX-512 where
  * the machine has it; NNRT_NO_CLONES turns that off. INLINE forces inlining
@@ -19,5 +20,46 @@
 #else
 #define INLINE static inline
 #endif
+
+
+/* ---- conv2d.c's fast path: its tiles, its geometry, its scratch ---- */
+enum {
+    CONV_VL = 32,       /* pixels per register tile: two AVX-512 vectors */
+    CONV_MR = 8,        /* channels per register tile (forward, d input) */
+    CONV_LW = 16,       /* d weight by rows: the dot products go 16 pixels at a time */
+    CONV_CHUNK = 8,     /* backward: samples per chunk */
+    CONV_KV = 16,       /* d weight by lanes: out channels per vector */
+    CONV_KVMIN = 12,    /* d weight by lanes from this many out channels per group */
+};
+
+/* The geometry of one call on the fast path (conv2d.c explains it). */
+typedef struct conv_geom {
+    int Cg, Kg, G, T;       /* T = Cg*R*S taps per output channel */
+    int Hp;                 /* rows of the padded input */
+    int PL;                 /* floats of one plane of a shifted copy: Hp*Q */
+    int L;                  /* output pixels of a channel: P*Q */
+    int DK;                 /* floats per channel of dy in the backward's copy: L rounded up to LW */
+    size_t XS;              /* floats of one sample's shifted copies, S*C*PL, and LW after */
+} conv_geom;
+
+/* Fills g; whether the call takes the fast path (stride 1, P*Q >= CONV_VL) */
+int conv_geometry(conv_geom *g, const nnrt_conv2d_dims *d);
+
+/* The backward's buffers, in floats: per chunk of ns samples its copies of
+ * dy (ndyp, ndyt) and of x (nxs); the d input's packed weights (nad); and
+ * what follows them in the calling thread's slot 1, by chunk (each chunk's
+ * d weight and every sample's bias sums) or for the one chunk at a time */
+typedef struct conv_bwd_sizes {
+    int ns, nchunks, lanes;
+    size_t ndyp, ndyt, nxs, nad, by_chunk, one_chunk, KT;
+} conv_bwd_sizes;
+void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const conv_geom *g, int dx, int dw,
+                         int db);
+
+/* ---- linear.c's forward: its tile of samples ---- */
+enum {
+    LIN_NS = 32,        /* samples per forward tile (or 16) */
+    LIN_ROWS = 2,       /* up to this many samples, no transposed copy */
+};
 
 #endif

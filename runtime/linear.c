@@ -28,8 +28,8 @@
 #include "kernel.h"
 
 enum {
-    NS = 32, FO = 8,            /* forward: 32 samples (or 16) x 8 outputs per tile ... */
-    ROWS = 2,                   /* ... or, up to 2 samples, 8 scalar chains (fwd_row) */
+    NS = LIN_NS, FO = 8,        /* forward: 32 samples (or 16) x 8 outputs per tile ... */
+    ROWS = LIN_ROWS,            /* ... or, up to 2 samples, 8 dot products (fwd_row) */
     VL = 32,                    /* backward: features per tile */
     BM = 8,                     /* backward: rows per tile (samples for dx, outputs for dw) */
 };

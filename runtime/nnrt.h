@@ -493,8 +493,31 @@ void nnrt_parallel(void (*fn)(void *ctx, int task), void *ctx, int ntasks);
 void nnrt_parallel_for(void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx, size_t n,
                        size_t grain);
 /* This thread's scratch buffer number slot (0 .. 3) of at least nfloats
- * floats, 64-byte aligned, contents undefined. Grown when a larger size is
- * asked (the first calls of a training run) and kept: no allocation after. */
+ * floats, 64-byte aligned, contents undefined: from the workspace given to
+ * nnrt_workspace_use when it holds that much, else from a buffer of the
+ * thread's own, grown when a larger size is asked and kept. */
 float *nnrt_scratch(int slot, size_t nfloats);
+
+/* ---- workspace.c: the kernels' scratch memory, planned ----
+ * The floats of each scratch slot the kernels of a model may ask for
+ * (slots 0 and 3 on every thread, 1 and 2 on the calling thread): add each
+ * layer with the functions below, then allocate nnrt_workspace_floats and
+ * give it to nnrt_workspace_use (parallel.c). */
+typedef struct nnrt_workspace {
+    size_t slot[4];
+} nnrt_workspace;
+/* a conv2d layer's forward and backward; dx, dw, db: whether the backward computes them */
+void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx, int dw, int db);
+void nnrt_workspace_linear(nnrt_workspace *w, int N, int IN, int OUT);
+size_t nnrt_workspace_slot(const nnrt_workspace *w, int slot);
+size_t nnrt_workspace_floats(const nnrt_workspace *w, int threads);
+/* From now on, the calling thread and the first threads - 1 threads of the
+ * pool take their scratch from mem (nnrt_workspace_floats(w, threads)
+ * floats, 64-byte aligned); mem NULL: no workspace (back to the threads' own
+ * buffers). A request larger than the workspace's slot falls back to the
+ * thread's own buffer and is counted: nnrt_workspace_misses() returns how
+ * many since the program started (0 when the plans are right). */
+void nnrt_workspace_use(float *mem, const nnrt_workspace *w, int threads);
+long nnrt_workspace_misses(void);
 
 #endif /* NNRT_H */

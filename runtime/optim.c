@@ -16,40 +16,72 @@
 /* the updates are compiled for the machine's widest vectors (kernel.h) */
 #include "kernel.h"
 
-/* p[n] -= lr * g[n] */
-HOT void nnrt_sgd_step(float *p, const float *g, size_t n, float lr)
+/* Updates are elementwise: shared between the runtime's threads from this
+ * many parameters (the same bits with any number of threads). */
+#define STEP_GRAIN 16384
+
+typedef struct step_ctx {
+    float *p, *a, *b;           /* parameters; optimizer buffers (momentum; m, v) */
+    const float *g;
+    float lr;
+    const nnrt_sgd_opts *sgd;
+    const nnrt_adam_opts *adam;
+    float step_size, bc2_sqrt;  /* Adam's bias corrections */
+    long step;
+} step_ctx;
+
+HOT static void sgd_range(void *arg, size_t lo, size_t hi)
 {
-    for (size_t i = 0; i < n; i++)
-        p[i] -= lr * g[i];
+    const step_ctx *c = arg;
+    float *restrict p = c->p;
+    const float *restrict g = c->g;
+    for (size_t i = lo; i < hi; i++)
+        p[i] -= c->lr * g[i];
 }
 
-/* p[n], buf[n] updated by SGD with momentum, dampening, Nesterov and weight
- * decay (the formula is in nnrt.h); buf may be NULL when momentum == 0 */
-HOT void nnrt_sgd_step_opts(float *p, const float *g, float *buf, size_t n, float lr,
-                        const nnrt_sgd_opts *o, long step)
+/* p[n] -= lr * g[n] */
+void nnrt_sgd_step(float *p, const float *g, size_t n, float lr)
 {
+    nnrt_parallel_for(sgd_range, &(step_ctx){.p = p, .g = g, .lr = lr}, n, STEP_GRAIN);
+}
+
+HOT static void sgd_opts_range(void *arg, size_t lo, size_t hi)
+{
+    const step_ctx *c = arg;
+    const nnrt_sgd_opts *o = c->sgd;
+    float *p = c->p, *buf = c->a, lr = c->lr;
+    const float *g = c->g;
     float mom = o->momentum, damp = 1.0f - o->dampening, wd = o->weight_decay;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float d = g[i];
         if (wd != 0.0f)
             d += wd * p[i];
         if (mom != 0.0f) {
-            buf[i] = step <= 1 ? d : mom * buf[i] + damp * d;
+            buf[i] = c->step <= 1 ? d : mom * buf[i] + damp * d;
             d = o->nesterov ? d + mom * buf[i] : buf[i];
         }
         p[i] -= lr * d;
     }
 }
 
-/* p[n], m[n], v[n] updated by Adam or AdamW (the formula is in nnrt.h) */
-HOT void nnrt_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr,
-                    const nnrt_adam_opts *o, long step)
+/* p[n], buf[n] updated by SGD with momentum, dampening, Nesterov and weight
+ * decay (the formula is in nnrt.h); buf may be NULL when momentum == 0 */
+void nnrt_sgd_step_opts(float *p, const float *g, float *buf, size_t n, float lr,
+                        const nnrt_sgd_opts *o, long step)
 {
+    step_ctx c = {.p = p, .a = buf, .g = g, .lr = lr, .sgd = o, .step = step};
+    nnrt_parallel_for(sgd_opts_range, &c, n, STEP_GRAIN);
+}
+
+HOT static void adam_range(void *arg, size_t lo, size_t hi)
+{
+    const step_ctx *c = arg;
+    const nnrt_adam_opts *o = c->adam;
+    float *p = c->p, *m = c->a, *v = c->b;
+    const float *g = c->g;
     float b1 = o->beta1, b2 = o->beta2, eps = o->eps, wd = o->weight_decay;
-    float step_size = (float)((double)lr / (1.0 - pow(o->beta1, (double)step)));
-    float bc2_sqrt = (float)sqrt(1.0 - pow(o->beta2, (double)step));
-    float decay = 1.0f - lr * wd;   /* AdamW's decoupled weight decay */
-    for (size_t i = 0; i < n; i++) {
+    float decay = 1.0f - c->lr * wd;    /* AdamW's decoupled weight decay */
+    for (size_t i = lo; i < hi; i++) {
         float d = g[i];
         if (o->decoupled)
             p[i] *= decay;
@@ -57,8 +89,18 @@ HOT void nnrt_adam_step(float *p, const float *g, float *m, float *v, size_t n, 
             d += wd * p[i];
         m[i] = b1 * m[i] + (1.0f - b1) * d;
         v[i] = b2 * v[i] + (1.0f - b2) * d * d;
-        p[i] -= step_size * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
+        p[i] -= c->step_size * (m[i] / (sqrtf(v[i]) / c->bc2_sqrt + eps));
     }
+}
+
+/* p[n], m[n], v[n] updated by Adam or AdamW (the formula is in nnrt.h) */
+void nnrt_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                    const nnrt_adam_opts *o, long step)
+{
+    step_ctx c = {.p = p, .a = m, .b = v, .g = g, .lr = lr, .adam = o, .step = step,
+                  .step_size = (float)((double)lr / (1.0 - pow(o->beta1, (double)step))),
+                  .bc2_sqrt = (float)sqrt(1.0 - pow(o->beta2, (double)step))};
+    nnrt_parallel_for(adam_range, &c, n, STEP_GRAIN);
 }
 
 /* sqrt(sum g[n]^2), accumulated in double */

@@ -21,10 +21,11 @@
  * One job at a time: a call made while another thread's job runs, or from
  * inside a task, runs its tasks on the calling thread.
  *
- * Scratch: nnrt_scratch(slot, n) returns this thread's buffer number slot,
- * grown (once, to the largest size asked) and never freed: a kernel keeps
- * nothing in it between calls, and allocates only the first time a size is
- * seen, never in the steady state of a training loop.
+ * Scratch: nnrt_scratch(slot, n) returns this thread's buffer number slot:
+ * a part of the workspace a generated trainer plans and allocates with its
+ * model (workspace.c, nnrt_workspace_use), or, for a kernel called without
+ * one, a buffer of the thread's own, grown (once, to the largest size asked)
+ * and never freed. A kernel keeps nothing in it between calls.
  */
 #include "nnrt.h"
 
@@ -79,6 +80,7 @@ static struct {
           .wake = PTHREAD_COND_INITIALIZER};
 
 static _Thread_local int in_task;       /* inside fn: nested calls run inline */
+static _Thread_local int worker_id;     /* 1 .. in a worker of the pool, 0 elsewhere */
 
 /* NNRT_THREADS, else the online cores, within [1, MAX_THREADS] */
 static int default_threads(void)
@@ -130,6 +132,7 @@ static void *worker(void *arg)
 {
     int w = (int)(intptr_t)arg;
     unsigned seen = 0;                  /* go[w] before its first job (it may be set already) */
+    worker_id = w;
     for (;;) {
         unsigned g;
         for (int i = 0; (g = atomic_load(&pool.go[w].v)) == seen; i++) {
@@ -260,8 +263,53 @@ void nnrt_parallel_for(void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx, s
 enum { SCRATCH_SLOTS = 4 };
 static _Thread_local struct scratch { float *p; size_t n; } scratch[SCRATCH_SLOTS];
 
+/* The workspace: thread t (0: the thread that gave it, w: worker w) has slot
+ * s at ws.base + ws.at[t][s] for ws.cap[s] floats. */
+static struct {
+    float *base;
+    int threads;
+    size_t cap[SCRATCH_SLOTS];
+    size_t at[MAX_THREADS][SCRATCH_SLOTS];
+    atomic_long misses;
+} ws;
+static _Thread_local int ws_owner;      /* the thread that gave the workspace */
+
+void nnrt_workspace_use(float *mem, const nnrt_workspace *w, int threads)
+{
+    pthread_mutex_lock(&pool.job_lock);
+    ws.base = mem;
+    ws.threads = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
+    ws_owner = mem != NULL;
+    if (mem) {
+        size_t at = 0;
+        for (int s = 1; s <= 2; s++) {          /* the calling thread's */
+            ws.cap[s] = nnrt_workspace_slot(w, s);
+            ws.at[0][s] = at;
+            at += ws.cap[s];
+        }
+        ws.cap[0] = nnrt_workspace_slot(w, 0), ws.cap[3] = nnrt_workspace_slot(w, 3);
+        for (int t = 0; t < ws.threads; t++) {  /* every thread's */
+            ws.at[t][0] = at;
+            ws.at[t][3] = at + ws.cap[0];
+            at += ws.cap[0] + ws.cap[3];
+        }
+    }
+    pthread_mutex_unlock(&pool.job_lock);
+}
+
+long nnrt_workspace_misses(void)
+{
+    return atomic_load(&ws.misses);
+}
+
 float *nnrt_scratch(int slot, size_t nfloats)
 {
+    int t = worker_id ? worker_id : ws_owner ? 0 : -1;
+    if (ws.base && t >= 0 && t < ws.threads && (t == 0 || slot == 0 || slot == 3)) {
+        if (nfloats <= ws.cap[slot])
+            return ws.base + ws.at[t][slot];
+        atomic_fetch_add(&ws.misses, 1);
+    }
     struct scratch *s = &scratch[slot];
     if (s->n < nfloats) {
         free(s->p);

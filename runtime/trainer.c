@@ -1179,8 +1179,22 @@ out:
 
 /* ---- the entry point ---- */
 
+/* At exit: whether the kernels ever asked for more scratch than the model
+ * planned (nnc's plan and the runtime's kernels disagree: a bug). */
+static const char *trainer_name;
+static void check_workspace(void)
+{
+    long misses = nnrt_workspace_misses();
+    if (misses > 0)
+        fprintf(stderr, "%s: warning: the kernels asked %ld time%s for more scratch memory than nnc "
+                "planned (a bug in nnc; the results are not affected)\n", trainer_name, misses,
+                misses == 1 ? "" : "s");
+}
+
 int nnrt_train_main(const nnrt_model *m, int argc, char **argv)
 {
+    trainer_name = m->name;
+    atexit(check_workspace);
     nnrt_args a = {.steps = 100, .batch = 1, .lr = m->lr, .seed = 1, .print_every = 10};
     char in[128], tg[128], doc[1024];
     shape_text(in, sizeof in, m->in_ndim, m->in_shape);

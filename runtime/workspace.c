@@ -1,0 +1,104 @@
+/* workspace.c — the kernels' scratch memory, sized before the program runs.
+ *
+ * The fast convolution and the linear forward need scratch buffers (shifted
+ * copies of their inputs, packed weights, partial sums). A kernel asks
+ * nnrt_scratch (parallel.c) for buffer slot 0 .. 3 of its thread. The sizes
+ * are all here, in one place: conv2d.c and linear.c ask for exactly what
+ * these functions compute; nnc computes them for `--summary` (this file is
+ * compiled into nnc too); and the generated trainer computes them for its
+ * batch and thread count, allocates them in its one block of memory and
+ * hands them to nnrt_workspace_use. Slots 0 and 3 are per thread (the tasks
+ * use them on every thread), slots 1 and 2 are the calling thread's (a
+ * call's shared data), so a workspace is slot0+slot1+slot2+slot3 floats and
+ * slot0+slot3 more per further thread. Each slot is the largest any layer
+ * asks, for any thread count.
+ */
+#include "nnrt.h"
+
+#include "kernel.h"
+
+int conv_geometry(conv_geom *g, const nnrt_conv2d_dims *d)
+{
+    /* the sizes below fit an int: checked first, in double (nnc sizes any
+     * model it accepts, however large) */
+    double hp = d->H + 2.0 * d->pad_h;
+    if (d->stride_h != 1 || d->stride_w != 1 || hp * d->Q * d->S * d->C >= 1e9 || (double)d->P * d->Q >= 1e9)
+        return 0;
+    g->G = d->groups;
+    g->Cg = d->C / d->groups;
+    g->Kg = d->K / d->groups;
+    g->T = g->Cg * d->R * d->S;
+    g->Hp = d->H + 2 * d->pad_h;
+    g->PL = g->Hp * d->Q;
+    g->L = d->P * d->Q;
+    g->DK = (g->L + CONV_LW - 1) / CONV_LW * CONV_LW;
+    g->XS = (size_t)d->S * d->C * g->PL + CONV_LW;
+    /* the tiles need CONV_VL pixels of output */
+    return g->L >= CONV_VL;
+}
+
+void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const conv_geom *g, int dx, int dw,
+                         int db)
+{
+    int RS = d->R * d->S, ncb = (g->Cg + CONV_MR - 1) / CONV_MR, nkv = (g->Kg + CONV_KV - 1) / CONV_KV;
+    z->ns = d->N < CONV_CHUNK ? d->N : CONV_CHUNK;
+    z->nchunks = (d->N + CONV_CHUNK - 1) / CONV_CHUNK;
+    z->lanes = dw && g->Kg >= CONV_KVMIN;
+    z->ndyp = dx || (dw && !z->lanes) ? (size_t)z->ns * d->K * g->DK : 0;
+    z->ndyt = z->lanes ? (size_t)z->ns * g->G * nkv * g->L * CONV_KV : 0;
+    z->nxs = dw ? (size_t)z->ns * g->XS : 0;
+    z->nad = dx ? (size_t)g->G * ncb * RS * g->Kg * CONV_MR : 0;
+    z->KT = (size_t)d->K * g->T;
+    z->by_chunk = (dw ? (size_t)z->nchunks * z->KT : 0) + (db ? (size_t)d->N * d->K : 0);
+    z->one_chunk = z->ndyp + z->ndyt + z->nxs + (db ? (size_t)z->ns * d->K : 0);
+}
+
+static void at_least(size_t *slot, size_t n)
+{
+    if (*slot < n)
+        *slot = n;
+}
+
+void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx, int dw, int db)
+{
+    conv_geom g;
+    if (!conv_geometry(&g, d))
+        return;                         /* the plain loops need none */
+    /* forward: the shifted copies (every thread), packed weights and tap offsets */
+    at_least(&w->slot[0], g.XS);
+    at_least(&w->slot[1], (size_t)d->K * g.T);
+    at_least(&w->slot[2], (size_t)g.T);
+    if (!dx && !dw && !db)
+        return;
+    conv_bwd_sizes z;
+    conv_backward_sizes(&z, d, &g, dx, dw, db);
+    size_t rest = z.one_chunk;          /* one chunk at a time, or by chunk with threads */
+    if (z.nchunks > 1) {
+        at_least(&w->slot[3], z.ndyp + z.ndyt + z.nxs);
+        rest = rest > z.by_chunk ? rest : z.by_chunk;
+    }
+    at_least(&w->slot[1], z.nad + rest);
+    if (dx)                             /* the shifted gradients of one block of channels */
+        at_least(&w->slot[0], (size_t)d->S * CONV_MR * g.PL);
+}
+
+void nnrt_workspace_linear(nnrt_workspace *w, int N, int IN, int OUT)
+{
+    (void)OUT;
+    if (N > LIN_ROWS)                   /* x transposed, lanes rounded up to half a tile */
+        at_least(&w->slot[3], (size_t)IN * ((N + LIN_NS / 2 - 1) / (LIN_NS / 2) * (LIN_NS / 2)));
+}
+
+/* a slot's floats in the workspace: rounded up to a cache line, so every
+ * slot starts on one */
+size_t nnrt_workspace_slot(const nnrt_workspace *w, int slot)
+{
+    return (w->slot[slot] + 15) / 16 * 16;
+}
+
+size_t nnrt_workspace_floats(const nnrt_workspace *w, int threads)
+{
+    size_t per_thread = nnrt_workspace_slot(w, 0) + nnrt_workspace_slot(w, 3);
+    return nnrt_workspace_slot(w, 1) + nnrt_workspace_slot(w, 2) +
+           (size_t)(threads > 1 ? threads : 1) * per_thread;
+}

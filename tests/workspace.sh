@@ -1,0 +1,44 @@
+#!/bin/sh
+# The kernels' workspace is planned exactly: nnc computes the scratch every
+# convolution and linear layer asks for (runtime/workspace.c), the generated
+# trainer allocates that with its model, and the kernels take their scratch
+# from it. A kernel that asks for more than planned still works (it falls
+# back to memory of its own) but is counted, and the trainer warns at exit.
+# So: every model, at batches that take each path of the convolution (1;
+# 5, one chunk of samples; 20, three chunks) and with 1 and 2 threads,
+# trains three steps without that warning. And the check can fail: a plan
+# of half the size must make the warning appear.
+set -eu
+cd "$(dirname "$0")/.."
+B=build/tests/workspace
+mkdir -p $B
+n=0
+for nn in models/*.nn tests/parity/models/*.nn; do
+    name=$(basename "$nn" .nn)
+    build/nnc "$nn" -o $B/$name.c
+    ${CC:-cc} ${CFLAGS:--O2} -Iruntime $B/$name.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/$name
+    for batch in 1 5 20; do
+        for threads in 1 2; do
+            if ! NNRT_THREADS=$threads $B/$name --steps 3 --batch $batch --quiet 2>$B/err; then
+                echo "FAIL $name: batch $batch, $threads threads: the trainer failed"; cat $B/err; exit 1
+            fi
+            if grep -q "scratch memory" $B/err; then
+                echo "FAIL $name: batch $batch, $threads threads: $(cat $B/err)"; exit 1
+            fi
+            n=$((n + 1))
+        done
+    done
+done
+echo "ok   $n runs (every model, batches 1, 5 and 20, 1 and 2 threads): no kernel outgrew the planned workspace"
+
+# the check itself: the generated lenet with its plan halved must warn
+sed 's/nnrt_workspace_floats(&ws, threads)/nnrt_workspace_floats(\&ws, threads); for (int s = 0; s < 4; s++) ws.slot[s] \/= 2/' \
+    $B/lenet.c >$B/lenet_half.c
+grep -q "ws.slot\[s\] /= 2" $B/lenet_half.c
+${CC:-cc} ${CFLAGS:--O2} -Iruntime $B/lenet_half.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/lenet_half
+NNRT_THREADS=2 $B/lenet_half --steps 3 --batch 20 --quiet 2>$B/err
+if grep -q "more scratch memory than nnc planned" $B/err; then
+    echo "ok   a plan of half the size is caught: $(cat $B/err)"
+else
+    echo "FAIL a workspace of half the plan went unnoticed"; exit 1
+fi
