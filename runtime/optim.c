@@ -18,7 +18,7 @@
 
 /* Updates are elementwise: shared between the runtime's threads from this
  * many parameters (the same bits with any number of threads). */
-#define STEP_GRAIN 16384
+#define STEP_GRAIN 131072
 
 typedef struct step_ctx {
     float *p, *a, *b;           /* parameters; optimizer buffers (momentum; m, v) */
