@@ -162,25 +162,26 @@ static void buf_end(Emit *e, Buf *b, const char *input_expr)
     free(b->text);
 }
 
-static void conv_dims(Emit *e, const Node *n)
+static void conv_dims(Emit *e, const Node *n, bool relu)
 {
     nnrt_conv2d_dims d = plan_conv_dims(e->g, n, 0);
     out(e, "&(nnrt_conv2d_dims){.N = n, .C = %d, .H = %d, .W = %d, .K = %d, .R = %d, .S = %d,\n"
            "            .P = %d, .Q = %d, .stride_h = %d, .stride_w = %d, .pad_h = %d, .pad_w = %d,\n"
-           "            .dil_h = %d, .dil_w = %d, .groups = %d}",
+           "            .dil_h = %d, .dil_w = %d, .groups = %d%s}",
         d.C, d.H, d.W, d.K, d.R, d.S, d.P, d.Q, d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w,
-        d.groups);
+        d.groups, relu ? ", .relu = 1" : "");
 }
 
-static void pool_dims(Emit *e, const Node *n)
+static void pool_dims(Emit *e, const Node *n, bool relu)
 {
     const Shape *in = &e->g->nodes[n->in[0]].shape;
     out(e, "&(nnrt_pool2d_dims){.N = n, .C = %lld, .H = %lld, .W = %lld, .P = %lld, .Q = %lld,\n"
            "            .kh = %lld, .kw = %lld, .stride_h = %lld, .stride_w = %lld, .pad_h = %lld, .pad_w = %lld,\n"
-           "            .count_include_pad = %d}",
+           "            .count_include_pad = %d%s}",
         (long long)in->dim[0], (long long)in->dim[1], (long long)in->dim[2], (long long)n->shape.dim[1],
         (long long)n->shape.dim[2], (long long)n->kernel[0], (long long)n->kernel[1], (long long)n->stride[0],
-        (long long)n->stride[1], (long long)n->pad[0], (long long)n->pad[1], n->count_include_pad);
+        (long long)n->stride[1], (long long)n->pad[0], (long long)n->pad[1], n->count_include_pad,
+        relu ? ", .relu = 1" : "");
 }
 
 static void bn_dims(Emit *e, const Node *n)
@@ -232,7 +233,7 @@ static void emit_forward_node(Emit *e, const Node *n)
     case OP_CONV2D:
         out(e, "    nnrt_conv2d_forward(%s, %s, %s, %s,\n        ", V(e, n->id), V(e, in),
             param_ptr("param", weight(n)), param_ptr("param", bias(n)));
-        conv_dims(e, n);
+        conv_dims(e, n, n->relu);
         out(e, ");\n");
         break;
     case OP_LINEAR:
@@ -256,7 +257,7 @@ static void emit_forward_node(Emit *e, const Node *n)
     case OP_MAXPOOL2D:
     case OP_AVGPOOL2D:
         out(e, "    nnrt_%s_forward(%s, %s,\n        ", op_name(n->op), V(e, n->id), V(e, in));
-        pool_dims(e, n);
+        pool_dims(e, n, false);
         out(e, ");\n");
         break;
     case OP_ADAPTIVE_AVGPOOL2D:
@@ -265,6 +266,11 @@ static void emit_forward_node(Emit *e, const Node *n)
             (long long)n->shape.dim[1], (long long)n->shape.dim[2]);
         break;
     case OP_RELU:
+        if (n->alias >= 0) {
+            out(e, "    /* fused: %s applied it, in place (%s is a view of it) */\n", e->vname[in], e->vname[n->id]);
+            break;
+        }
+        /* fall through */
     case OP_SIGMOID:
     case OP_TANH:
     case OP_GELU:
@@ -331,7 +337,7 @@ static void emit_backward_node(Emit *e, const Node *n)
         out(e, "    nnrt_conv2d_backward(%s, %s, %s, %s, %s, %s,\n        ", D(e, in),
             param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
             param_ptr("param", weight(n)));
-        conv_dims(e, n);
+        conv_dims(e, n, false);
         out(e, ");\n");
         break;
     case OP_LINEAR:
@@ -349,12 +355,12 @@ static void emit_backward_node(Emit *e, const Node *n)
         break;
     case OP_MAXPOOL2D:
         out(e, "    nnrt_maxpool2d_backward(%s, %s, %s,\n        ", D(e, in), D(e, n->id), V(e, in));
-        pool_dims(e, n);
+        pool_dims(e, n, n->relu);
         out(e, ");\n");
         break;
     case OP_AVGPOOL2D:
         out(e, "    nnrt_avgpool2d_backward(%s, %s,\n        ", D(e, in), D(e, n->id));
-        pool_dims(e, n);
+        pool_dims(e, n, false);
         out(e, ");\n");
         break;
     case OP_ADAPTIVE_AVGPOOL2D:
@@ -363,6 +369,15 @@ static void emit_backward_node(Emit *e, const Node *n)
             (long long)n->shape.dim[1], (long long)n->shape.dim[2]);
         break;
     case OP_RELU:
+        if (n->folded) {
+            out(e, "    /* folded into the backward of the max-pool after it */\n");
+            break;
+        }
+        if (n->alias >= 0) {    /* in place: its gradient is its input's */
+            out(e, "    nnrt_relu_backward_inplace(%s, %s, (size_t)n * %zu);\n", D(e, n->id), V(e, n->id), numel);
+            break;
+        }
+        /* fall through */
     case OP_SIGMOID:
     case OP_TANH:       /* these read their output */
         out(e, "    nnrt_%s_backward(%s, %s, %s, (size_t)n * %zu);\n", op_name(n->op), D(e, in), D(e, n->id),
@@ -674,7 +689,7 @@ static void emit_workspace(Emit *e)
         int back = n->needs_grad;
         if (n->op == OP_CONV2D) {
             out(e, "    nnrt_workspace_conv2d(w, ");
-            conv_dims(e, n);
+            conv_dims(e, n, false);
             out(e, ",\n        %d, %d, %d);\n", back && g->nodes[n->in[0]].needs_grad, back, back && n->layer->bias);
         } else if (n->op == OP_LINEAR) {
             out(e, "    nnrt_workspace_linear(w, n, %lld, %lld);\n", (long long)n->layer->in,

@@ -253,6 +253,12 @@ typedef struct Node {
     size_t aux;         /* dropout: its mask, floats per sample into the arena */
     size_t scratch;     /* batch norm: mean and invstd, floats into the scratch block */
     bool needs_grad;    /* does backward need d(loss)/d(this)? */
+    /* fusions (plan.c): a ReLU after a convolution that nothing else reads
+     * works in place (alias = the convolution), its forward done by the
+     * convolution (conv's relu); when a max-pool is its only reader, its
+     * backward is done by the max-pool's (maxpool's relu, relu's folded) */
+    bool relu;          /* conv2d: applies the ReLU; maxpool2d: does the ReLU's backward */
+    bool folded;        /* relu: its backward is done by the max-pool after it */
 } Node;
 
 typedef enum { LOSS_MSE, LOSS_L1, LOSS_CROSS_ENTROPY, LOSS_NLL, LOSS_BCE_WITH_LOGITS } LossKind;

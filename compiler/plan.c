@@ -109,6 +109,41 @@ static size_t pack(Buffer *b, int n)
     return total;
 }
 
+/* Fusions that save a pass over memory and a buffer: conv2d -> relu, when
+ * nothing else reads the convolution's output, becomes a convolution that
+ * applies the ReLU as it writes (the ReLU a view of it, its backward a mask
+ * in place); and when a max-pool is the ReLU's only reader, the max-pool's
+ * backward does the ReLU's too (a window whose maximum is not > 0 passes
+ * nothing), straight into the convolution's gradient. */
+static void fuse(Graph *g)
+{
+    int N = g->nnodes, *readers = xalloc(sizeof(int) * (size_t)N);
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++)
+            readers[g->nodes[i].in[k]]++;
+    readers[g->output]++;                   /* the caller reads the output */
+    for (int i = 0; i < N; i++) {
+        Node *r = &g->nodes[i];
+        if (r->op != OP_RELU || r->alias >= 0)
+            continue;
+        Node *c = &g->nodes[r->in[0]];
+        if (c->op != OP_CONV2D || c->alias >= 0 || readers[c->id] != 1)
+            continue;
+        r->alias = c->id;
+        c->relu = true;
+    }
+    for (int i = 0; i < N; i++) {
+        Node *p = &g->nodes[i];
+        if (p->op != OP_MAXPOOL2D)
+            continue;
+        Node *r = &g->nodes[p->in[0]];
+        if (r->op == OP_RELU && r->alias >= 0 && readers[r->id] == 1) {
+            p->relu = true;
+            r->folded = true;
+        }
+    }
+}
+
 void plan_memory(Graph *g)
 {
     int N = g->nnodes;
@@ -119,6 +154,7 @@ void plan_memory(Graph *g)
         for (int k = 0; k < n->nin; k++)
             n->needs_grad |= g->nodes[n->in[k]].needs_grad;
     }
+    fuse(g);
     /* lifetimes, gathered on each view's root */
     int *vend = xalloc(sizeof(int) * (size_t)N), *gstart = xalloc(sizeof(int) * (size_t)N);
     for (int i = 0; i < N; i++) {

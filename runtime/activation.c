@@ -59,6 +59,24 @@ void nnrt_relu_backward(float *dx, const float *dy, const float *y, size_t n)
         nnrt_parallel_for(relu_bwd_range, &(ew_ctx){dx, dy, y}, n, EW_GRAIN);
 }
 
+HOT static void relu_inplace_range(void *arg, size_t lo, size_t hi)
+{
+    const ew_ctx *c = arg;
+    float *restrict d = c->out;
+    const float *restrict y = c->a;
+    for (size_t i = lo; i < hi; i++) {
+        float g = d[i];
+        d[i] = y[i] > 0.0f ? g : 0.0f;
+    }
+}
+
+/* d[n] = y[n] > 0 ? d[n] : 0: the backward of a ReLU that works in place on
+ * its input (its gradient is its input's gradient, masked) */
+void nnrt_relu_backward_inplace(float *d, const float *y, size_t n)
+{
+    nnrt_parallel_for(relu_inplace_range, &(ew_ctx){d, y, NULL}, n, EW_GRAIN);
+}
+
 /* y[n] = x[n] if x[n] > 0 else slope * x[n]  (F.leaky_relu, default slope 0.01);
  * backward reads x, so y may equal x only when no backward follows */
 void nnrt_leaky_relu_forward(float *y, const float *x, size_t n, float slope)

@@ -137,7 +137,7 @@ static void tap_offsets(int *off, const nnrt_conv2d_dims *d, const wide *g)
  * Called with constant mr, so each use is compiled for its size. */
 INLINE void corr_tile(float *restrict out, size_t ld, const float *restrict init,
                       const float *restrict src, const int *restrict off, const float *restrict a,
-                      int ntaps, int mr)
+                      int ntaps, int mr, int relu)
 {
     float acc[MR][VL];
     for (int m = 0; m < mr; m++)
@@ -152,6 +152,10 @@ INLINE void corr_tile(float *restrict out, size_t ld, const float *restrict init
                 acc[m][v] += wv * s[v];
         }
     }
+    if (relu)                           /* a fused ReLU; a NaN stays NaN, as in relu_forward */
+        for (int m = 0; m < mr; m++)
+            for (int v = 0; v < VL; v++)
+                acc[m][v] = acc[m][v] < 0.0f ? 0.0f : acc[m][v];
     for (int m = 0; m < mr; m++)
         for (int v = 0; v < VL; v++)
             out[m * ld + v] = acc[m][v];
@@ -159,17 +163,17 @@ INLINE void corr_tile(float *restrict out, size_t ld, const float *restrict init
 
 /* corr_tile for any mr in 1 .. MR */
 static void corr_tile_any(float *out, size_t ld, const float *init, const float *src, const int *off,
-                          const float *a, int ntaps, int mr)
+                          const float *a, int ntaps, int mr, int relu)
 {
     switch (mr) {
-    case 8: corr_tile(out, ld, init, src, off, a, ntaps, 8); break;
-    case 7: corr_tile(out, ld, init, src, off, a, ntaps, 7); break;
-    case 6: corr_tile(out, ld, init, src, off, a, ntaps, 6); break;
-    case 5: corr_tile(out, ld, init, src, off, a, ntaps, 5); break;
-    case 4: corr_tile(out, ld, init, src, off, a, ntaps, 4); break;
-    case 3: corr_tile(out, ld, init, src, off, a, ntaps, 3); break;
-    case 2: corr_tile(out, ld, init, src, off, a, ntaps, 2); break;
-    default: corr_tile(out, ld, init, src, off, a, ntaps, 1); break;
+    case 8: corr_tile(out, ld, init, src, off, a, ntaps, 8, relu); break;
+    case 7: corr_tile(out, ld, init, src, off, a, ntaps, 7, relu); break;
+    case 6: corr_tile(out, ld, init, src, off, a, ntaps, 6, relu); break;
+    case 5: corr_tile(out, ld, init, src, off, a, ntaps, 5, relu); break;
+    case 4: corr_tile(out, ld, init, src, off, a, ntaps, 4, relu); break;
+    case 3: corr_tile(out, ld, init, src, off, a, ntaps, 3, relu); break;
+    case 2: corr_tile(out, ld, init, src, off, a, ntaps, 2, relu); break;
+    default: corr_tile(out, ld, init, src, off, a, ntaps, 1, relu); break;
     }
 }
 
@@ -207,11 +211,11 @@ HOT static void fwd_task(void *arg, int task)
         float *out = c->y + ((size_t)n * d->K + k) * g->L + j0;
         int v0 = it * VL - j0;
         if (v0 == 0) {                  /* straight into y */
-            corr_tile_any(out, (size_t)g->L, init, in, c->off, a, g->T, mr);
+            corr_tile_any(out, (size_t)g->L, init, in, c->off, a, g->T, mr, d->relu);
             continue;
         }
         /* the last tile overlaps the one before: only its new lanes */
-        corr_tile_any(&tile[0][0], VL, init, in, c->off, a, g->T, mr);
+        corr_tile_any(&tile[0][0], VL, init, in, c->off, a, g->T, mr, d->relu);
         for (int m = 0; m < mr; m++)
             for (int v = v0; v < VL; v++)
                 out[(size_t)m * g->L + v] = tile[m][v];
@@ -761,15 +765,19 @@ static void conv2d_backward_plain(float *dx, float *dw, float *db, const float *
 
 /* ==== the entry points ==== */
 
-/* y[N,K,P,Q] = x[N,C,H,W] (*) w[K,C/G,R,S] + b[K]   (b may be NULL) */
+/* y[N,K,P,Q] = x[N,C,H,W] (*) w[K,C/G,R,S] + b[K]   (b may be NULL), then
+ * max(y, 0) if d->relu */
 void nnrt_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                          const nnrt_conv2d_dims *d)
 {
     wide g;
-    if (conv_geometry(&g, d))
-        conv2d_forward_wide(y, x, w, b, d, &g);
-    else
-        conv2d_forward_plain(y, x, w, b, d);
+    if (conv_geometry(&g, d)) {
+        conv2d_forward_wide(y, x, w, b, d, &g);     /* the ReLU in its tiles */
+        return;
+    }
+    conv2d_forward_plain(y, x, w, b, d);
+    if (d->relu)
+        nnrt_relu_forward(y, y, (size_t)d->N * d->K * d->P * d->Q);
 }
 
 /* dx[N,C,H,W] += dy (*)^T w,   dw[K,C/G,R,S] += dy (*) x,   db[K] += sum of dy

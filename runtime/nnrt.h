@@ -40,9 +40,11 @@ typedef struct nnrt_conv2d_dims {
     int pad_h, pad_w;       /* zero padding on each side, >= 0 */
     int dil_h, dil_w;       /* dilation, >= 1 */
     int groups;             /* C and K divisible by groups; weight is [K, C/groups, R, S] */
+    int relu;               /* forward: 1 applies a ReLU to y (a ReLU fused into the convolution) */
 } nnrt_conv2d_dims;
 
-/* y[N,K,P,Q] = conv(x[N,C,H,W], w[K,C/g,R,S]) + b[K]; b may be NULL (no bias) */
+/* y[N,K,P,Q] = conv(x[N,C,H,W], w[K,C/g,R,S]) + b[K], then max(y, 0) if d->relu;
+ * b may be NULL (no bias) */
 void nnrt_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                          const nnrt_conv2d_dims *d);
 /* dx[N,C,H,W] += ..., dw[K,C/g,R,S] += ..., db[K] += sum of dy; any of dx, dw, db may be NULL */
@@ -58,6 +60,9 @@ typedef struct nnrt_pool2d_dims {
     int stride_h, stride_w;
     int pad_h, pad_w;       /* implicit padding: -inf for max, zeros for average */
     int count_include_pad;  /* avgpool: divide by the window size including padding (PyTorch's default 1) */
+    int relu;               /* maxpool backward: x is a ReLU's output and dx the gradient of the
+                             * ReLU's input (the ReLU's backward folded in): a window whose
+                             * maximum is not > 0 passes nothing */
 } nnrt_pool2d_dims;
 /* P and Q come from the compiler, in floor or ceil mode as PyTorch computes
  * them; a window that runs past the padded input is clipped (ceil_mode). */
@@ -65,7 +70,8 @@ typedef struct nnrt_pool2d_dims {
 /* y[N,C,P,Q] = max over each window of x[N,C,H,W] */
 void nnrt_maxpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d);
 /* dx[N,C,H,W] += dy routed to the first maximum of each window (PyTorch's
- * choice); the maximum is found again from x, so forward keeps no indices */
+ * choice), where that maximum is > 0 if d->relu; the maximum is found again
+ * from x, so forward keeps no indices */
 void nnrt_maxpool2d_backward(float *dx, const float *dy, const float *x,
                              const nnrt_pool2d_dims *d);
 
@@ -87,6 +93,9 @@ void nnrt_adaptive_avgpool2d_backward(float *dx, const float *dy, int N, int C, 
 void nnrt_relu_forward(float *y, const float *x, size_t n);
 /* dx[n] += dy[n] where y[n] > 0 (y is relu's output) */
 void nnrt_relu_backward(float *dx, const float *dy, const float *y, size_t n);
+/* d[n] = y[n] > 0 ? d[n] : 0: relu's backward in place, for a ReLU whose output
+ * is its input's memory (a ReLU fused into the convolution before it) */
+void nnrt_relu_backward_inplace(float *d, const float *y, size_t n);
 /* y = x if x > 0 else slope * x; backward reads x */
 void nnrt_leaky_relu_forward(float *y, const float *x, size_t n, float slope);
 void nnrt_leaky_relu_backward(float *dx, const float *dy, const float *x, size_t n, float slope);

@@ -145,7 +145,8 @@ HOT static void max2x2_bwd_planes(void *arg, size_t lo, size_t hi)
             for (int q = 0; q < d->Q; q++) {
                 float a = r0[2 * q], b = r0[2 * q + 1], e = r1[2 * q], f = r1[2 * q + 1];
                 float m = max4(a, b, e, f);
-                uint32_t g = float_bits(dyr[q]);
+                /* with a ReLU folded in, nothing where the maximum is not > 0 */
+                uint32_t g = float_bits(dyr[q]) & mask(!d->relu | (m > 0.0f));
                 uint32_t ta = mask((a == m) | (a != a)), tb = mask((b == m) | (b != b));
                 uint32_t te = mask((e == m) | (e != e));
                 tb &= ~ta;
@@ -228,7 +229,10 @@ __attribute__((target("avx512f"))) static void max2x2_bwd_avx512(void *arg, size
                 __mmask16 tb = (_mm512_cmp_ps_mask(t.b, t.m, _CMP_EQ_OQ) | t.nb) & ~ta;
                 __mmask16 te = (_mm512_cmp_ps_mask(t.e, t.m, _CMP_EQ_OQ) | t.ne) & ~(ta | tb);
                 __mmask16 tf = ~(ta | tb | te);
-                __m512 g = _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), c->a + (nc * d->P + p) * d->Q + q0);
+                __mmask16 live = (__mmask16)((1u << n) - 1);
+                if (d->relu)                    /* a ReLU folded in: nothing where the maximum is not > 0 */
+                    live &= _mm512_cmp_ps_mask(t.m, _mm512_setzero_ps(), _CMP_GT_OQ);
+                __m512 g = _mm512_maskz_loadu_ps(live, c->a + (nc * d->P + p) * d->Q + q0);
                 __m512 ga = _mm512_maskz_mov_ps(ta, g), gb = _mm512_maskz_mov_ps(tb, g);
                 __m512 ge = _mm512_maskz_mov_ps(te, g), gf = _mm512_maskz_mov_ps(tf, g);
                 float *d0 = c->out + row, *d1 = d0 + d->W;
@@ -286,7 +290,7 @@ static void max_bwd_planes(void *arg, size_t lo, size_t hi)
             for (int q = 0; q < d->Q; q++) {
                 float m;
                 long i = window_argmax(&m, c->b + nc * HW, p, q, d);
-                if (i >= 0)
+                if (i >= 0 && (!d->relu || m > 0.0f))
                     c->out[nc * HW + i] += c->a[nc * PQ + (size_t)p * d->Q + q];
             }
 }

@@ -135,6 +135,21 @@ class OpsD(nn.Module):
         return self.f(torch.flatten(F.softmax(self.c1(x), dim=1), 1))
 
 
+class OpsE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 6, 3, stride=2, padding=1)
+        self.c3 = nn.Conv2d(6, 6, 1)
+        self.f = nn.Linear(6 * 2 * 2, 5)
+
+    def forward(self, x):
+        h = F.max_pool2d(F.relu(self.c1(x)), 3, stride=2, padding=1)
+        h = F.avg_pool2d(F.relu(self.c2(h)), 2)
+        y = self.c3(h)
+        return self.f(torch.flatten(F.relu(y) + y, 1))
+
+
 def sgd(**kw):
     return lambda ps: torch.optim.SGD(ps, **kw)
 
@@ -163,6 +178,7 @@ CASES = {
               lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1), 1e-4,
               "Adam's division by sqrt(v) + eps"),
     "ops_d": (OpsD, (2, 6, 7), "same", nn.L1Loss(), sgd(lr=0.05, momentum=0.9, nesterov=True), 1e-5, ""),
+    "ops_e": (OpsE, (3, 16, 16), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
 }
 CLIP = {"inception_tiny": 5.0, "ops_c": 0.05}
 

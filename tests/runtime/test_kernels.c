@@ -1611,6 +1611,63 @@ static void maxpool_2x2_exact(int N, int C, int H, int W)
     free(x), free(y), free(dy), free(dx), free(want_dx);
 }
 
+/* The fusions nnc makes (plan.c), bit for bit against the unfused calls:
+ * conv2d with .relu against conv2d then relu (the fast path and the plain
+ * loops); max-pool backward with .relu against max-pool backward then
+ * relu backward (the 2x2 path and the general one); relu's backward in
+ * place against the usual one. Inputs with exact zeros and negatives, so
+ * that windows whose maximum is 0 occur. */
+static void fusions_exact(void)
+{
+    nnrt_conv2d_dims cd[2] = {
+        {.N = 3, .C = 2, .H = 9, .W = 9, .K = 5, .R = 3, .S = 3, .P = 9, .Q = 9, .stride_h = 1,
+         .stride_w = 1, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1},
+        {.N = 3, .C = 2, .H = 9, .W = 9, .K = 5, .R = 3, .S = 3, .P = 5, .Q = 5, .stride_h = 2,
+         .stride_w = 2, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1}};
+    int differ = 0;
+    for (int i = 0; i < 2; i++) {
+        nnrt_conv2d_dims d = cd[i];
+        size_t nx = (size_t)d.N * d.C * d.H * d.W, ny = (size_t)d.N * d.K * d.P * d.Q;
+        float *x = random_floats(nx), *w = random_floats(90), *b = random_floats(5);
+        float *y1 = alloc_floats(ny), *y2 = alloc_floats(ny);
+        nnrt_conv2d_forward(y1, x, w, b, &d);
+        nnrt_relu_forward(y1, y1, ny);
+        d.relu = 1;
+        nnrt_conv2d_forward(y2, x, w, b, &d);
+        differ += memcmp(y1, y2, ny * sizeof(float)) != 0;
+        free(x), free(w), free(b), free(y1), free(y2);
+    }
+    check("conv2d with a fused ReLU: the bits of conv2d then relu", differ, 0);
+
+    nnrt_pool2d_dims pd[2] = {
+        {.N = 2, .C = 3, .H = 10, .W = 14, .P = 5, .Q = 7, .kh = 2, .kw = 2, .stride_h = 2, .stride_w = 2},
+        {.N = 2, .C = 3, .H = 10, .W = 14, .P = 5, .Q = 7, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2,
+         .pad_h = 1, .pad_w = 1}};
+    differ = 0;
+    for (int i = 0; i < 2; i++) {
+        nnrt_pool2d_dims d = pd[i];
+        size_t nx = (size_t)d.N * d.C * d.H * d.W, ny = (size_t)d.N * d.C * d.P * d.Q;
+        float *x = random_floats(nx), *dy = random_floats(ny);
+        float *dr = alloc_floats(nx), *dx1 = alloc_floats(nx), *dx2 = alloc_floats(nx);
+        for (size_t k = 0; k < nx; k++)         /* a ReLU's output: many exact zeros */
+            x[k] = x[k] < 0.2f ? 0.0f : x[k];
+        nnrt_maxpool2d_backward(dr, dy, x, &d);
+        nnrt_relu_backward(dx1, dr, x, nx);
+        d.relu = 1;
+        nnrt_maxpool2d_backward(dx2, dy, x, &d);
+        differ += memcmp(dx1, dx2, nx * sizeof(float)) != 0;
+        float *d3 = alloc_floats(nx), *d4 = alloc_floats(nx);
+        for (size_t k = 0; k < nx; k++)
+            d3[k] = d4[k] = dy[k % ny] - 0.5f;
+        nnrt_relu_backward_inplace(d3, x, nx);
+        memset(dr, 0, nx * sizeof(float));
+        nnrt_relu_backward(dr, d4, x, nx);
+        differ += memcmp(d3, dr, nx * sizeof(float)) != 0;
+        free(x), free(dy), free(dr), free(dx1), free(dx2), free(d3), free(d4);
+    }
+    check("max-pool backward with the ReLU's folded in, relu in place: unfused bits", differ, 0);
+}
+
 static void accumulate_linear(void)
 {
     enum { N = 3, IN = 5, OUT = 4 };
@@ -1796,6 +1853,7 @@ int main(void)
     maxpool_2x2_exact(1, 2, 5, 41);
     maxpool_2x2_exact(1, 1, 7, 64);
     maxpool_2x2_exact(16, 8, 28, 28);   /* large enough for the threads */
+    fusions_exact();
 
     linear_grad("N=1",   1, 5, 3, 1);
     linear_grad("N=4",   4, 7, 2, 1);
