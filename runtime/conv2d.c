@@ -95,29 +95,58 @@ static void run(void (*fn)(void *, int), void *ctx, int ntasks, int threads)
 
 typedef conv_geom wide;     /* the geometry of one call (workspace.c) */
 
-/* The shifted copies of one sample x[C,H,W]: for each kernel column s,
+/* The shifted copies of sample n: for each kernel column s,
  * xs[s][c][h][q] = the zero-bordered input at row h, column q + s*dil_w
  * (h < Hp, q < Q), and LW zeros after. Tap (c, r, s) of output pixel
  * j = p*Q + q then reads xs at j + off(c, r, s), off = s*C*PL + c*PL +
- * r*dil_h*Q: every tap is one contiguous, shifted read of L floats. */
-HOT static void shift_input(float *restrict xs, const float *restrict x, const nnrt_conv2d_dims *d,
+ * r*dil_h*Q: every tap is one contiguous, shifted read of L floats.
+ *
+ * Rows are short (28 or 10 floats in LeNet), and a copy loop of variable
+ * length ends in scalar moves: so rows are copied in whole vectors of 16,
+ * running past their end into the next row, which is written after (rows
+ * go in memory order; the last one runs into the LW floats of the tail).
+ * The reads may run past the source row too, into the rest of the batch's
+ * input, never past its end: a row too close to the end is copied exactly. */
+enum { ROWV = 16 };
+HOT static void shift_input(float *restrict xs, const float *restrict x, int n, const nnrt_conv2d_dims *d,
                         const wide *g)
 {
-    memset(xs, 0, sizeof(float) * g->XS);
+    size_t chw = (size_t)d->C * d->H * d->W, avail = (size_t)(d->N - n) * chw;  /* readable at x */
+    x += (size_t)n * chw;
     for (int s = 0; s < d->S; s++) {
         /* columns q whose input column w = q + s*dil_w - pad_w is inside */
         int sh = s * d->dil_w - d->pad_w;
         int q0 = sh < 0 ? -sh : 0, q1 = d->W - sh < d->Q ? d->W - sh : d->Q;
-        if (q0 >= q1)
-            continue;
+        if (q1 < q0)
+            q1 = q0;
+        int nv = (q1 - q0 + ROWV - 1) / ROWV;
         for (int c = 0; c < d->C; c++)
-            for (int h = 0; h < d->H; h++) {   /* rows are short: a loop, not a call */
-                float *restrict o = xs + ((size_t)s * d->C + c) * g->PL + (size_t)(h + d->pad_h) * d->Q;
-                const float *restrict in = x + ((size_t)c * d->H + h) * d->W + sh;
-                for (int q = q0; q < q1; q++)
-                    o[q] = in[q];
+            for (int h = 0; h < g->Hp; h++) {
+                float *restrict o = xs + ((size_t)s * d->C + c) * g->PL + (size_t)h * d->Q;
+                int ih = h - d->pad_h;
+                if (ih < 0 || ih >= d->H) {
+                    for (int q = 0; q < d->Q; q++)
+                        o[q] = 0.0f;
+                    continue;
+                }
+                size_t at = ((size_t)c * d->H + ih) * d->W + (size_t)(sh + q0);
+                const float *restrict in = x + at - q0;
+                for (int q = 0; q < q0; q++)
+                    o[q] = 0.0f;
+                if (q1 > q0 && at + (size_t)nv * ROWV <= avail) {
+                    for (int k = 0; k < nv; k++)
+                        for (int v = 0; v < ROWV; v++)
+                            o[q0 + k * ROWV + v] = in[q0 + k * ROWV + v];
+                } else {
+                    for (int q = q0; q < q1; q++)
+                        o[q] = in[q];
+                }
+                for (int q = q1; q < d->Q; q++)
+                    o[q] = 0.0f;
             }
     }
+    for (int i = 0; i < LW; i++)        /* the tail the d weight reads past the end */
+        xs[(size_t)d->S * d->C * g->PL + i] = 0.0f;
 }
 
 /* tap t = (c, r, s) of a group's Cg channels: its offset in the shifted copies */
@@ -199,7 +228,7 @@ HOT static void fwd_task(void *arg, int task)
     int units = g->G * c->nkb * c->ntiles;
     int u0 = (int)((long)units * part / c->parts), u1 = (int)((long)units * (part + 1) / c->parts);
     float *src = nnrt_scratch(0, g->XS);
-    shift_input(src, c->x + (size_t)n * d->C * d->H * d->W, d, g);
+    shift_input(src, c->x, n, d, g);
     float tile[MR][VL];
     for (int u = u0; u < u1; u++) {
         int it = u % c->ntiles, kb = u / c->ntiles % c->nkb, gi = u / c->ntiles / c->nkb;
@@ -392,7 +421,7 @@ HOT static void bwd_prep(void *arg, int i)
         }
     }
     if (c->xs)
-        shift_input(c->xs + (size_t)i * g->XS, c->x + (size_t)n * d->C * d->H * d->W, d, g);
+        shift_input(c->xs + (size_t)i * g->XS, c->x, n, d, g);
     if (c->dbs)
         for (int k = 0; k < d->K; k++)
             c->dbs[(size_t)i * d->K + k] = sum_floats(dyn + (size_t)k * PQ, PQ);

@@ -921,49 +921,72 @@ void nnrt_shuffle(int64_t *perm, int64_t n, nnrt_rng *r)
     }
 }
 
-void nnrt_data_batch(float *x, float *t, int32_t *labels, const nnrt_dataset *d, const int64_t *idx,
-                     int n, const nnrt_transform *tf, int mode, size_t tsize)
+typedef struct batch_job {
+    float *x, *t;
+    int32_t *labels;
+    const nnrt_dataset *d;
+    const int64_t *idx;
+    const nnrt_transform *tf;
+    int mode;
+    size_t tsize, H, W, planes, HP, WP, out;
+    float lut[256];             /* bytes: as ToTensor then Normalize, the same operations in the same order */
+} batch_job;
+
+/* samples [lo, hi) of the batch */
+static void batch_samples(void *arg, size_t lo, size_t hi)
 {
-    const int p = tf->pad;
-    const size_t W = d->ndim >= 1 ? (size_t)d->shape[d->ndim - 1] : 1;
-    const size_t H = d->ndim >= 2 ? (size_t)d->shape[d->ndim - 2] : 1;
-    const size_t planes = d->size / (H * W), HP = H + 2 * (size_t)p, WP = W + 2 * (size_t)p;
-    const size_t out = planes * HP * WP;
-    const float mean = tf->mean, std = tf->std;
-    const float border = (0.0f - mean) / std;
-    float lut[256]; /* bytes: as ToTensor then Normalize, the same operations in the same order */
-    if (d->u8)
-        for (int v = 0; v < 256; v++)
-            lut[v] = ((float)v / 255.0f - mean) / std;
-    for (int s = 0; s < n; s++) {
-        const size_t i = (size_t)idx[s];
-        float *y = x + (size_t)s * out;
+    const batch_job *b = arg;
+    const nnrt_dataset *d = b->d;
+    const size_t p = (size_t)b->tf->pad, H = b->H, W = b->W, HP = b->HP, WP = b->WP;
+    const float mean = b->tf->mean, std = b->tf->std, border = (0.0f - mean) / std;
+    for (size_t s = lo; s < hi; s++) {
+        const size_t i = (size_t)b->idx[s];
+        float *y = b->x + s * b->out;
         if (p > 0)
-            for (size_t k = 0; k < out; k++)
+            for (size_t k = 0; k < b->out; k++)
                 y[k] = border;
-        for (size_t c = 0; c < planes; c++)
+        for (size_t c = 0; c < b->planes; c++)
             for (size_t h = 0; h < H; h++) {
-                float *row = y + (c * HP + h + (size_t)p) * WP + (size_t)p;
+                float *row = y + (c * HP + h + p) * WP + p;
                 size_t at = i * d->size + (c * H + h) * W;
                 if (d->u8)
                     for (size_t w = 0; w < W; w++)
-                        row[w] = lut[d->u8[at + w]];
+                        row[w] = b->lut[d->u8[at + w]];
                 else
                     for (size_t w = 0; w < W; w++)
                         row[w] = (d->f32[at + w] - mean) / std;
             }
-        if (labels)
-            labels[s] = d->labels ? d->labels[i] : -1;
-        if (!t)
+        if (b->labels)
+            b->labels[s] = d->labels ? d->labels[i] : -1;
+        if (!b->t)
             continue;
-        if (mode == NNRT_TARGET_CLASS) {
-            t[s] = (float)d->labels[i];
-        } else if (mode == NNRT_TARGET_ONEHOT) {
-            for (size_t k = 0; k < tsize; k++)
-                t[(size_t)s * tsize + k] = 0.0f;
-            t[(size_t)s * tsize + (size_t)d->labels[i]] = 1.0f;
-        } else if (mode == NNRT_TARGET_VALUES) {
-            memcpy(t + (size_t)s * tsize, d->targets + i * tsize, tsize * sizeof(float));
+        if (b->mode == NNRT_TARGET_CLASS) {
+            b->t[s] = (float)d->labels[i];
+        } else if (b->mode == NNRT_TARGET_ONEHOT) {
+            for (size_t k = 0; k < b->tsize; k++)
+                b->t[s * b->tsize + k] = 0.0f;
+            b->t[s * b->tsize + (size_t)d->labels[i]] = 1.0f;
+        } else if (b->mode == NNRT_TARGET_VALUES) {
+            memcpy(b->t + s * b->tsize, d->targets + i * b->tsize, b->tsize * sizeof(float));
         }
     }
+}
+
+/* The batch, its samples shared between the runtime's threads when large
+ * (each sample is independent of the others: the same bits either way). */
+void nnrt_data_batch(float *x, float *t, int32_t *labels, const nnrt_dataset *d, const int64_t *idx,
+                     int n, const nnrt_transform *tf, int mode, size_t tsize)
+{
+    batch_job b = {.x = x, .t = t, .labels = labels, .d = d, .idx = idx, .tf = tf, .mode = mode,
+                   .tsize = tsize};
+    const size_t p = (size_t)tf->pad;
+    b.W = d->ndim >= 1 ? (size_t)d->shape[d->ndim - 1] : 1;
+    b.H = d->ndim >= 2 ? (size_t)d->shape[d->ndim - 2] : 1;
+    b.planes = d->size / (b.H * b.W), b.HP = b.H + 2 * p, b.WP = b.W + 2 * p;
+    b.out = b.planes * b.HP * b.WP;
+    if (d->u8)
+        for (int v = 0; v < 256; v++)
+            b.lut[v] = ((float)v / 255.0f - tf->mean) / tf->std;
+    size_t grain = b.out ? 16384 / b.out + 1 : 1;   /* samples per task: ~16K floats */
+    nnrt_parallel_for(batch_samples, &b, (size_t)n, grain);
 }
