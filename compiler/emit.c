@@ -172,16 +172,17 @@ static void conv_dims(Emit *e, const Node *n, bool relu)
         d.groups, relu ? ", .relu = 1" : "");
 }
 
-static void pool_dims(Emit *e, const Node *n, bool relu)
+/* backward: with max pooling's backward flags (plan.c's fusions) */
+static void pool_dims(Emit *e, const Node *n, bool backward)
 {
     const Shape *in = &e->g->nodes[n->in[0]].shape;
     out(e, "&(nnrt_pool2d_dims){.N = n, .C = %lld, .H = %lld, .W = %lld, .P = %lld, .Q = %lld,\n"
            "            .kh = %lld, .kw = %lld, .stride_h = %lld, .stride_w = %lld, .pad_h = %lld, .pad_w = %lld,\n"
-           "            .count_include_pad = %d%s}",
+           "            .count_include_pad = %d%s%s}",
         (long long)in->dim[0], (long long)in->dim[1], (long long)in->dim[2], (long long)n->shape.dim[1],
         (long long)n->shape.dim[2], (long long)n->kernel[0], (long long)n->kernel[1], (long long)n->stride[0],
         (long long)n->stride[1], (long long)n->pad[0], (long long)n->pad[1], n->count_include_pad,
-        relu ? ", .relu = 1" : "");
+        backward && n->relu ? ", .relu = 1" : "", backward && n->assign ? ", .assign = 1" : "");
 }
 
 static void bn_dims(Emit *e, const Node *n)
@@ -355,7 +356,7 @@ static void emit_backward_node(Emit *e, const Node *n)
         break;
     case OP_MAXPOOL2D:
         out(e, "    nnrt_maxpool2d_backward(%s, %s, %s,\n        ", D(e, in), D(e, n->id), V(e, in));
-        pool_dims(e, n, n->relu);
+        pool_dims(e, n, true);
         out(e, ");\n");
         break;
     case OP_AVGPOOL2D:

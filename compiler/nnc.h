@@ -259,6 +259,8 @@ typedef struct Node {
      * backward is done by the max-pool's (maxpool's relu, relu's folded) */
     bool relu;          /* conv2d: applies the ReLU; maxpool2d: does the ReLU's backward */
     bool folded;        /* relu: its backward is done by the max-pool after it */
+    bool assign;        /* maxpool2d: the only writer of its input's gradient: its backward
+                         * writes it whole (dx = ...), so nothing zeroes it first */
 } Node;
 
 typedef enum { LOSS_MSE, LOSS_L1, LOSS_CROSS_ENTROPY, LOSS_NLL, LOSS_BCE_WITH_LOGITS } LossKind;

@@ -141,6 +141,9 @@ static void fuse(Graph *g)
             p->relu = true;
             r->folded = true;
         }
+        /* the only reader of its input, which is no view but of a fused ReLU's
+         * convolution (read by nothing else): its gradient's only writer */
+        p->assign = readers[r->id] == 1 && r->op != OP_INPUT && (r->alias < 0 || r->op == OP_RELU);
     }
 }
 
@@ -202,6 +205,9 @@ void plan_memory(Graph *g)
     for (int i = 0; i < nb; i++)
         g->nact_unplanned += bufs[i].size;
     g->nact = pack(bufs, nb);
+    for (int i = 0; i < N; i++)     /* written whole by a max-pool: no zeroing */
+        if (g->nodes[i].op == OP_MAXPOOL2D && g->nodes[i].assign && g->nodes[i].needs_grad)
+            g->nodes[root(g, g->nodes[i].in[0])].zero_before = -1;
     for (int i = 0; i < N; i++) {   /* views: their root's places */
         Node *n = &g->nodes[i];
         if (n->alias >= 0) {

@@ -405,14 +405,17 @@ HOT static void bwd_prep(void *arg, int i)
     const float *dyn = c->dy + (size_t)n * d->K * PQ;
     if (c->dyp) {
         float *dyp = c->dyp + (size_t)i * d->K * g->DK;
-        memset(dyp, 0, sizeof(float) * (size_t)d->K * g->DK);
-        for (int k = 0; k < d->K; k++)
+        for (int k = 0; k < d->K; k++) {    /* each channel, and zeros up to DK */
             memcpy(dyp + (size_t)k * g->DK, dyn + (size_t)k * PQ, sizeof(float) * (size_t)PQ);
+            for (int j = PQ; j < g->DK; j++)
+                dyp[(size_t)k * g->DK + j] = 0.0f;
+        }
     }
     if (c->dyt) {
         int nkv = (g->Kg + KV - 1) / KV;
         float *dyt = c->dyt + (size_t)i * g->G * nkv * g->L * KV;
-        memset(dyt, 0, sizeof(float) * (size_t)g->G * nkv * g->L * KV);
+        if (g->Kg % KV)                 /* lanes past the group's channels: zeros */
+            memset(dyt, 0, sizeof(float) * (size_t)g->G * nkv * g->L * KV);
         for (int k = 0; k < d->K; k++) {
             int gi = k / g->Kg, kb = k % g->Kg / KV, v = k % g->Kg % KV;
             float *dk = dyt + ((size_t)gi * nkv + kb) * g->L * KV + v;
@@ -501,7 +504,8 @@ static void bwd_dx(const bwd_ctx *c, int i, int part)
         int cb = u % ncb, gi = u / ncb, c0 = gi * g->Cg + cb * MR;
         int mr = g->Cg - cb * MR < MR ? g->Cg - cb * MR : MR;
         const float *dyw = c->dyp + ((size_t)i * d->K + (size_t)gi * g->Kg) * g->DK;
-        memset(dxs, 0, sizeof(float) * (size_t)d->S * SB);
+        for (int sc = 0; sc < d->S; sc++)   /* the mr channels' planes */
+            memset(dxs + sc * SB, 0, sizeof(float) * (size_t)mr * g->PL);
         for (int rs = 0; rs < RS; rs++) {
             float *dc = dxs + (size_t)(rs % d->S) * SB + (size_t)(rs / d->S) * d->dil_h * d->Q;
             const float *a = c->ad + ((size_t)u * RS + rs) * g->Kg * MR;

@@ -63,6 +63,7 @@ typedef struct nnrt_pool2d_dims {
     int relu;               /* maxpool backward: x is a ReLU's output and dx the gradient of the
                              * ReLU's input (the ReLU's backward folded in): a window whose
                              * maximum is not > 0 passes nothing */
+    int assign;             /* maxpool backward: dx = the gradient, not dx += (dx need not be zeroed) */
 } nnrt_pool2d_dims;
 /* P and Q come from the compiler, in floor or ceil mode as PyTorch computes
  * them; a window that runs past the padded input is clipped (ceil_mode). */

@@ -152,10 +152,12 @@ HOT static void max2x2_bwd_planes(void *arg, size_t lo, size_t hi)
                 tb &= ~ta;
                 te &= ~(ta | tb);
                 uint32_t tf = ~(ta | tb | te);
-                d0[2 * q] += bits_float(g & ta);    /* the gradient's bits, or +0 */
-                d0[2 * q + 1] += bits_float(g & tb);
-                d1[2 * q] += bits_float(g & te);
-                d1[2 * q + 1] += bits_float(g & tf);
+                /* the gradient's bits, or +0, added to dx (or to 0: assign) */
+                uint32_t keep = mask(!d->assign);
+                d0[2 * q] = bits_float(float_bits(d0[2 * q]) & keep) + bits_float(g & ta);
+                d0[2 * q + 1] = bits_float(float_bits(d0[2 * q + 1]) & keep) + bits_float(g & tb);
+                d1[2 * q] = bits_float(float_bits(d1[2 * q]) & keep) + bits_float(g & te);
+                d1[2 * q + 1] = bits_float(float_bits(d1[2 * q + 1]) & keep) + bits_float(g & tf);
             }
         }
 }
@@ -236,13 +238,14 @@ __attribute__((target("avx512f"))) static void max2x2_bwd_avx512(void *arg, size
                 __m512 ga = _mm512_maskz_mov_ps(ta, g), gb = _mm512_maskz_mov_ps(tb, g);
                 __m512 ge = _mm512_maskz_mov_ps(te, g), gf = _mm512_maskz_mov_ps(tf, g);
                 float *d0 = c->out + row, *d1 = d0 + d->W;
-                _mm512_mask_storeu_ps(d0, t.lo, _mm512_add_ps(_mm512_maskz_loadu_ps(t.lo, d0),
+                __mmask16 rlo = d->assign ? 0 : t.lo, rhi = d->assign ? 0 : t.hi;   /* what dx adds to */
+                _mm512_mask_storeu_ps(d0, t.lo, _mm512_add_ps(_mm512_maskz_loadu_ps(rlo, d0),
                                                              _mm512_permutex2var_ps(ga, zip_lo, gb)));
-                _mm512_mask_storeu_ps(d0 + 16, t.hi, _mm512_add_ps(_mm512_maskz_loadu_ps(t.hi, d0 + 16),
+                _mm512_mask_storeu_ps(d0 + 16, t.hi, _mm512_add_ps(_mm512_maskz_loadu_ps(rhi, d0 + 16),
                                                                   _mm512_permutex2var_ps(ga, zip_hi, gb)));
-                _mm512_mask_storeu_ps(d1, t.lo, _mm512_add_ps(_mm512_maskz_loadu_ps(t.lo, d1),
+                _mm512_mask_storeu_ps(d1, t.lo, _mm512_add_ps(_mm512_maskz_loadu_ps(rlo, d1),
                                                              _mm512_permutex2var_ps(ge, zip_lo, gf)));
-                _mm512_mask_storeu_ps(d1 + 16, t.hi, _mm512_add_ps(_mm512_maskz_loadu_ps(t.hi, d1 + 16),
+                _mm512_mask_storeu_ps(d1 + 16, t.hi, _mm512_add_ps(_mm512_maskz_loadu_ps(rhi, d1 + 16),
                                                                   _mm512_permutex2var_ps(ge, zip_hi, gf)));
             }
 }
@@ -285,6 +288,8 @@ static void max_bwd_planes(void *arg, size_t lo, size_t hi)
     const pool_ctx *c = arg;
     const nnrt_pool2d_dims *d = c->d;
     size_t HW = (size_t)d->H * d->W, PQ = (size_t)d->P * d->Q;
+    if (d->assign)
+        memset(c->out + lo * HW, 0, sizeof(float) * (hi - lo) * HW);
     for (size_t nc = lo; nc < hi; nc++)
         for (int p = 0; p < d->P; p++)
             for (int q = 0; q < d->Q; q++) {
@@ -303,7 +308,9 @@ void nnrt_maxpool2d_backward(float *dx, const float *dy, const float *x,
     if (!dx)
         return;
     pool_ctx c = {dx, dy, x, d};
-    void (*fn)(void *, size_t, size_t) = pool_2x2(d) ? max2x2_bwd_planes : max_bwd_planes;
+    /* assign: the 2x2 path writes only the pixels its windows cover */
+    int whole = !d->assign || (2 * d->P == d->H && 2 * d->Q == d->W);
+    void (*fn)(void *, size_t, size_t) = pool_2x2(d) && whole ? max2x2_bwd_planes : max_bwd_planes;
 #ifdef HAVE_MAX2X2_AVX512
     if (fn == max2x2_bwd_planes && __builtin_cpu_supports("avx512f"))
         fn = max2x2_bwd_avx512;

@@ -1639,12 +1639,13 @@ static void fusions_exact(void)
     }
     check("conv2d with a fused ReLU: the bits of conv2d then relu", differ, 0);
 
-    nnrt_pool2d_dims pd[2] = {
+    nnrt_pool2d_dims pd[3] = {
         {.N = 2, .C = 3, .H = 10, .W = 14, .P = 5, .Q = 7, .kh = 2, .kw = 2, .stride_h = 2, .stride_w = 2},
         {.N = 2, .C = 3, .H = 10, .W = 14, .P = 5, .Q = 7, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2,
-         .pad_h = 1, .pad_w = 1}};
+         .pad_h = 1, .pad_w = 1},
+        {.N = 2, .C = 3, .H = 11, .W = 15, .P = 5, .Q = 7, .kh = 2, .kw = 2, .stride_h = 2, .stride_w = 2}};
     differ = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         nnrt_pool2d_dims d = pd[i];
         size_t nx = (size_t)d.N * d.C * d.H * d.W, ny = (size_t)d.N * d.C * d.P * d.Q;
         float *x = random_floats(nx), *dy = random_floats(ny);
@@ -1656,6 +1657,11 @@ static void fusions_exact(void)
         d.relu = 1;
         nnrt_maxpool2d_backward(dx2, dy, x, &d);
         differ += memcmp(dx1, dx2, nx * sizeof(float)) != 0;
+        for (size_t k = 0; k < nx; k++)         /* assign: what dx held does not matter */
+            dx2[k] = 1e30f;
+        d.assign = 1;
+        nnrt_maxpool2d_backward(dx2, dy, x, &d);
+        differ += memcmp(dx1, dx2, nx * sizeof(float)) != 0;
         float *d3 = alloc_floats(nx), *d4 = alloc_floats(nx);
         for (size_t k = 0; k < nx; k++)
             d3[k] = d4[k] = dy[k % ny] - 0.5f;
@@ -1665,7 +1671,8 @@ static void fusions_exact(void)
         differ += memcmp(d3, dr, nx * sizeof(float)) != 0;
         free(x), free(dy), free(dr), free(dx1), free(dx2), free(d3), free(d4);
     }
-    check("max-pool backward with the ReLU's folded in, relu in place: unfused bits", differ, 0);
+    check("max-pool backward with the ReLU's folded in (adding, assigning), relu in place: unfused bits",
+          differ, 0);
 }
 
 static void accumulate_linear(void)
