@@ -82,8 +82,13 @@ test:
 	CC="$(CC)" CFLAGS="$(CFLAGS)" LDFLAGS="$(LDFLAGS)" LDLIBS="$(LDLIBS)" tests/run.sh
 
 # ---- benchmark: nnc's LeNet trainer against PyTorch (bench/bench.py) ----
+# PyTorch's side runs with OpenBLAS (Debian's libopenblas0-pthread, which
+# takes over libblas.so.3), as the figures issue 7 states; Debian's default
+# reference BLAS would make PyTorch's linear layers, and so its side, slow.
 bench:
 	$(MAKE) deps
+	@[ -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ] || [ "$$(uname -m)" != x86_64 ] || \
+	  { missing=" libopenblas0-pthread"; $(APT_INSTALL); }
 	$(MAKE) all
 	CC="$(CC)" BUILD="$(B)" /usr/bin/python3 bench/bench.py
 

@@ -240,6 +240,9 @@ def machine():
     cc = subprocess.run(CC.split() + ["--version"], capture_output=True, text=True).stdout.split("\n")[0]
     torch = subprocess.run([TORCH_PYTHON, "-c", "import torch; print(torch.__version__)"],
                            capture_output=True, text=True).stdout.strip()
+    blas = os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")   # Debian's alternative
+    blas = "OpenBLAS" if "openblas" in blas else "the reference BLAS" if os.path.exists(blas) else "unknown"
+    torch += f" (Debian's python3-torch), BLAS: {blas}"
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     return f"{model}, {os.cpu_count()} cores, {simd}", cc, torch, commit
@@ -284,7 +287,7 @@ def main():
     with open(RESULTS, "w") as f:
         f.write("# Benchmark: LeNet training, nnc against PyTorch\n\n")
         f.write("Written by `make bench` (bench/bench.py); do not edit by hand.\n\n")
-        f.write(f"- machine: {mach}\n- compiler: {cc}\n- PyTorch: {torch} (Debian's python3-torch)\n")
+        f.write(f"- machine: {mach}\n- compiler: {cc}\n- PyTorch: {torch}\n")
         f.write(f"- nnc commit: {commit} (plus uncommitted changes, if any)\n")
         f.write(f"- date: {datetime.date.today().isoformat()}; median of {RUNS} runs "
                 f"(the MNIST epoch: {RUNS_MNIST})\n")
