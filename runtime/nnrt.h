@@ -490,7 +490,8 @@ void nnrt_data_batch(float *x, float *t, int32_t *labels, const nnrt_dataset *d,
 
 /* Threads the kernels use, the caller included: NNRT_THREADS from the
  * environment, else one per online core; nnrt_set_threads(n) changes it
- * (n >= 1; 1 runs everything on the calling thread). */
+ * (n >= 1; 1 runs everything on the calling thread). Inside a task of
+ * nnrt_parallel it is 1: a nested call runs on the task's thread. */
 void nnrt_set_threads(int n);
 int nnrt_threads(void);
 /* Runs fn(ctx, task) for every task in [0, ntasks), on the calling thread and

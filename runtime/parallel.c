@@ -107,6 +107,8 @@ void nnrt_set_threads(int n)
 
 int nnrt_threads(void)
 {
+    if (in_task)        /* inside a task (the lock is the job's): a nested call runs here */
+        return 1;
     pthread_mutex_lock(&pool.job_lock);
     if (pool.nthreads == 0)
         pool.nthreads = default_threads();
