@@ -37,7 +37,8 @@ $(B)/runtime/%.o: runtime/%.c runtime/nnrt.h runtime/kernel.h | $(B)/runtime
 # the kernels want the vectoriser at full strength, fused multiply-adds (ISO
 # C modes turn them off; 18% of LeNet's training speed here) and their short
 # copy loops inline, not turned into calls of memcpy (12% of a convolution)
-$(RUNTIME_OBJ): CFLAGS += -O3 -ffp-contract=fast -fno-tree-loop-distribute-patterns
+$(RUNTIME_OBJ): CFLAGS += -O3 -ffp-contract=fast $(NO_MEMCPY_LOOPS)
+NO_MEMCPY_LOOPS := $(if $(shell $(CC) --version 2>/dev/null | grep -i clang),,-fno-tree-loop-distribute-patterns)
 $(B)/libnnrt.a: $(RUNTIME_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
