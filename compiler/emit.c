@@ -746,7 +746,7 @@ static void emit_init(Emit *e)
            "    %s_reset(m, seed);\n"
            "}\n\n", U, M, U, U, U, U, U, U, U, U, U, M);
     out(e, "void %s_free(%s *m)\n{\n"
-           "    nnrt_workspace_use(NULL, NULL, 0);\n"
+           "    nnrt_workspace_release(m->work);\n"
            "    free(m->param);\n"
            "    memset(m, 0, sizeof *m);\n}\n\n", M, M);
     out(e, "/* As `model.train()` (training 1) and `model.eval()` (training 0). */\n");

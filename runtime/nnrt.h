@@ -525,10 +525,14 @@ size_t nnrt_workspace_floats(const nnrt_workspace *w, int threads);
 /* From now on, the calling thread and the first threads - 1 threads of the
  * pool take their scratch from mem (nnrt_workspace_floats(w, threads)
  * floats, 64-byte aligned); mem NULL: no workspace (back to the threads' own
- * buffers). A request larger than the workspace's slot falls back to the
- * thread's own buffer and is counted: nnrt_workspace_misses() returns how
- * many since the program started (0 when the plans are right). */
+ * buffers). One workspace at a time: the last model initialised. A request
+ * larger than the workspace's slot falls back to the thread's own buffer
+ * and is counted: nnrt_workspace_misses() returns how many since the
+ * program started (0 when the plans are right). */
 void nnrt_workspace_use(float *mem, const nnrt_workspace *w, int threads);
+/* Stops using mem, if it is the workspace in use (a model being freed);
+ * another model's workspace stays. */
+void nnrt_workspace_release(const float *mem);
 long nnrt_workspace_misses(void);
 
 #endif /* NNRT_H */

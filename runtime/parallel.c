@@ -302,6 +302,16 @@ void nnrt_workspace_use(float *mem, const nnrt_workspace *w, int threads)
     pthread_mutex_unlock(&pool.job_lock);
 }
 
+void nnrt_workspace_release(const float *mem)
+{
+    pthread_mutex_lock(&pool.job_lock);
+    if (mem && ws.base == mem) {
+        ws.base = NULL;
+        ws_owner = 0;
+    }
+    pthread_mutex_unlock(&pool.job_lock);
+}
+
 long nnrt_workspace_misses(void)
 {
     return atomic_load(&ws.misses);
