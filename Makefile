@@ -51,6 +51,10 @@ $(B)/compiler/parser.tab.o: $(B)/compiler/parser.tab.c compiler/nnc.h
 	$(CC) $(CFLAGS) -Wno-unused-but-set-variable -Icompiler -Iruntime -I$(B)/compiler -c $< -o $@
 $(B)/compiler/lexer.o: $(B)/compiler/lexer.c compiler/nnc.h
 	$(CC) $(CFLAGS) -Wno-sign-compare -Wno-unused-function -Icompiler -Iruntime -I$(B)/compiler -c $< -o $@
+# the C library's names on this machine, which a model may not be called (graph.c)
+$(B)/compiler/cnames.h: tools/cnames.sh | $(B)/compiler
+	sh tools/cnames.sh "$(CC)" >$@.tmp && mv $@.tmp $@
+$(B)/compiler/graph.o: $(B)/compiler/cnames.h
 $(B)/compiler/%.o: compiler/%.c compiler/nnc.h compiler/parse.h runtime/nnrt.h $(B)/compiler/parser.tab.h $(B)/compiler/lexer.h
 	$(CC) $(CFLAGS) -DNNC_RUNTIME_DIR='"$(CURDIR)/runtime"' -DNNC_LIB_DIR='"$(CURDIR)/$(B)"' \
 	    -Icompiler -Iruntime -I$(B)/compiler -c $< -o $@
@@ -111,7 +115,7 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra $(WERROR) -Wno-sign-compare -Wno-u
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRC     := $(filter-out compiler/main.c,$(COMPILER_SRC)) $(B)/compiler/parser.tab.c $(B)/compiler/lexer.c \
 	runtime/workspace.c
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_SRC) compiler/nnc.h compiler/parse.h | $(B)/fuzz
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_SRC) $(B)/compiler/cnames.h compiler/nnc.h compiler/parse.h | $(B)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icompiler -Iruntime -I$(B)/compiler $(filter %.c,$^) -lcjson -lm -o $@
 fuzz:
 	@FUZZ_CC="$(FUZZ_CC)" tests/fuzz/run.sh --check || { echo "make fuzz: $(FUZZ_CC) with libFuzzer is missing: run make fuzz-deps (Debian: clang libclang-rt-14-dev)"; exit 1; }

@@ -856,9 +856,13 @@ static bool once(Stmt **seen, Stmt *s, const char *what)
 /* The generated C is named after the model: a type `lenet`, functions
  * lenet_forward, ... So the name must not be a C keyword or a name of the C
  * library headers it includes (math.h, stdio.h, stdlib.h, string.h, stdint.h:
- * the standard's names; math functions also with the suffixes f and l), nor
+ * the standard's names, math functions also with the suffixes f and l; and
+ * every name those headers declare on the machine nnc was built on, such as
+ * glibc's index, random or y1: cnames.h, made by tools/cnames.sh), nor
  * main, nor reserved (a leading `_`) or the runtime's (nnrt...). Returns why
  * not, or NULL. */
+#include "cnames.h"
+
 static const char *c_name_clash(const char *name)
 {
     static const char *const keywords[] = {
@@ -898,6 +902,9 @@ static const char *c_name_clash(const char *name)
     for (size_t i = 0; i < sizeof library / sizeof *library; i++)
         if (!strcmp(name, library[i]))
             return "a name of the C library";
+    for (size_t i = 0; i < sizeof c_library_names / sizeof *c_library_names; i++)
+        if (!strcmp(name, c_library_names[i]))
+            return "a name the C library declares";
     if ((!strncmp(name, "int", 3) || !strncmp(name, "uint", 4)) && strlen(name) > 2 &&
         !strcmp(name + strlen(name) - 2, "_t"))
         return "a type of the C library";

@@ -132,4 +132,25 @@ awk 'BEGIN { print "model big {"; print "  input x: [32768]"; for (i = 0; i < 5;
 refused "five layers of 2^30 parameters: 5.4e9 in all" $B/total.nn "parameters and buffers, more than nnc's limit"
 printf 'model big {\n  input x: [4]\n  fc = linear(2000000000)\n  forward {\n    return fc(x)\n  }\n  loss mse()\n  optimizer sgd(lr=0.1)\n}\n' >$B/size.nn
 refused "linear(2000000000): a size beyond the runtime's int" $B/size.nn "out must be at most 1073741824"
+# -- names: every name this machine's C library declares in the headers the
+# generated C includes (build/compiler/cnames.h, from tools/cnames.sh) is
+# refused as a model's name; and a name it does not declare compiles
+n=0
+for name in $(sed -n 's/^    "\(.*\)",$/\1/p' build/compiler/cnames.h); do
+    printf 'model %s {\n  input x: [4]\n  f = linear(2)\n  forward { return f(x) }\n  loss mse()\n  optimizer sgd(lr=0.1)\n}\n' \
+        "$name" >$B/cname.nn
+    if build/nnc $B/cname.nn -o $B/cname.c 2>$B/err || ! grep -q "the generated C is named after the model" $B/err; then
+        bad "the C library's name $name is not refused as a model's name"
+        break
+    fi
+    n=$((n + 1))
+done
+[ "$n" -gt 300 ] || bad "only $n names of the C library refused (build/compiler/cnames.h too short?)"
+echo "ok   the $n names of the C library's headers are refused as model names"
+printf 'model indexer {\n  input x: [4]\n  f = linear(2)\n  forward { return f(x) }\n  loss mse()\n  optimizer sgd(lr=0.1)\n}\n' >$B/cname.nn
+if build/nnc $B/cname.nn -o $B/cname.c && ${CC:-cc} -c -Iruntime $B/cname.c -o $B/cname.o; then
+    echo "ok   a name the C library does not declare (indexer) compiles"
+else
+    bad "model indexer does not compile"
+fi
 exit $fail
