@@ -93,8 +93,6 @@ static void run(void (*fn)(void *, int), void *ctx, int ntasks, int threads)
             fn(ctx, i);
 }
 
-typedef conv_geom wide;     /* the geometry of one call (workspace.c) */
-
 /* The shifted copies of sample n: for each kernel column s,
  * xs[s][c][h][q] = the zero-bordered input at row h, column q + s*dil_w
  * (h < Hp, q < Q), and LW zeros after. Tap (c, r, s) of output pixel
@@ -109,7 +107,7 @@ typedef conv_geom wide;     /* the geometry of one call (workspace.c) */
  * input, never past its end: a row too close to the end is copied exactly. */
 enum { ROWV = 16 };
 HOT static void shift_input(float *restrict xs, const float *restrict x, int n, const nnrt_conv2d_dims *d,
-                        const wide *g)
+                        const conv_geom *g)
 {
     size_t chw = (size_t)d->C * d->H * d->W, avail = (size_t)(d->N - n) * chw;  /* readable at x */
     x += (size_t)n * chw;
@@ -150,7 +148,7 @@ HOT static void shift_input(float *restrict xs, const float *restrict x, int n, 
 }
 
 /* tap t = (c, r, s) of a group's Cg channels: its offset in the shifted copies */
-static void tap_offsets(int *off, const nnrt_conv2d_dims *d, const wide *g)
+static void tap_offsets(int *off, const nnrt_conv2d_dims *d, const conv_geom *g)
 {
     int t = 0;
     for (int c = 0; c < g->Cg; c++)
@@ -212,7 +210,7 @@ typedef struct fwd_ctx {
     float *y;
     const float *x, *b;
     const nnrt_conv2d_dims *d;
-    const wide *g;
+    const conv_geom *g;
     const float *a;         /* packed weights: per block of MR channels, [t][mr] */
     const int *off;         /* tap offsets in the shifted copies, [T] */
     int parts, ntiles, nkb; /* per sample: parts x (G * nkb * ntiles) units */
@@ -223,7 +221,7 @@ HOT static void fwd_task(void *arg, int task)
 {
     const fwd_ctx *c = arg;
     const nnrt_conv2d_dims *d = c->d;
-    const wide *g = c->g;
+    const conv_geom *g = c->g;
     int n = task / c->parts, part = task % c->parts;
     int units = g->G * c->nkb * c->ntiles;
     int u0 = (int)((long)units * part / c->parts), u1 = (int)((long)units * (part + 1) / c->parts);
@@ -251,8 +249,8 @@ HOT static void fwd_task(void *arg, int task)
     }
 }
 
-static void conv2d_forward_wide(float *y, const float *x, const float *w, const float *b,
-                                const nnrt_conv2d_dims *d, const wide *g)
+static void conv2d_forward_fast(float *y, const float *x, const float *w, const float *b,
+                                const nnrt_conv2d_dims *d, const conv_geom *g)
 {
     /* packed weights: in each group, blocks of MR out channels; channel
      * k0 + m of a block, tap t, at a[k0*T + t*mr + m] */
@@ -322,10 +320,10 @@ INLINE void dw_block(float *restrict out, int ldo, const float *const *dyw, int 
  * enough of them (Kg >= CONV_KVMIN), so no sums across lanes are needed:
  *   acc[u][v] = sum over samples i, pixels j < L of src[i][off[u] + j] * dyt[i][j*KV + v]
  *   dw[v*T + u] += acc[u][v]  for v < kv, u < nu
- * dyt is dy transposed to [wide pixel][out channel], zero in the lanes
- * past Kg and in the wide rows' extra pixels. NV = 8 taps are computed (a
- * short block repeats its last tap) and nu of them kept; the taps are
- * spelled out, which is what makes GCC keep the 8 sums in registers. */
+ * dyt is dy transposed to [pixel][out channel], zero in the lanes past
+ * Kg. NV = 8 taps are computed (a short block repeats its last tap) and
+ * nu of them kept; the taps are spelled out, which is what makes GCC keep
+ * the 8 sums in registers. */
 INLINE void dwv_block(float *restrict dw, int T, int kv, const float *const *dyt,
                       const float *const *src, const int *restrict off, int L, int ns, int nu)
 {
@@ -367,7 +365,7 @@ typedef struct bwd_ctx {
     float *dx, *dw, *db;
     const float *dy, *x;
     const nnrt_conv2d_dims *d;
-    const wide *g;
+    const conv_geom *g;
     int n0, ns;             /* the chunk: samples n0 .. n0+ns-1 */
     float *dyp;             /* [ns][K][DK]: dy, zeros after each channel (d input; d weight by rows) */
     float *dyt;             /* [ns][G][nkv][L][KV]: dy transposed (d weight by lanes) */
@@ -400,7 +398,7 @@ HOT static void bwd_prep(void *arg, int i)
 {
     const bwd_ctx *c = arg;
     const nnrt_conv2d_dims *d = c->d;
-    const wide *g = c->g;
+    const conv_geom *g = c->g;
     int n = c->n0 + i, PQ = d->P * d->Q;
     const float *dyn = c->dy + (size_t)n * d->K * PQ;
     if (c->dyp) {
@@ -493,7 +491,7 @@ static void dcol_tile_any(float *dst, int CH, int v0, const float *dyw, int DK, 
 static void bwd_dx(const bwd_ctx *c, int i, int part)
 {
     const nnrt_conv2d_dims *d = c->d;
-    const wide *g = c->g;
+    const conv_geom *g = c->g;
     int n = c->n0 + i, RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR, units = g->G * ncb;
     int u0 = (int)((long)units * part / c->dx_parts), u1 = (int)((long)units * (part + 1) / c->dx_parts);
     int ntiles = (g->L + VL - 1) / VL;
@@ -539,7 +537,7 @@ static const float *dw_source(const bwd_ctx *c, int i, int gi)
 static void bwd_dw(const bwd_ctx *c, int blk)
 {
     const nnrt_conv2d_dims *d = c->d;
-    const wide *g = c->g;
+    const conv_geom *g = c->g;
     int tb = blk % c->wtb, kb = blk / c->wtb % c->wkb, gi = blk / c->wtb / c->wkb;
     const float *src[CHUNK];
     for (int i = 0; i < c->ns; i++)
@@ -587,7 +585,7 @@ HOT static void bwd_task(void *arg, int task)
 }
 
 /* With two chunks or more and threads to share them, each task is a whole
- * chunk of CHUNK samples (its wide copies, d input, d weight and bias sums),
+ * chunk of CHUNK samples (its copies, d input, d weight and bias sums),
  * in the task's own scratch, its d weight into a partial sum of its own;
  * the partials are added to dw in chunk order afterwards, which is the
  * order and the arithmetic of the chunk-by-chunk loop (dw + partial, where
@@ -629,8 +627,8 @@ HOT static void bwd_chunk_task(void *arg, int ci)
         bwd_dw(&c, blk);
 }
 
-static void conv2d_backward_wide(float *dx, float *dw, float *db, const float *dy, const float *x,
-                                 const float *w, const nnrt_conv2d_dims *d, const wide *g)
+static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, const float *x,
+                                 const float *w, const nnrt_conv2d_dims *d, const conv_geom *g)
 {
     int RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR, nkv = (g->Kg + KV - 1) / KV;
     conv_bwd_sizes z;
@@ -803,9 +801,9 @@ static void conv2d_backward_plain(float *dx, float *dw, float *db, const float *
 void nnrt_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                          const nnrt_conv2d_dims *d)
 {
-    wide g;
+    conv_geom g;
     if (conv_geometry(&g, d)) {
-        conv2d_forward_wide(y, x, w, b, d, &g);     /* the ReLU in its tiles */
+        conv2d_forward_fast(y, x, w, b, d, &g);     /* the ReLU in its tiles */
         return;
     }
     conv2d_forward_plain(y, x, w, b, d);
@@ -819,11 +817,11 @@ void nnrt_conv2d_forward(float *y, const float *x, const float *w, const float *
 void nnrt_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
                           const float *x, const float *w, const nnrt_conv2d_dims *d)
 {
-    wide g;
+    conv_geom g;
     if (!dx && !dw && !db)
         return;
     if (conv_geometry(&g, d))
-        conv2d_backward_wide(dx, dw, db, dy, x, w, d, &g);
+        conv2d_backward_fast(dx, dw, db, dy, x, w, d, &g);
     else
         conv2d_backward_plain(dx, dw, db, dy, x, w, d);
 }
