@@ -687,11 +687,12 @@ static void emit_workspace(Emit *e)
     out(e, "static void %s_workspace(nnrt_workspace *w, int n)\n{\n    memset(w, 0, sizeof *w);\n", e->M);
     for (int i = 0; i < g->nnodes; i++) {
         const Node *n = &g->nodes[i];
-        int back = n->needs_grad;
         if (n->op == OP_CONV2D) {
             out(e, "    nnrt_workspace_conv2d(w, ");
             conv_dims(e, n, false);
-            out(e, ",\n        %d, %d, %d);\n", back && g->nodes[n->in[0]].needs_grad, back, back && n->layer->bias);
+            int dx, dw, db;
+            plan_conv_grads(g, n, &dx, &dw, &db);
+            out(e, ",\n        %d, %d, %d);\n", dx, dw, db);
         } else if (n->op == OP_LINEAR) {
             out(e, "    nnrt_workspace_linear(w, n, %lld, %lld);\n", (long long)n->layer->in,
                 (long long)n->layer->out);

@@ -322,6 +322,8 @@ void plan_memory(Graph *g);
 int plan_backward_time(const Graph *g, int id);
 /* node n's convolution as the runtime's kernels see it, for a batch of N */
 nnrt_conv2d_dims plan_conv_dims(const Graph *g, const Node *n, int N);
+/* which gradients node n's convolution backward computes (0 or 1 each) */
+void plan_conv_grads(const Graph *g, const Node *n, int *dx, int *dw, int *db);
 /* the scratch the runtime's kernels ask for in a training step at batch N */
 void plan_workspace(const Graph *g, int N, nnrt_workspace *w);
 

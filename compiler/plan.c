@@ -238,6 +238,15 @@ nnrt_conv2d_dims plan_conv_dims(const Graph *g, const Node *n, int N)
                               .dil_w = (int)l->dil[1], .groups = (int)l->groups};
 }
 
+/* Which gradients node n's convolution backward computes: of its input,
+ * its weight, its bias */
+void plan_conv_grads(const Graph *g, const Node *n, int *dx, int *dw, int *db)
+{
+    *dw = n->needs_grad;
+    *dx = *dw && g->nodes[n->in[0]].needs_grad;
+    *db = *dw && n->layer->bias;
+}
+
 /* The scratch the kernels of a training step ask for at batch N: the
  * runtime's own formulas (runtime/workspace.c, compiled into nnc too), so
  * --summary prints what the generated program allocates. */
@@ -248,9 +257,9 @@ void plan_workspace(const Graph *g, int N, nnrt_workspace *w)
         const Node *n = &g->nodes[i];
         if (n->op == OP_CONV2D) {
             nnrt_conv2d_dims d = plan_conv_dims(g, n, N);
-            int back = n->needs_grad;
-            nnrt_workspace_conv2d(w, &d, back && g->nodes[n->in[0]].needs_grad, back,
-                                  back && n->layer->bias);
+            int dx, dw, db;
+            plan_conv_grads(g, n, &dx, &dw, &db);
+            nnrt_workspace_conv2d(w, &d, dx, dw, db);
         } else if (n->op == OP_LINEAR) {
             nnrt_workspace_linear(w, N, (int)n->layer->in, (int)n->layer->out);
         }
