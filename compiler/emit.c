@@ -162,14 +162,15 @@ static void buf_end(Emit *e, Buf *b, const char *input_expr)
     free(b->text);
 }
 
-static void conv_dims(Emit *e, const Node *n, bool relu)
+/* forward: with the fused ReLU; backward: pooled or not (plan.c's fusions) */
+static void conv_dims(Emit *e, const Node *n, bool backward)
 {
     nnrt_conv2d_dims d = plan_conv_dims(e->g, n, 0);
     out(e, "&(nnrt_conv2d_dims){.N = n, .C = %d, .H = %d, .W = %d, .K = %d, .R = %d, .S = %d,\n"
            "            .P = %d, .Q = %d, .stride_h = %d, .stride_w = %d, .pad_h = %d, .pad_w = %d,\n"
-           "            .dil_h = %d, .dil_w = %d, .groups = %d%s}",
+           "            .dil_h = %d, .dil_w = %d, .groups = %d%s%s}",
         d.C, d.H, d.W, d.K, d.R, d.S, d.P, d.Q, d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w,
-        d.groups, relu ? ", .relu = 1" : "");
+        d.groups, !backward && n->relu ? ", .relu = 1" : "", backward && n->pool >= 0 ? ", .pooled = 1" : "");
 }
 
 /* backward: with max pooling's backward flags (plan.c's fusions) */
@@ -234,7 +235,7 @@ static void emit_forward_node(Emit *e, const Node *n)
     case OP_CONV2D:
         out(e, "    nnrt_conv2d_forward(%s, %s, %s, %s,\n        ", V(e, n->id), V(e, in),
             param_ptr("param", weight(n)), param_ptr("param", bias(n)));
-        conv_dims(e, n, n->relu);
+        conv_dims(e, n, false);
         out(e, ");\n");
         break;
     case OP_LINEAR:
@@ -335,10 +336,18 @@ static void emit_backward_node(Emit *e, const Node *n)
     node_comment(e, n, "d ");
     switch (n->op) {
     case OP_CONV2D:
-        out(e, "    nnrt_conv2d_backward(%s, %s, %s, %s, %s, %s,\n        ", D(e, in),
-            param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
-            param_ptr("param", weight(n)));
-        conv_dims(e, n, false);
+        if (n->pool >= 0) {     /* d conv: the max-pool's backward, made inside */
+            const Node *p = &g->nodes[n->pool];
+            out(e, "    nnrt_conv2d_backward_pooled(%s, %s, %s, %s, %s,\n        ", D(e, in),
+                param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, p->id), V(e, n->id));
+            pool_dims(e, p, true);
+            out(e, ",\n        %s, %s,\n        ", V(e, in), param_ptr("param", weight(n)));
+        } else {
+            out(e, "    nnrt_conv2d_backward(%s, %s, %s, %s, %s, %s,\n        ", D(e, in),
+                param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
+                param_ptr("param", weight(n)));
+        }
+        conv_dims(e, n, true);
         out(e, ");\n");
         break;
     case OP_LINEAR:
@@ -355,6 +364,11 @@ static void emit_backward_node(Emit *e, const Node *n)
         out(e, ");\n");
         break;
     case OP_MAXPOOL2D:
+        if (n->into_conv) {
+            out(e, "    /* done by the backward of %s, sample by sample: d %s needs no buffer */\n",
+                e->vname[storage(g, in)], e->vname[storage(g, in)]);
+            break;
+        }
         out(e, "    nnrt_maxpool2d_backward(%s, %s, %s,\n        ", D(e, in), D(e, n->id), V(e, in));
         pool_dims(e, n, true);
         out(e, ");\n");
@@ -689,7 +703,7 @@ static void emit_workspace(Emit *e)
         const Node *n = &g->nodes[i];
         if (n->op == OP_CONV2D) {
             out(e, "    nnrt_workspace_conv2d(w, ");
-            conv_dims(e, n, false);
+            conv_dims(e, n, true);
             int dx, dw, db;
             plan_conv_grads(g, n, &dx, &dw, &db);
             out(e, ",\n        %d, %d, %d);\n", dx, dw, db);

@@ -455,7 +455,7 @@ static void env_bind(Env *e, const char *name, int node)
 
 static int add_node(Graph *g, OpKind op, Span at, const char *label)
 {
-    Node n = {.id = g->nnodes, .op = op, .span = at, .label = (char *)label, .alias = -1};
+    Node n = {.id = g->nnodes, .op = op, .span = at, .label = (char *)label, .alias = -1, .pool = -1};
     VEC_PUSH(g->nodes, g->nnodes, g->capnodes, n);
     return n.id;
 }

@@ -261,6 +261,11 @@ typedef struct Node {
     bool folded;        /* relu: its backward is done by the max-pool after it */
     bool assign;        /* maxpool2d: the only writer of its input's gradient: its backward
                          * writes it whole (dx = ...), so nothing zeroes it first */
+    /* and when that input is a convolution's output (or its fused ReLU's),
+     * the convolution's backward does the max-pool's too, sample by sample,
+     * so the convolution's output gradient needs no buffer */
+    int pool;           /* conv2d: that max-pool, or -1 */
+    bool into_conv;     /* maxpool2d: its backward is done by the convolution's */
 } Node;
 
 typedef enum { LOSS_MSE, LOSS_L1, LOSS_CROSS_ENTROPY, LOSS_NLL, LOSS_BCE_WITH_LOGITS } LossKind;

@@ -23,6 +23,7 @@
  * value before.
  */
 #include "nnc.h"
+#include "kernel.h"     /* conv_geometry: which convolutions take the fast path */
 
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,18 @@ static void fuse(Graph *g)
         /* the only reader of its input, which is no view but of a fused ReLU's
          * convolution (read by nothing else): its gradient's only writer */
         p->assign = readers[r->id] == 1 && r->op != OP_INPUT && (r->alias < 0 || r->op == OP_RELU);
+        /* a convolution whose output only this max-pool reads (through the
+         * ReLU or not): on the fast path, its backward makes the max-pool's
+         * backward sample by sample, as it copies its output gradient anyway */
+        Node *c = r->op == OP_RELU && r->alias >= 0 ? &g->nodes[r->alias] : r;
+        if (p->assign && p->needs_grad && c->op == OP_CONV2D && c->needs_grad) {
+            nnrt_conv2d_dims d = plan_conv_dims(g, c, 1);
+            conv_geom cg;
+            if (conv_geometry(&cg, &d)) {
+                c->pool = p->id;
+                p->into_conv = true;
+            }
+        }
     }
 }
 
@@ -174,7 +187,7 @@ void plan_memory(Graph *g)
             if (g->nodes[c->in[k]].needs_grad && c->alias < 0)   /* c's backward writes this gradient */
                 gstart[r] = imin(gstart[r], bwd_time(g, i));
         }
-        if (backward_reads_output(c->op))
+        if (backward_reads_output(c->op) || c->pool >= 0)   /* pooled: the max-pool's input is c's output */
             vend[root(g, i)] = imax(vend[root(g, i)], bwd_time(g, i));
     }
     int out = root(g, g->output);
@@ -188,8 +201,10 @@ void plan_memory(Graph *g)
             continue;
         size_t size = (size_t)shape_numel(&n->shape);
         bufs[nb++] = (Buffer){size, fwd_time(i), vend[i], &n->offset};
-        if (n->needs_grad) {
-            int gend = bwd_time(g, i);     /* its own backward reads it last */
+        if (n->needs_grad && n->pool < 0) {     /* pooled: no buffer */
+            /* its own backward reads it last; a max-pool's gradient, the
+             * convolution's backward that does the max-pool's */
+            int gend = bwd_time(g, n->into_conv ? root(g, n->in[0]) : i);
             bufs[nb++] = (Buffer){size, gstart[i], gend, &n->goffset};
             n->zero_before = gstart[i];
         }
@@ -257,6 +272,7 @@ void plan_workspace(const Graph *g, int N, nnrt_workspace *w)
         const Node *n = &g->nodes[i];
         if (n->op == OP_CONV2D) {
             nnrt_conv2d_dims d = plan_conv_dims(g, n, N);
+            d.pooled = n->pool >= 0;
             int dx, dw, db;
             plan_conv_grads(g, n, &dx, &dw, &db);
             nnrt_workspace_conv2d(w, &d, dx, dw, db);

@@ -366,6 +366,8 @@ typedef struct bwd_ctx {
     const float *dy, *x;
     const nnrt_conv2d_dims *d;
     const conv_geom *g;
+    const float *pdy, *py;  /* pooled: dy is the backward of a max-pool of py, given its pdy */
+    const nnrt_pool2d_dims *pd;
     int n0, ns;             /* the chunk: samples n0 .. n0+ns-1 */
     float *dyp;             /* [ns][K][DK]: dy, zeros after each channel (d input; d weight by rows) */
     float *dyt;             /* [ns][G][nkv][L][KV]: dy transposed (d weight by lanes) */
@@ -393,21 +395,31 @@ INLINE float sum_floats(const float *p, int n)
     return sum;
 }
 
-/* prep task i: sample n0 + i's dy copy (either layout), shifted copies of x and bias sums */
+/* prep task i: sample n0 + i's dy copy (either layout), shifted copies of x
+ * and bias sums. Pooled, dy is made here, in dyp, and the rest read it there. */
 HOT static void bwd_prep(void *arg, int i)
 {
     const bwd_ctx *c = arg;
     const nnrt_conv2d_dims *d = c->d;
     const conv_geom *g = c->g;
     int n = c->n0 + i, PQ = d->P * d->Q;
-    const float *dyn = c->dy + (size_t)n * d->K * PQ;
+    size_t ld = (size_t)PQ;             /* dyn's channels are ld apart */
+    const float *dyn = c->dy ? c->dy + (size_t)n * d->K * PQ : NULL;
     if (c->dyp) {
         float *dyp = c->dyp + (size_t)i * d->K * g->DK;
+        size_t pq = c->pd ? (size_t)c->pd->P * c->pd->Q : 0;
         for (int k = 0; k < d->K; k++) {    /* each channel, and zeros up to DK */
-            memcpy(dyp + (size_t)k * g->DK, dyn + (size_t)k * PQ, sizeof(float) * (size_t)PQ);
+            float *o = dyp + (size_t)k * g->DK;
+            size_t nk = (size_t)n * d->K + k;
+            if (c->pdy)
+                maxpool_plane_backward(o, c->pdy + nk * pq, c->py + nk * PQ, c->pd);
+            else
+                memcpy(o, dyn + (size_t)k * PQ, sizeof(float) * (size_t)PQ);
             for (int j = PQ; j < g->DK; j++)
-                dyp[(size_t)k * g->DK + j] = 0.0f;
+                o[j] = 0.0f;
         }
+        if (c->pdy)
+            dyn = dyp, ld = (size_t)g->DK;
     }
     if (c->dyt) {
         int nkv = (g->Kg + KV - 1) / KV;
@@ -418,14 +430,14 @@ HOT static void bwd_prep(void *arg, int i)
             int gi = k / g->Kg, kb = k % g->Kg / KV, v = k % g->Kg % KV;
             float *dk = dyt + ((size_t)gi * nkv + kb) * g->L * KV + v;
             for (int j = 0; j < PQ; j++)
-                dk[(size_t)j * KV] = dyn[(size_t)k * PQ + j];
+                dk[(size_t)j * KV] = dyn[(size_t)k * ld + j];
         }
     }
     if (c->xs)
         shift_input(c->xs + (size_t)i * g->XS, c->x, n, d, g);
     if (c->dbs)
         for (int k = 0; k < d->K; k++)
-            c->dbs[(size_t)i * d->K + k] = sum_floats(dyn + (size_t)k * PQ, PQ);
+            c->dbs[(size_t)i * d->K + k] = sum_floats(dyn + (size_t)k * ld, PQ);
 }
 
 /* The d input tile, for mr input channels at one kernel tap (r, s):
@@ -627,7 +639,9 @@ HOT static void bwd_chunk_task(void *arg, int ci)
         bwd_dw(&c, blk);
 }
 
-static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, const float *x,
+/* dy, or (pooled) pdy, py and pd: the max-pool whose backward makes dy */
+static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, const float *pdy,
+                                 const float *py, const nnrt_pool2d_dims *pd, const float *x,
                                  const float *w, const nnrt_conv2d_dims *d, const conv_geom *g)
 {
     int RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR, nkv = (g->Kg + KV - 1) / KV;
@@ -643,7 +657,7 @@ static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *d
     float *buf = nnrt_scratch(1, nad + (by_chunk ? z.by_chunk : z.one_chunk)), *rest = buf + nad;
     int *off = (int *)nnrt_scratch(2, (size_t)g->T);
     bwd_ctx c = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .d = d, .g = g, .ad = buf,
-                 .off = off, .lanes = lanes};
+                 .off = off, .lanes = lanes, .pdy = pdy, .py = py, .pd = pd};
 
     if (dx) {
         /* in channel cb*MR + m of group gi, tap rs, out channel k (of the
@@ -821,7 +835,29 @@ void nnrt_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
     if (!dx && !dw && !db)
         return;
     if (conv_geometry(&g, d))
-        conv2d_backward_fast(dx, dw, db, dy, x, w, d, &g);
+        conv2d_backward_fast(dx, dw, db, dy, NULL, NULL, NULL, x, w, d, &g);
     else
         conv2d_backward_plain(dx, dw, db, dy, x, w, d);
+}
+
+void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *pdy, const float *y,
+                                 const nnrt_pool2d_dims *pd, const float *x, const float *w,
+                                 const nnrt_conv2d_dims *d)
+{
+    conv_geom g;
+    nnrt_pool2d_dims p = *pd;
+    nnrt_conv2d_dims dd = *d;
+    p.assign = 1;                       /* dy written whole */
+    dd.pooled = 1;                      /* dy made in the copies */
+    if (!dx && !dw && !db)
+        return;
+    if (conv_geometry(&g, &dd)) {
+        conv2d_backward_fast(dx, dw, db, NULL, pdy, y, &p, x, w, &dd, &g);
+        return;
+    }
+    /* the plain loops (nnc fuses only convolutions on the fast path): dy in
+     * scratch that no workspace plans */
+    float *dy = nnrt_scratch(3, (size_t)d->N * d->K * d->P * d->Q);
+    nnrt_maxpool2d_backward(dy, pdy, y, &p);
+    conv2d_backward_plain(dx, dw, db, dy, x, w, d);
 }

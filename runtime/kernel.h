@@ -56,6 +56,12 @@ typedef struct conv_bwd_sizes {
 void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const conv_geom *g, int dx, int dw,
                          int db);
 
+/* ---- pool.c: one plane's max-pool backward, for the convolution before it ---- */
+
+/* dx[H,W] = (d->assign) or += dy[P,Q] at each window's first maximum in x[H,W],
+ * as nnrt_maxpool2d_backward does for each of its planes, here on one */
+void maxpool_plane_backward(float *dx, const float *dy, const float *x, const nnrt_pool2d_dims *d);
+
 /* ---- linear.c's forward: its tile of samples ---- */
 enum {
     LIN_NS = 32,        /* samples per forward tile (or 16) */

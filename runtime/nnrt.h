@@ -41,6 +41,7 @@ typedef struct nnrt_conv2d_dims {
     int dil_h, dil_w;       /* dilation, >= 1 */
     int groups;             /* C and K divisible by groups; weight is [K, C/groups, R, S] */
     int relu;               /* forward: 1 applies a ReLU to y (a ReLU fused into the convolution) */
+    int pooled;             /* backward: 1 when called as nnrt_conv2d_backward_pooled (its scratch differs) */
 } nnrt_conv2d_dims;
 
 /* y[N,K,P,Q] = conv(x[N,C,H,W], w[K,C/g,R,S]) + b[K], then max(y, 0) if d->relu;
@@ -75,6 +76,16 @@ void nnrt_maxpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d)
  * from x, so forward keeps no indices */
 void nnrt_maxpool2d_backward(float *dx, const float *dy, const float *x,
                              const nnrt_pool2d_dims *d);
+
+/* The backward of a convolution whose output y[N,K,P,Q] (after its fused
+ * ReLU, if any) only a max-pool reads: as
+ *   nnrt_maxpool2d_backward(dy, pdy, y, pd)   (pd->assign: dy written whole)
+ *   nnrt_conv2d_backward(dx, dw, db, dy, x, w, d)
+ * but without the buffer dy: the convolution computes each sample's dy
+ * where it copies it anyway. d->pooled must be 1 (the scratch it plans). */
+void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *pdy, const float *y,
+                                 const nnrt_pool2d_dims *pd, const float *x, const float *w,
+                                 const nnrt_conv2d_dims *d);
 
 /* y[N,C,P,Q] = mean of each window of x (torch.nn.AvgPool2d). The divisor is
  * the window clipped to the padded input if count_include_pad, else the

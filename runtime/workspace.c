@@ -44,7 +44,8 @@ void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const con
     z->ns = d->N < CONV_CHUNK ? d->N : CONV_CHUNK;
     z->nchunks = (d->N + CONV_CHUNK - 1) / CONV_CHUNK;
     z->lanes = dw && g->Kg >= CONV_KVMIN;
-    z->ndyp = dx || (dw && !z->lanes) ? (size_t)z->ns * d->K * g->DK : 0;
+    /* pooled: dy is computed into dyp (and transposed from there) */
+    z->ndyp = dx || (dw && !z->lanes) || d->pooled ? (size_t)z->ns * d->K * g->DK : 0;
     z->ndyt = z->lanes ? (size_t)z->ns * g->G * nkv * g->L * CONV_KV : 0;
     z->nxs = dw ? (size_t)z->ns * g->XS : 0;
     z->nad = dx ? (size_t)g->G * ncb * RS * g->Kg * CONV_MR : 0;

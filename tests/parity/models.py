@@ -150,6 +150,19 @@ class OpsE(nn.Module):
         return self.f(torch.flatten(F.relu(y) + y, 1))
 
 
+class OpsF(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(2, 5, 3)
+        self.c2 = nn.Conv2d(5, 12, 3, padding=1)
+        self.f = nn.Linear(12 * 3 * 3, 4)
+
+    def forward(self, x):
+        h = F.max_pool2d(self.c1(x), 2)
+        h = F.max_pool2d(F.relu(self.c2(h)), 2)
+        return self.f(torch.flatten(h, 1))
+
+
 def sgd(**kw):
     return lambda ps: torch.optim.SGD(ps, **kw)
 
@@ -179,6 +192,7 @@ CASES = {
               "Adam's division by sqrt(v) + eps"),
     "ops_d": (OpsD, (2, 6, 7), "same", nn.L1Loss(), sgd(lr=0.05, momentum=0.9, nesterov=True), 1e-5, ""),
     "ops_e": (OpsE, (3, 16, 16), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
+    "ops_f": (OpsF, (2, 15, 15), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
 }
 CLIP = {"inception_tiny": 5.0, "ops_c": 0.05}
 

@@ -1675,6 +1675,60 @@ static void fusions_exact(void)
           differ, 0);
 }
 
+/* A convolution's backward that makes the max-pool's after it
+ * (nnrt_conv2d_backward_pooled) gives the bits of the two calls it replaces:
+ * the max-pool's backward (assigning, the ReLU's folded in or not) into a
+ * buffer, then the convolution's backward from it. Out channels below and
+ * above CONV_KVMIN (d weight by rows, by lanes), one chunk and several, 1 and
+ * 2 threads, with and without d input, 2x2 and 3x3 windows, and a strided
+ * convolution (the plain loops). */
+static void pooled_exact(void)
+{
+    struct { int N, C, HW, K, R, stride, kh, pad, relu, dx; } cs[] = {
+        {3, 2, 12, 5, 3, 1, 2, 0, 1, 1},   /* rows, one chunk */
+        {20, 3, 14, 16, 5, 1, 2, 0, 1, 1}, /* lanes (as LeNet's conv2), 3 chunks */
+        {20, 1, 32, 6, 5, 1, 2, 0, 1, 0},  /* no d input (as LeNet's conv1) */
+        {9, 2, 11, 4, 3, 1, 3, 1, 0, 1},   /* 3x3 windows, padded, no ReLU */
+        {4, 2, 12, 3, 3, 2, 2, 0, 1, 1},   /* stride 2: the plain loops */
+    };
+    int differ = 0, threads = nnrt_threads();
+    for (int t = 1; t <= 2; t++) {
+        nnrt_set_threads(t);
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            int P = (cs[i].HW - cs[i].R) / cs[i].stride + 1;
+            nnrt_conv2d_dims d = {.N = cs[i].N, .C = cs[i].C, .H = cs[i].HW, .W = cs[i].HW, .K = cs[i].K,
+                                  .R = cs[i].R, .S = cs[i].R, .P = P, .Q = P, .stride_h = cs[i].stride,
+                                  .stride_w = cs[i].stride, .dil_h = 1, .dil_w = 1, .groups = 1,
+                                  .relu = cs[i].relu};
+            int PP = (P + 2 * cs[i].pad - cs[i].kh) / 2 + 1;
+            nnrt_pool2d_dims pd = {.N = d.N, .C = d.K, .H = P, .W = P, .P = PP, .Q = PP, .kh = cs[i].kh,
+                                   .kw = cs[i].kh, .stride_h = 2, .stride_w = 2, .pad_h = cs[i].pad,
+                                   .pad_w = cs[i].pad, .relu = cs[i].relu, .assign = 1};
+            size_t nx = (size_t)d.N * d.C * d.H * d.W, ny = (size_t)d.N * d.K * P * P;
+            size_t np = (size_t)d.N * d.K * PP * PP, nw = (size_t)d.K * d.C * d.R * d.S;
+            float *x = random_floats(nx), *w = random_floats(nw), *b = random_floats((size_t)d.K);
+            float *pdy = random_floats(np), *y = alloc_floats(ny), *dy = alloc_floats(ny);
+            float *dx1 = alloc_floats(nx), *dw1 = alloc_floats(nw), *db1 = alloc_floats((size_t)d.K);
+            float *dx2 = alloc_floats(nx), *dw2 = alloc_floats(nw), *db2 = alloc_floats((size_t)d.K);
+            nnrt_conv2d_forward(y, x, w, b, &d);
+            for (size_t k = 0; k < ny; k += 7)      /* ties in windows */
+                y[k / 2] = y[k];
+            d.relu = 0;
+            nnrt_maxpool2d_backward(dy, pdy, y, &pd);
+            nnrt_conv2d_backward(cs[i].dx ? dx1 : NULL, dw1, db1, dy, x, w, &d);
+            d.pooled = 1;
+            nnrt_conv2d_backward_pooled(cs[i].dx ? dx2 : NULL, dw2, db2, pdy, y, &pd, x, w, &d);
+            differ += memcmp(dx1, dx2, nx * sizeof(float)) != 0;
+            differ += memcmp(dw1, dw2, nw * sizeof(float)) != 0;
+            differ += memcmp(db1, db2, (size_t)d.K * sizeof(float)) != 0;
+            free(x), free(w), free(b), free(pdy), free(y), free(dy);
+            free(dx1), free(dw1), free(db1), free(dx2), free(dw2), free(db2);
+        }
+    }
+    nnrt_set_threads(threads);
+    check("conv2d backward pooled: the bits of max-pool backward then conv2d backward", differ, 0);
+}
+
 static void accumulate_linear(void)
 {
     enum { N = 3, IN = 5, OUT = 4 };
@@ -1861,6 +1915,7 @@ int main(void)
     maxpool_2x2_exact(1, 1, 7, 64);
     maxpool_2x2_exact(16, 8, 28, 28);   /* large enough for the threads */
     fusions_exact();
+    pooled_exact();
 
     linear_grad("N=1",   1, 5, 3, 1);
     linear_grad("N=4",   4, 7, 2, 1);
