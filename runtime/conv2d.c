@@ -160,10 +160,6 @@ static void tap_offsets(int *off, const nnrt_conv2d_dims *d, const conv_geom *g)
                 off[t++] = (s * d->C + c) * g->PL + r * d->dil_h * d->Q;
 }
 
-/* 16 floats (16 ints): one AVX-512 register */
-typedef float v16f __attribute__((vector_size(64)));
-typedef int v16i __attribute__((vector_size(64)));
-
 /* The register tile of the shifted-row sum:
  *   tile[m][v] = init[m] + sum over t < ntaps of a[t*mr + m] * src[off[t] + v]
  * for m < mr, v < 16*nv (a: the mr channels' weights, interleaved by tap),

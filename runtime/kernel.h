@@ -21,6 +21,13 @@
 #define INLINE static inline
 #endif
 
+/* 16 floats (16 ints), one AVX-512 register (two AVX2 ones, four SSE ones):
+ * the register tiles are written with these (GCC's vector extension, which
+ * clang has too), because GCC's own vectorisation of the same loops picks
+ * 8-lane vectors and shuffles for 16 lanes, and is slower for 32. Loads and
+ * stores go through memcpy (unaligned). */
+typedef float v16f __attribute__((vector_size(64)));
+typedef int v16i __attribute__((vector_size(64)));
 
 /* ---- conv2d.c's fast path: its tiles, its geometry, its scratch ---- */
 enum {
