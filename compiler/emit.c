@@ -173,8 +173,10 @@ static void conv_dims(Emit *e, const Node *n, bool backward)
         d.groups, !backward && n->relu ? ", .relu = 1" : "", backward && n->pool >= 0 ? ", .pooled = 1" : "");
 }
 
-/* backward: with max pooling's backward flags (plan.c's fusions) */
-static void pool_dims(Emit *e, const Node *n, bool backward)
+/* what a call to a pooling kernel is told: backward, with max pooling's
+ * flags (plan.c's fusions); a forward keeping its choices, the ReLU's */
+enum { POOL_FWD, POOL_FWD_ARGMAX, POOL_BWD };
+static void pool_dims(Emit *e, const Node *n, int call)
 {
     const Shape *in = &e->g->nodes[n->in[0]].shape;
     out(e, "&(nnrt_pool2d_dims){.N = n, .C = %lld, .H = %lld, .W = %lld, .P = %lld, .Q = %lld,\n"
@@ -183,7 +185,14 @@ static void pool_dims(Emit *e, const Node *n, bool backward)
         (long long)in->dim[0], (long long)in->dim[1], (long long)in->dim[2], (long long)n->shape.dim[1],
         (long long)n->shape.dim[2], (long long)n->kernel[0], (long long)n->kernel[1], (long long)n->stride[0],
         (long long)n->stride[1], (long long)n->pad[0], (long long)n->pad[1], n->count_include_pad,
-        backward && n->relu ? ", .relu = 1" : "", backward && n->assign ? ", .assign = 1" : "");
+        call != POOL_FWD && n->relu ? ", .relu = 1" : "", call == POOL_BWD && n->assign ? ", .assign = 1" : "");
+}
+
+/* a max-pool's choices (plan.c: argmax), bytes in the arena */
+static const char *pool_codes(Emit *e, const Node *n)
+{
+    (void)e;
+    return xprintf("(unsigned char *)(m->act + B * %zu)", n->aux);
 }
 
 static void bn_dims(Emit *e, const Node *n)
@@ -257,9 +266,16 @@ static void emit_forward_node(Emit *e, const Node *n)
         out(e, ");\n");
         break;
     case OP_MAXPOOL2D:
+        if (n->argmax) {
+            out(e, "    nnrt_maxpool2d_forward_argmax(%s, %s, %s,\n        ", V(e, n->id), pool_codes(e, n), V(e, in));
+            pool_dims(e, n, POOL_FWD_ARGMAX);
+            out(e, ");\n");
+            break;
+        }
+        /* fall through */
     case OP_AVGPOOL2D:
         out(e, "    nnrt_%s_forward(%s, %s,\n        ", op_name(n->op), V(e, n->id), V(e, in));
-        pool_dims(e, n, false);
+        pool_dims(e, n, POOL_FWD);
         out(e, ");\n");
         break;
     case OP_ADAPTIVE_AVGPOOL2D:
@@ -339,8 +355,8 @@ static void emit_backward_node(Emit *e, const Node *n)
         if (n->pool >= 0) {     /* d conv: the max-pool's backward, made inside */
             const Node *p = &g->nodes[n->pool];
             out(e, "    nnrt_conv2d_backward_pooled(%s, %s, %s, %s, %s,\n        ", D(e, in),
-                param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, p->id), V(e, n->id));
-            pool_dims(e, p, true);
+                param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, p->id), pool_codes(e, p));
+            pool_dims(e, p, POOL_BWD);
             out(e, ",\n        %s, %s,\n        ", V(e, in), param_ptr("param", weight(n)));
         } else {
             out(e, "    nnrt_conv2d_backward(%s, %s, %s, %s, %s, %s,\n        ", D(e, in),
@@ -369,13 +385,17 @@ static void emit_backward_node(Emit *e, const Node *n)
                 e->vname[storage(g, in)], e->vname[storage(g, in)]);
             break;
         }
-        out(e, "    nnrt_maxpool2d_backward(%s, %s, %s,\n        ", D(e, in), D(e, n->id), V(e, in));
-        pool_dims(e, n, true);
+        if (n->argmax)
+            out(e, "    nnrt_maxpool2d_backward_argmax(%s, %s, %s,\n        ", D(e, in), D(e, n->id),
+                pool_codes(e, n));
+        else
+            out(e, "    nnrt_maxpool2d_backward(%s, %s, %s,\n        ", D(e, in), D(e, n->id), V(e, in));
+        pool_dims(e, n, POOL_BWD);
         out(e, ");\n");
         break;
     case OP_AVGPOOL2D:
         out(e, "    nnrt_avgpool2d_backward(%s, %s,\n        ", D(e, in), D(e, n->id));
-        pool_dims(e, n, false);
+        pool_dims(e, n, POOL_FWD);
         out(e, ");\n");
         break;
     case OP_ADAPTIVE_AVGPOOL2D:

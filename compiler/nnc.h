@@ -266,6 +266,8 @@ typedef struct Node {
      * so the convolution's output gradient needs no buffer */
     int pool;           /* conv2d: that max-pool, or -1 */
     bool into_conv;     /* maxpool2d: its backward is done by the convolution's */
+    bool argmax;        /* maxpool2d: its forward keeps each window's choice (a byte, at aux)
+                         * for its backward, which then does not read its input */
 } Node;
 
 typedef enum { LOSS_MSE, LOSS_L1, LOSS_CROSS_ENTROPY, LOSS_NLL, LOSS_BCE_WITH_LOGITS } LossKind;

@@ -142,6 +142,8 @@ static void fuse(Graph *g)
             p->relu = true;
             r->folded = true;
         }
+        /* its backward from the choices its forward keeps (a byte per window) */
+        p->argmax = p->needs_grad && p->kernel[0] * p->kernel[1] <= NNRT_ARGMAX_MAX;
         /* the only reader of its input, which is no view but of a fused ReLU's
          * convolution (read by nothing else): its gradient's only writer */
         p->assign = readers[r->id] == 1 && r->op != OP_INPUT && (r->alias < 0 || r->op == OP_RELU);
@@ -149,7 +151,7 @@ static void fuse(Graph *g)
          * ReLU or not): on the fast path, its backward makes the max-pool's
          * backward sample by sample, as it copies its output gradient anyway */
         Node *c = r->op == OP_RELU && r->alias >= 0 ? &g->nodes[r->alias] : r;
-        if (p->assign && p->needs_grad && c->op == OP_CONV2D && c->needs_grad) {
+        if (p->assign && p->argmax && c->op == OP_CONV2D && c->needs_grad) {
             nnrt_conv2d_dims d = plan_conv_dims(g, c, 1);
             conv_geom cg;
             if (conv_geometry(&cg, &d)) {
@@ -182,12 +184,12 @@ void plan_memory(Graph *g)
         for (int k = 0; k < c->nin; k++) {
             int r = root(g, c->in[k]);
             vend[r] = imax(vend[r], fwd_time(i));
-            if (backward_reads_input(c->op))
+            if (backward_reads_input(c->op) && !c->argmax)
                 vend[r] = imax(vend[r], bwd_time(g, i));
             if (g->nodes[c->in[k]].needs_grad && c->alias < 0)   /* c's backward writes this gradient */
                 gstart[r] = imin(gstart[r], bwd_time(g, i));
         }
-        if (backward_reads_output(c->op) || c->pool >= 0)   /* pooled: the max-pool's input is c's output */
+        if (backward_reads_output(c->op))
             vend[root(g, i)] = imax(vend[root(g, i)], bwd_time(g, i));
     }
     int out = root(g, g->output);
@@ -210,6 +212,9 @@ void plan_memory(Graph *g)
         }
         if (n->op == OP_DROPOUT)
             bufs[nb++] = (Buffer){size, fwd_time(i), bwd_time(g, i), &n->aux};
+        if (n->argmax)      /* its choices, bytes, until its backward (the convolution's) */
+            bufs[nb++] = (Buffer){(size + 3) / 4, fwd_time(i),
+                                  bwd_time(g, n->into_conv ? root(g, n->in[0]) : i), &n->aux};
         if (n->op == OP_BATCHNORM1D || n->op == OP_BATCHNORM2D) {  /* mean and invstd of the batch */
             n->scratch = g->nscratch;
             g->nscratch += 2 * (size_t)n->shape.dim[0];

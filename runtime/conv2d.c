@@ -380,7 +380,8 @@ typedef struct bwd_ctx {
     const float *dy, *x;
     const nnrt_conv2d_dims *d;
     const conv_geom *g;
-    const float *pdy, *py;  /* pooled: dy is the backward of a max-pool of py, given its pdy */
+    const float *pdy;       /* pooled: dy is the backward of a max-pool, given its pdy */
+    const unsigned char *parg;  /* ... and its choices */
     const nnrt_pool2d_dims *pd;
     int n0, ns;             /* the chunk: samples n0 .. n0+ns-1 */
     float *dyp;             /* [ns][K][DK]: dy, zeros after each channel (d input; d weight by rows) */
@@ -426,7 +427,7 @@ HOT static void bwd_prep(void *arg, int i)
             float *o = dyp + (size_t)k * g->DK;
             size_t nk = (size_t)n * d->K + k;
             if (c->pdy)
-                maxpool_plane_backward(o, c->pdy + nk * pq, c->py + nk * PQ, c->pd);
+                maxpool_plane_backward(o, c->pdy + nk * pq, c->parg + nk * pq, c->pd);
             else
                 memcpy(o, dyn + (size_t)k * PQ, sizeof(float) * (size_t)PQ);
             for (int j = PQ; j < g->DK; j++)
@@ -677,9 +678,9 @@ HOT static void bwd_chunk_task(void *arg, int ci)
         bwd_dw(&c, blk);
 }
 
-/* dy, or (pooled) pdy, py and pd: the max-pool whose backward makes dy */
+/* dy, or (pooled) pdy, parg and pd: the max-pool whose backward makes dy */
 static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, const float *pdy,
-                                 const float *py, const nnrt_pool2d_dims *pd, const float *x,
+                                 const unsigned char *parg, const nnrt_pool2d_dims *pd, const float *x,
                                  const float *w, const nnrt_conv2d_dims *d, const conv_geom *g)
 {
     int RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR, nkv = (g->Kg + KV - 1) / KV;
@@ -695,7 +696,7 @@ static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *d
     float *buf = nnrt_scratch(1, nad + (by_chunk ? z.by_chunk : z.one_chunk)), *rest = buf + nad;
     int *off = (int *)nnrt_scratch(2, (size_t)g->T);
     bwd_ctx c = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .d = d, .g = g, .ad = buf,
-                 .off = off, .lanes = lanes, .pdy = pdy, .py = py, .pd = pd};
+                 .off = off, .lanes = lanes, .pdy = pdy, .parg = parg, .pd = pd};
 
     if (dx) {
         /* in channel cb*MR + m of group gi, tap rs, out channel k (of the
@@ -878,7 +879,7 @@ void nnrt_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
         conv2d_backward_plain(dx, dw, db, dy, x, w, d);
 }
 
-void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *pdy, const float *y,
+void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *pdy, const unsigned char *arg,
                                  const nnrt_pool2d_dims *pd, const float *x, const float *w,
                                  const nnrt_conv2d_dims *d)
 {
@@ -890,12 +891,12 @@ void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *p
     if (!dx && !dw && !db)
         return;
     if (conv_geometry(&g, &dd)) {
-        conv2d_backward_fast(dx, dw, db, NULL, pdy, y, &p, x, w, &dd, &g);
+        conv2d_backward_fast(dx, dw, db, NULL, pdy, arg, &p, x, w, &dd, &g);
         return;
     }
     /* the plain loops (nnc fuses only convolutions on the fast path): dy in
      * scratch that no workspace plans */
     float *dy = nnrt_scratch(3, (size_t)d->N * d->K * d->P * d->Q);
-    nnrt_maxpool2d_backward(dy, pdy, y, &p);
+    nnrt_maxpool2d_backward_argmax(dy, pdy, arg, &p);
     conv2d_backward_plain(dx, dw, db, dy, x, w, d);
 }

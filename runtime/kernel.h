@@ -65,9 +65,10 @@ void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const con
 
 /* ---- pool.c: one plane's max-pool backward, for the convolution before it ---- */
 
-/* dx[H,W] = (d->assign) or += dy[P,Q] at each window's first maximum in x[H,W],
- * as nnrt_maxpool2d_backward does for each of its planes, here on one */
-void maxpool_plane_backward(float *dx, const float *dy, const float *x, const nnrt_pool2d_dims *d);
+/* dx[H,W] = (d->assign) or += dy[P,Q] at each window's maximum, from its
+ * codes (nnrt_maxpool2d_forward_argmax), as nnrt_maxpool2d_backward_argmax
+ * does for each of its planes, here on one */
+void maxpool_plane_backward(float *dx, const float *dy, const unsigned char *arg, const nnrt_pool2d_dims *d);
 
 /* ---- linear.c's forward: its tile of samples ---- */
 enum {

@@ -77,13 +77,25 @@ void nnrt_maxpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d)
 void nnrt_maxpool2d_backward(float *dx, const float *dy, const float *x,
                              const nnrt_pool2d_dims *d);
 
-/* The backward of a convolution whose output y[N,K,P,Q] (after its fused
- * ReLU, if any) only a max-pool reads: as
- *   nnrt_maxpool2d_backward(dy, pdy, y, pd)   (pd->assign: dy written whole)
+/* The same, keeping each window's choice in arg[N,C,P,Q], one byte per
+ * window: the position of its maximum in the window (row-major), or 255 when
+ * the window passes no gradient (d->relu: x is a ReLU's output and the
+ * maximum is not > 0). Windows of at most NNRT_ARGMAX_MAX pixels. */
+enum { NNRT_ARGMAX_MAX = 254 };
+void nnrt_maxpool2d_forward_argmax(float *y, unsigned char *arg, const float *x,
+                                   const nnrt_pool2d_dims *d);
+/* nnrt_maxpool2d_backward from those choices: x is not needed */
+void nnrt_maxpool2d_backward_argmax(float *dx, const float *dy, const unsigned char *arg,
+                                    const nnrt_pool2d_dims *d);
+
+/* The backward of a convolution whose output only a max-pool reads (through
+ * the convolution's fused ReLU, or directly), given the max-pool's output
+ * gradient pdy and its choices arg: as
+ *   nnrt_maxpool2d_backward_argmax(dy, pdy, arg, pd)   (pd->assign: dy written whole)
  *   nnrt_conv2d_backward(dx, dw, db, dy, x, w, d)
  * but without the buffer dy: the convolution computes each sample's dy
  * where it copies it anyway. d->pooled must be 1 (the scratch it plans). */
-void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *pdy, const float *y,
+void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *pdy, const unsigned char *arg,
                                  const nnrt_pool2d_dims *pd, const float *x, const float *w,
                                  const nnrt_conv2d_dims *d);
 

@@ -9,10 +9,13 @@
  * mode as PyTorch does; in ceil mode the last window may run past the padded
  * input, and is clipped like any other.
  *
- * Max pooling keeps no indices: backward finds each window's maximum again
- * from x with the same function (window_argmax), so the two can never
- * disagree. Ties go to the FIRST maximum in row-major window order and a NaN
- * counts as the maximum, both as PyTorch's CPU kernel does.
+ * The backward routes each window's gradient to its maximum: ties go to the
+ * FIRST maximum in row-major window order, and a NaN counts as the maximum
+ * (of several NaNs, the last), as PyTorch's CPU kernel's scan (v > max ||
+ * isnan(v)) does. The forward can keep each window's choice, a byte
+ * (nnrt_maxpool2d_forward_argmax: what nnc's trainers do); otherwise the
+ * backward finds it again from x with the same function, so the two can
+ * never disagree.
  *
  * The 2x2 stride-2 windows of LeNet-like networks have a fast path, vector
  * code written so that it has no branches (AVX-512 where the machine has
@@ -74,6 +77,7 @@ typedef struct pool_ctx {
     float *out;
     const float *a, *b;
     const nnrt_pool2d_dims *d;
+    unsigned char *arg;     /* 2x2 max pooling: each window's choice (code4), or NULL */
 } pool_ctx;
 
 /* pooling is shared between threads from this many input pixels */
@@ -116,7 +120,27 @@ INLINE float max4(float a, float b, float e, float f)
     return bits_float((0x7fc00000u & nan) | (float_bits(m) & ~nan));
 }
 
-/* the planes [lo, hi) of N*C: the 2x2 fast path's forward */
+/* The window a b / e f's choice, as a code: the position of its maximum
+ * (0 a, 1 b, 2 e, 3 f) as window_argmax finds it: the first pixel in
+ * row-major order equal to the maximum m, or, when m is a NaN, the last
+ * NaN; or NONE when the window passes no gradient (a ReLU folded in and m
+ * not > 0). Without branches. */
+enum { NONE = 255 };
+INLINE uint32_t code4(float a, float b, float e, float f, float m, int relu)
+{
+    uint32_t na = mask(a != a), nb = mask(b != b), ne = mask(e != e), nf = mask(f != f);
+    uint32_t nan = na | nb | ne | nf;
+    uint32_t ta = mask(a == m), tb = mask(b == m) & ~ta, te = mask(e == m) & ~(ta | tb);
+    ta = (ta & ~nan) | (na & ~(nb | ne | nf));
+    tb = (tb & ~nan) | (nb & ~(ne | nf));
+    te = (te & ~nan) | (ne & ~nf);
+    uint32_t tf = ~(ta | tb | te);
+    uint32_t none = mask(relu & !(m > 0.0f));
+    return (((tb & 1) | (te & 2) | (tf & 3)) & ~none) | (NONE & none);
+}
+
+/* the planes [lo, hi) of N*C: the 2x2 fast path's forward, and the codes
+ * (c->arg, when not NULL) */
 HOT static void max2x2_fwd_planes(void *arg, size_t lo, size_t hi)
 {
     const pool_ctx *c = arg;
@@ -124,40 +148,46 @@ HOT static void max2x2_fwd_planes(void *arg, size_t lo, size_t hi)
     for (size_t nc = lo; nc < hi; nc++)
         for (int p = 0; p < d->P; p++) {
             const float *restrict r0 = c->a + (nc * d->H + 2 * p) * d->W, *restrict r1 = r0 + d->W;
-            float *restrict yr = c->out + (nc * d->P + p) * d->Q;
-            for (int q = 0; q < d->Q; q++)
-                yr[q] = max4(r0[2 * q], r0[2 * q + 1], r1[2 * q], r1[2 * q + 1]);
+            size_t at = (nc * d->P + p) * d->Q;
+            for (int q = 0; q < d->Q; q++) {
+                float a = r0[2 * q], b = r0[2 * q + 1], e = r1[2 * q], f = r1[2 * q + 1];
+                float m = max4(a, b, e, f);
+                c->out[at + q] = m;
+                if (c->arg)
+                    c->arg[at + q] = (unsigned char)code4(a, b, e, f, m, d->relu);
+            }
         }
 }
 
 /* The 2x2 fast path's backward, planes [lo, hi): each window's gradient to
- * its first maximum (the first pixel in row-major order equal to the
- * forward's maximum, or a NaN when it is a NaN), added; 0 to the others. */
+ * its code's pixel, added (or assigned: d->assign); 0 to the others. The
+ * codes come from c->arg, or, when it is NULL, from x (c->b) as the
+ * forward makes them. */
 HOT static void max2x2_bwd_planes(void *arg, size_t lo, size_t hi)
 {
     const pool_ctx *c = arg;
     const nnrt_pool2d_dims *d = c->d;
     for (size_t nc = lo; nc < hi; nc++)
         for (int p = 0; p < d->P; p++) {
-            const float *restrict r0 = c->b + (nc * d->H + 2 * p) * d->W, *restrict r1 = r0 + d->W;
+            const float *restrict r0 = c->arg ? NULL : c->b + (nc * d->H + 2 * p) * d->W;
             float *restrict d0 = c->out + (nc * d->H + 2 * p) * d->W, *restrict d1 = d0 + d->W;
-            const float *restrict dyr = c->a + (nc * d->P + p) * d->Q;
+            size_t at = (nc * d->P + p) * d->Q;
             for (int q = 0; q < d->Q; q++) {
-                float a = r0[2 * q], b = r0[2 * q + 1], e = r1[2 * q], f = r1[2 * q + 1];
-                float m = max4(a, b, e, f);
-                /* with a ReLU folded in, nothing where the maximum is not > 0 */
-                uint32_t g = float_bits(dyr[q]) & mask(!d->relu | (m > 0.0f));
-                uint32_t ta = mask((a == m) | (a != a)), tb = mask((b == m) | (b != b));
-                uint32_t te = mask((e == m) | (e != e));
-                tb &= ~ta;
-                te &= ~(ta | tb);
-                uint32_t tf = ~(ta | tb | te);
+                uint32_t code;
+                if (c->arg) {
+                    code = c->arg[at + q];
+                } else {
+                    const float *r1 = r0 + d->W;
+                    float a = r0[2 * q], b = r0[2 * q + 1], e = r1[2 * q], f = r1[2 * q + 1];
+                    code = code4(a, b, e, f, max4(a, b, e, f), d->relu);
+                }
+                uint32_t g = float_bits(c->a[at + q]);
                 /* the gradient's bits, or +0, added to dx (or to 0: assign) */
                 uint32_t keep = mask(!d->assign);
-                d0[2 * q] = bits_float(float_bits(d0[2 * q]) & keep) + bits_float(g & ta);
-                d0[2 * q + 1] = bits_float(float_bits(d0[2 * q + 1]) & keep) + bits_float(g & tb);
-                d1[2 * q] = bits_float(float_bits(d1[2 * q]) & keep) + bits_float(g & te);
-                d1[2 * q + 1] = bits_float(float_bits(d1[2 * q + 1]) & keep) + bits_float(g & tf);
+                d0[2 * q] = bits_float(float_bits(d0[2 * q]) & keep) + bits_float(g & mask(code == 0));
+                d0[2 * q + 1] = bits_float(float_bits(d0[2 * q + 1]) & keep) + bits_float(g & mask(code == 1));
+                d1[2 * q] = bits_float(float_bits(d1[2 * q]) & keep) + bits_float(g & mask(code == 2));
+                d1[2 * q + 1] = bits_float(float_bits(d1[2 * q + 1]) & keep) + bits_float(g & mask(code == 3));
             }
         }
 }
@@ -172,6 +202,14 @@ HOT static void max2x2_bwd_planes(void *arg, size_t lo, size_t hi)
 #include <immintrin.h>
 #define HAVE_MAX2X2_AVX512 1
 
+/* the AVX-512 this code uses: F, BW and VL (what every AVX-512 x86 has
+ * but Xeon Phi) */
+static int has_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+}
+
 /* Windows q0 .. q0+n-1 (n <= 16) of the row pair at x (rows W apart): their
  * pixels a b / e f as four vectors of 16 (0 past n), their maximum m
  * (a NaN if one of the four is) and the NaN masks; lo, hi: the masks of the
@@ -180,6 +218,12 @@ typedef struct quad16 {
     __m512 a, b, e, f, m;
     __mmask16 na, nb, ne, nf, lo, hi;
 } quad16;
+
+/* 16 windows' choice: which of a b e f passes the gradient (ta .. tf, one
+ * of them for every window) and which windows pass one (live) */
+typedef struct pick16 {
+    __mmask16 ta, tb, te, tf, live;
+} pick16;
 
 __attribute__((target("avx512f"), always_inline)) static inline void quad16_load(quad16 *t, const float *x, int W, int n)
 {
@@ -199,7 +243,46 @@ __attribute__((target("avx512f"), always_inline)) static inline void quad16_load
     t->m = _mm512_mask_mov_ps(m, t->na | t->nb | t->ne | t->nf, _mm512_set1_ps(NAN));
 }
 
-__attribute__((target("avx512f"))) static void max2x2_fwd_avx512(void *arg, size_t lo, size_t hi)
+/* the codes code4 makes, from the pixels: blends in order of priority (no
+ * mask arithmetic, which GCC moves out to general registers and back) */
+__attribute__((target("avx512f"), always_inline)) static inline __m512i codes_quad(const quad16 *t, int relu)
+{
+    __m512i v = _mm512_set1_epi32(3);
+    v = _mm512_mask_mov_epi32(v, _mm512_cmp_ps_mask(t->e, t->m, _CMP_EQ_OQ), _mm512_set1_epi32(2));
+    v = _mm512_mask_mov_epi32(v, _mm512_cmp_ps_mask(t->b, t->m, _CMP_EQ_OQ), _mm512_set1_epi32(1));
+    v = _mm512_mask_mov_epi32(v, _mm512_cmp_ps_mask(t->a, t->m, _CMP_EQ_OQ), _mm512_setzero_si512());
+    /* a NaN maximum: the last NaN (no pixel equals a NaN above) */
+    v = _mm512_mask_mov_epi32(v, t->na, _mm512_setzero_si512());
+    v = _mm512_mask_mov_epi32(v, t->nb, _mm512_set1_epi32(1));
+    v = _mm512_mask_mov_epi32(v, t->ne, _mm512_set1_epi32(2));
+    v = _mm512_mask_mov_epi32(v, t->nf, _mm512_set1_epi32(3));
+    if (relu)                           /* nothing where the maximum is not > 0 (or a NaN) */
+        v = _mm512_mask_mov_epi32(v, _mm512_cmp_ps_mask(t->m, _mm512_setzero_ps(), _CMP_NGT_UQ),
+                                  _mm512_set1_epi32(NONE));
+    return v;
+}
+
+/* 16 windows' choice from their codes, the first n of them */
+__attribute__((target("avx512f"), always_inline)) static inline pick16 pick_code_vec(__m512i v, int n)
+{
+    pick16 k;
+    k.ta = _mm512_cmpeq_epi32_mask(v, _mm512_setzero_si512());
+    k.tb = _mm512_cmpeq_epi32_mask(v, _mm512_set1_epi32(1));
+    k.te = _mm512_cmpeq_epi32_mask(v, _mm512_set1_epi32(2));
+    k.tf = _mm512_cmpeq_epi32_mask(v, _mm512_set1_epi32(3));
+    k.live = (__mmask16)((1u << n) - 1) & _mm512_cmpneq_epi32_mask(v, _mm512_set1_epi32(NONE));
+    return k;
+}
+
+/* n codes from memory (a masked load: a copy to the stack first would make
+ * the load wait for the copy's stores, measured) */
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) static inline __m512i load_codes(
+    const unsigned char *arg, int n)
+{
+    return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8((__mmask16)((1u << n) - 1), arg));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void max2x2_fwd_avx512(void *arg, size_t lo, size_t hi)
 {
     const pool_ctx *c = arg;
     const nnrt_pool2d_dims *d = c->d;
@@ -208,12 +291,17 @@ __attribute__((target("avx512f"))) static void max2x2_fwd_avx512(void *arg, size
         for (int p = 0; p < d->P; p++)
             for (int q0 = 0; q0 < d->Q; q0 += 16) {
                 int n = d->Q - q0 < 16 ? d->Q - q0 : 16;
+                size_t at = (nc * d->P + p) * d->Q + q0;
+                __mmask16 valid = (__mmask16)((1u << n) - 1);
                 quad16_load(&t, c->a + (nc * d->H + 2 * p) * d->W + 2 * q0, d->W, n);
-                _mm512_mask_storeu_ps(c->out + (nc * d->P + p) * d->Q + q0, (__mmask16)((1u << n) - 1), t.m);
+                _mm512_mask_storeu_ps(c->out + at, valid, t.m);
+                if (c->arg)
+                    _mm512_mask_cvtepi32_storeu_epi8(c->arg + at, valid, codes_quad(&t, d->relu));
             }
 }
 
-__attribute__((target("avx512f"))) static void max2x2_bwd_avx512(void *arg, size_t lo, size_t hi)
+/* Backward: as max2x2_bwd_planes, the codes from c->arg or from x */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void max2x2_bwd_avx512(void *arg, size_t lo, size_t hi)
 {
     const pool_ctx *c = arg;
     const nnrt_pool2d_dims *d = c->d;
@@ -223,20 +311,21 @@ __attribute__((target("avx512f"))) static void max2x2_bwd_avx512(void *arg, size
     for (size_t nc = lo; nc < hi; nc++)
         for (int p = 0; p < d->P; p++)
             for (int q0 = 0; q0 < d->Q; q0 += 16) {
-                int n = d->Q - q0 < 16 ? d->Q - q0 : 16;
-                size_t row = (nc * d->H + 2 * p) * d->W + 2 * q0;
-                quad16_load(&t, c->b + row, d->W, n);
-                /* the first "is the maximum": equal to it, or a NaN (m is one then) */
-                __mmask16 ta = _mm512_cmp_ps_mask(t.a, t.m, _CMP_EQ_OQ) | t.na;
-                __mmask16 tb = (_mm512_cmp_ps_mask(t.b, t.m, _CMP_EQ_OQ) | t.nb) & ~ta;
-                __mmask16 te = (_mm512_cmp_ps_mask(t.e, t.m, _CMP_EQ_OQ) | t.ne) & ~(ta | tb);
-                __mmask16 tf = ~(ta | tb | te);
-                __mmask16 live = (__mmask16)((1u << n) - 1);
-                if (d->relu)                    /* a ReLU folded in: nothing where the maximum is not > 0 */
-                    live &= _mm512_cmp_ps_mask(t.m, _mm512_setzero_ps(), _CMP_GT_OQ);
-                __m512 g = _mm512_maskz_loadu_ps(live, c->a + (nc * d->P + p) * d->Q + q0);
-                __m512 ga = _mm512_maskz_mov_ps(ta, g), gb = _mm512_maskz_mov_ps(tb, g);
-                __m512 ge = _mm512_maskz_mov_ps(te, g), gf = _mm512_maskz_mov_ps(tf, g);
+                int n = d->Q - q0 < 16 ? d->Q - q0 : 16, n2 = 2 * n;
+                size_t row = (nc * d->H + 2 * p) * d->W + 2 * q0, at = (nc * d->P + p) * d->Q + q0;
+                __m512i code;
+                if (c->arg) {
+                    code = load_codes(c->arg + at, n);
+                } else {
+                    quad16_load(&t, c->b + row, d->W, n);
+                    code = codes_quad(&t, d->relu);
+                }
+                pick16 k = pick_code_vec(code, n);
+                __mmask16 rlo = (__mmask16)(n2 >= 16 ? 0xffffu : (1u << n2) - 1);
+                __mmask16 rhi = (__mmask16)(n2 <= 16 ? 0u : (1u << (n2 - 16)) - 1);
+                __m512 g = _mm512_maskz_loadu_ps(k.live, c->a + at);
+                __m512 ga = _mm512_maskz_mov_ps(k.ta, g), gb = _mm512_maskz_mov_ps(k.tb, g);
+                __m512 ge = _mm512_maskz_mov_ps(k.te, g), gf = _mm512_maskz_mov_ps(k.tf, g);
                 float *d0 = c->out + row, *d1 = d0 + d->W;
                 __m512 g0 = _mm512_permutex2var_ps(ga, zip_lo, gb), g1 = _mm512_permutex2var_ps(ga, zip_hi, gb);
                 __m512 g2 = _mm512_permutex2var_ps(ge, zip_lo, gf), g3 = _mm512_permutex2var_ps(ge, zip_hi, gf);
@@ -244,20 +333,32 @@ __attribute__((target("avx512f"))) static void max2x2_bwd_avx512(void *arg, size
                  * assigning: it would wait for the masked store just before
                  * it to reach memory (measured: 4 times slower). */
                 if (!d->assign) {
-                    g0 = _mm512_add_ps(_mm512_maskz_loadu_ps(t.lo, d0), g0);
-                    g1 = _mm512_add_ps(_mm512_maskz_loadu_ps(t.hi, d0 + 16), g1);
-                    g2 = _mm512_add_ps(_mm512_maskz_loadu_ps(t.lo, d1), g2);
-                    g3 = _mm512_add_ps(_mm512_maskz_loadu_ps(t.hi, d1 + 16), g3);
+                    g0 = _mm512_add_ps(_mm512_maskz_loadu_ps(rlo, d0), g0);
+                    g1 = _mm512_add_ps(_mm512_maskz_loadu_ps(rhi, d0 + 16), g1);
+                    g2 = _mm512_add_ps(_mm512_maskz_loadu_ps(rlo, d1), g2);
+                    g3 = _mm512_add_ps(_mm512_maskz_loadu_ps(rhi, d1 + 16), g3);
                 }
-                _mm512_mask_storeu_ps(d0, t.lo, g0);
-                _mm512_mask_storeu_ps(d0 + 16, t.hi, g1);
-                _mm512_mask_storeu_ps(d1, t.lo, g2);
-                _mm512_mask_storeu_ps(d1 + 16, t.hi, g3);
+                _mm512_mask_storeu_ps(d0, rlo, g0);
+                _mm512_mask_storeu_ps(d0 + 16, rhi, g1);
+                _mm512_mask_storeu_ps(d1, rlo, g2);
+                _mm512_mask_storeu_ps(d1 + 16, rhi, g3);
             }
 }
 #endif
 
-/* the planes [lo, hi) of N*C, any window */
+/* Any window's code: its maximum's position in the window (row-major, from
+ * the window's corner in the padded input), or NONE (no pixel, or a ReLU
+ * folded in and the maximum not > 0). Windows have at most NNRT_ARGMAX_MAX
+ * positions. */
+static unsigned char window_code(long i, float m, int p, int q, const nnrt_pool2d_dims *d)
+{
+    if (i < 0 || (d->relu && !(m > 0.0f)))
+        return NONE;
+    long h = i / d->W - ((long)p * d->stride_h - d->pad_h), w = i % d->W - ((long)q * d->stride_w - d->pad_w);
+    return (unsigned char)(h * d->kw + w);
+}
+
+/* the planes [lo, hi) of N*C, any window (and its codes, when c->arg) */
 static void max_fwd_planes(void *arg, size_t lo, size_t hi)
 {
     const pool_ctx *c = arg;
@@ -265,8 +366,12 @@ static void max_fwd_planes(void *arg, size_t lo, size_t hi)
     size_t HW = (size_t)d->H * d->W, PQ = (size_t)d->P * d->Q;
     for (size_t nc = lo; nc < hi; nc++)
         for (int p = 0; p < d->P; p++)
-            for (int q = 0; q < d->Q; q++)
-                window_argmax(&c->out[nc * PQ + (size_t)p * d->Q + q], c->a + nc * HW, p, q, d);
+            for (int q = 0; q < d->Q; q++) {
+                size_t at = nc * PQ + (size_t)p * d->Q + q;
+                long i = window_argmax(&c->out[at], c->a + nc * HW, p, q, d);
+                if (c->arg)
+                    c->arg[at] = window_code(i, c->out[at], p, q, d);
+            }
 }
 
 /* planes of N*C per task: about POOL_GRAIN input pixels */
@@ -276,19 +381,29 @@ static size_t plane_grain(const nnrt_pool2d_dims *d)
     return hw >= POOL_GRAIN ? 1 : POOL_GRAIN / (hw ? hw : 1);
 }
 
-/* y[N,C,P,Q] = max over each window of x[N,C,H,W] */
-void nnrt_maxpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d)
+static void max_forward(float *y, unsigned char *arg, const float *x, const nnrt_pool2d_dims *d)
 {
-    pool_ctx c = {y, x, NULL, d};
+    pool_ctx c = {y, x, NULL, d, arg};
     void (*fn)(void *, size_t, size_t) = pool_2x2(d) ? max2x2_fwd_planes : max_fwd_planes;
 #ifdef HAVE_MAX2X2_AVX512
-    if (fn == max2x2_fwd_planes && __builtin_cpu_supports("avx512f"))
+    if (fn == max2x2_fwd_planes && has_avx512())
         fn = max2x2_fwd_avx512;
 #endif
     nnrt_parallel_for(fn, &c, (size_t)d->N * d->C, plane_grain(d));
 }
 
-/* the planes [lo, hi) of N*C, any window */
+/* y[N,C,P,Q] = max over each window of x[N,C,H,W] */
+void nnrt_maxpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d)
+{
+    max_forward(y, NULL, x, d);
+}
+
+void nnrt_maxpool2d_forward_argmax(float *y, unsigned char *arg, const float *x, const nnrt_pool2d_dims *d)
+{
+    max_forward(y, arg, x, d);
+}
+
+/* the planes [lo, hi) of N*C, any window: from the codes (c->arg) or from x */
 static void max_bwd_planes(void *arg, size_t lo, size_t hi)
 {
     const pool_ctx *c = arg;
@@ -299,15 +414,23 @@ static void max_bwd_planes(void *arg, size_t lo, size_t hi)
     for (size_t nc = lo; nc < hi; nc++)
         for (int p = 0; p < d->P; p++)
             for (int q = 0; q < d->Q; q++) {
-                float m;
-                long i = window_argmax(&m, c->b + nc * HW, p, q, d);
-                if (i >= 0 && (!d->relu || m > 0.0f))
-                    c->out[nc * HW + i] += c->a[nc * PQ + (size_t)p * d->Q + q];
+                size_t at = nc * PQ + (size_t)p * d->Q + q;
+                unsigned char code;
+                if (c->arg) {
+                    code = c->arg[at];
+                } else {
+                    float m;
+                    long i = window_argmax(&m, c->b + nc * HW, p, q, d);
+                    code = window_code(i, m, p, q, d);
+                }
+                if (code == NONE)
+                    continue;
+                long h = (long)p * d->stride_h - d->pad_h + code / d->kw;
+                long w = (long)q * d->stride_w - d->pad_w + code % d->kw;
+                c->out[nc * HW + (size_t)(h * d->W + w)] += c->a[at];
             }
 }
 
-/* dx[N,C,H,W] += dy[N,C,P,Q] at the first maximum of each window of
- * x[N,C,H,W]; dx may be NULL (then nothing to do) */
 /* the function that does the backward of d's planes */
 static void (*max_bwd_fn(const nnrt_pool2d_dims *d))(void *, size_t, size_t)
 {
@@ -315,24 +438,35 @@ static void (*max_bwd_fn(const nnrt_pool2d_dims *d))(void *, size_t, size_t)
     int whole = !d->assign || (2 * d->P == d->H && 2 * d->Q == d->W);
     void (*fn)(void *, size_t, size_t) = pool_2x2(d) && whole ? max2x2_bwd_planes : max_bwd_planes;
 #ifdef HAVE_MAX2X2_AVX512
-    if (fn == max2x2_bwd_planes && __builtin_cpu_supports("avx512f"))
+    if (fn == max2x2_bwd_planes && has_avx512())
         fn = max2x2_bwd_avx512;
 #endif
     return fn;
 }
 
+/* dx[N,C,H,W] += dy[N,C,P,Q] at the first maximum of each window of
+ * x[N,C,H,W]; dx may be NULL (then nothing to do) */
 void nnrt_maxpool2d_backward(float *dx, const float *dy, const float *x,
                              const nnrt_pool2d_dims *d)
 {
     if (!dx)
         return;
-    pool_ctx c = {dx, dy, x, d};
+    pool_ctx c = {dx, dy, x, d, NULL};
     nnrt_parallel_for(max_bwd_fn(d), &c, (size_t)d->N * d->C, plane_grain(d));
 }
 
-void maxpool_plane_backward(float *dx, const float *dy, const float *x, const nnrt_pool2d_dims *d)
+void nnrt_maxpool2d_backward_argmax(float *dx, const float *dy, const unsigned char *arg,
+                                    const nnrt_pool2d_dims *d)
 {
-    pool_ctx c = {dx, dy, x, d};
+    if (!dx)
+        return;
+    pool_ctx c = {dx, dy, NULL, d, (unsigned char *)arg};
+    nnrt_parallel_for(max_bwd_fn(d), &c, (size_t)d->N * d->C, plane_grain(d));
+}
+
+void maxpool_plane_backward(float *dx, const float *dy, const unsigned char *arg, const nnrt_pool2d_dims *d)
+{
+    pool_ctx c = {dx, dy, NULL, d, (unsigned char *)arg};
     max_bwd_fn(d)(&c, 0, 1);
 }
 

@@ -15,6 +15,11 @@ echo "== runtime kernels: hand-computed cases and finite-difference gradients"
 $CC $CFLAGS -Iruntime tests/runtime/test_kernels.c build/libnnrt.a $LDFLAGS $LDLIBS -o $B/test_kernels
 $B/test_kernels
 
+echo "== runtime kernels, portable build: no AVX-512 code, no per-CPU clones (the paths other machines take)"
+$CC $CFLAGS -O3 -ffp-contract=fast -DNNRT_NO_CLONES -Iruntime tests/runtime/test_kernels.c runtime/*.c \
+    $LDFLAGS $LDLIBS -lpthread -o $B/test_kernels_portable
+$B/test_kernels_portable | tail -1
+
 echo "== safetensors"
 $CC $CFLAGS -Iruntime tests/runtime/test_safetensors.c build/libnnrt.a $LDFLAGS $LDLIBS -o $B/test_safetensors
 $B/test_safetensors $B

@@ -1571,7 +1571,8 @@ static void accumulate_maxpool2d(void)
 /* The 2x2 stride-2 fast path of max pooling (vector code, pool.c) against a
  * plain scan of each window, on values from {-1, -0, +0, 1, 2, NaN}: ties,
  * signed zeros and NaNs everywhere. The first maximum in row-major order
- * wins, a NaN counting as the maximum (PyTorch's CPU kernel). Compared bit
+ * wins, a NaN counting as the maximum, the last of several NaNs (PyTorch's
+ * CPU kernel). Compared bit
  * for bit, forward and backward, on row lengths that fill 16-window vectors
  * partly (5, 14), exactly (32) and beyond (20), with odd sizes (floor). */
 static void maxpool_2x2_exact(int N, int C, int H, int W)
@@ -1595,7 +1596,7 @@ static void maxpool_2x2_exact(int N, int C, int H, int W)
                 size_t best = (nc * H + 2 * p) * W + 2 * q;
                 for (int i = 0; i < 4; i++) {
                     size_t at = (nc * H + 2 * p + i / 2) * W + 2 * q + i % 2;
-                    if (x[at] > x[best] || (isnan(x[at]) && !isnan(x[best])))
+                    if (x[at] > x[best] || isnan(x[at]))      /* PyTorch's scan */
                         best = at;
                 }
                 size_t o = (nc * d.P + p) * d.Q + q;
@@ -1609,6 +1610,54 @@ static void maxpool_2x2_exact(int N, int C, int H, int W)
     snprintf(label, sizeof label, "maxpool2d 2x2 fast path, %dx%dx%dx%d: backward bits", N, C, H, W);
     check(label, memcmp(dx, want_dx, nx * sizeof(float)) != 0, EXACT_TOL);
     free(x), free(y), free(dy), free(dx), free(want_dx);
+}
+
+/* A max-pool that keeps its choices (nnrt_maxpool2d_forward_argmax, a byte
+ * per window) gives the forward's bits, and its backward from them
+ * (nnrt_maxpool2d_backward_argmax) the bits of the backward that reads x:
+ * adding and assigning, with a ReLU folded in or not, on values with ties,
+ * signed zeros and NaNs; 2x2 windows (the fast path: rows of 5, 14 and 20
+ * windows) and others (3x3 with padding, 2x3 with strides 2x1, ceil mode). */
+static void maxpool_argmax_exact(void)
+{
+    static const float vals[] = {-1.0f, -0.0f, 0.0f, 1.0f, 2.0f, NAN};
+    struct { int N, C, H, W, P, Q, kh, kw, sh, sw, ph, pw; } cs[] = {
+        {2, 3, 10, 10, 5, 5, 2, 2, 2, 2, 0, 0},
+        {2, 3, 28, 28, 14, 14, 2, 2, 2, 2, 0, 0},
+        {1, 2, 5, 41, 2, 20, 2, 2, 2, 2, 0, 0},
+        {16, 6, 28, 28, 14, 14, 2, 2, 2, 2, 0, 0},
+        {2, 3, 9, 7, 5, 4, 3, 3, 2, 2, 1, 1},
+        {2, 2, 7, 9, 4, 8, 2, 3, 2, 1, 0, 1},   /* ceil mode: the last row of windows clipped */
+    };
+    int bad = 0, cases = 0;
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        for (int relu = 0; relu <= 1; relu++)
+            for (int assign = 0; assign <= 1; assign++) {
+                nnrt_pool2d_dims d = {.N = cs[i].N, .C = cs[i].C, .H = cs[i].H, .W = cs[i].W, .P = cs[i].P,
+                                      .Q = cs[i].Q, .kh = cs[i].kh, .kw = cs[i].kw, .stride_h = cs[i].sh,
+                                      .stride_w = cs[i].sw, .pad_h = cs[i].ph, .pad_w = cs[i].pw,
+                                      .relu = relu, .assign = assign};
+                size_t nx = (size_t)d.N * d.C * d.H * d.W, ny = (size_t)d.N * d.C * d.P * d.Q;
+                float *x = alloc_floats(nx), *y1 = alloc_floats(ny), *y2 = alloc_floats(ny);
+                float *dy = random_floats(ny), *dx1 = alloc_floats(nx), *dx2 = alloc_floats(nx);
+                unsigned char *arg = malloc(ny);
+                for (size_t k = 0; k < nx; k++)
+                    x[k] = vals[nnrt_rng_next(&rng) % 6];
+                for (size_t k = 0; k < nx; k++)
+                    dx1[k] = dx2[k] = assign ? 1e30f : 0.5f;
+                nnrt_maxpool2d_forward(y1, x, &d);
+                nnrt_maxpool2d_forward_argmax(y2, arg, x, &d);
+                nnrt_maxpool2d_backward(dx1, dy, x, &d);
+                nnrt_maxpool2d_backward_argmax(dx2, dy, arg, &d);
+                bad += memcmp(y1, y2, ny * sizeof(float)) != 0;
+                bad += memcmp(dx1, dx2, nx * sizeof(float)) != 0;
+                cases++;
+                free(x), free(y1), free(y2), free(dy), free(dx1), free(dx2), free(arg);
+            }
+    char label[128];
+    snprintf(label, sizeof label, "maxpool2d keeping its choices: the bits of the forward and of the backward "
+             "from x (%d cases)", cases);
+    check(label, bad, 0);
 }
 
 /* The fusions nnc makes (plan.c), bit for bit against the unfused calls:
@@ -1707,17 +1756,20 @@ static void pooled_exact(void)
             size_t nx = (size_t)d.N * d.C * d.H * d.W, ny = (size_t)d.N * d.K * P * P;
             size_t np = (size_t)d.N * d.K * PP * PP, nw = (size_t)d.K * d.C * d.R * d.S;
             float *x = random_floats(nx), *w = random_floats(nw), *b = random_floats((size_t)d.K);
-            float *pdy = random_floats(np), *y = alloc_floats(ny), *dy = alloc_floats(ny);
+            float *pdy = random_floats(2 * np), *y = alloc_floats(ny), *dy = alloc_floats(ny);
             float *dx1 = alloc_floats(nx), *dw1 = alloc_floats(nw), *db1 = alloc_floats((size_t)d.K);
             float *dx2 = alloc_floats(nx), *dw2 = alloc_floats(nw), *db2 = alloc_floats((size_t)d.K);
+            unsigned char *arg = malloc(np);
             nnrt_conv2d_forward(y, x, w, b, &d);
             for (size_t k = 0; k < ny; k += 7)      /* ties in windows */
                 y[k / 2] = y[k];
+            nnrt_maxpool2d_forward_argmax(pdy + np, arg, y, &pd);  /* pdy has room: its outputs are not used */
             d.relu = 0;
             nnrt_maxpool2d_backward(dy, pdy, y, &pd);
             nnrt_conv2d_backward(cs[i].dx ? dx1 : NULL, dw1, db1, dy, x, w, &d);
             d.pooled = 1;
-            nnrt_conv2d_backward_pooled(cs[i].dx ? dx2 : NULL, dw2, db2, pdy, y, &pd, x, w, &d);
+            nnrt_conv2d_backward_pooled(cs[i].dx ? dx2 : NULL, dw2, db2, pdy, arg, &pd, x, w, &d);
+            free(arg);
             differ += memcmp(dx1, dx2, nx * sizeof(float)) != 0;
             differ += memcmp(dw1, dw2, nw * sizeof(float)) != 0;
             differ += memcmp(db1, db2, (size_t)d.K * sizeof(float)) != 0;
@@ -1914,6 +1966,7 @@ int main(void)
     maxpool_2x2_exact(1, 2, 5, 41);
     maxpool_2x2_exact(1, 1, 7, 64);
     maxpool_2x2_exact(16, 8, 28, 28);   /* large enough for the threads */
+    maxpool_argmax_exact();
     fusions_exact();
     pooled_exact();
 
