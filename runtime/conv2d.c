@@ -71,7 +71,7 @@
 enum {
     VL = CONV_VL,   /* pixels per register tile: two AVX-512 vectors */
     MR = CONV_MR,   /* channels per register tile (forward, d input) */
-    MW = 4,         /* d weight: channels per block ... */
+    MW = 6,         /* d weight: channels per block ... */
     NW = 4,         /* ... times taps per block */
     LW = CONV_LW,   /* d weight by rows: the dot products go 16 pixels at a time */
     CHUNK = CONV_CHUNK, /* backward: samples per chunk */
@@ -302,24 +302,28 @@ INLINE void dw_block(float *restrict out, int ldo, const float *const *dyw, int 
                      const float *const *src, const int *restrict off, int len, int ns, int mr,
                      int nu)
 {
-    float acc[MW][NW][LW];
+    v16f acc[MW][NW];                   /* LW = 16 lanes */
     for (int m = 0; m < mr; m++)
         for (int u = 0; u < NW; u++)
-            for (int v = 0; v < LW; v++)
-                acc[m][u][v] = 0.0f;
+            acc[m][u] = (v16f){0};
     for (int i = 0; i < ns; i++) {
         const float *s0 = src[i] + off[0], *s1 = src[i] + off[1];
         const float *s2 = src[i] + off[2], *s3 = src[i] + off[3];
-        for (int j = 0; j < len; j += LW)
+        for (int j = 0; j < len; j += LW) {
+            v16f x0, x1, x2, x3;
+            memcpy(&x0, s0 + j, sizeof x0);
+            memcpy(&x1, s1 + j, sizeof x1);
+            memcpy(&x2, s2 + j, sizeof x2);
+            memcpy(&x3, s3 + j, sizeof x3);
             for (int m = 0; m < mr; m++) {
-                const float *dm = dyw[i] + (size_t)m * DK + j;
-                for (int v = 0; v < LW; v++) {
-                    acc[m][0][v] += dm[v] * s0[j + v];
-                    acc[m][1][v] += dm[v] * s1[j + v];
-                    acc[m][2][v] += dm[v] * s2[j + v];
-                    acc[m][3][v] += dm[v] * s3[j + v];
-                }
+                v16f dm;
+                memcpy(&dm, dyw[i] + (size_t)m * DK + j, sizeof dm);
+                acc[m][0] += dm * x0;
+                acc[m][1] += dm * x1;
+                acc[m][2] += dm * x2;
+                acc[m][3] += dm * x3;
             }
+        }
     }
     for (int m = 0; m < mr; m++)
         for (int u = 0; u < nu; u++) {
@@ -617,6 +621,8 @@ static void bwd_dw(const bwd_ctx *c, int blk)
         off[u] = c->off[t0 + (u < nu ? u : nu - 1)];   /* a short block repeats its last tap */
     float *out = c->dw + (size_t)k * g->T + t0;
     switch (mr) {
+    case 6: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 6, nu); break;
+    case 5: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 5, nu); break;
     case 4: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 4, nu); break;
     case 3: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 3, nu); break;
     case 2: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 2, nu); break;
