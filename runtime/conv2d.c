@@ -70,6 +70,7 @@
  * workspace.c) */
 enum {
     VL = CONV_VL,   /* pixels per register tile: two AVX-512 vectors */
+    DVL = 48,       /* d input: three */
     MR = CONV_MR,   /* channels per register tile (forward, d input) */
     MW = 6,         /* d weight: channels per block ... */
     NW = 4,         /* ... times taps per block */
@@ -470,24 +471,32 @@ HOT static void bwd_prep(void *arg, int i)
 INLINE void dcol_tile(float *restrict dst, int CH, int add, const float *restrict dyw, int DK,
                       const float *restrict a, int K, int mr, int nv)
 {
-    v16f acc[MR][2], y0, y1;
+    v16f acc[MR][3], y0, y1, y2;
     memcpy(&y0, dyw, sizeof y0);
     if (nv > 1)
         memcpy(&y1, dyw + 16, sizeof y1);
+    if (nv > 2)
+        memcpy(&y2, dyw + 32, sizeof y2);
     for (int m = 0; m < mr; m++) {      /* k = 0 (K >= 1) */
         acc[m][0] = a[m] * y0;
         if (nv > 1)
             acc[m][1] = a[m] * y1;
+        if (nv > 2)
+            acc[m][2] = a[m] * y2;
     }
     for (int k = 1; k < K; k++) {
         memcpy(&y0, dyw + (size_t)k * DK, sizeof y0);
         if (nv > 1)
             memcpy(&y1, dyw + (size_t)k * DK + 16, sizeof y1);
+        if (nv > 2)
+            memcpy(&y2, dyw + (size_t)k * DK + 32, sizeof y2);
         const float *ak = a + k * MR;
         for (int m = 0; m < mr; m++) {
             acc[m][0] += ak[m] * y0;
             if (nv > 1)
                 acc[m][1] += ak[m] * y1;
+            if (nv > 2)
+                acc[m][2] += ak[m] * y2;
         }
     }
     for (int m = 0; m < mr; m++)
@@ -516,17 +525,19 @@ INLINE void dcol_tile(float *restrict dst, int CH, int add, const float *restric
 /* dcol_tile for any mr in 1 .. MR, added into dst's first n lanes (n <= VL) */
 static void dcol_tile_any(float *dst, int CH, int n, const float *dyw, int DK, const float *a, int K, int mr)
 {
-    if (n == VL) {
+    if (n == DVL) {
         int add = 1;
-        DCOL_TILES(2)
+        DCOL_TILES(3)
         return;
     }
-    /* the last pixels, through a tile (half a tile when that is enough):
-     * dyw's rows have zeros up to DK, which the reads do not pass */
-    float tile[MR][VL], *out = dst;
+    /* the last pixels, through a tile (as few vectors as hold them): dyw's
+     * rows have zeros up to DK, which the reads do not pass */
+    float tile[MR][DVL], *out = dst;
     int add = 0, ld = CH;
-    dst = &tile[0][0], CH = VL;
-    if (n > VL / 2)
+    dst = &tile[0][0], CH = DVL;
+    if (n > 32)
+        DCOL_TILES(3)
+    else if (n > 16)
         DCOL_TILES(2)
     else
         DCOL_TILES(1)
@@ -549,7 +560,7 @@ static void bwd_dx(const bwd_ctx *c, int i, int part)
     const conv_geom *g = c->g;
     int n = c->n0 + i, RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR, units = g->G * ncb;
     int u0 = (int)((long)units * part / c->dx_parts), u1 = (int)((long)units * (part + 1) / c->dx_parts);
-    int ntiles = (g->L + VL - 1) / VL;
+    int ntiles = (g->L + DVL - 1) / DVL;
     size_t SB = (size_t)MR * g->PL;     /* floats of one kernel column's block of dxs */
     float *dxn = c->dx + (size_t)n * d->C * d->H * d->W;
     float *dxs = nnrt_scratch(0, (size_t)d->S * SB);
@@ -563,7 +574,7 @@ static void bwd_dx(const bwd_ctx *c, int i, int part)
             float *dc = dxs + (size_t)(rs % d->S) * SB + (size_t)(rs / d->S) * d->dil_h * d->Q;
             const float *a = c->ad + ((size_t)u * RS + rs) * g->Kg * MR;
             for (int it = 0; it < ntiles; it++) {
-                int j0 = it * VL, nl = g->L - j0 < VL ? g->L - j0 : VL;
+                int j0 = it * DVL, nl = g->L - j0 < DVL ? g->L - j0 : DVL;
                 dcol_tile_any(dc + j0, g->PL, nl, dyw + j0, g->DK, a, g->Kg, mr);
             }
         }
