@@ -39,8 +39,9 @@
  *      into dx;
  *    - d weight: dw[k][t] = sum_j dy[k][j] * xs[off[t] + j], over a chunk of
  *      up to 8 samples; with 12 or more out channels per group, the out
- *      channels are the vector lanes (dwv_block), else the pixels are and
- *      the lanes are summed at the end (dw_block).
+ *      channels are the vector lanes (dwv_block: x is read a float at a
+ *      time, from x itself, so without the shifted copies), else the pixels
+ *      are and the lanes are summed at the end (dw_block).
  *    The backward sums in another order than the plain loops (rounding
  *    differs in the last bits; the tests compare within tolerances).
  *    Work is cut into tasks for nnrt_parallel (parallel.c): forward by
@@ -149,6 +150,29 @@ HOT static void shift_input(float *restrict xs, const float *restrict x, int n, 
     }
     for (int i = 0; i < LW; i++)        /* the tail the d weight reads past the end */
         xs[(size_t)d->S * d->C * g->PL + i] = 0.0f;
+}
+
+/* The d weight by lanes reads x itself, a float at a time (no copies): one
+ * sample's input with its zero border, xp[c][Hp][Wp], when it has padding */
+static void pad_input(float *restrict xp, const float *restrict x, const nnrt_conv2d_dims *d,
+                      const conv_geom *g)
+{
+    memset(xp, 0, sizeof(float) * g->XP);
+    for (int c = 0; c < d->C; c++)
+        for (int h = 0; h < d->H; h++)
+            memcpy(xp + ((size_t)c * g->Hp + h + d->pad_h) * g->Wp + d->pad_w,
+                   x + ((size_t)c * d->H + h) * d->W, sizeof(float) * (size_t)d->W);
+}
+
+/* ... and there, tap t = (c, r, s) of a group's channels reads output
+ * pixel (p, q) at off[t] + p*Wp + q */
+static void pixel_offsets(int *off, const nnrt_conv2d_dims *d, const conv_geom *g)
+{
+    int t = 0;
+    for (int c = 0; c < g->Cg; c++)
+        for (int r = 0; r < d->R; r++)
+            for (int s = 0; s < d->S; s++)
+                off[t++] = (c * g->Hp + r * d->dil_h) * g->Wp + s * d->dil_w;
 }
 
 /* tap t = (c, r, s) of a group's Cg channels: its offset in the shifted copies */
@@ -337,40 +361,43 @@ INLINE void dw_block(float *restrict out, int ldo, const float *const *dyw, int 
 
 /* The other d weight: out channels as the vector lanes, for layers with
  * enough of them (Kg >= CONV_KVMIN), so no sums across lanes are needed:
- *   acc[u][v] = sum over samples i, pixels j < L of src[i][off[u] + j] * dyt[i][j*KV + v]
+ *   acc[u][v] = sum over samples i, pixels (p, q) of src[i][off[u] + p*Wp + q] * dyt[i][(p*Q + q)*KV + v]
  *   dw[v*T + u] += acc[u][v]  for v < kv, u < nu
  * dyt is dy transposed to [pixel][out channel], zero in the lanes past
- * Kg. NV = 8 taps are computed (a short block repeats its last tap) and
- * nu of them kept; the taps are spelled out, which is what makes GCC keep
- * the 8 sums in registers. */
+ * Kg. The input is read a float at a time, so it needs no shifted copies:
+ * src is x itself (or x with its zero border, rows of Wp), off[u] a tap's
+ * place in it. NV = 8 taps are computed (a short block repeats
+ * its last tap) and nu of them kept; the taps are spelled out, which is what
+ * makes GCC keep the 8 sums in registers. */
 INLINE void dwv_block(float *restrict dw, int T, int kv, const float *const *dyt,
-                      const float *const *src, const int *restrict off, int L, int ns, int nu)
+                      const float *const *src, const int *restrict off, int P, int Q, int Wp, int ns, int nu)
 {
     float acc[NV][KV];
     for (int u = 0; u < NV; u++)
         for (int v = 0; v < KV; v++)
             acc[u][v] = 0.0f;
-    for (int i = 0; i < ns; i++) {
-        const float *s0 = src[i] + off[0], *s1 = src[i] + off[1];
-        const float *s2 = src[i] + off[2], *s3 = src[i] + off[3];
-        const float *s4 = src[i] + off[4], *s5 = src[i] + off[5];
-        const float *s6 = src[i] + off[6], *s7 = src[i] + off[7];
-        for (int j = 0; j < L; j++) {
-            const float *dv = dyt[i] + (size_t)j * KV;
-            float x0 = s0[j], x1 = s1[j], x2 = s2[j], x3 = s3[j];
-            float x4 = s4[j], x5 = s5[j], x6 = s6[j], x7 = s7[j];
-            for (int v = 0; v < KV; v++) {
-                acc[0][v] += x0 * dv[v];
-                acc[1][v] += x1 * dv[v];
-                acc[2][v] += x2 * dv[v];
-                acc[3][v] += x3 * dv[v];
-                acc[4][v] += x4 * dv[v];
-                acc[5][v] += x5 * dv[v];
-                acc[6][v] += x6 * dv[v];
-                acc[7][v] += x7 * dv[v];
+    for (int i = 0; i < ns; i++)
+        for (int p = 0; p < P; p++) {   /* output row p: input rows from p (and the tap's) */
+            const float *sp = src[i] + (size_t)p * Wp;
+            const float *s0 = sp + off[0], *s1 = sp + off[1], *s2 = sp + off[2], *s3 = sp + off[3];
+            const float *s4 = sp + off[4], *s5 = sp + off[5], *s6 = sp + off[6], *s7 = sp + off[7];
+            const float *dp = dyt[i] + (size_t)p * Q * KV;
+            for (int q = 0; q < Q; q++) {
+                const float *dv = dp + (size_t)q * KV;
+                float x0 = s0[q], x1 = s1[q], x2 = s2[q], x3 = s3[q];
+                float x4 = s4[q], x5 = s5[q], x6 = s6[q], x7 = s7[q];
+                for (int v = 0; v < KV; v++) {
+                    acc[0][v] += x0 * dv[v];
+                    acc[1][v] += x1 * dv[v];
+                    acc[2][v] += x2 * dv[v];
+                    acc[3][v] += x3 * dv[v];
+                    acc[4][v] += x4 * dv[v];
+                    acc[5][v] += x5 * dv[v];
+                    acc[6][v] += x6 * dv[v];
+                    acc[7][v] += x7 * dv[v];
+                }
             }
         }
-    }
     float tile[NV][KV];                 /* via memory: acc stays in registers above */
     for (int u = 0; u < NV; u++)
         for (int v = 0; v < KV; v++)
@@ -391,10 +418,11 @@ typedef struct bwd_ctx {
     int n0, ns;             /* the chunk: samples n0 .. n0+ns-1 */
     float *dyp;             /* [ns][K][DK]: dy, zeros after each channel (d input; d weight by rows) */
     float *dyt;             /* [ns][G][nkv][L][KV]: dy transposed (d weight by lanes) */
-    float *xs;              /* [ns][XS]: the shifted copies of x (d weight) */
+    float *xs;              /* d weight by rows: [ns][XS], the shifted copies of x; by lanes:
+                             * [ns][XP], x padded, or NULL (no padding: x itself) */
     float *dbs;             /* [ns][K]: each sample's sum of dy (when db) */
     const float *ad;        /* d input's weights: [G][in channel block][r, s][k][MR] */
-    const int *off;         /* d weight: tap offsets (c, r, s) in xs, [T] */
+    const int *off;         /* d weight: tap offsets (c, r, s) in xs, [T]; by lanes, in x padded */
     int dx_parts;           /* d input tasks: ns * dx_parts, each a range of channel blocks */
     int lanes;              /* d weight by lanes (dwv_block) rather than by rows (dw_block) */
     int wkb, wtb;           /* d weight tasks: G * wkb * wtb blocks */
@@ -453,8 +481,10 @@ HOT static void bwd_prep(void *arg, int i)
                 dk[(size_t)j * KV] = dyn[(size_t)k * ld + j];
         }
     }
-    if (c->xs)
+    if (c->xs && !c->lanes)
         shift_input(c->xs + (size_t)i * g->XS, c->x, n, d, g);
+    if (c->xs && c->lanes)
+        pad_input(c->xs + (size_t)i * g->XP, c->x + (size_t)n * d->C * d->H * d->W, d, g);
     if (c->dbs)
         for (int k = 0; k < d->K; k++)
             c->dbs[(size_t)i * d->K + k] = sum_floats(dyn + (size_t)k * ld, PQ);
@@ -595,7 +625,12 @@ static void bwd_dx(const bwd_ctx *c, int i, int part)
 /* the input the d weight reads for sample i of the chunk, group gi */
 static const float *dw_source(const bwd_ctx *c, int i, int gi)
 {
-    return c->xs + (size_t)i * c->g->XS + (size_t)gi * c->g->Cg * c->g->PL;
+    const conv_geom *g = c->g;
+    if (!c->lanes)
+        return c->xs + (size_t)i * g->XS + (size_t)gi * g->Cg * g->PL;
+    const float *xp = c->xs ? c->xs + (size_t)i * g->XP
+                            : c->x + (size_t)(c->n0 + i) * c->d->C * c->d->H * c->d->W;
+    return xp + (size_t)gi * g->Cg * g->Hp * g->Wp;
 }
 
 /* d weight of one block, summed over the chunk: by rows, (group, 4 out
@@ -618,7 +653,7 @@ static void bwd_dw(const bwd_ctx *c, int blk)
         for (int u = 0; u < NV; u++)
             off[u] = c->off[t0 + (u < nu ? u : nu - 1)];
         float *out = c->dw + (size_t)(gi * g->Kg + k0) * g->T + t0;
-        dwv_block(out, g->T, kv, dyt, src, off, g->L, c->ns, nu);
+        dwv_block(out, g->T, kv, dyt, src, off, d->P, d->Q, g->Wp, c->ns, nu);
         return;
     }
     int k0 = kb * MW, mr = g->Kg - k0 < MW ? g->Kg - k0 : MW;
@@ -730,7 +765,10 @@ static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *d
                                 ci < g->Cg ? w[((size_t)(gi * g->Kg + k) * g->Cg + ci) * RS + rs] : 0.0f;
                         }
     }
-    tap_offsets(off, d, g);
+    if (lanes)
+        pixel_offsets(off, d, g);
+    else
+        tap_offsets(off, d, g);
 
     c.wkb = lanes ? nkv : (g->Kg + MW - 1) / MW;
     c.wtb = lanes ? (g->T + NV - 1) / NV : (g->T + NW - 1) / NW;

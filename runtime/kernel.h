@@ -47,6 +47,8 @@ typedef struct conv_geom {
     int L;                  /* output pixels of a channel: P*Q */
     int DK;                 /* floats per channel of dy in the backward's copy: L rounded up to LW */
     size_t XS;              /* floats of one sample's shifted copies, S*C*PL, and LW after */
+    int Wp;                 /* columns of the padded input */
+    size_t XP;              /* floats of one sample's padded input, C*Hp*Wp (0: no padding, x itself) */
 } conv_geom;
 
 /* Fills g; whether the call takes the fast path (stride 1, P*Q >= CONV_VL) */

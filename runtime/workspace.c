@@ -33,6 +33,8 @@ int conv_geometry(conv_geom *g, const nnrt_conv2d_dims *d)
     g->L = d->P * d->Q;
     g->DK = (g->L + CONV_LW - 1) / CONV_LW * CONV_LW;
     g->XS = (size_t)d->S * d->C * g->PL + CONV_LW;
+    g->Wp = d->W + 2 * d->pad_w;
+    g->XP = d->pad_h || d->pad_w ? (size_t)d->C * g->Hp * g->Wp : 0;
     /* the tiles need CONV_VL pixels of output */
     return g->L >= CONV_VL;
 }
@@ -47,7 +49,8 @@ void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const con
     /* pooled: dy is computed into dyp (and transposed from there) */
     z->ndyp = dx || (dw && !z->lanes) || d->pooled ? (size_t)z->ns * d->K * g->DK : 0;
     z->ndyt = z->lanes ? (size_t)z->ns * g->G * nkv * g->L * CONV_KV : 0;
-    z->nxs = dw ? (size_t)z->ns * g->XS : 0;
+    /* d weight by rows: the shifted copies; by lanes: x itself, or padded */
+    z->nxs = dw ? (size_t)z->ns * (z->lanes ? g->XP : g->XS) : 0;
     z->nad = dx ? (size_t)g->G * ncb * RS * g->Kg * CONV_MR : 0;
     z->KT = (size_t)d->K * g->T;
     z->by_chunk = (dw ? (size_t)z->nchunks * z->KT : 0) + (db ? (size_t)d->N * d->K : 0);
