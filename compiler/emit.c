@@ -26,6 +26,8 @@ typedef struct Emit {
     bool *use_v, *use_d;    /* per node: the function refers to v_ / d_ */
     int *zero_start, *zero_at;  /* the nodes whose gradient backward step t zeroes
                                  * (Node.zero_before): zero_at[zero_start[t] .. zero_start[t + 1]) */
+    bool *grad_written;     /* per layer, while backward is emitted: an earlier call wrote its
+                             * parameters' gradients (a layer applied twice) */
 } Emit;
 
 static void out(Emit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -336,6 +338,27 @@ static void emit_forward_node(Emit *e, const Node *n)
     }
 }
 
+/* Whether node n's backward is the first to write its layer's gradients
+ * (backward runs in reverse, so a layer applied twice is written last by
+ * its first application). zero_grad only marks the gradients as zero
+ * (m->grad_zero); the first write then assigns them: the kernel does
+ * (linear), or, with zeroes, the gradients are cleared just before (zero:
+ * the small ones of convolutions and batch norms). */
+static bool first_grads(Emit *e, const Node *n, bool zero)
+{
+    size_t l = (size_t)(n->layer - e->g->layers);
+    if (e->grad_written[l])
+        return false;
+    e->grad_written[l] = true;
+    for (int k = 0; zero && k < n->layer->nparams; k++) {
+        const Param *p = &n->layer->params[k];
+        if (!p->buffer)
+            out(e, "    if (m->grad_zero)\n        memset(m->grad + %zu, 0, sizeof(float) * %zu);  /* %s */\n",
+                p->offset, p->numel, p->name);
+    }
+    return true;
+}
+
 /* backward of one node: the gradients of its inputs (where needed) and of its
  * layer's parameters, from its own gradient */
 static void emit_backward_node(Emit *e, const Node *n)
@@ -352,6 +375,7 @@ static void emit_backward_node(Emit *e, const Node *n)
     node_comment(e, n, "d ");
     switch (n->op) {
     case OP_CONV2D:
+        first_grads(e, n, true);
         if (n->pool >= 0) {     /* d conv: the max-pool's backward, made inside */
             const Node *p = &g->nodes[n->pool];
             out(e, "    nnrt_conv2d_backward_pooled(%s, %s, %s, %s, %s,\n        ", D(e, in),
@@ -367,12 +391,15 @@ static void emit_backward_node(Emit *e, const Node *n)
         out(e, ");\n");
         break;
     case OP_LINEAR:
-        out(e, "    nnrt_linear_backward(%s, %s, %s, %s, %s, %s, n, %lld, %lld);\n", D(e, in),
+        out(e, "    %s(%s, %s, %s, %s, %s, %s, n, %lld, %lld);\n",
+            first_grads(e, n, false) ? "(m->grad_zero ? nnrt_linear_backward_first : nnrt_linear_backward)"
+                                     : "nnrt_linear_backward", D(e, in),
             param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
             param_ptr("param", weight(n)), (long long)n->layer->in, (long long)n->layer->out);
         break;
     case OP_BATCHNORM1D:
     case OP_BATCHNORM2D:
+        first_grads(e, n, true);
         out(e, "    nnrt_batchnorm_backward(%s, %s, %s, %s, %s, m->scratch + %zu, m->scratch + %zu, %s,\n        ",
             D(e, in), param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in), n->scratch,
             n->scratch + (size_t)n->shape.dim[0], param_ptr("param", weight(n)));
@@ -562,6 +589,8 @@ static void emit_state(Emit *e)
            "    float *output;       /* the output %s, inside act */\n"
            "    float loss;          /* the last loss */\n"
            "    float steps;         /* optimizer steps taken (a float, so a checkpoint holds it) */\n"
+           "    int grad_zero;       /* 1 after zero_grad: the gradients are zero, but not yet written\n"
+           "                          * (backward's first writes assign them) */\n"
            "    int nan_check;       /* 1: forward checks every value and names the first non-finite one */\n"
            "    const char *nonfinite; /* that value's layer or operation, and its line; NULL if none */\n"
            "} %s;\n\n",
@@ -703,11 +732,12 @@ static void emit_backward(Emit *e)
     else
         out(e, "    nnrt_%s_backward%s(%s, %s, m->target, %s, 1.0f, %s);\n", loss_name(g->loss),
             g->loss == LOSS_MSE ? "_r" : "", D(e, g->output), V(e, g->output), loss_args(g, e->U, "n"), red);
+    e->grad_written = xalloc(sizeof(bool) * (size_t)(g->nlayers + 1));
     for (int i = g->nnodes - 1; i >= 0; i--) {
         zero_grads(e, plan_backward_time(g, i));
         emit_backward_node(e, &g->nodes[i]);
     }
-    out(e, "}\n\n");
+    out(e, "    m->grad_zero = 0;\n}\n\n");
     buf_end(e, &b, "m->input");
 }
 
@@ -786,8 +816,14 @@ static void emit_init(Emit *e)
            "    memset(m, 0, sizeof *m);\n}\n\n", M, M);
     out(e, "/* As `model.train()` (training 1) and `model.eval()` (training 0). */\n");
     out(e, "void %s_set_training(%s *m, int training)\n{\n    m->training = training;\n}\n\n", M, M);
-    out(e, "/* As `optimizer.zero_grad()`. */\n");
-    out(e, "void %s_zero_grad(%s *m)\n{\n    memset(m->grad, 0, sizeof(float) * %s_NPARAM);\n}\n\n", M, M, U);
+    out(e, "/* As `optimizer.zero_grad()`: the gradients are zero from now on. They are\n"
+           " * not written here: backward's first write to each assigns it (a pass\n"
+           " * over memory less), and whatever reads them before clears them. */\n");
+    out(e, "void %s_zero_grad(%s *m)\n{\n    m->grad_zero = 1;\n}\n\n", M, M);
+    out(e, "/* the gradients as zero_grad left them, written out */\n");
+    out(e, "static void %s_grads_written(const %s *m)\n{\n"
+           "    if (m->grad_zero)\n"
+           "        memset(m->grad, 0, sizeof(float) * %s_NPARAM);\n}\n\n", M, M, U);
 }
 
 static void emit_step(Emit *e)
@@ -802,7 +838,8 @@ static void emit_step(Emit *e)
         out(e, "/* As `optimizer.step()`: torch.optim.%s(lr=%g, betas=(%g, %g), eps=%g, weight_decay=%g)%s. */\n",
             g->opt == OPT_ADAM ? "Adam" : "AdamW", g->lr, g->beta1, g->beta2, g->eps, g->weight_decay,
             g->clip_norm > 0 ? ", after clipping the gradients' global norm" : "");
-    out(e, "void %s_step(%s *m, float lr)\n{\n    m->steps += 1;\n", M, M);
+    out(e, "void %s_step(%s *m, float lr)\n{\n    m->steps += 1;\n    %s_grads_written(m);\n"
+           "    m->grad_zero = 0;\n", M, M, M);
     if (g->clip_norm > 0)
         out(e, "    /* torch.nn.utils.clip_grad_norm_(parameters, %g) */\n"
                "    float norm = nnrt_grad_norm(m->grad, %s_NPARAM);\n"
@@ -848,6 +885,10 @@ static void emit_tensors(Emit *e)
            " * returns how many. */\n");
     out(e, "int %s_tensors(const %s *m, nnrt_tensor *t, int what)\n{\n"
            "    int k = 0;\n"
+           "    if (what == 1 && m->grad_zero) {   /* the views show (and take) what is there */\n"
+           "        %s_grads_written(m);\n"
+           "        ((%s *)m)->grad_zero = 0;      /* m is never a const object: init wrote it */\n"
+           "    }\n"
            "    for (int s = 0; s < (what == 2 ? %d : 1); s++)\n"
            "        for (int i = 0; i < %s_NTENSORS; i++) {\n"
            "            const struct %s_param *p = &%s_params[i];\n"
@@ -865,7 +906,7 @@ static void emit_tensors(Emit *e)
            "                             .data = (float *)&m->steps};\n"
            "        k++;\n"
            "    }\n"
-           "    return k;\n}\n\n", M, M, slots, U, M, M, U, M, M, M);
+           "    return k;\n}\n\n", M, M, M, M, slots, U, M, M, U, M, M, M);
     out(e, "/* Saves the state_dict as safetensors, PyTorch's names (load it with\n"
            " * model.load_state_dict); atomic: the old file stays intact if anything\n"
            " * fails. 0, or -1 with a message in err. */\n");

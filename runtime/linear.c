@@ -186,10 +186,10 @@ void nnrt_linear_forward(float *y, const float *x, const float *w, const float *
 
 /* ---- backward ---- */
 
-/* The tile of both backward products, added into dst:
+/* The tile of both backward products, added into dst (add 0: assigned):
  *   dst[m*ld + v] += sum over k < K of a[m*as + k*ak] * b[k*ldb + v]
  * for m < mr and v0 <= v < VL (the lanes below v0 belong to the tile before) */
-INLINE void axpy_tile(float *restrict dst, size_t ld, int v0, const float *restrict a, size_t as,
+INLINE void axpy_tile(float *restrict dst, size_t ld, int add, int v0, const float *restrict a, size_t as,
                       size_t ak, const float *restrict b, size_t ldb, int K, int mr)
 {
     float acc[BM][VL];
@@ -207,7 +207,7 @@ INLINE void axpy_tile(float *restrict dst, size_t ld, int v0, const float *restr
     if (v0 == 0)
         for (int m = 0; m < mr; m++)
             for (int v = 0; v < VL; v++)
-                dst[m * ld + v] += acc[m][v];
+                dst[m * ld + v] = add ? dst[m * ld + v] + acc[m][v] : acc[m][v];
     else {                                  /* via memory: acc stays in registers above */
         float tile[BM][VL];
         for (int m = 0; m < mr; m++)
@@ -215,13 +215,13 @@ INLINE void axpy_tile(float *restrict dst, size_t ld, int v0, const float *restr
                 tile[m][v] = acc[m][v];
         for (int m = 0; m < mr; m++)
             for (int v = v0; v < VL; v++)
-                dst[m * ld + v] += tile[m][v];
+                dst[m * ld + v] = add ? dst[m * ld + v] + tile[m][v] : tile[m][v];
     }
 }
 
 /* axpy_tile for one row (batch 1): two sets of accumulators, even and odd
  * k, so that four chains of additions are in flight rather than two */
-INLINE void axpy_row(float *restrict dst, int v0, const float *restrict a, size_t ak,
+INLINE void axpy_row(float *restrict dst, int add, int v0, const float *restrict a, size_t ak,
                      const float *restrict b, size_t ldb, int K)
 {
     float acc0[VL], acc1[VL];
@@ -246,21 +246,21 @@ INLINE void axpy_row(float *restrict dst, int v0, const float *restrict a, size_
     for (int v = 0; v < VL; v++)
         tile[v] = acc0[v] + acc1[v];
     for (int v = v0; v < VL; v++)
-        dst[v] += tile[v];
+        dst[v] = add ? dst[v] + tile[v] : tile[v];
 }
 
-static void axpy_tile_any(float *dst, size_t ld, int v0, const float *a, size_t as, size_t ak,
+static void axpy_tile_any(float *dst, size_t ld, int add, int v0, const float *a, size_t as, size_t ak,
                           const float *b, size_t ldb, int K, int mr)
 {
     switch (mr) {
-    case 8: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 8); break;
-    case 7: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 7); break;
-    case 6: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 6); break;
-    case 5: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 5); break;
-    case 4: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 4); break;
-    case 3: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 3); break;
-    case 2: axpy_tile(dst, ld, v0, a, as, ak, b, ldb, K, 2); break;
-    default: axpy_row(dst, v0, a, ak, b, ldb, K); break;
+    case 8: axpy_tile(dst, ld, add, v0, a, as, ak, b, ldb, K, 8); break;
+    case 7: axpy_tile(dst, ld, add, v0, a, as, ak, b, ldb, K, 7); break;
+    case 6: axpy_tile(dst, ld, add, v0, a, as, ak, b, ldb, K, 6); break;
+    case 5: axpy_tile(dst, ld, add, v0, a, as, ak, b, ldb, K, 5); break;
+    case 4: axpy_tile(dst, ld, add, v0, a, as, ak, b, ldb, K, 4); break;
+    case 3: axpy_tile(dst, ld, add, v0, a, as, ak, b, ldb, K, 3); break;
+    case 2: axpy_tile(dst, ld, add, v0, a, as, ak, b, ldb, K, 2); break;
+    default: axpy_row(dst, add, v0, a, ak, b, ldb, K); break;
     }
 }
 
@@ -270,6 +270,7 @@ typedef struct linear_bwd_ctx {
     int N, IN, OUT;
     int ntiles;                 /* feature tiles: ceil(IN / VL) */
     int ndx;                    /* d input tasks: ceil(N / BM) * ntiles, then d weight tasks */
+    int assign;                 /* dw = (not +=) */
 } linear_bwd_ctx;
 
 HOT static void linear_bwd_task(void *arg, int task)
@@ -281,22 +282,24 @@ HOT static void linear_bwd_task(void *arg, int task)
     if (d_input) {
         /* dx[n][i] += sum over o of dy[n][o] * w[o][i] */
         int mr = c->N - row0 < BM ? c->N - row0 : BM;
-        axpy_tile_any(c->dx + (size_t)row0 * c->IN + i0, (size_t)c->IN, it * VL - i0,
+        axpy_tile_any(c->dx + (size_t)row0 * c->IN + i0, (size_t)c->IN, 1, it * VL - i0,
                       c->dy + (size_t)row0 * c->OUT, (size_t)c->OUT, 1, c->w + i0, (size_t)c->IN,
                       c->OUT, mr);
     } else {
         /* dw[o][i] += sum over n of dy[n][o] * x[n][i] */
         int mr = c->OUT - row0 < BM ? c->OUT - row0 : BM;
-        axpy_tile_any(c->dw + (size_t)row0 * c->IN + i0, (size_t)c->IN, it * VL - i0, c->dy + row0, 1,
+        axpy_tile_any(c->dw + (size_t)row0 * c->IN + i0, (size_t)c->IN, !c->assign, it * VL - i0, c->dy + row0, 1,
                       (size_t)c->OUT, c->x + i0, (size_t)c->IN, c->N, mr);
     }
 }
 
 /* The plain loops, for narrow layers and for one or two samples (where they
  * stream through w and dw once, at the speed of the cache): each dy[n][o]
- * times a row of w added to dx, and times a row of x added to dw. */
+ * times a row of w added to dx, and times a row of x added to dw (assign:
+ * the first sample's assigned). */
 HOT static void bwd_rows(float *restrict dx, float *restrict dw, const float *restrict dy,
-                         const float *restrict x, const float *restrict w, int N, int IN, int OUT)
+                         const float *restrict x, const float *restrict w, int N, int IN, int OUT,
+                         int assign)
 {
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OUT; o++) {
@@ -306,10 +309,30 @@ HOT static void bwd_rows(float *restrict dx, float *restrict dw, const float *re
             if (dx)
                 for (int i = 0; i < IN; i++)
                     dxn[i] += g * wo[i];
-            if (dw)
+            if (dw && assign && n == 0)
+                for (int i = 0; i < IN; i++)
+                    dwo[i] = g * xn[i];
+            else if (dw)
                 for (int i = 0; i < IN; i++)
                     dwo[i] += g * xn[i];
         }
+}
+
+static void linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                            int N, int IN, int OUT, int assign)
+{
+    if (db)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OUT; o++)
+                db[o] = assign && n == 0 ? dy[o] : db[o] + dy[(size_t)n * OUT + o];
+    if (IN < VL || N <= ROWS) {     /* too narrow for a tile, or one or two samples */
+        bwd_rows(dx, dw, dy, x, w, N, IN, OUT, assign);
+        return;
+    }
+    linear_bwd_ctx c = {dx, dw, dy, x, w, N, IN, OUT, (IN + VL - 1) / VL, 0, assign};
+    c.ndx = dx ? (N + BM - 1) / BM * c.ntiles : 0;
+    int ndw = dw ? (OUT + BM - 1) / BM * c.ntiles : 0;
+    run(linear_bwd_task, &c, c.ndx + ndw, (double)N * IN * OUT * ((dx != NULL) + (dw != NULL)));
 }
 
 /* dx[N,IN] += dy[N,OUT] @ w[OUT,IN],  dw[OUT,IN] += dy^T @ x[N,IN],
@@ -317,16 +340,11 @@ HOT static void bwd_rows(float *restrict dx, float *restrict dw, const float *re
 void nnrt_linear_backward(float *dx, float *dw, float *db, const float *dy,
                           const float *x, const float *w, int N, int IN, int OUT)
 {
-    if (db)
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OUT; o++)
-                db[o] += dy[(size_t)n * OUT + o];
-    if (IN < VL || N <= ROWS) {     /* too narrow for a tile, or one or two samples */
-        bwd_rows(dx, dw, dy, x, w, N, IN, OUT);
-        return;
-    }
-    linear_bwd_ctx c = {dx, dw, dy, x, w, N, IN, OUT, (IN + VL - 1) / VL, 0};
-    c.ndx = dx ? (N + BM - 1) / BM * c.ntiles : 0;
-    int ndw = dw ? (OUT + BM - 1) / BM * c.ntiles : 0;
-    run(linear_bwd_task, &c, c.ndx + ndw, (double)N * IN * OUT * ((dx != NULL) + (dw != NULL)));
+    linear_backward(dx, dw, db, dy, x, w, N, IN, OUT, 0);
+}
+
+void nnrt_linear_backward_first(float *dx, float *dw, float *db, const float *dy,
+                                const float *x, const float *w, int N, int IN, int OUT)
+{
+    linear_backward(dx, dw, db, dy, x, w, N, IN, OUT, 1);
 }

@@ -195,6 +195,10 @@ void nnrt_linear_forward(float *y, const float *x, const float *w, const float *
 /* dx[N,IN] += dy @ w, dw[OUT,IN] += dy^T @ x, db[OUT] += sum_n dy; any may be NULL */
 void nnrt_linear_backward(float *dx, float *dw, float *db, const float *dy,
                           const float *x, const float *w, int N, int IN, int OUT);
+/* The same with dw and db assigned (=), not added: the first gradient after
+ * a generated model's zero_grad, which only marks the gradients as zero */
+void nnrt_linear_backward_first(float *dx, float *dw, float *db, const float *dy,
+                                const float *x, const float *w, int N, int IN, int OUT);
 
 /* ---- loss.c: losses ----
  * Each forward returns the loss; each backward ACCUMULATES dloss * d loss / d y

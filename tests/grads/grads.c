@@ -1,0 +1,113 @@
+/* grads.c — the gradients of a generated model as PyTorch's .grad behave,
+ * with nnc's lazy zero_grad (zero_grad only marks them as zero; backward's
+ * first write to each gradient assigns it, and whatever reads them before
+ * writes the zeros out):
+ *   - backward after zero_grad gives the values of backward after the
+ *     gradients were really zeroed (the memset that zero_grad used to do);
+ *   - a second backward without zero_grad adds (every gradient doubles);
+ *   - after zero_grad the gradients read as zeros (tensors, what 1), and a
+ *     step with plain SGD leaves the weights as they are;
+ *   - batch sizes 1 to 6 (the linear kernel's row path and its tiles).
+ * Includes the generated C (MODEL_C, model MODEL) like gradcheck_model.c. */
+#define NNC_NO_MAIN
+#include MODEL_C
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(MODEL, CAT(_, name))
+#define UP(name) CAT(MODEL_UP, CAT(_, name))
+
+static int failed;
+
+static void expect(int ok, const char *what, int n)
+{
+    printf("%s  batch %d: %s\n", ok ? "ok  " : "FAIL", n, what);
+    failed |= !ok;
+}
+
+/* a == b element by element (== : +0 and -0 are the same gradient) */
+static int same(const float *a, const float *b, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        if (!(a[i] == b[i]))
+            return 0;
+    return 1;
+}
+
+static void run(int n)     /* n >= 2: the second pass has n - 1 samples */
+{
+    MODEL m;
+    FN(init)(&m, 5, 3);
+    nnrt_rng rng;
+    nnrt_rng_seed(&rng, 7);
+    float *x = nnrt_alloc((size_t)n * UP(INPUT_SIZE), "x"), *t = nnrt_alloc((size_t)n * UP(TARGET_SIZE), "t");
+    float *want = nnrt_alloc(UP(NPARAM), "want"), *got = nnrt_alloc(UP(NPARAM), "got");
+    float *w0 = nnrt_alloc(UP(NPARAM), "w0");
+    nnrt_fill_normal(x, (size_t)n * UP(INPUT_SIZE), &rng);
+    nnrt_fill_normal(t, (size_t)n * UP(TARGET_SIZE), &rng);
+    for (size_t i = 0; i < UP(NPARAM); i++)     /* stale gradients, as after a step */
+        m.grad[i] = 1e3f + (float)i;
+
+    /* the reference: gradients really zeroed, then backward (accumulating) */
+    memset(m.grad, 0, sizeof(float) * UP(NPARAM));
+    m.grad_zero = 0;
+    FN(forward)(&m, x, n);
+    FN(loss)(&m, t);
+    FN(backward)(&m);
+    memcpy(want, m.grad, sizeof(float) * UP(NPARAM));
+
+    for (size_t i = 0; i < UP(NPARAM); i++)
+        m.grad[i] = 1e3f + (float)i;
+    FN(zero_grad)(&m);
+    FN(forward)(&m, x, n);
+    FN(loss)(&m, t);
+    FN(backward)(&m);
+    expect(same(m.grad, want, UP(NPARAM)), "backward after zero_grad: the gradients of backward after zeroing",
+           n);
+
+    /* a second step's backward without zero_grad adds: as onto zeroed ones */
+    memset(m.grad, 0, sizeof(float) * UP(NPARAM));
+    m.grad_zero = 0;
+    for (int i = 0; i < 2; i++) {
+        FN(forward)(&m, x + (size_t)i * UP(INPUT_SIZE), n - i);
+        FN(loss)(&m, t + (size_t)i * UP(TARGET_SIZE));
+        FN(backward)(&m);
+    }
+    memcpy(got, m.grad, sizeof(float) * UP(NPARAM));
+    FN(zero_grad)(&m);
+    for (int i = 0; i < 2; i++) {
+        FN(forward)(&m, x + (size_t)i * UP(INPUT_SIZE), n - i);
+        FN(loss)(&m, t + (size_t)i * UP(TARGET_SIZE));
+        FN(backward)(&m);
+    }
+    expect(same(m.grad, got, UP(NPARAM)) && !same(got, want, UP(NPARAM)),
+           "a second backward without zero_grad adds to the first", n);
+
+    FN(zero_grad)(&m);
+    nnrt_tensor views[UP(NTENSORS)];
+    int k = FN(tensors)(&m, views, 1), zeros = 1;
+    for (int i = 0; i < k; i++) {
+        int64_t numel = 1;
+        for (int d = 0; d < views[i].ndim; d++)
+            numel *= views[i].shape[d];
+        for (int64_t j = 0; j < numel; j++)
+            zeros &= views[i].data[j] == 0.0f;
+    }
+    expect(zeros && k > 0, "after zero_grad, the gradients read as zeros", n);
+
+    FN(zero_grad)(&m);
+    memcpy(w0, m.param, sizeof(float) * UP(NPARAM));
+    FN(step)(&m, 0.1f);
+    expect(memcmp(w0, m.param, sizeof(float) * UP(NPARAM)) == 0, "a step right after zero_grad changes nothing", n);
+
+    free(x), free(t), free(want), free(got), free(w0);
+    FN(free)(&m);
+}
+
+int main(void)
+{
+    run(2);
+    run(3);
+    run(6);
+    return failed;
+}
