@@ -31,7 +31,10 @@
  *    - forward: the sum above (corr_tile: MR out channels x VL pixels), from
  *      the bias, tap by tap in (c, r, s) order, the order of the plain
  *      loops (with fused multiply-adds: the runtime is compiled with
- *      -ffp-contract=fast, so the bits differ from unfused loops');
+ *      -ffp-contract=fast, so the bits differ from unfused loops'); with
+ *      12 or more out channels per group, the out channels are the vector
+ *      lanes instead (lanes_tile: 16 channels x 8 pixels, x read a float
+ *      at a time from x itself, no copies; the same sums in the same order);
  *    - d input: the reverse of the shifted reads: for each tap, the
  *      gradients of all out channels weighted and added into shifted
  *      gradient copies at the tap's offset (dcol_tile: MR in channels x VL
@@ -250,10 +253,82 @@ typedef struct fwd_ctx {
     const float *x, *b;
     const nnrt_conv2d_dims *d;
     const conv_geom *g;
-    const float *a;         /* packed weights: per block of MR channels, [t][mr] */
-    const int *off;         /* tap offsets in the shifted copies, [T] */
+    const float *a;         /* packed weights: per block of MR channels, [t][mr]; by lanes,
+                             * per block of KV channels, [t][KV] */
+    const int *off;         /* tap offsets in the shifted copies, [T]; by lanes, in x padded */
     int parts, ntiles, nkb; /* per sample: parts x (G * nkb * ntiles) units */
+    int lanes;              /* by lanes (lanes_tile) */
 } fwd_ctx;
+
+/* The forward by lanes, for layers with Kg >= CONV_KVMIN: the out channels
+ * are the vector lanes (KV = 16 a block) and a tile is NP output pixels,
+ * whose input is read a float at a time from x itself (or x with its zero
+ * border, rows of Wp), so without shifted copies:
+ *   tile[i][v] = bias[v] + sum over t < T of px[i][off[t]] * aw[t*KV + v]
+ * added up in the order of corr_tile (from the bias, tap by tap), so with
+ * its bits. The pixels are spelled out, which keeps the sums in registers
+ * (as in dwv_block); the tile goes to y transposed. */
+enum { NP = 8 };
+INLINE void lanes_tile(float (*restrict tile)[KV], const float *const *px, const float *restrict aw,
+                       const int *restrict off, int T, const float *restrict bias, int relu)
+{
+    v16f acc[NP], b;
+    memcpy(&b, bias, sizeof b);
+    for (int i = 0; i < NP; i++)
+        acc[i] = b;
+    const float *p0 = px[0], *p1 = px[1], *p2 = px[2], *p3 = px[3];
+    const float *p4 = px[4], *p5 = px[5], *p6 = px[6], *p7 = px[7];
+    for (int t = 0; t < T; t++) {
+        v16f wv;
+        memcpy(&wv, aw + (size_t)t * KV, sizeof wv);
+        int o = off[t];
+        acc[0] += wv * p0[o];
+        acc[1] += wv * p1[o];
+        acc[2] += wv * p2[o];
+        acc[3] += wv * p3[o];
+        acc[4] += wv * p4[o];
+        acc[5] += wv * p5[o];
+        acc[6] += wv * p6[o];
+        acc[7] += wv * p7[o];
+    }
+    for (int i = 0; i < NP; i++) {
+        if (relu)                       /* x < 0 ? 0 : x; a NaN stays NaN, as in relu_forward */
+            acc[i] = (v16f)((v16i)acc[i] & ~(acc[i] < 0.0f));
+        memcpy(tile[i], &acc[i], sizeof acc[i]);
+    }
+}
+
+/* sample n's units [u0, u1) by lanes: (group, block of KV channels, NP pixels) */
+static void fwd_lanes(const fwd_ctx *c, int n, int u0, int u1)
+{
+    const nnrt_conv2d_dims *d = c->d;
+    const conv_geom *g = c->g;
+    size_t chw = (size_t)d->C * d->H * d->W;
+    const float *src = c->x + (size_t)n * chw;
+    if (g->XP) {                        /* padding: x with its zero border */
+        float *xp = nnrt_scratch(0, g->XP);
+        pad_input(xp, src, d, g);
+        src = xp;
+    }
+    float tile[NP][KV], bias[KV];
+    const float *px[NP];
+    for (int u = u0; u < u1; u++) {
+        int it = u % c->ntiles, kb = u / c->ntiles % c->nkb, gi = u / c->ntiles / c->nkb;
+        int k0 = gi * g->Kg + kb * KV, kv = g->Kg - kb * KV < KV ? g->Kg - kb * KV : KV;
+        int j0 = it * NP, np = g->L - j0 < NP ? g->L - j0 : NP;
+        for (int i = 0; i < NP; i++) {  /* a short tile repeats its last pixel */
+            int j = j0 + (i < np ? i : np - 1);
+            px[i] = src + (size_t)gi * g->Cg * g->Hp * g->Wp + (size_t)(j / d->Q) * g->Wp + j % d->Q;
+        }
+        for (int v = 0; v < KV; v++)
+            bias[v] = c->b && v < kv ? c->b[k0 + v] : 0.0f;
+        lanes_tile(tile, px, c->a + ((size_t)gi * c->nkb + kb) * g->T * KV, c->off, g->T, bias, d->relu);
+        float *out = c->y + ((size_t)n * d->K + k0) * g->L + j0;
+        for (int v = 0; v < kv; v++)
+            for (int i = 0; i < np; i++)
+                out[(size_t)v * g->L + i] = tile[i][v];
+    }
+}
 
 /* task = (sample n, part): its share of the sample's (group, channel block, tile) units */
 HOT static void fwd_task(void *arg, int task)
@@ -264,6 +339,10 @@ HOT static void fwd_task(void *arg, int task)
     int n = task / c->parts, part = task % c->parts;
     int units = g->G * c->nkb * c->ntiles;
     int u0 = (int)((long)units * part / c->parts), u1 = (int)((long)units * (part + 1) / c->parts);
+    if (c->lanes) {
+        fwd_lanes(c, n, u0, u1);
+        return;
+    }
     float *src = nnrt_scratch(0, g->XS);
     shift_input(src, c->x, n, d, g);
     float tile[MR][VL];
@@ -291,22 +370,38 @@ HOT static void fwd_task(void *arg, int task)
 static void conv2d_forward_fast(float *y, const float *x, const float *w, const float *b,
                                 const nnrt_conv2d_dims *d, const conv_geom *g)
 {
-    /* packed weights: in each group, blocks of MR out channels; channel
-     * k0 + m of a block, tap t, at a[k0*T + t*mr + m] */
-    float *a = nnrt_scratch(1, (size_t)d->K * g->T);
+    int lanes = g->Kg >= CONV_KVMIN, nkv = (g->Kg + KV - 1) / KV;
+    float *a = nnrt_scratch(1, lanes ? (size_t)g->G * nkv * g->T * KV : (size_t)d->K * g->T);
     int *off = (int *)nnrt_scratch(2, (size_t)g->T);
-    for (int gi = 0; gi < g->G; gi++)
-        for (int kb = 0; kb < g->Kg; kb += MR) {
-            int k0 = gi * g->Kg + kb, mr = g->Kg - kb < MR ? g->Kg - kb : MR;
-            for (int t = 0; t < g->T; t++)
-                for (int m = 0; m < mr; m++)
-                    a[(size_t)k0 * g->T + t * mr + m] = w[(size_t)(k0 + m) * g->T + t];
-        }
-    tap_offsets(off, d, g);
-
-    fwd_ctx c = {.y = y, .x = x, .b = b, .d = d, .g = g, .a = a, .off = off,
-                 .ntiles = (g->L + VL - 1) / VL,
-                 .nkb = (g->Kg + MR - 1) / MR};
+    fwd_ctx c = {.y = y, .x = x, .b = b, .d = d, .g = g, .a = a, .off = off, .lanes = lanes};
+    if (lanes) {
+        /* by lanes: channel kb*KV + v of group gi, tap t, at
+         * a[((gi*nkv + kb)*T + t)*KV + v], zero past the group's channels */
+        for (int gi = 0; gi < g->G; gi++)
+            for (int kb = 0; kb < nkv; kb++)
+                for (int t = 0; t < g->T; t++)
+                    for (int v = 0; v < KV; v++) {
+                        int k = kb * KV + v;
+                        a[(((size_t)gi * nkv + kb) * g->T + t) * KV + v] =
+                            k < g->Kg ? w[((size_t)gi * g->Kg + k) * g->T + t] : 0.0f;
+                    }
+        pixel_offsets(off, d, g);
+        c.ntiles = (g->L + NP - 1) / NP;
+        c.nkb = nkv;
+    } else {
+        /* packed weights: in each group, blocks of MR out channels; channel
+         * k0 + m of a block, tap t, at a[k0*T + t*mr + m] */
+        for (int gi = 0; gi < g->G; gi++)
+            for (int kb = 0; kb < g->Kg; kb += MR) {
+                int k0 = gi * g->Kg + kb, mr = g->Kg - kb < MR ? g->Kg - kb : MR;
+                for (int t = 0; t < g->T; t++)
+                    for (int m = 0; m < mr; m++)
+                        a[(size_t)k0 * g->T + t * mr + m] = w[(size_t)(k0 + m) * g->T + t];
+            }
+        tap_offsets(off, d, g);
+        c.ntiles = (g->L + VL - 1) / VL;
+        c.nkb = (g->Kg + MR - 1) / MR;
+    }
     int units = g->G * c.nkb * c.ntiles;
     double macs = (double)d->N * d->K * g->T * d->P * d->Q;
     int threads = macs < PAR_MACS ? 1 : nnrt_threads();

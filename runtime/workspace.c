@@ -70,7 +70,9 @@ void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx,
         return;                         /* the plain loops need none */
     /* forward: the shifted copies (every thread), packed weights and tap offsets */
     at_least(&w->slot[0], g.XS);
-    at_least(&w->slot[1], (size_t)d->K * g.T);
+    at_least(&w->slot[0], g.XP);       /* by lanes: x padded instead */
+    at_least(&w->slot[1], g.Kg >= CONV_KVMIN ? (size_t)g.G * ((g.Kg + CONV_KV - 1) / CONV_KV) * g.T * CONV_KV
+                                             : (size_t)d->K * g.T);
     at_least(&w->slot[2], (size_t)g.T);
     if (!dx && !dw && !db)
         return;

@@ -1668,16 +1668,21 @@ static void maxpool_argmax_exact(void)
  * that windows whose maximum is 0 occur. */
 static void fusions_exact(void)
 {
-    nnrt_conv2d_dims cd[2] = {
+    nnrt_conv2d_dims cd[4] = {
         {.N = 3, .C = 2, .H = 9, .W = 9, .K = 5, .R = 3, .S = 3, .P = 9, .Q = 9, .stride_h = 1,
          .stride_w = 1, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1},
         {.N = 3, .C = 2, .H = 9, .W = 9, .K = 5, .R = 3, .S = 3, .P = 5, .Q = 5, .stride_h = 2,
-         .stride_w = 2, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1}};
+         .stride_w = 2, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1},
+        /* by lanes (out channels as lanes), padded and not, 17 channels (2 blocks) */
+        {.N = 3, .C = 2, .H = 9, .W = 9, .K = 17, .R = 3, .S = 3, .P = 9, .Q = 9, .stride_h = 1,
+         .stride_w = 1, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1},
+        {.N = 2, .C = 2, .H = 10, .W = 10, .K = 16, .R = 3, .S = 3, .P = 8, .Q = 8, .stride_h = 1,
+         .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1}};
     int differ = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 4; i++) {
         nnrt_conv2d_dims d = cd[i];
         size_t nx = (size_t)d.N * d.C * d.H * d.W, ny = (size_t)d.N * d.K * d.P * d.Q;
-        float *x = random_floats(nx), *w = random_floats(90), *b = random_floats(5);
+        float *x = random_floats(nx), *w = random_floats((size_t)d.K * 18), *b = random_floats((size_t)d.K);
         float *y1 = alloc_floats(ny), *y2 = alloc_floats(ny);
         nnrt_conv2d_forward(y1, x, w, b, &d);
         nnrt_relu_forward(y1, y1, ny);
