@@ -268,6 +268,8 @@ typedef struct Node {
     bool into_conv;     /* maxpool2d: its backward is done by the convolution's */
     bool argmax;        /* maxpool2d: its forward keeps each window's choice (a byte, at aux)
                          * for its backward, which then does not read its input */
+    bool assign_dx;     /* conv2d: the only writer of its input's gradient: its backward
+                         * writes it whole, so nothing zeroes it first */
 } Node;
 
 typedef enum { LOSS_MSE, LOSS_L1, LOSS_CROSS_ENTROPY, LOSS_NLL, LOSS_BCE_WITH_LOGITS } LossKind;

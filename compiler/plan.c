@@ -133,6 +133,11 @@ static void fuse(Graph *g)
         r->alias = c->id;
         c->relu = true;
     }
+    for (int i = 0; i < N; i++) {       /* a convolution as the only reader of its input */
+        Node *c = &g->nodes[i], *in = &g->nodes[c->in[0]];
+        c->assign_dx = c->op == OP_CONV2D && in->needs_grad && readers[in->id] == 1 && in->op != OP_INPUT &&
+                       in->alias < 0;
+    }
     for (int i = 0; i < N; i++) {
         Node *p = &g->nodes[i];
         if (p->op != OP_MAXPOOL2D)
@@ -225,8 +230,9 @@ void plan_memory(Graph *g)
     for (int i = 0; i < nb; i++)
         g->nact_unplanned += bufs[i].size;
     g->nact = pack(bufs, nb);
-    for (int i = 0; i < N; i++)     /* written whole by a max-pool: no zeroing */
-        if (g->nodes[i].op == OP_MAXPOOL2D && g->nodes[i].assign && g->nodes[i].needs_grad)
+    for (int i = 0; i < N; i++)     /* written whole by a max-pool or a convolution: no zeroing */
+        if ((g->nodes[i].op == OP_MAXPOOL2D && g->nodes[i].assign && g->nodes[i].needs_grad) ||
+            g->nodes[i].assign_dx)
             g->nodes[root(g, g->nodes[i].in[0])].zero_before = -1;
     for (int i = 0; i < N; i++) {   /* views: their root's places */
         Node *n = &g->nodes[i];

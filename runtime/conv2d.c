@@ -703,6 +703,8 @@ static void bwd_dx(const bwd_ctx *c, int i, int part)
                 dcol_tile_any(dc + j0, g->PL, nl, dyw + j0, g->DK, a, g->Kg, mr);
             }
         }
+        if (d->assign_dx)                       /* dx = the fold: zeroed here, where it is hot */
+            memset(dxn + (size_t)c0 * d->H * d->W, 0, sizeof(float) * (size_t)mr * d->H * d->W);
         for (int sc = 0; sc < d->S; sc++) {      /* the fold */
             int sh = sc * d->dil_w - d->pad_w;   /* w = q + sh */
             int q0 = sh < 0 ? -sh : 0, q1 = d->W - sh < d->Q ? d->W - sh : d->Q;
@@ -1023,10 +1025,13 @@ void nnrt_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
     conv_geom g;
     if (!dx && !dw && !db)
         return;
-    if (conv_geometry(&g, d))
+    if (conv_geometry(&g, d)) {
         conv2d_backward_fast(dx, dw, db, dy, NULL, NULL, NULL, x, w, d, &g);
-    else
-        conv2d_backward_plain(dx, dw, db, dy, x, w, d);
+        return;
+    }
+    if (dx && d->assign_dx)
+        memset(dx, 0, sizeof(float) * (size_t)d->N * d->C * d->H * d->W);
+    conv2d_backward_plain(dx, dw, db, dy, x, w, d);
 }
 
 void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *pdy, const unsigned char *arg,
@@ -1048,5 +1053,7 @@ void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *p
      * scratch that no workspace plans */
     float *dy = nnrt_scratch(3, (size_t)d->N * d->K * d->P * d->Q);
     nnrt_maxpool2d_backward_argmax(dy, pdy, arg, &p);
+    if (dx && d->assign_dx)
+        memset(dx, 0, sizeof(float) * (size_t)d->N * d->C * d->H * d->W);
     conv2d_backward_plain(dx, dw, db, dy, x, w, d);
 }

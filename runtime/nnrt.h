@@ -42,6 +42,7 @@ typedef struct nnrt_conv2d_dims {
     int groups;             /* C and K divisible by groups; weight is [K, C/groups, R, S] */
     int relu;               /* forward: 1 applies a ReLU to y (a ReLU fused into the convolution) */
     int pooled;             /* backward: 1 when called as nnrt_conv2d_backward_pooled (its scratch differs) */
+    int assign_dx;          /* backward: dx = the gradient, not dx += (dx need not be zeroed) */
 } nnrt_conv2d_dims;
 
 /* y[N,K,P,Q] = conv(x[N,C,H,W], w[K,C/g,R,S]) + b[K], then max(y, 0) if d->relu;

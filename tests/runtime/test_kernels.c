@@ -1693,6 +1693,23 @@ static void fusions_exact(void)
     }
     check("conv2d with a fused ReLU: the bits of conv2d then relu", differ, 0);
 
+    /* assign_dx: dx written whole, whatever it held (fast path, plain loops) */
+    differ = 0;
+    for (int i = 0; i < 4; i++) {
+        nnrt_conv2d_dims d = cd[i];
+        size_t nx = (size_t)d.N * d.C * d.H * d.W, ny = (size_t)d.N * d.K * d.P * d.Q;
+        float *x = random_floats(nx), *w = random_floats((size_t)d.K * 18), *dy = random_floats(ny);
+        float *dx1 = alloc_floats(nx), *dx2 = alloc_floats(nx);
+        nnrt_conv2d_backward(dx1, NULL, NULL, dy, x, w, &d);
+        for (size_t k = 0; k < nx; k++)
+            dx2[k] = 1e30f;
+        d.assign_dx = 1;
+        nnrt_conv2d_backward(dx2, NULL, NULL, dy, x, w, &d);
+        differ += memcmp(dx1, dx2, nx * sizeof(float)) != 0;
+        free(x), free(w), free(dy), free(dx1), free(dx2);
+    }
+    check("conv2d backward assigning dx: the bits of adding to zeros", differ, 0);
+
     nnrt_pool2d_dims pd[3] = {
         {.N = 2, .C = 3, .H = 10, .W = 14, .P = 5, .Q = 7, .kh = 2, .kw = 2, .stride_h = 2, .stride_w = 2},
         {.N = 2, .C = 3, .H = 10, .W = 14, .P = 5, .Q = 7, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2,
