@@ -72,9 +72,10 @@ typedef struct nnrt_pool2d_dims {
 
 /* y[N,C,P,Q] = max over each window of x[N,C,H,W] */
 void nnrt_maxpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d);
-/* dx[N,C,H,W] += dy routed to the first maximum of each window (PyTorch's
- * choice), where that maximum is > 0 if d->relu; the maximum is found again
- * from x, so forward keeps no indices */
+/* dx[N,C,H,W] += dy routed to the first maximum of each window (of several
+ * NaNs, the last: PyTorch's choice), where that maximum is > 0 if d->relu;
+ * the maximum is found again from x (nnrt_maxpool2d_forward_argmax below
+ * keeps it instead) */
 void nnrt_maxpool2d_backward(float *dx, const float *dy, const float *x,
                              const nnrt_pool2d_dims *d);
 
