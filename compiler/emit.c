@@ -172,8 +172,8 @@ static void conv_dims(Emit *e, const Node *n, bool backward)
            "            .P = %d, .Q = %d, .stride_h = %d, .stride_w = %d, .pad_h = %d, .pad_w = %d,\n"
            "            .dil_h = %d, .dil_w = %d, .groups = %d%s%s%s}",
         d.C, d.H, d.W, d.K, d.R, d.S, d.P, d.Q, d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w,
-        d.groups, !backward && n->relu ? ", .relu = 1" : "", backward && n->pool >= 0 ? ", .pooled = 1" : "",
-        backward && n->assign_dx ? ", .assign_dx = 1" : "");
+        d.groups, !backward && d.relu ? ", .relu = 1" : "", backward && d.pooled ? ", .pooled = 1" : "",
+        backward && d.assign_dx ? ", .assign_dx = 1" : "");
 }
 
 /* what a call to a pooling kernel is told: backward, with max pooling's

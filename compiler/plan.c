@@ -115,7 +115,11 @@ static size_t pack(Buffer *b, int n)
  * applies the ReLU as it writes (the ReLU a view of it, its backward a mask
  * in place); and when a max-pool is the ReLU's only reader, the max-pool's
  * backward does the ReLU's too (a window whose maximum is not > 0 passes
- * nothing), straight into the convolution's gradient. */
+ * nothing), straight into the convolution's gradient; and the convolution's
+ * backward does that max-pool's backward itself (pooled: no buffer for its
+ * output's gradient). Max-pools keep their choices for their backward
+ * (argmax); the only reader of a value (a convolution, a max-pool) assigns
+ * its gradient rather than adding to zeros. */
 static void fuse(Graph *g)
 {
     int N = g->nnodes, *readers = xalloc(sizeof(int) * (size_t)N);
@@ -208,18 +212,16 @@ void plan_memory(Graph *g)
             continue;
         size_t size = (size_t)shape_numel(&n->shape);
         bufs[nb++] = (Buffer){size, fwd_time(i), vend[i], &n->offset};
-        if (n->needs_grad && n->pool < 0) {     /* pooled: no buffer */
-            /* its own backward reads it last; a max-pool's gradient, the
-             * convolution's backward that does the max-pool's */
-            int gend = bwd_time(g, n->into_conv ? root(g, n->in[0]) : i);
+        /* when n's backward runs: a max-pool's may be the convolution's before it */
+        int gend = bwd_time(g, n->into_conv ? root(g, n->in[0]) : i);
+        if (n->needs_grad && n->pool < 0) {     /* its own backward reads it last; pooled: no buffer */
             bufs[nb++] = (Buffer){size, gstart[i], gend, &n->goffset};
             n->zero_before = gstart[i];
         }
         if (n->op == OP_DROPOUT)
-            bufs[nb++] = (Buffer){size, fwd_time(i), bwd_time(g, i), &n->aux};
-        if (n->argmax)      /* its choices, bytes, until its backward (the convolution's) */
-            bufs[nb++] = (Buffer){(size + 3) / 4, fwd_time(i),
-                                  bwd_time(g, n->into_conv ? root(g, n->in[0]) : i), &n->aux};
+            bufs[nb++] = (Buffer){size, fwd_time(i), gend, &n->aux};
+        if (n->argmax)      /* its choices, bytes, until its backward */
+            bufs[nb++] = (Buffer){(size + 3) / 4, fwd_time(i), gend, &n->aux};
         if (n->op == OP_BATCHNORM1D || n->op == OP_BATCHNORM2D) {  /* mean and invstd of the batch */
             n->scratch = g->nscratch;
             g->nscratch += 2 * (size_t)n->shape.dim[0];
@@ -261,7 +263,8 @@ nnrt_conv2d_dims plan_conv_dims(const Graph *g, const Node *n, int N)
                               .P = (int)n->shape.dim[1], .Q = (int)n->shape.dim[2],
                               .stride_h = (int)l->stride[0], .stride_w = (int)l->stride[1],
                               .pad_h = (int)l->pad[0], .pad_w = (int)l->pad[1], .dil_h = (int)l->dil[0],
-                              .dil_w = (int)l->dil[1], .groups = (int)l->groups};
+                              .dil_w = (int)l->dil[1], .groups = (int)l->groups, .relu = n->relu,
+                              .pooled = n->pool >= 0, .assign_dx = n->assign_dx};
 }
 
 /* Which gradients node n's convolution backward computes: of its input,
@@ -283,7 +286,6 @@ void plan_workspace(const Graph *g, int N, nnrt_workspace *w)
         const Node *n = &g->nodes[i];
         if (n->op == OP_CONV2D) {
             nnrt_conv2d_dims d = plan_conv_dims(g, n, N);
-            d.pooled = n->pool >= 0;
             int dx, dw, db;
             plan_conv_grads(g, n, &dx, &dw, &db);
             nnrt_workspace_conv2d(w, &d, dx, dw, db);
