@@ -28,6 +28,8 @@ typedef struct Emit {
                                  * (Node.zero_before): zero_at[zero_start[t] .. zero_start[t + 1]) */
     bool *grad_written;     /* per layer, while backward is emitted: an earlier call wrote its
                              * parameters' gradients (a layer applied twice) */
+    bool fused;             /* emitting backward_step: plain SGD made inside the linear backward */
+    bool *stepped;          /* per layer, then: its update is made (the fused linear kernel) */
 } Emit;
 
 static void out(Emit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -339,6 +341,15 @@ static void emit_forward_node(Emit *e, const Node *n)
     }
 }
 
+/* how many nodes apply layer l */
+static int layer_uses(const Graph *g, const Layer *l)
+{
+    int k = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        k += g->nodes[i].layer == l;
+    return k;
+}
+
 /* Whether node n's backward is the first to write its layer's gradients
  * (backward runs in reverse, so a layer applied twice is written last by
  * its first application). zero_grad only marks the gradients as zero
@@ -392,6 +403,15 @@ static void emit_backward_node(Emit *e, const Node *n)
         out(e, ");\n");
         break;
     case OP_LINEAR:
+        if (e->fused && layer_uses(g, n->layer) == 1) {   /* the layer's only backward: update here */
+            first_grads(e, n, false);
+            e->stepped[n->layer - g->layers] = true;
+            out(e, "    nnrt_linear_backward_sgd(%s, %s, %s, %s, %s, %s, %s, n, %lld, %lld, lr);\n", D(e, in),
+                param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
+                param_ptr("param", weight(n)), param_ptr("param", bias(n)), (long long)n->layer->in,
+                (long long)n->layer->out);
+            break;
+        }
         out(e, "    %s(%s, %s, %s, %s, %s, %s, n, %lld, %lld);\n",
             first_grads(e, n, false) ? "(m->grad_zero ? nnrt_linear_backward_first : nnrt_linear_backward)"
                                      : "nnrt_linear_backward", D(e, in),
@@ -714,14 +734,11 @@ static void zero_grads(Emit *e, int t)
     }
 }
 
-static void emit_backward(Emit *e)
+/* The body of backward (fused: of backward_step, after zero_grad) */
+static void emit_backward_body(Emit *e, bool fused)
 {
     const Graph *g = e->g;
     Buf b;
-    out(e, "/* Backward, as `loss.backward()`: from the last loss to the gradient of\n"
-           " * every parameter, in reverse order of forward. Parameter gradients\n"
-           " * accumulate (+=), as in PyTorch; call %s_zero_grad between steps. */\n", e->M);
-    out(e, "void %s_backward(%s *m)\n{\n", e->M, e->M);
     out(e, "    const size_t B = (size_t)m->batch;\n"
            "    const int n = m->n;\n");
     buf_begin(e, &b);
@@ -734,14 +751,71 @@ static void emit_backward(Emit *e)
         out(e, "    nnrt_%s_backward%s(%s, %s, m->target, %s, 1.0f, %s);\n", loss_name(g->loss),
             g->loss == LOSS_MSE ? "_r" : "", D(e, g->output), V(e, g->output), loss_args(g, e->U, "n"), red);
     e->grad_written = xalloc(sizeof(bool) * (size_t)(g->nlayers + 1));
+    e->stepped = xalloc(sizeof(bool) * (size_t)(g->nlayers + 1));
+    e->fused = fused;
     for (int i = g->nnodes - 1; i >= 0; i--) {
         zero_grads(e, plan_backward_time(g, i));
         emit_backward_node(e, &g->nodes[i]);
     }
-    out(e, "    m->grad_zero = 0;\n}\n\n");
+    if (fused) {
+        /* the other layers' updates; a layer backward did not reach has
+         * zero gradients, which change nothing */
+        out(e, "    /* the step of the layers not updated above, in runs of adjacent parameters */\n");
+        size_t lo = 0, hi = 0;      /* the run [lo, hi) */
+        for (int l = 0; l <= g->nlayers; l++)
+            for (int k = 0; k < (l < g->nlayers ? g->layers[l].nparams : 1); k++) {
+                const Param *p = l < g->nlayers ? &g->layers[l].params[k] : NULL;
+                if (p && (p->buffer || !e->grad_written[l] || e->stepped[l]))
+                    continue;
+                if (p && p->offset == hi && hi > lo) {
+                    hi += p->numel;
+                    continue;
+                }
+                if (hi > lo)
+                    out(e, "    nnrt_sgd_step(m->param + %zu, m->grad + %zu, %zu, lr);\n", lo, lo, hi - lo);
+                if (p)
+                    lo = p->offset, hi = p->offset + p->numel;
+            }
+        out(e, "    m->steps += 1;\n    m->grad_zero = 1;\n");
+    } else
+        out(e, "    m->grad_zero = 0;\n");
+    out(e, "}\n\n");
+    e->fused = false;
     buf_end(e, &b, "m->input");
 }
 
+static void emit_backward(Emit *e)
+{
+    out(e, "/* Backward, as `loss.backward()`: from the last loss to the gradient of\n"
+           " * every parameter, in reverse order of forward. Parameter gradients\n"
+           " * accumulate (+=), as in PyTorch; call %s_zero_grad between steps. */\n", e->M);
+    out(e, "void %s_backward(%s *m)\n{\n", e->M, e->M);
+    emit_backward_body(e, false);
+}
+
+/* backward_step: backward, step and zero_grad as one call, the same bits.
+ * With plain SGD (no momentum, weight decay or clipping) each linear layer
+ * applied once is updated by its backward kernel, where it reads the
+ * weights anyway: the gradients are not written out, and a pass over the
+ * parameters is saved. */
+static void emit_backward_step(Emit *e)
+{
+    const Graph *g = e->g;
+    const char *M = e->M;
+    out(e, "/* As `loss.backward(); optimizer.step(); optimizer.zero_grad()`, with the\n"
+           " * same bits, in one pass where it can: the training loop's call. The\n"
+           " * gradients are zero after it, as after zero_grad. */\n");
+    out(e, "void %s_backward_step(%s *m, float lr)\n{\n", M, M);
+    bool plain = g->opt == OPT_SGD && g->momentum == 0 && g->weight_decay == 0 && g->clip_norm <= 0;
+    if (!plain) {
+        out(e, "    %s_backward(m);\n    %s_step(m, lr);\n    %s_zero_grad(m);\n}\n\n", M, M, M);
+        return;
+    }
+    out(e, "    if (!m->grad_zero) {    /* gradients from an earlier backward: add to them, then step */\n"
+           "        %s_backward(m);\n        %s_step(m, lr);\n        %s_zero_grad(m);\n        return;\n    }\n",
+        M, M, M);
+    emit_backward_body(e, true);
+}
 /* The kernels' scratch at batch n, layer by layer: plan_workspace's list,
  * for the batch the program chooses */
 static void emit_workspace(Emit *e)
@@ -930,6 +1004,7 @@ static void emit_api(Emit *e)
 {
     emit_init(e);
     emit_step(e);
+    emit_backward_step(e);
     emit_tensors(e);
 }
 
@@ -1012,6 +1087,7 @@ static void emit_main(Emit *e, const char *src)
     out(e, "static float %s_loss_v(void *m, const float *t) { return %s_loss(m, t); }\n", M, M);
     out(e, "static void %s_backward_v(void *m) { %s_backward(m); }\n", M, M);
     out(e, "static void %s_step_v(void *m, float lr) { %s_step(m, lr); }\n", M, M);
+    out(e, "static void %s_backward_step_v(void *m, float lr) { %s_backward_step(m, lr); }\n", M, M);
     out(e, "static int %s_tensors_v(void *m, nnrt_tensor *t, int what) { return %s_tensors(m, t, what); }\n",
         M, M);
     out(e, "static void %s_set_training_v(void *m, int on) { %s_set_training(m, on); }\n", M, M);
@@ -1028,7 +1104,8 @@ static void emit_main(Emit *e, const char *src)
     out(e, "        .classes = %d, .lr = %s, .ntensors = %s_NTENSORS, .nstate = %s_NSTATE,\n"
            "        .init = %s_init_v, .release = %s_free_v, .zero_grad = %s_zero_grad_v,\n"
            "        .forward = %s_forward_v, .loss = %s_loss_v, .backward = %s_backward_v,\n"
-           "        .step = %s_step_v, .set_training = %s_set_training_v, .tensors = %s_tensors_v,\n"
+           "        .step = %s_step_v, .backward_step = %s_backward_step_v,\n"
+           "        .set_training = %s_set_training_v, .tensors = %s_tensors_v,\n"
            "        .set_nan_check = %s_set_nan_check_v, .first_nonfinite = %s_nonfinite_v,\n"
            "        .schedule = %s, .sched_step_size = %lld, .sched_gamma = %s,\n"
            "        .sched_t_max = %lld, .sched_eta_min = %s, .min_batch = %d,\n"
@@ -1036,7 +1113,7 @@ static void emit_main(Emit *e, const char *src)
            "    return nnrt_train_main(&model, argc, argv);\n"
            "}\n"
            "#endif /* NNC_NO_MAIN */\n",
-        g->classes, F(g->lr), U, U, M, M, M, M, M, M, M, M, M, M, M, sched[g->sched], (long long)g->sched_step_size,
+        g->classes, F(g->lr), U, U, M, M, M, M, M, M, M, M, M, M, M, M, sched[g->sched], (long long)g->sched_step_size,
         F(g->sched_gamma), (long long)g->sched_t_max, F(g->sched_eta_min), min_batch(g));
 }
 

@@ -23,6 +23,8 @@
  */
 #include "nnrt.h"
 
+#include <string.h>
+
 /* The hot functions are compiled for AVX-512, AVX2 and baseline x86-64, with
  * what they call inlined, and the loader picks one (see conv2d.c). */
 #include "kernel.h"
@@ -34,7 +36,9 @@ enum {
     BM = 8,                     /* backward: rows per tile (samples for dx, outputs for dw) */
 };
 /* Work is shared between threads from this many multiply-adds per call: a
- * hand-over between cores costs 1 to 2 microseconds (parallel.c). */
+ * hand-over to a spinning worker costs about 0.2 us (parallel.c), but the data
+ * then moves between the cores' caches: sharing LeNet's batch-1 layers from
+ * 5e4 gained nothing (measured). */
 #define PAR_MACS 5e5
 
 /* the tasks on the pool's threads, or all here for small work */
@@ -293,13 +297,12 @@ HOT static void linear_bwd_task(void *arg, int task)
     }
 }
 
-/* The plain loops, for narrow layers and for one or two samples (where they
- * stream through w and dw once, at the speed of the cache): each dy[n][o]
- * times a row of w added to dx, and times a row of x added to dw (assign:
- * the first sample's assigned). */
-HOT static void bwd_rows(float *restrict dx, float *restrict dw, const float *restrict dy,
-                         const float *restrict x, const float *restrict w, int N, int IN, int OUT,
-                         int assign)
+/* The plain loops, for layers narrower than a tile: each dy[n][o] times a
+ * row of w added to dx, and times a row of x added to dw (assign: the first
+ * sample's assigned), for the features [i0, i1). */
+static void bwd_rows(float *restrict dx, float *restrict dw, const float *restrict dy,
+                     const float *restrict x, const float *restrict w, int N, int IN, int OUT,
+                     int assign, int i0, int i1)
 {
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OUT; o++) {
@@ -307,14 +310,111 @@ HOT static void bwd_rows(float *restrict dx, float *restrict dw, const float *re
             const float *wo = w + (size_t)o * IN, *xn = x + (size_t)n * IN;
             float *dxn = dx + (size_t)n * IN, *dwo = dw + (size_t)o * IN;
             if (dx)
-                for (int i = 0; i < IN; i++)
+                for (int i = i0; i < i1; i++)
                     dxn[i] += g * wo[i];
             if (dw && assign && n == 0)
-                for (int i = 0; i < IN; i++)
+                for (int i = i0; i < i1; i++)
                     dwo[i] = g * xn[i];
             else if (dw)
-                for (int i = 0; i < IN; i++)
+                for (int i = i0; i < i1; i++)
                     dwo[i] += g * xn[i];
+        }
+}
+
+/* One or two samples (ns <= ROWS): the loops above for nv vectors of 16
+ * features at i0, with x and the sums of dx in registers, so that w and
+ * dw stream through once, a load and a store a vector: the same operations
+ * on every element in the same order, so the same bits. With sgd (and
+ * assign), the gradient is not stored but applied: w -= lr * dw, as
+ * nnrt_sgd_step would, after dx has read the old w. */
+enum { FV = 4 };        /* vectors of features per tile */
+INLINE void bwd_small_tile(float *restrict dx, float *restrict dw, const float *restrict dy,
+                           const float *restrict x, float *restrict w, int IN, int OUT, int assign,
+                           int i0, int ns, int nv, int sgd, float lr)
+{
+    v16f xr[ROWS][FV], acc[ROWS][FV];
+    for (int n = 0; n < ns; n++)
+        for (int h = 0; h < nv; h++) {
+            memcpy(&xr[n][h], x + (size_t)n * IN + i0 + 16 * h, sizeof xr[n][h]);
+            if (dx)
+                memcpy(&acc[n][h], dx + (size_t)n * IN + i0 + 16 * h, sizeof acc[n][h]);
+            else
+                acc[n][h] = (v16f){0};
+        }
+    for (int o = 0; o < OUT; o++) {
+        float *wo = w + (size_t)o * IN + i0;
+        float *dwo = dw ? dw + (size_t)o * IN + i0 : NULL;
+        for (int h = 0; h < nv; h++) {
+            v16f wv;
+            memcpy(&wv, wo + 16 * h, sizeof wv);
+            for (int n = 0; dx && n < ns; n++)
+                acc[n][h] += dy[(size_t)n * OUT + o] * wv;
+            if (!dw && !sgd)
+                continue;
+            v16f d;
+            if (assign)
+                d = dy[o] * xr[0][h];
+            else {
+                memcpy(&d, dwo + 16 * h, sizeof d);
+                d += dy[o] * xr[0][h];
+            }
+            for (int n = 1; n < ns; n++)
+                d += dy[(size_t)n * OUT + o] * xr[n][h];
+            if (sgd) {
+                wv -= lr * d;
+                memcpy(wo + 16 * h, &wv, sizeof wv);
+            } else
+                memcpy(dwo + 16 * h, &d, sizeof d);
+        }
+    }
+    for (int n = 0; dx && n < ns; n++)
+        for (int h = 0; h < nv; h++)
+            memcpy(dx + (size_t)n * IN + i0 + 16 * h, &acc[n][h], sizeof acc[n][h]);
+}
+
+#define SMALL_TILES(ns, sgd)                                                                      \
+    switch (nv) {                                                                                 \
+    case 4: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 4, sgd, lr); break;         \
+    case 3: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 3, sgd, lr); break;         \
+    case 2: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 2, sgd, lr); break;         \
+    default: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 1, sgd, lr); break;        \
+    }
+/* w is written only with sgd (then assign is 1, dw is not written, and
+ * b, if not NULL, is updated too) */
+HOT static void bwd_small(float *restrict dx, float *restrict dw, const float *restrict dy,
+                          const float *restrict x, float *restrict w, float *restrict b, int N, int IN,
+                          int OUT, int assign, int sgd, float lr)
+{
+    for (int o = 0; sgd && b && o < OUT; o++) {
+        float g = dy[o];
+        for (int n = 1; n < N; n++)
+            g += dy[(size_t)n * OUT + o];
+        b[o] -= lr * g;
+    }
+    int iv = IN / 16 * 16;              /* the features in whole vectors; the rest by the loops */
+    for (int i0 = 0; i0 < iv; i0 += 16 * FV) {
+        int nv = (iv - i0) / 16 < FV ? (iv - i0) / 16 : FV;
+        if (sgd && N == 2)
+            SMALL_TILES(2, 1)
+        else if (sgd)
+            SMALL_TILES(1, 1)
+        else if (N == 2)
+            SMALL_TILES(2, 0)
+        else
+            SMALL_TILES(1, 0)
+    }
+    if (!sgd) {
+        bwd_rows(dx, dw, dy, x, w, N, IN, OUT, assign, iv, IN);
+        return;
+    }
+    for (int o = 0; o < OUT; o++)       /* the rest, as the loops and the step */
+        for (int i = iv; i < IN; i++) {
+            float wv = w[(size_t)o * IN + i], d = dy[o] * x[i];
+            for (int n = 0; dx && n < N; n++)
+                dx[(size_t)n * IN + i] += dy[(size_t)n * OUT + o] * wv;
+            for (int n = 1; n < N; n++)
+                d += dy[(size_t)n * OUT + o] * x[(size_t)n * IN + i];
+            w[(size_t)o * IN + i] = wv - lr * d;
         }
 }
 
@@ -325,8 +425,12 @@ static void linear_backward(float *dx, float *dw, float *db, const float *dy, co
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OUT; o++)
                 db[o] = assign && n == 0 ? dy[o] : db[o] + dy[(size_t)n * OUT + o];
-    if (IN < VL || N <= ROWS) {     /* too narrow for a tile, or one or two samples */
-        bwd_rows(dx, dw, dy, x, w, N, IN, OUT, assign);
+    if (N <= ROWS) {                /* one or two samples */
+        bwd_small(dx, dw, dy, x, (float *)w, NULL, N, IN, OUT, assign, 0, 0.0f);   /* w: read only */
+        return;
+    }
+    if (IN < VL) {                  /* too narrow for a tile */
+        bwd_rows(dx, dw, dy, x, w, N, IN, OUT, assign, 0, IN);
         return;
     }
     linear_bwd_ctx c = {dx, dw, dy, x, w, N, IN, OUT, (IN + VL - 1) / VL, 0, assign};
@@ -347,4 +451,21 @@ void nnrt_linear_backward_first(float *dx, float *dw, float *db, const float *dy
                                 const float *x, const float *w, int N, int IN, int OUT)
 {
     linear_backward(dx, dw, db, dy, x, w, N, IN, OUT, 1);
+}
+
+/* backward, then SGD on this layer: as nnrt_linear_backward_first (the
+ * gradients were zero) and nnrt_sgd_step on w and b, with the same bits.
+ * For one or two samples the update is made where backward reads w, and
+ * dw is not written; else dw and db hold the gradients. */
+void nnrt_linear_backward_sgd(float *dx, float *dw, float *db, const float *dy, const float *x, float *w,
+                              float *b, int N, int IN, int OUT, float lr)
+{
+    if (N > ROWS) {
+        linear_backward(dx, dw, db, dy, x, w, N, IN, OUT, 1);
+        nnrt_sgd_step(w, dw, (size_t)OUT * IN, lr);
+        if (b)
+            nnrt_sgd_step(b, db, (size_t)OUT, lr);
+        return;
+    }
+    bwd_small(dx, NULL, dy, x, w, b, N, IN, OUT, 1, 1, lr);
 }

@@ -201,6 +201,11 @@ void nnrt_linear_backward(float *dx, float *dw, float *db, const float *dy,
  * a generated model's zero_grad, which only marks the gradients as zero */
 void nnrt_linear_backward_first(float *dx, float *dw, float *db, const float *dy,
                                 const float *x, const float *w, int N, int IN, int OUT);
+/* nnrt_linear_backward_first, then nnrt_sgd_step(w, dw, OUT*IN, lr) and
+ * (b, db, OUT, lr), the same bits; with one or two samples the update is
+ * made as backward reads w, and dw and db are not written */
+void nnrt_linear_backward_sgd(float *dx, float *dw, float *db, const float *dy, const float *x, float *w,
+                              float *b, int N, int IN, int OUT, float lr);
 
 /* ---- loss.c: losses ----
  * Each forward returns the loss; each backward ACCUMULATES dloss * d loss / d y
@@ -417,6 +422,8 @@ typedef struct nnrt_model {
     float (*loss)(void *self, const float *target);
     void (*backward)(void *self);
     void (*step)(void *self, float lr);
+    /* backward, step and zero_grad in one call, the same bits (may be NULL) */
+    void (*backward_step)(void *self, float lr);
     void (*set_training)(void *self, int training);             /* dropout, batch norm; may be NULL */
     /* fills t[] with views of the state_dict (what 0: ntensors of them), the
      * gradients of its parameters (what 1: at most ntensors, named "NAME.grad"),

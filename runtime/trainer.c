@@ -333,8 +333,12 @@ static int cmd_loop(const nnrt_model *m, nnrt_args a)
             rc = 1;
             goto out;
         }
-        m->backward(m->self);                       /* loss.backward() */
-        m->step(m->self, a.lr);                     /* optimizer.step() */
+        if (m->backward_step && !(a.dump && step == a.steps))
+            m->backward_step(m->self, a.lr);        /* both in one pass */
+        else {                                      /* --dump: the last step's gradients are kept */
+            m->backward(m->self);                   /* loss.backward() */
+            m->step(m->self, a.lr);                 /* optimizer.step() */
+        }
         if (!a.quiet && (step % a.print_every == 0 || step == 1 || step == a.steps))
             printf("step %6ld  loss %.6g\n", step, (double)loss);
     }
@@ -848,8 +852,12 @@ static int cmd_train(const nnrt_model *m, nnrt_args *a)
                 rc = 1;
                 goto restore;
             }
-            m->backward(m->self);
-            m->step(m->self, lr);
+            if (m->backward_step)                   /* backward and step in one pass */
+                m->backward_step(m->self, lr);
+            else {
+                m->backward(m->self);
+                m->step(m->self, lr);
+            }
             p.step++;
             p.epoch_step = b + 1;
             p.loss_sum += (double)loss * n;

@@ -7,7 +7,11 @@
  *   - a second backward without zero_grad adds (every gradient doubles);
  *   - after zero_grad the gradients read as zeros (tensors, what 1), and a
  *     step with plain SGD leaves the weights as they are;
- *   - batch sizes 1 to 6 (the linear kernel's row path and its tiles).
+ *   - batch sizes 1 to 6 (the linear kernel's row path and its tiles);
+ *   - backward_step (the training loop's call) is backward, step and
+ *     zero_grad: the same weights bit for bit over three steps, gradients
+ *     that read as zeros after it, and, after a backward without
+ *     zero_grad, the step of the sum.
  * Includes the generated C (MODEL_C, model MODEL) like gradcheck_model.c. */
 #define NNC_NO_MAIN
 #include MODEL_C
@@ -32,6 +36,21 @@ static int same(const float *a, const float *b, size_t k)
         if (!(a[i] == b[i]))
             return 0;
     return 1;
+}
+
+/* the gradients, read through the tensor views (what 1), are all zeros */
+static int grads_read_zero(MODEL *m)
+{
+    nnrt_tensor views[UP(NTENSORS)];
+    int k = FN(tensors)(m, views, 1), zeros = 1;
+    for (int i = 0; i < k; i++) {
+        int64_t numel = 1;
+        for (int d = 0; d < views[i].ndim; d++)
+            numel *= views[i].shape[d];
+        for (int64_t j = 0; j < numel; j++)
+            zeros &= views[i].data[j] == 0.0f;
+    }
+    return zeros && k > 0;
 }
 
 static void run(int n)     /* n >= 2: the second pass has n - 1 samples */
@@ -84,16 +103,7 @@ static void run(int n)     /* n >= 2: the second pass has n - 1 samples */
            "a second backward without zero_grad adds to the first", n);
 
     FN(zero_grad)(&m);
-    nnrt_tensor views[UP(NTENSORS)];
-    int k = FN(tensors)(&m, views, 1), zeros = 1;
-    for (int i = 0; i < k; i++) {
-        int64_t numel = 1;
-        for (int d = 0; d < views[i].ndim; d++)
-            numel *= views[i].shape[d];
-        for (int64_t j = 0; j < numel; j++)
-            zeros &= views[i].data[j] == 0.0f;
-    }
-    expect(zeros && k > 0, "after zero_grad, the gradients read as zeros", n);
+    expect(grads_read_zero(&m), "after zero_grad, the gradients read as zeros", n);
 
     FN(zero_grad)(&m);
     memcpy(w0, m.param, sizeof(float) * UP(NPARAM));
@@ -104,10 +114,70 @@ static void run(int n)     /* n >= 2: the second pass has n - 1 samples */
     FN(free)(&m);
 }
 
+/* one training step of a: zero_grad (unless add), forward, loss, then the
+ * three calls (fused 0) or backward_step */
+static void train(MODEL *a, const float *x, const float *t, int n, int add, int fused)
+{
+    if (!add)
+        FN(zero_grad)(a);
+    FN(forward)(a, x, n);
+    FN(loss)(a, t);
+    if (fused)
+        FN(backward_step)(a, 0.05f);
+    else {
+        FN(backward)(a);
+        FN(step)(a, 0.05f);
+        FN(zero_grad)(a);
+    }
+}
+
+static int same_state(const MODEL *a, const MODEL *b)
+{
+    return memcmp(a->param, b->param, sizeof(float) * UP(NPARAM)) == 0 && a->steps == b->steps &&
+           (UP(NBUF) == 0 || memcmp(a->buf, b->buf, sizeof(float) * (UP(NBUF) + !UP(NBUF))) == 0);
+}
+
+static void run_step(int n)
+{
+    MODEL a, b;
+    FN(init)(&a, 6, 3);
+    FN(init)(&b, 6, 3);
+    nnrt_rng rng;
+    nnrt_rng_seed(&rng, 11);
+    float *x = nnrt_alloc((size_t)2 * n * UP(INPUT_SIZE), "x"), *t = nnrt_alloc((size_t)2 * n * UP(TARGET_SIZE), "t");
+    nnrt_fill_normal(x, (size_t)2 * n * UP(INPUT_SIZE), &rng);
+    nnrt_fill_normal(t, (size_t)2 * n * UP(TARGET_SIZE), &rng);
+    for (int s = 0; s < 3; s++) {
+        const float *xs = x + (size_t)(s % 2) * n * UP(INPUT_SIZE), *ts = t + (size_t)(s % 2) * n * UP(TARGET_SIZE);
+        train(&a, xs, ts, n, 0, 0);
+        train(&b, xs, ts, n, 0, 1);
+    }
+    expect(same_state(&a, &b) && a.steps == 3, "backward_step: the weights of backward, step and zero_grad", n);
+
+    expect(grads_read_zero(&b), "after backward_step, the gradients read as zeros", n);
+
+    /* a backward without zero_grad, then backward_step: the step of the sum */
+    for (int fused = 0; fused < 2; fused++) {
+        MODEL *m = fused ? &b : &a;
+        FN(zero_grad)(m);
+        FN(forward)(m, x, n);
+        FN(loss)(m, t);
+        FN(backward)(m);
+        train(m, x + (size_t)n * UP(INPUT_SIZE), t + (size_t)n * UP(TARGET_SIZE), n, 1, fused);
+    }
+    expect(same_state(&a, &b), "backward_step after a backward without zero_grad: the step of both", n);
+    free(x), free(t);
+    FN(free)(&a);
+    FN(free)(&b);
+}
+
 int main(void)
 {
     run(2);
     run(3);
     run(6);
+    for (int n = 1; n <= 3; n++)
+        run_step(n);
+    run_step(6);
     return failed;
 }
