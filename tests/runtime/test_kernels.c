@@ -949,8 +949,9 @@ static int conv_threads_differ(const nnrt_conv2d_dims *d)
 
 /* Every kernel that shares work between threads gives the same bits with
  * any number of them: conv2d with its work cut by sample within one chunk
- * of 8 (batch 3) and by chunk (batch 20: chunks of 8, 8 and 4; conv2d.c),
- * with d weight by lanes (16 out channels) and by rows (6, with padding). */
+ * of 8 (batch 3), into d input and runs of d weight blocks (batch 1), and
+ * by chunk (batch 20: chunks of 8, 8 and 4; conv2d.c), with d weight by
+ * lanes (16 out channels) and by rows (6, with padding). */
 static void threads_same_bits(void)
 {
     nnrt_conv2d_dims d = {.N = 3, .C = 6, .H = 14, .W = 14, .K = 16, .R = 5, .S = 5, .P = 10,
@@ -959,8 +960,12 @@ static void threads_same_bits(void)
                            .Q = 28, .stride_h = 1, .stride_w = 1, .pad_h = 2, .pad_w = 2, .dil_h = 1,
                            .dil_w = 1, .groups = 1};
     int differ = conv_threads_differ(&d);
+    d.N = 1;
+    differ += conv_threads_differ(&d);
     d.N = 20;
     differ += conv_threads_differ(&d);
+    differ += conv_threads_differ(&d1);
+    d1.N = 1;
     differ += conv_threads_differ(&d1);
     size_t nl = 5 * 400, nlw = 120 * 400;
     float *lx = random_floats(nl), *lw = random_floats(nlw), *lb = random_floats(120);
