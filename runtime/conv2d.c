@@ -675,6 +675,63 @@ static void dcol_tile_any(float *dst, int CH, int n, const float *dyw, int DK, c
             out[(size_t)m * ld + v] += tile[m][v];
 }
 
+/* The fold of bwd_dx, for mr channels: dx[m][h][w] += dxs[s][m][h + pad_h][q]
+ * for each kernel column s in order, w = q + sh, sh = s*dil_w - pad_w, over
+ * the q in [0, Q) whose w is in [0, W) (dxs: blocks of SB floats a column) */
+static void fold(float *restrict dx, const float *restrict dxs, int mr, size_t SB, const nnrt_conv2d_dims *d,
+                 const conv_geom *g)
+{
+    for (int sc = 0; sc < d->S; sc++) {
+        int sh = sc * d->dil_w - d->pad_w;
+        int q0 = sh < 0 ? -sh : 0, q1 = d->W - sh < d->Q ? d->W - sh : d->Q;
+        for (int m = 0; m < mr; m++)
+            for (int h = 0; h < d->H; h++) {
+                float *o = dx + ((size_t)m * d->H + h) * d->W + sh;
+                const float *src = dxs + sc * SB + (size_t)m * g->PL + (size_t)(h + d->pad_h) * d->Q;
+                for (int q = q0; q < q1; q++)
+                    o[q] += src[q];
+            }
+    }
+}
+
+#ifdef NNRT_AVX512
+/* The same with AVX-512, which the compiler leaves scalar for LeNet's rows
+ * of 10: a row of dx is held in registers, 16 columns at a time, and each
+ * kernel column's row is added under a mask, in the same order; the lanes
+ * a column does not reach keep their value (-0 stays -0), so the bits are
+ * the loops'. assign: dx = the fold, from zeros (no zeroing pass, and no
+ * load of dx, whose masked loads after the masked stores to the row before
+ * wait for them). */
+__attribute__((target("avx512f"))) static void fold_avx512(float *dx, const float *dxs, int mr, size_t SB,
+                                                          const nnrt_conv2d_dims *d, const conv_geom *g,
+                                                          int assign)
+{
+    for (int m = 0; m < mr; m++)
+        for (int h = 0; h < d->H; h++) {
+            float *o = dx + ((size_t)m * d->H + h) * d->W;
+            const float *row = dxs + (size_t)m * g->PL + (size_t)(h + d->pad_h) * d->Q;
+            for (int w0 = 0; w0 < d->W; w0 += 16) {
+                int nw = d->W - w0 < 16 ? d->W - w0 : 16;
+                __mmask16 mo = (__mmask16)((1u << nw) - 1);
+                __m512 acc = assign ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mo, o + w0);
+                for (int sc = 0; sc < d->S; sc++) {
+                    int sh = sc * d->dil_w - d->pad_w;
+                    int q0 = sh < 0 ? -sh : 0, q1 = d->W - sh < d->Q ? d->W - sh : d->Q;
+                    int lo = q0 + sh - w0, hi = q1 + sh - w0;  /* the lanes w - w0 it reaches */
+                    lo = lo < 0 ? 0 : lo, hi = hi > 16 ? 16 : hi;
+                    if (hi <= lo)
+                        continue;
+                    __mmask16 ms = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+                    /* lane l reads q = w0 + l - sh: masked lanes are not read */
+                    const float *src = row + sc * SB + w0 - sh;
+                    acc = _mm512_mask_add_ps(acc, ms, acc, _mm512_maskz_loadu_ps(ms, src));
+                }
+                _mm512_mask_storeu_ps(o + w0, mo, acc);
+            }
+        }
+}
+#endif
+
 /* d input of one sample's share (part: a range of the (group, block of MR
  * in channels) pairs, whose channels no other part touches). The backward
  * of the shifted reads: tap (c, r, s) of output pixel j read the shifted
@@ -707,19 +764,15 @@ static void bwd_dx(const bwd_ctx *c, int i, int part)
                 dcol_tile_any(dc + j0, g->PL, nl, dyw + j0, g->DK, a, g->Kg, mr);
             }
         }
+#ifdef NNRT_AVX512
+        if (has_avx512()) {
+            fold_avx512(dxn + (size_t)c0 * d->H * d->W, dxs, mr, SB, d, g, d->assign_dx);
+            continue;
+        }
+#endif
         if (d->assign_dx)                       /* dx = the fold: zeroed here, where it is hot */
             memset(dxn + (size_t)c0 * d->H * d->W, 0, sizeof(float) * (size_t)mr * d->H * d->W);
-        for (int sc = 0; sc < d->S; sc++) {      /* the fold */
-            int sh = sc * d->dil_w - d->pad_w;   /* w = q + sh */
-            int q0 = sh < 0 ? -sh : 0, q1 = d->W - sh < d->Q ? d->W - sh : d->Q;
-            for (int m = 0; m < mr; m++)
-                for (int h = 0; h < d->H; h++) {
-                    float *o = dxn + ((size_t)(c0 + m) * d->H + h) * d->W + sh;
-                    const float *src = dxs + sc * SB + (size_t)m * g->PL + (size_t)(h + d->pad_h) * d->Q;
-                    for (int q = q0; q < q1; q++)
-                        o[q] += src[q];
-                }
-        }
+        fold(dxn + (size_t)c0 * d->H * d->W, dxs, mr, SB, d, g);
     }
 }
 

@@ -21,6 +21,20 @@
 #define INLINE static inline
 #endif
 
+/* Functions written with AVX-512 intrinsics (target attributes), for loops
+ * the compiler leaves scalar (rows shorter than a vector), taken when the
+ * machine has what they use: F, BW and VL (what every AVX-512 x86 has but
+ * Xeon Phi). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(NNRT_NO_CLONES)
+#include <immintrin.h>
+#define NNRT_AVX512 1
+static inline int has_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+}
+#endif
+
 /* 16 floats (16 ints), one AVX-512 register (two AVX2 ones, four SSE ones):
  * the register tiles are written with these (GCC's vector extension, which
  * clang has too), because GCC's own vectorisation of the same loops picks

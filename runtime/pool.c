@@ -192,23 +192,14 @@ HOT static void max2x2_bwd_planes(void *arg, size_t lo, size_t hi)
         }
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(NNRT_NO_CLONES)
+#ifdef NNRT_AVX512
 /* The same with AVX-512, which the compiler does not manage by itself: rows
  * of 14 or 5 windows leave its vector loop nothing and its scalar remainder
  * all (4 times slower, measured). Here 16 windows at a time, a shorter last
  * group with masked loads and stores: two rows of 32 floats are split into
  * the windows' four pixels a b / e f (permutes), the choice is made with
  * compare masks, and the gradients are interleaved back. */
-#include <immintrin.h>
 #define HAVE_MAX2X2_AVX512 1
-
-/* the AVX-512 this code uses: F, BW and VL (what every AVX-512 x86 has
- * but Xeon Phi) */
-static int has_avx512(void)
-{
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
-}
 
 /* Windows q0 .. q0+n-1 (n <= 16) of the row pair at x (rows W apart): their
  * pixels a b / e f as four vectors of 16 (0 past n), their maximum m
