@@ -406,19 +406,21 @@ static void max_bwd_planes(void *arg, size_t lo, size_t hi)
         for (int p = 0; p < d->P; p++)
             for (int q = 0; q < d->Q; q++) {
                 size_t at = nc * PQ + (size_t)p * d->Q + q;
-                unsigned char code;
+                long i;         /* the pixel of the plane that gets the gradient */
                 if (c->arg) {
-                    code = c->arg[at];
-                } else {
+                    unsigned char code = c->arg[at];
+                    if (code == NONE)
+                        continue;
+                    long h = (long)p * d->stride_h - d->pad_h + code / d->kw;
+                    long w = (long)q * d->stride_w - d->pad_w + code % d->kw;
+                    i = h * d->W + w;
+                } else {        /* any window size (a code would not hold more than 254) */
                     float m;
-                    long i = window_argmax(&m, c->b + nc * HW, p, q, d);
-                    code = window_code(i, m, p, q, d);
+                    i = window_argmax(&m, c->b + nc * HW, p, q, d);
+                    if (i < 0 || (d->relu && !(m > 0.0f)))
+                        continue;
                 }
-                if (code == NONE)
-                    continue;
-                long h = (long)p * d->stride_h - d->pad_h + code / d->kw;
-                long w = (long)q * d->stride_w - d->pad_w + code % d->kw;
-                c->out[nc * HW + (size_t)(h * d->W + w)] += c->a[at];
+                c->out[nc * HW + (size_t)i] += c->a[at];
             }
 }
 

@@ -163,6 +163,19 @@ class OpsF(nn.Module):
         return self.f(torch.flatten(h, 1))
 
 
+class OpsG(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(2, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(2, 3, 3, padding=1)
+        self.f = nn.Linear(7 * 1 * 2, 3)
+
+    def forward(self, x):
+        a = F.max_pool2d(F.relu(self.c1(x)), 16)
+        b = F.max_pool2d(self.c2(x), 16)
+        return self.f(torch.flatten(torch.cat([a, b], 1), 1))
+
+
 def sgd(**kw):
     return lambda ps: torch.optim.SGD(ps, **kw)
 
@@ -193,6 +206,7 @@ CASES = {
     "ops_d": (OpsD, (2, 6, 7), "same", nn.L1Loss(), sgd(lr=0.05, momentum=0.9, nesterov=True), 1e-5, ""),
     "ops_e": (OpsE, (3, 16, 16), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
     "ops_f": (OpsF, (2, 15, 15), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
+    "ops_g": (OpsG, (2, 16, 32), "same", nn.MSELoss(), sgd(lr=0.05), 1e-5, ""),
 }
 CLIP = {"inception_tiny": 5.0, "ops_c": 0.05}
 

@@ -235,6 +235,29 @@ static void hand_maxpool2d(void)
     check("maxpool2d forward overlapping windows", max_err(y, (float[]){9, 9, 9, 9}, 4), EXACT_TOL);
     nnrt_maxpool2d_backward(dxr, (float[]){1, 2, 3, 4}, xr, &dr);
     check("maxpool2d backward overlapping ties", max_err(dxr, (float[]){0, 6, 0, 4}, 4), EXACT_TOL);
+
+    /* windows of more pixels than a choice byte holds (NNRT_ARGMAX_MAX):
+     * one 17x17 window (289 pixels) on a 17x17 plane whose maximum, 7, is
+     * at position 255 (row 15, column 0: a byte's 255 means "no choice")
+     * and then at 288 (the last pixel: a byte would wrap to 32); dy = 2 goes
+     * there, with the ReLU folded in too (7 > 0) */
+    float xb[289] = {0}, dxb[289], yb;
+    nnrt_pool2d_dims db = {.N = 1, .C = 1, .H = 17, .W = 17, .P = 1, .Q = 1, .kh = 17, .kw = 17,
+                           .stride_h = 17, .stride_w = 17};
+    for (int at = 255, k = 0; k < 2; at = 288, k++) {
+        memset(xb, 0, sizeof xb);
+        xb[at] = 7.0f;
+        for (db.relu = 0; db.relu < 2; db.relu++) {
+            memset(dxb, 0, sizeof dxb);
+            nnrt_maxpool2d_forward(&yb, xb, &db);
+            nnrt_maxpool2d_backward(dxb, (float[]){2}, xb, &db);
+            float want[289] = {0};
+            want[at] = 2.0f;
+            check("maxpool2d 289-pixel window: forward", yb == 7.0f ? 0.0 : 1.0, EXACT_TOL);
+            check("maxpool2d 289-pixel window: backward to pixel 255 or 288", max_err(dxb, want, 289),
+                  EXACT_TOL);
+        }
+    }
 }
 
 static void hand_relu(void)
