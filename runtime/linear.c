@@ -14,6 +14,11 @@
  *     with the roles of n and o exchanged.
  * Feature counts that are not a multiple of the tile width end with a tile
  * that overlaps the one before and writes only the features it adds.
+ * For one or two samples both backward products are one pass over w (a
+ * tile of 64 features of x and dx in registers, w and dw streaming), and
+ * nnrt_linear_backward_sgd (a generated trainer's backward_step, plain
+ * SGD) applies the update in that pass instead of writing dw: at batch 1
+ * the layer's weights are then read once and written once a step.
  *
  * Work is cut into tasks for nnrt_parallel (parallel.c) by blocks of the
  * output; each output element is computed by one task in a fixed order, so
@@ -300,9 +305,9 @@ HOT static void linear_bwd_task(void *arg, int task)
 /* The plain loops, for layers narrower than a tile: each dy[n][o] times a
  * row of w added to dx, and times a row of x added to dw (assign: the first
  * sample's assigned), for the features [i0, i1). */
-static void bwd_rows(float *restrict dx, float *restrict dw, const float *restrict dy,
-                     const float *restrict x, const float *restrict w, int N, int IN, int OUT,
-                     int assign, int i0, int i1)
+HOT static void bwd_rows(float *restrict dx, float *restrict dw, const float *restrict dy,
+                         const float *restrict x, const float *restrict w, int N, int IN, int OUT,
+                         int assign, int i0, int i1)
 {
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OUT; o++) {
