@@ -806,14 +806,16 @@ static void emit_backward_step(Emit *e)
            " * same bits, in one pass where it can: the training loop's call. The\n"
            " * gradients are zero after it, as after zero_grad. */\n");
     out(e, "void %s_backward_step(%s *m, float lr)\n{\n", M, M);
+    static const char three[] = "%s%s_backward(m);\n%s%s_step(m, lr);\n%s%s_zero_grad(m);\n";
     bool plain = g->opt == OPT_SGD && g->momentum == 0 && g->weight_decay == 0 && g->clip_norm <= 0;
     if (!plain) {
-        out(e, "    %s_backward(m);\n    %s_step(m, lr);\n    %s_zero_grad(m);\n}\n\n", M, M, M);
+        out(e, three, "    ", M, "    ", M, "    ", M);
+        out(e, "}\n\n");
         return;
     }
-    out(e, "    if (!m->grad_zero) {    /* gradients from an earlier backward: add to them, then step */\n"
-           "        %s_backward(m);\n        %s_step(m, lr);\n        %s_zero_grad(m);\n        return;\n    }\n",
-        M, M, M);
+    out(e, "    if (!m->grad_zero) {    /* gradients from an earlier backward: add to them, then step */\n");
+    out(e, three, "        ", M, "        ", M, "        ", M);
+    out(e, "        return;\n    }\n");
     emit_backward_body(e, true);
 }
 /* The kernels' scratch at batch n, layer by layer: plan_workspace's list,

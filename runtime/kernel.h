@@ -28,10 +28,17 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(NNRT_NO_CLONES)
 #include <immintrin.h>
 #define NNRT_AVX512 1
+/* asked once, when the program loads (the kernels ask per plane or block) */
+static int nnrt_avx512;
+__attribute__((constructor)) static void nnrt_avx512_init(void)
+{
+    __builtin_cpu_init();
+    nnrt_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512vl");
+}
 static inline int has_avx512(void)
 {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
+    return nnrt_avx512;
 }
 #endif
 

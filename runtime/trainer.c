@@ -279,6 +279,18 @@ static int dump(const nnrt_model *m, const char *path, const float *x, const flo
     return rc;
 }
 
+/* loss.backward(); optimizer.step(): in one pass (the model's backward_step,
+ * which leaves the gradients zero) unless keep_grads asks for them */
+static void backward_and_step(const nnrt_model *m, float lr, int keep_grads)
+{
+    if (m->backward_step && !keep_grads) {
+        m->backward_step(m->self, lr);
+        return;
+    }
+    m->backward(m->self);
+    m->step(m->self, lr);
+}
+
 static int cmd_loop(const nnrt_model *m, nnrt_args a)
 {
     char err[4096];
@@ -333,12 +345,7 @@ static int cmd_loop(const nnrt_model *m, nnrt_args a)
             rc = 1;
             goto out;
         }
-        if (m->backward_step && !(a.dump && step == a.steps))
-            m->backward_step(m->self, a.lr);        /* both in one pass */
-        else {                                      /* --dump: the last step's gradients are kept */
-            m->backward(m->self);                   /* loss.backward() */
-            m->step(m->self, a.lr);                 /* optimizer.step() */
-        }
+        backward_and_step(m, a.lr, a.dump && step == a.steps);   /* --dump: keep the last gradients */
         if (!a.quiet && (step % a.print_every == 0 || step == 1 || step == a.steps))
             printf("step %6ld  loss %.6g\n", step, (double)loss);
     }
@@ -852,12 +859,7 @@ static int cmd_train(const nnrt_model *m, nnrt_args *a)
                 rc = 1;
                 goto restore;
             }
-            if (m->backward_step)                   /* backward and step in one pass */
-                m->backward_step(m->self, lr);
-            else {
-                m->backward(m->self);
-                m->step(m->self, lr);
-            }
+            backward_and_step(m, lr, 0);
             p.step++;
             p.epoch_step = b + 1;
             p.loss_sum += (double)loss * n;
