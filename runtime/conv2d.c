@@ -74,7 +74,7 @@
  * workspace.c) */
 enum {
     VL = CONV_VL,   /* pixels per register tile: two AVX-512 vectors */
-    DVL = 48,       /* d input: three */
+    DVL = 64,       /* d input: four (three from 7 channels) */
     MR = CONV_MR,   /* channels per register tile (forward, d input) */
     MW = 6,         /* d weight: channels per block ... */
     NW = 4,         /* ... times taps per block */
@@ -591,88 +591,75 @@ HOT static void bwd_prep(void *arg, int i)
 
 /* The d input tile, for mr input channels at one kernel tap (r, s):
  *   dst[m*CH + v] += sum over k < K of a[k*MR + m] * dyw[k*DK + v]
- * for m < mr and v < 16*nv, where dst is the tile's place in the padded
- * input: each input pixel gets the products of the out-channel gradients
- * that read it through this tap. The mr channels are CH apart, so the
- * tile's additions never overlap one another. add 0: dst = the sum instead
- * (the caller's tile, for the last pixels of a plane). Vectors as in
- * corr_tile. */
-INLINE void dcol_tile(float *restrict dst, int CH, int add, const float *restrict dyw, int DK,
-                      const float *restrict a, int K, int mr, int nv)
+ * for m < mr and v < n, n in (16*(nv-1), 16*nv], where dst is the tile's
+ * place in the padded input: each input pixel gets the products of the
+ * out-channel gradients that read it through this tap. The mr channels are
+ * CH apart, so the tile's additions never overlap one another. The last
+ * vector computes 16 lanes (dyw's rows have zeros up to DK) and writes
+ * back, unchanged, the lanes of dst past n, which may lie past the plane
+ * (the scratch has LW floats to spare). Vectors as in corr_tile. */
+INLINE void dcol_tile(float *restrict dst, int CH, const float *restrict dyw, int DK,
+                      const float *restrict a, int K, int mr, int nv, int n)
 {
-    v16f acc[MR][3], y0, y1, y2;
-    memcpy(&y0, dyw, sizeof y0);
-    if (nv > 1)
-        memcpy(&y1, dyw + 16, sizeof y1);
-    if (nv > 2)
-        memcpy(&y2, dyw + 32, sizeof y2);
-    for (int m = 0; m < mr; m++) {      /* k = 0 (K >= 1) */
-        acc[m][0] = a[m] * y0;
-        if (nv > 1)
-            acc[m][1] = a[m] * y1;
-        if (nv > 2)
-            acc[m][2] = a[m] * y2;
-    }
+    v16f acc[MR][4], y[4];
+    for (int h = 0; h < nv; h++)
+        memcpy(&y[h], dyw + 16 * h, sizeof y[h]);
+    for (int m = 0; m < mr; m++)        /* k = 0 (K >= 1) */
+        for (int h = 0; h < nv; h++)
+            acc[m][h] = a[m] * y[h];
     for (int k = 1; k < K; k++) {
-        memcpy(&y0, dyw + (size_t)k * DK, sizeof y0);
-        if (nv > 1)
-            memcpy(&y1, dyw + (size_t)k * DK + 16, sizeof y1);
-        if (nv > 2)
-            memcpy(&y2, dyw + (size_t)k * DK + 32, sizeof y2);
+        for (int h = 0; h < nv; h++)
+            memcpy(&y[h], dyw + (size_t)k * DK + 16 * h, sizeof y[h]);
         const float *ak = a + k * MR;
-        for (int m = 0; m < mr; m++) {
-            acc[m][0] += ak[m] * y0;
-            if (nv > 1)
-                acc[m][1] += ak[m] * y1;
-            if (nv > 2)
-                acc[m][2] += ak[m] * y2;
-        }
+        for (int m = 0; m < mr; m++)
+            for (int h = 0; h < nv; h++)
+                acc[m][h] += ak[m] * y[h];
     }
+    v16i lane, keep;                    /* the last vector's lanes past n */
+    for (int v = 0; v < 16; v++)
+        lane[v] = v;
+    keep = lane >= n - 16 * (nv - 1);
     for (int m = 0; m < mr; m++)
         for (int h = 0; h < nv; h++) {
             float *o = dst + (size_t)m * CH + 16 * h;
-            v16f d;
-            if (add) {
-                memcpy(&d, o, sizeof d);
-                acc[m][h] += d;
-            }
-            memcpy(o, &acc[m][h], sizeof d);
+            v16f d, sum;
+            memcpy(&d, o, sizeof d);
+            sum = acc[m][h] + d;
+            if (h == nv - 1)
+                sum = (v16f)(((v16i)sum & ~keep) | ((v16i)d & keep));
+            memcpy(o, &sum, sizeof d);
         }
 }
 
-#define DCOL_TILES(nv)                                                                                      \
-    switch (mr) {                                                                                           \
-    case 8: dcol_tile(dst, CH, add, dyw, DK, a, K, 8, nv); break;                                           \
-    case 7: dcol_tile(dst, CH, add, dyw, DK, a, K, 7, nv); break;                                           \
-    case 6: dcol_tile(dst, CH, add, dyw, DK, a, K, 6, nv); break;                                           \
-    case 5: dcol_tile(dst, CH, add, dyw, DK, a, K, 5, nv); break;                                           \
-    case 4: dcol_tile(dst, CH, add, dyw, DK, a, K, 4, nv); break;                                           \
-    case 3: dcol_tile(dst, CH, add, dyw, DK, a, K, 3, nv); break;                                           \
-    case 2: dcol_tile(dst, CH, add, dyw, DK, a, K, 2, nv); break;                                           \
-    default: dcol_tile(dst, CH, add, dyw, DK, a, K, 1, nv); break;                                          \
+/* dcol_tile for any mr in 1 .. MR and any n in 1 .. 16*nv, nv <= 4 (3 from
+ * 7 channels: the sums stay in registers) */
+#define DCOL_TILE(mr, nv) dcol_tile(dst, CH, dyw, DK, a, K, mr, nv, n)
+#define DCOL_NV(mr)                                                                                          \
+    switch (nv) {                                                                                            \
+    case 4: DCOL_TILE(mr, 4); break;                                                                         \
+    case 3: DCOL_TILE(mr, 3); break;                                                                         \
+    case 2: DCOL_TILE(mr, 2); break;                                                                         \
+    default: DCOL_TILE(mr, 1); break;                                                                        \
     }
-/* dcol_tile for any mr in 1 .. MR, added into dst's first n lanes (n <= VL) */
+#define DCOL_NV3(mr)                                                                                         \
+    switch (nv) {                                                                                            \
+    case 3: DCOL_TILE(mr, 3); break;                                                                         \
+    case 2: DCOL_TILE(mr, 2); break;                                                                         \
+    default: DCOL_TILE(mr, 1); break;                                                                        \
+    }
 static void dcol_tile_any(float *dst, int CH, int n, const float *dyw, int DK, const float *a, int K, int mr)
 {
-    if (n == DVL) {
-        int add = 1;
-        DCOL_TILES(3)
-        return;
+    int nv = (n + 15) / 16;
+    switch (mr) {
+    case 8: DCOL_NV3(8) break;
+    case 7: DCOL_NV3(7) break;
+    case 6: DCOL_NV(6) break;
+    case 5: DCOL_NV(5) break;
+    case 4: DCOL_NV(4) break;
+    case 3: DCOL_NV(3) break;
+    case 2: DCOL_NV(2) break;
+    default: DCOL_NV(1) break;
     }
-    /* the last pixels, through a tile (as few vectors as hold them): dyw's
-     * rows have zeros up to DK, which the reads do not pass */
-    float tile[MR][DVL], *out = dst;
-    int add = 0, ld = CH;
-    dst = &tile[0][0], CH = DVL;
-    if (n > 32)
-        DCOL_TILES(3)
-    else if (n > 16)
-        DCOL_TILES(2)
-    else
-        DCOL_TILES(1)
-    for (int m = 0; m < mr; m++)
-        for (int v = 0; v < n; v++)
-            out[(size_t)m * ld + v] += tile[m][v];
 }
 
 /* The fold of bwd_dx, for mr channels: dx[m][h][w] += dxs[s][m][h + pad_h][q]
@@ -706,29 +693,40 @@ __attribute__((target("avx512f"))) static void fold_avx512(float *dx, const floa
                                                           const nnrt_conv2d_dims *d, const conv_geom *g,
                                                           int assign)
 {
-    for (int m = 0; m < mr; m++)
-        for (int h = 0; h < d->H; h++) {
-            float *o = dx + ((size_t)m * d->H + h) * d->W;
-            const float *row = dxs + (size_t)m * g->PL + (size_t)(h + d->pad_h) * d->Q;
-            for (int w0 = 0; w0 < d->W; w0 += 16) {
-                int nw = d->W - w0 < 16 ? d->W - w0 : 16;
-                __mmask16 mo = (__mmask16)((1u << nw) - 1);
-                __m512 acc = assign ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mo, o + w0);
-                for (int sc = 0; sc < d->S; sc++) {
-                    int sh = sc * d->dil_w - d->pad_w;
-                    int q0 = sh < 0 ? -sh : 0, q1 = d->W - sh < d->Q ? d->W - sh : d->Q;
-                    int lo = q0 + sh - w0, hi = q1 + sh - w0;  /* the lanes w - w0 it reaches */
-                    lo = lo < 0 ? 0 : lo, hi = hi > 16 ? 16 : hi;
-                    if (hi <= lo)
-                        continue;
-                    __mmask16 ms = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
-                    /* lane l reads q = w0 + l - sh: masked lanes are not read */
-                    const float *src = row + sc * SB + w0 - sh;
-                    acc = _mm512_mask_add_ps(acc, ms, acc, _mm512_maskz_loadu_ps(ms, src));
-                }
-                _mm512_mask_storeu_ps(o + w0, mo, acc);
-            }
+    enum { SMAX = 32 };                 /* kernel columns with their masks at hand */
+    __mmask16 ms[SMAX];
+    ptrdiff_t at[SMAX];
+    if (d->S > SMAX) {                  /* wider kernels: the loops */
+        if (assign)
+            memset(dx, 0, sizeof(float) * (size_t)mr * d->H * d->W);
+        fold(dx, dxs, mr, SB, d, g);
+        return;
+    }
+    for (int w0 = 0; w0 < d->W; w0 += 16) {
+        int nw = d->W - w0 < 16 ? d->W - w0 : 16, nc = 0;
+        __mmask16 mo = (__mmask16)((1u << nw) - 1);
+        /* the kernel columns that reach these 16 columns, in order: their
+         * lanes and where lane 0 reads (masked lanes are not read) */
+        for (int sc = 0; sc < d->S; sc++) {
+            int sh = sc * d->dil_w - d->pad_w;
+            int q0 = sh < 0 ? -sh : 0, q1 = d->W - sh < d->Q ? d->W - sh : d->Q;
+            int lo = q0 + sh - w0, hi = q1 + sh - w0;  /* the lanes w - w0 it reaches */
+            lo = lo < 0 ? 0 : lo, hi = hi > 16 ? 16 : hi;
+            if (hi <= lo)
+                continue;
+            ms[nc] = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+            at[nc++] = (ptrdiff_t)sc * (ptrdiff_t)SB + w0 - sh;
         }
+        for (int m = 0; m < mr; m++)
+            for (int h = 0; h < d->H; h++) {
+                float *o = dx + ((size_t)m * d->H + h) * d->W + w0;
+                const float *row = dxs + (size_t)m * g->PL + (size_t)(h + d->pad_h) * d->Q;
+                __m512 acc = assign ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mo, o);
+                for (int i = 0; i < nc; i++)
+                    acc = _mm512_mask_add_ps(acc, ms[i], acc, _mm512_maskz_loadu_ps(ms[i], row + at[i]));
+                _mm512_mask_storeu_ps(o, mo, acc);
+            }
+    }
 }
 #endif
 
@@ -746,10 +744,10 @@ static void bwd_dx(const bwd_ctx *c, int i, int part)
     const conv_geom *g = c->g;
     int n = c->n0 + i, RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR, units = g->G * ncb;
     int u0 = (int)((long)units * part / c->dx_parts), u1 = (int)((long)units * (part + 1) / c->dx_parts);
-    int ntiles = (g->L + DVL - 1) / DVL;
+    int dvl = g->Cg < 7 ? DVL : 48, ntiles = (g->L + dvl - 1) / dvl;
     size_t SB = (size_t)MR * g->PL;     /* floats of one kernel column's block of dxs */
     float *dxn = c->dx + (size_t)n * d->C * d->H * d->W;
-    float *dxs = nnrt_scratch(0, (size_t)d->S * SB);
+    float *dxs = nnrt_scratch(0, (size_t)d->S * SB + LW);
     for (int u = u0; u < u1; u++) {
         int cb = u % ncb, gi = u / ncb, c0 = gi * g->Cg + cb * MR;
         int mr = g->Cg - cb * MR < MR ? g->Cg - cb * MR : MR;
@@ -760,7 +758,7 @@ static void bwd_dx(const bwd_ctx *c, int i, int part)
             float *dc = dxs + (size_t)(rs % d->S) * SB + (size_t)(rs / d->S) * d->dil_h * d->Q;
             const float *a = c->ad + ((size_t)u * RS + rs) * g->Kg * MR;
             for (int it = 0; it < ntiles; it++) {
-                int j0 = it * DVL, nl = g->L - j0 < DVL ? g->L - j0 : DVL;
+                int j0 = it * dvl, nl = g->L - j0 < dvl ? g->L - j0 : dvl;
                 dcol_tile_any(dc + j0, g->PL, nl, dyw + j0, g->DK, a, g->Kg, mr);
             }
         }
@@ -887,6 +885,65 @@ HOT static void bwd_chunk_task(void *arg, int ci)
         bwd_dw(&c, blk);
 }
 
+/* d weight and d bias left running on a worker (nnrt_conv2d_dims.defer_dw)
+ * while the caller computes d input and goes on to the layers before: the
+ * job, with copies of what it points to, kept here until the join (one at
+ * a time). The worker makes its own copies of dy (and x) in its own
+ * scratch, slot 3, with the same tasks as the one-chunk path, so the bits
+ * are the same. */
+static struct later {
+    bwd_ctx c;
+    nnrt_conv2d_dims d;
+    nnrt_pool2d_dims pd;
+    conv_geom g;
+} later;
+
+HOT static void bwd_later(void *arg, int task)
+{
+    (void)task;
+    const struct later *l = arg;
+    bwd_ctx c = l->c;
+    const conv_geom *g = c.g;
+    conv_bwd_sizes z;
+    conv_backward_sizes(&z, c.d, g, 0, 1, c.db != NULL);
+    float *buf = nnrt_scratch(3, z.one_chunk + (size_t)g->T);
+    int *off = (int *)(buf + z.one_chunk);
+    c.dyp = z.ndyp ? buf : NULL;
+    c.dyt = z.ndyt ? buf + z.ndyp : NULL;
+    c.xs = z.nxs ? buf + z.ndyp + z.ndyt : NULL;
+    c.dbs = c.db ? buf + z.ndyp + z.ndyt + z.nxs : NULL;
+    c.off = off;
+    if (c.lanes)
+        pixel_offsets(off, c.d, g);
+    else
+        tap_offsets(off, c.d, g);
+    for (int i = 0; i < c.ns; i++)
+        bwd_prep(&c, i);
+    for (int b = 0; b < c.nwblocks; b++)
+        bwd_dw(&c, b);
+    for (int i = 0; c.db && i < c.ns; i++)
+        for (int k = 0; k < c.d->K; k++)
+            c.db[k] += c.dbs[(size_t)i * c.d->K + k];
+}
+
+/* leaves d weight and d bias of c (one chunk) to a worker: 1 if it did */
+static int spawn_dw(const bwd_ctx *c)
+{
+    if (!nnrt_can_spawn())
+        return 0;
+    later.d = *c->d;
+    later.g = *c->g;
+    if (c->pd)
+        later.pd = *c->pd;
+    later.c = *c;
+    later.c.d = &later.d;
+    later.c.g = &later.g;
+    later.c.pd = c->pd ? &later.pd : NULL;
+    later.c.dx = NULL;
+    later.c.ad = NULL;
+    return nnrt_spawn(bwd_later, &later, 1);
+}
+
 /* dy, or (pooled) pdy, parg and pd: the max-pool whose backward makes dy */
 static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, const float *pdy,
                                  const unsigned char *parg, const nnrt_pool2d_dims *pd, const float *x,
@@ -935,6 +992,17 @@ static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *d
     int nw = dw ? g->G * c.wkb * c.wtb : 0;
     c.nwblocks = nw;
     c.wper = 1;
+    c.n0 = 0;
+    c.ns = ns;
+    /* one chunk, threads, and d input to compute meanwhile: d weight on a
+     * worker, which goes on while the caller's layers before this one run
+     * (LeNet at batch 1: conv1's backward overlaps conv2's d weight) */
+    if (d->defer_dw && !by_chunk && threads > 1 && dx && dw && spawn_dw(&c)) {
+        dw = db = NULL;
+        c.dw = c.db = NULL;
+        nw = c.nwblocks = 0;
+        threads = 1;
+    }
 
     if (by_chunk) {
         chunk_job j = {.base = c, .pdw = dw ? rest : NULL, .dbs = db ? rest + (dw ? nchunks * KT : 0) : NULL,
@@ -949,8 +1017,8 @@ static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *d
         return;
     }
     c.dyp = ndyp ? rest : NULL;
-    c.dyt = ndyt ? rest + ndyp : NULL;
-    c.xs = nxs ? rest + ndyp + ndyt : NULL;
+    c.dyt = ndyt && dw ? rest + ndyp : NULL;
+    c.xs = nxs && dw ? rest + ndyp + ndyt : NULL;
     c.dbs = db ? rest + ndyp + ndyt + nxs : NULL;
     int units = g->G * ncb;
     c.dx_parts = ns >= threads || !dx ? 1 : (threads + ns - 1) / ns;

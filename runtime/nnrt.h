@@ -43,6 +43,9 @@ typedef struct nnrt_conv2d_dims {
     int relu;               /* forward: 1 applies a ReLU to y (a ReLU fused into the convolution) */
     int pooled;             /* backward: 1 when called as nnrt_conv2d_backward_pooled (its scratch differs) */
     int assign_dx;          /* backward: dx = the gradient, not dx += (dx need not be zeroed) */
+    int defer_dw;           /* backward: may leave d weight and d bias running on a worker
+                             * (nnrt_spawn) when it returns, until nnrt_join; what they read
+                             * (x, dy; pooled: pdy and the choices) must not change until then */
 } nnrt_conv2d_dims;
 
 /* y[N,K,P,Q] = conv(x[N,C,H,W], w[K,C/g,R,S]) + b[K], then max(y, 0) if d->relu;
@@ -534,6 +537,20 @@ int nnrt_threads(void);
  * the pool, and returns when all are done. Tasks must not depend on which
  * thread runs them or in what order. */
 void nnrt_parallel(void (*fn)(void *ctx, int task), void *ctx, int ntasks);
+/* The same, left running: the pool's workers take the tasks while the
+ * caller goes on, until nnrt_join(), which runs the tasks no worker has
+ * taken and returns when all are done. Returns 0 (and runs nothing) when no
+ * worker is free: another job runs, one is left running already, or there is
+ * one thread. fn and ctx must stay valid until the join, and what the tasks
+ * read must not change before it. A later nnrt_parallel or nnrt_threads
+ * joins first (one job at a time); the generated trainer joins at the end of
+ * its backward. */
+int nnrt_spawn(void (*fn)(void *ctx, int task), void *ctx, int ntasks);
+void nnrt_join(void);
+/* 1 when this thread may spawn now: no job of its own left running, not
+ * inside a task (so a caller may fill a spawn's ctx without touching a
+ * running one's) */
+int nnrt_can_spawn(void);
 /* fn(ctx, lo, hi) over [0, n) cut into at most one range per thread, each of
  * at least grain elements (work with less runs here, in one call); for
  * elementwise work, whose result cannot depend on the cut. */

@@ -84,6 +84,10 @@ static struct {
 
 static _Thread_local int in_task;       /* inside fn: nested calls run inline */
 static _Thread_local int worker_id;     /* 1 .. in a worker of the pool, 0 elsewhere */
+/* a job of this thread's left running (nnrt_spawn): the workers take its
+ * tasks while the caller goes on; nnrt_join takes the tasks none has taken
+ * and waits for the rest */
+static _Thread_local int spawned;
 
 /* NNRT_THREADS, else the online cores, within [1, MAX_THREADS] */
 static int default_threads(void)
@@ -103,6 +107,7 @@ static int default_threads(void)
 
 void nnrt_set_threads(int n)
 {
+    nnrt_join();
     pthread_mutex_lock(&pool.job_lock);
     pool.nthreads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n;
     pthread_mutex_unlock(&pool.job_lock);
@@ -112,6 +117,7 @@ int nnrt_threads(void)
 {
     if (in_task)        /* inside a task (the lock is the job's): a nested call runs here */
         return 1;
+    nnrt_join();        /* a caller that asks wants the threads: its job left running ends */
     pthread_mutex_lock(&pool.job_lock);
     if (pool.nthreads == 0)
         pool.nthreads = default_threads();
@@ -182,27 +188,22 @@ static int start_workers(int n)
     return pool.started;
 }
 
-void nnrt_parallel(void (*fn)(void *ctx, int task), void *ctx, int ntasks)
+/* Opens a job of ntasks tasks for the workers (the caller holds job_lock),
+ * threads for up to ntasks + extra of them, caller included (extra 1: the
+ * caller takes none until it joins); returns 0, with the lock released,
+ * when no worker can take part. */
+static int publish(void (*fn)(void *ctx, int task), void *ctx, int ntasks, int extra)
 {
-    if (ntasks <= 0)
-        return;
-    if (ntasks == 1 || in_task || pthread_mutex_trylock(&pool.job_lock) != 0) {
-        for (int i = 0; i < ntasks; i++)
-            fn(ctx, i);
-        return;
-    }
     if (pool.nthreads == 0)
         pool.nthreads = default_threads();
     if (pool.started == 0)
         pool.started = 1;               /* the caller */
-    int n = pool.nthreads < ntasks ? pool.nthreads : ntasks;
+    int n = pool.nthreads < ntasks + extra ? pool.nthreads : ntasks + extra;
     if (n > 1)
         n = start_workers(n) < n ? pool.started : n;
     if (n <= 1) {
         pthread_mutex_unlock(&pool.job_lock);
-        for (int i = 0; i < ntasks; i++)
-            fn(ctx, i);
-        return;
+        return 0;
     }
     pool.job.fn = fn;
     pool.job.ctx = ctx;
@@ -223,6 +224,13 @@ void nnrt_parallel(void (*fn)(void *ctx, int task), void *ctx, int ntasks)
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.sleep_lock);
     }
+    return 1;
+}
+
+/* The caller's part of the open job: the tasks left, then the wait for the
+ * workers that joined; the job ends and the lock is released. */
+static void finish(void)
+{
     run_tasks();
     atomic_store(&pool.open, 0);
     for (int i = 0; atomic_load(&pool.active) != 0; i++) {
@@ -231,6 +239,42 @@ void nnrt_parallel(void (*fn)(void *ctx, int task), void *ctx, int ntasks)
             sched_yield();              /* a worker in a task may be waiting for a core */
     }
     pthread_mutex_unlock(&pool.job_lock);
+}
+
+void nnrt_parallel(void (*fn)(void *ctx, int task), void *ctx, int ntasks)
+{
+    if (ntasks <= 0)
+        return;
+    nnrt_join();
+    if (ntasks == 1 || in_task || pthread_mutex_trylock(&pool.job_lock) != 0 || !publish(fn, ctx, ntasks, 0)) {
+        for (int i = 0; i < ntasks; i++)
+            fn(ctx, i);
+        return;
+    }
+    finish();
+}
+
+int nnrt_spawn(void (*fn)(void *ctx, int task), void *ctx, int ntasks)
+{
+    if (ntasks <= 0 || spawned || in_task || pthread_mutex_trylock(&pool.job_lock) != 0)
+        return 0;
+    if (!publish(fn, ctx, ntasks, 1))
+        return 0;
+    spawned = 1;
+    return 1;
+}
+
+int nnrt_can_spawn(void)
+{
+    return !spawned && !in_task;
+}
+
+void nnrt_join(void)
+{
+    if (!spawned)
+        return;
+    spawned = 0;
+    finish();
 }
 
 /* ---- ranges ---- */
@@ -283,6 +327,7 @@ static _Thread_local int ws_owner;      /* the thread that gave the workspace */
 
 void nnrt_workspace_use(float *mem, const nnrt_workspace *w, int threads)
 {
+    nnrt_join();
     pthread_mutex_lock(&pool.job_lock);
     ws.base = mem;
     ws.threads = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
@@ -306,6 +351,7 @@ void nnrt_workspace_use(float *mem, const nnrt_workspace *w, int threads)
 
 void nnrt_workspace_release(const float *mem)
 {
+    nnrt_join();
     pthread_mutex_lock(&pool.job_lock);
     if (mem && ws.base == mem) {
         ws.base = NULL;

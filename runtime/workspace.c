@@ -84,8 +84,13 @@ void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx,
         rest = rest > z.by_chunk ? rest : z.by_chunk;
     }
     at_least(&w->slot[1], z.nad + rest);
+    if (d->defer_dw && dx && dw && z.nchunks == 1) {   /* d weight left to a worker: its copies */
+        conv_bwd_sizes zw;
+        conv_backward_sizes(&zw, d, &g, 0, 1, db);
+        at_least(&w->slot[3], zw.one_chunk + (size_t)g.T);
+    }
     if (dx)                             /* the shifted gradients of one block of channels */
-        at_least(&w->slot[0], (size_t)d->S * CONV_MR * g.PL);
+        at_least(&w->slot[0], (size_t)d->S * CONV_MR * g.PL + CONV_LW);
 }
 
 void nnrt_workspace_linear(nnrt_workspace *w, int N, int IN, int OUT)

@@ -2005,6 +2005,12 @@ int main(void)
     conv_grad("wide, lanes",         2, 2, 8, 8, 12, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1);
     conv_grad("wide, batch 9",       9, 2, 7, 7, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1);
     conv_grad("wide, all at once",   3, 4, 9, 7, 26, 3, 2, 1, 1, 1, 2, 2, 1, 2, 1);
+    /* d input tiles: 9 in channels (a block of 8, tiles of 3 vectors, and
+     * one of 1, of 4), and LeNet's 100-pixel planes (a last tile of 2
+     * vectors and 4 lanes; of 4 vectors and 4 lanes with 6 channels) */
+    conv_grad("wide, 9 in channels", 2, 9, 9, 9, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1);
+    conv_grad("wide, 100 pixels",    1, 8, 12, 12, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1);
+    conv_grad("wide, 100 pixels 2",  1, 6, 12, 12, 16, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1);
 
     /*        name                   N  C  H  W kh kw sh sw ph pw */
     pool_grad("2x2 stride 2",        1, 1, 4, 4, 2, 2, 2, 2, 0, 0);
