@@ -172,10 +172,10 @@ static void conv_dims(Emit *e, const Node *n, bool backward)
     nnrt_conv2d_dims d = plan_conv_dims(e->g, n, 0);
     out(e, "&(nnrt_conv2d_dims){.N = n, .C = %d, .H = %d, .W = %d, .K = %d, .R = %d, .S = %d,\n"
            "            .P = %d, .Q = %d, .stride_h = %d, .stride_w = %d, .pad_h = %d, .pad_w = %d,\n"
-           "            .dil_h = %d, .dil_w = %d, .groups = %d%s%s%s}",
+           "            .dil_h = %d, .dil_w = %d, .groups = %d%s%s%s%s}",
         d.C, d.H, d.W, d.K, d.R, d.S, d.P, d.Q, d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w,
         d.groups, !backward && d.relu ? ", .relu = 1" : "", backward && d.pooled ? ", .pooled = 1" : "",
-        backward && d.assign_dx ? ", .assign_dx = 1" : "");
+        backward && d.assign_dx ? ", .assign_dx = 1" : "", backward && d.defer_dw ? ", .defer_dw = 1" : "");
 }
 
 /* what a call to a pooling kernel is told: backward, with max pooling's
@@ -757,6 +757,11 @@ static void emit_backward_body(Emit *e, bool fused)
         zero_grads(e, plan_backward_time(g, i));
         emit_backward_node(e, &g->nodes[i]);
     }
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].defer_dw) {
+            out(e, "    nnrt_join();    /* the weight gradients left running on another thread */\n");
+            break;
+        }
     if (fused) {
         /* the other layers' updates; a layer backward did not reach has
          * zero gradients, which change nothing */

@@ -270,6 +270,9 @@ typedef struct Node {
                          * for its backward, which then does not read its input */
     bool assign_dx;     /* conv2d: the only writer of its input's gradient: its backward
                          * writes it whole, so nothing zeroes it first */
+    bool defer_dw;      /* conv2d: its backward may leave its weight's gradient to another
+                         * thread, which reads its input and output gradient (or its
+                         * max-pool's) until the end of the backward: they live until then */
 } Node;
 
 typedef enum { LOSS_MSE, LOSS_L1, LOSS_CROSS_ENTROPY, LOSS_NLL, LOSS_BCE_WITH_LOGITS } LossKind;

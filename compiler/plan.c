@@ -171,6 +171,42 @@ static void fuse(Graph *g)
     }
 }
 
+/* The buffers and their lifetimes (what a deferred convolution reads
+ * lives to the end of the backward, 2N), packed: returns the arena's floats
+ * per sample and sets every buffer's offset */
+static size_t place(Graph *g, const int *vend, const int *gstart, Buffer *bufs)
+{
+    int N = g->nnodes, end = 2 * N, nb = 0;
+    for (int i = 0; i < N; i++) {
+        Node *n = &g->nodes[i];
+        if (n->op == OP_INPUT || n->alias >= 0)
+            continue;
+        size_t size = (size_t)shape_numel(&n->shape);
+        /* the convolution whose backward reads this value last, or its max-pool's */
+        const Node *c = n->into_conv ? &g->nodes[root(g, n->in[0])] : n;
+        int last = vend[i];
+        for (int k = 0; k < N; k++)     /* read by a deferred convolution */
+            if (g->nodes[k].defer_dw && root(g, g->nodes[k].in[0]) == i)
+                last = end;
+        bufs[nb++] = (Buffer){size, fwd_time(i), last, &n->offset};
+        /* when n's backward runs: a max-pool's may be the convolution's before it */
+        int gend = c->defer_dw ? end : bwd_time(g, c->id);
+        if (n->needs_grad && n->pool < 0) {     /* its own backward reads it last; pooled: no buffer */
+            bufs[nb++] = (Buffer){size, gstart[i], gend, &n->goffset};
+            n->zero_before = gstart[i];
+        }
+        if (n->op == OP_DROPOUT)
+            bufs[nb++] = (Buffer){size, fwd_time(i), gend, &n->aux};
+        if (n->argmax)      /* its choices, bytes, until its backward */
+            bufs[nb++] = (Buffer){(size + 3) / 4, fwd_time(i), gend, &n->aux};
+    }
+    /* what the naive layout (every buffer its own place) would need */
+    g->nact_unplanned = 0;
+    for (int i = 0; i < nb; i++)
+        g->nact_unplanned += bufs[i].size;
+    return pack(bufs, nb);
+}
+
 void plan_memory(Graph *g)
 {
     int N = g->nnodes;
@@ -205,33 +241,32 @@ void plan_memory(Graph *g)
     vend[out] = 2 * N + 1;                  /* callers read the output after the step */
     gstart[out] = imin(gstart[out], N);     /* the loss writes its gradient */
     Buffer *bufs = xalloc(sizeof(Buffer) * (size_t)(3 * N));
-    int nb = 0;
     for (int i = 0; i < N; i++) {
         Node *n = &g->nodes[i];
-        if (n->op == OP_INPUT || n->alias >= 0)
-            continue;
-        size_t size = (size_t)shape_numel(&n->shape);
-        bufs[nb++] = (Buffer){size, fwd_time(i), vend[i], &n->offset};
-        /* when n's backward runs: a max-pool's may be the convolution's before it */
-        int gend = bwd_time(g, n->into_conv ? root(g, n->in[0]) : i);
-        if (n->needs_grad && n->pool < 0) {     /* its own backward reads it last; pooled: no buffer */
-            bufs[nb++] = (Buffer){size, gstart[i], gend, &n->goffset};
-            n->zero_before = gstart[i];
-        }
-        if (n->op == OP_DROPOUT)
-            bufs[nb++] = (Buffer){size, fwd_time(i), gend, &n->aux};
-        if (n->argmax)      /* its choices, bytes, until its backward */
-            bufs[nb++] = (Buffer){(size + 3) / 4, fwd_time(i), gend, &n->aux};
-        if (n->op == OP_BATCHNORM1D || n->op == OP_BATCHNORM2D) {  /* mean and invstd of the batch */
+        if (n->alias < 0 && (n->op == OP_BATCHNORM1D || n->op == OP_BATCHNORM2D)) {  /* mean and invstd of the batch */
             n->scratch = g->nscratch;
             g->nscratch += 2 * (size_t)n->shape.dim[0];
         }
     }
-    /* what the naive layout (every buffer its own place) would need */
-    g->nact_unplanned = 0;
-    for (int i = 0; i < nb; i++)
-        g->nact_unplanned += bufs[i].size;
-    g->nact = pack(bufs, nb);
+    g->nact = place(g, vend, gstart, bufs);
+    /* Convolutions whose weight gradient may run on another thread while
+     * the layers before them go back (conv2d.c, defer_dw): what it reads
+     * then lives to the end of the backward. Taken where that costs no
+     * memory: the arena stays the size it is without. */
+    for (int i = 0; i < N; i++) {
+        Node *c = &g->nodes[i];
+        if (c->op != OP_CONV2D || !c->needs_grad || !g->nodes[c->in[0]].needs_grad)
+            continue;
+        nnrt_conv2d_dims d = plan_conv_dims(g, c, 1);
+        conv_geom cg;
+        if (!conv_geometry(&cg, &d))
+            continue;
+        c->defer_dw = true;
+        size_t nact = place(g, vend, gstart, bufs);
+        if (nact > g->nact)
+            c->defer_dw = false;
+    }
+    g->nact = place(g, vend, gstart, bufs);
     for (int i = 0; i < N; i++)     /* written whole by a max-pool or a convolution: no zeroing */
         if ((g->nodes[i].op == OP_MAXPOOL2D && g->nodes[i].assign && g->nodes[i].needs_grad) ||
             g->nodes[i].assign_dx)
@@ -264,7 +299,7 @@ nnrt_conv2d_dims plan_conv_dims(const Graph *g, const Node *n, int N)
                               .stride_h = (int)l->stride[0], .stride_w = (int)l->stride[1],
                               .pad_h = (int)l->pad[0], .pad_w = (int)l->pad[1], .dil_h = (int)l->dil[0],
                               .dil_w = (int)l->dil[1], .groups = (int)l->groups, .relu = n->relu,
-                              .pooled = n->pool >= 0, .assign_dx = n->assign_dx};
+                              .pooled = n->pool >= 0, .assign_dx = n->assign_dx, .defer_dw = n->defer_dw};
 }
 
 /* Which gradients node n's convolution backward computes: of its input,

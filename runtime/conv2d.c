@@ -419,32 +419,30 @@ static void conv2d_forward_fast(float *y, const float *x, const float *w, const 
 /* One dot-product block of d weight:
  *   out[m][u] += sum over samples i < ns, pixels j < len of
  *                dyw[i][m*DK + j] * src[i][off[u] + j]
- * for m < mr, u < NW. dyw rows are zero from the real length to len
- * (rounded up to LW), so the rounding adds nothing. */
+ * for m < mr, u < nu, computing nw >= nu taps (a short block: 1, 2 or NW).
+ * dyw rows are zero from the real length to len (rounded up to LW), so the
+ * rounding adds nothing. */
 INLINE void dw_block(float *restrict out, int ldo, const float *const *dyw, int DK,
                      const float *const *src, const int *restrict off, int len, int ns, int mr,
-                     int nu)
+                     int nw, int nu)
 {
     v16f acc[MW][NW];                   /* LW = 16 lanes */
     for (int m = 0; m < mr; m++)
-        for (int u = 0; u < NW; u++)
+        for (int u = 0; u < nw; u++)
             acc[m][u] = (v16f){0};
     for (int i = 0; i < ns; i++) {
-        const float *s0 = src[i] + off[0], *s1 = src[i] + off[1];
-        const float *s2 = src[i] + off[2], *s3 = src[i] + off[3];
+        const float *su[NW];
+        for (int u = 0; u < nw; u++)
+            su[u] = src[i] + off[u];
         for (int j = 0; j < len; j += LW) {
-            v16f x0, x1, x2, x3;
-            memcpy(&x0, s0 + j, sizeof x0);
-            memcpy(&x1, s1 + j, sizeof x1);
-            memcpy(&x2, s2 + j, sizeof x2);
-            memcpy(&x3, s3 + j, sizeof x3);
+            v16f xu[NW];
+            for (int u = 0; u < nw; u++)
+                memcpy(&xu[u], su[u] + j, sizeof xu[u]);
             for (int m = 0; m < mr; m++) {
                 v16f dm;
                 memcpy(&dm, dyw[i] + (size_t)m * DK + j, sizeof dm);
-                acc[m][0] += dm * x0;
-                acc[m][1] += dm * x1;
-                acc[m][2] += dm * x2;
-                acc[m][3] += dm * x3;
+                for (int u = 0; u < nw; u++)
+                    acc[m][u] += dm * xu[u];
             }
         }
     }
@@ -818,14 +816,21 @@ static void bwd_dw(const bwd_ctx *c, int blk)
     for (int u = 0; u < NW; u++)
         off[u] = c->off[t0 + (u < nu ? u : nu - 1)];   /* a short block repeats its last tap */
     float *out = c->dw + (size_t)k * g->T + t0;
+    /* a short block computes 1, 2 or NW taps (LeNet's conv1: 25 taps, the
+     * last block 1 of them) */
+#define DW_BLOCK(mr)                                                                                         \
+    (nu == 1   ? dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, mr, 1, 1)                             \
+     : nu == 2 ? dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, mr, 2, 2)                             \
+               : dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, mr, NW, nu))
     switch (mr) {
-    case 6: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 6, nu); break;
-    case 5: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 5, nu); break;
-    case 4: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 4, nu); break;
-    case 3: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 3, nu); break;
-    case 2: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 2, nu); break;
-    default: dw_block(out, g->T, dyw, g->DK, src, off, len, c->ns, 1, nu); break;
+    case 6: DW_BLOCK(6); break;
+    case 5: DW_BLOCK(5); break;
+    case 4: DW_BLOCK(4); break;
+    case 3: DW_BLOCK(3); break;
+    case 2: DW_BLOCK(2); break;
+    default: DW_BLOCK(1); break;
     }
+#undef DW_BLOCK
 }
 
 /* main task: the d input tasks first, then the d weight blocks */

@@ -1783,17 +1783,20 @@ static void fusions_exact(void)
  * convolution (the plain loops). */
 static void pooled_exact(void)
 {
-    struct { int N, C, HW, K, R, stride, kh, pad, relu, dx; } cs[] = {
-        {3, 2, 12, 5, 3, 1, 2, 0, 1, 1},   /* rows, one chunk */
-        {20, 3, 14, 16, 5, 1, 2, 0, 1, 1}, /* lanes (as LeNet's conv2), 3 chunks */
-        {20, 1, 32, 6, 5, 1, 2, 0, 1, 0},  /* no d input (as LeNet's conv1) */
-        {9, 2, 11, 4, 3, 1, 3, 1, 0, 1},   /* 3x3 windows, padded, no ReLU */
-        {4, 2, 12, 3, 3, 2, 2, 0, 1, 1},   /* stride 2: the plain loops */
+    struct { int N, C, HW, K, R, stride, kh, pad, relu, dx, defer; } cs[] = {
+        {3, 2, 12, 5, 3, 1, 2, 0, 1, 1, 0},    /* rows, one chunk */
+        {3, 6, 14, 8, 5, 1, 2, 0, 1, 1, 1},    /* rows, d weight left to a worker */
+        {1, 6, 14, 16, 5, 1, 2, 0, 1, 1, 1},   /* LeNet's conv2 at batch 1, d weight left to a worker */
+        {20, 3, 14, 16, 5, 1, 2, 0, 1, 1, 0}, /* lanes (as LeNet's conv2), 3 chunks */
+        {20, 1, 32, 6, 5, 1, 2, 0, 1, 0, 0},  /* no d input (as LeNet's conv1) */
+        {9, 2, 11, 4, 3, 1, 3, 1, 0, 1, 0},   /* 3x3 windows, padded, no ReLU */
+        {4, 2, 12, 3, 3, 2, 2, 0, 1, 1, 0},   /* stride 2: the plain loops */
     };
-    int differ = 0, threads = nnrt_threads();
+    int differ = 0, threads = nnrt_threads(), deferred = 0;
     for (int t = 1; t <= 2; t++) {
         nnrt_set_threads(t);
         for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            deferred -= t == 2 && cs[i].defer;
             int P = (cs[i].HW - cs[i].R) / cs[i].stride + 1;
             nnrt_conv2d_dims d = {.N = cs[i].N, .C = cs[i].C, .H = cs[i].HW, .W = cs[i].HW, .K = cs[i].K,
                                   .R = cs[i].R, .S = cs[i].R, .P = P, .Q = P, .stride_h = cs[i].stride,
@@ -1818,7 +1821,10 @@ static void pooled_exact(void)
             nnrt_maxpool2d_backward(dy, pdy, y, &pd);
             nnrt_conv2d_backward(cs[i].dx ? dx1 : NULL, dw1, db1, dy, x, w, &d);
             d.pooled = 1;
+            d.defer_dw = cs[i].defer;
             nnrt_conv2d_backward_pooled(cs[i].dx ? dx2 : NULL, dw2, db2, pdy, arg, &pd, x, w, &d);
+            deferred += !nnrt_can_spawn();      /* d weight runs on: a job is left */
+            nnrt_join();
             free(arg);
             differ += memcmp(dx1, dx2, nx * sizeof(float)) != 0;
             differ += memcmp(dw1, dw2, nw * sizeof(float)) != 0;
@@ -1829,6 +1835,7 @@ static void pooled_exact(void)
     }
     nnrt_set_threads(threads);
     check("conv2d backward pooled: the bits of max-pool backward then conv2d backward", differ, 0);
+    check("conv2d backward pooled: d weight left to a worker with 2 threads (only then)", deferred != 0, 0);
 }
 
 static void accumulate_linear(void)
