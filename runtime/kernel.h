@@ -50,6 +50,13 @@ static inline int has_avx512(void)
 typedef float v16f __attribute__((vector_size(64)));
 typedef int v16i __attribute__((vector_size(64)));
 
+/* Work is shared between threads from this many multiply-adds per call
+ * (conv2d.c, linear.c; the backward of a convolution from half of it): a
+ * hand-over to a spinning worker costs about 0.2 us (parallel.c), but the
+ * data then moves between the cores' caches: sharing LeNet's batch-1 layers
+ * from 5e4 gained nothing (measured). */
+#define NNRT_PAR_MACS 5e5
+
 /* ---- conv2d.c's fast path: its tiles, its geometry, its scratch ---- */
 enum {
     CONV_VL = 32,       /* pixels per register tile: two AVX-512 vectors */
@@ -71,6 +78,13 @@ typedef struct conv_geom {
     int Wp;                 /* columns of the padded input */
     size_t XP;              /* floats of one sample's padded input, C*Hp*Wp (0: no padding, x itself) */
 } conv_geom;
+
+/* the multiply-adds of a backward call's one chunk (ns samples): from
+ * NNRT_PAR_MACS / 2 of them it is shared between threads */
+static inline double conv_backward_macs(const nnrt_conv2d_dims *d, const conv_geom *g, int ns, int dx, int dw)
+{
+    return (double)ns * d->K * g->T * d->P * d->Q * ((dx != 0) + (dw != 0));
+}
 
 /* Fills g; whether the call takes the fast path (stride 1, P*Q >= CONV_VL) */
 int conv_geometry(conv_geom *g, const nnrt_conv2d_dims *d);

@@ -40,16 +40,11 @@ enum {
     VL = 32,                    /* backward: features per tile */
     BM = 8,                     /* backward: rows per tile (samples for dx, outputs for dw) */
 };
-/* Work is shared between threads from this many multiply-adds per call: a
- * hand-over to a spinning worker costs about 0.2 us (parallel.c), but the data
- * then moves between the cores' caches: sharing LeNet's batch-1 layers from
- * 5e4 gained nothing (measured). */
-#define PAR_MACS 5e5
 
 /* the tasks on the pool's threads, or all here for small work */
 static void run(void (*fn)(void *, int), void *ctx, int ntasks, double macs)
 {
-    if (macs >= PAR_MACS && ntasks > 1)
+    if (macs >= NNRT_PAR_MACS && ntasks > 1)
         nnrt_parallel(fn, ctx, ntasks);
     else
         for (int i = 0; i < ntasks; i++)

@@ -84,10 +84,13 @@ void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx,
         rest = rest > z.by_chunk ? rest : z.by_chunk;
     }
     at_least(&w->slot[1], z.nad + rest);
-    if (d->defer_dw && dx && dw && z.nchunks == 1) {   /* d weight left to a worker: its copies */
-        conv_bwd_sizes zw;
+    /* one chunk shared between threads (conv2d.c): the copies of a slice
+     * of out channels, or of the d weight left to a worker */
+    int shared = z.nchunks == 1 && conv_backward_macs(d, &g, z.ns, dx, dw) >= NNRT_PAR_MACS / 2;
+    if (shared && dw && (dx ? d->defer_dw : !z.lanes && g.G == 1 && d->K > 1)) {
+        conv_bwd_sizes zw;              /* their d weight's: dy, x copied, bias sums (and tap offsets) */
         conv_backward_sizes(&zw, d, &g, 0, 1, db);
-        at_least(&w->slot[3], zw.one_chunk + (size_t)g.T);
+        at_least(&w->slot[3], zw.one_chunk + (dx ? (size_t)g.T : 0));
     }
     if (dx)                             /* the shifted gradients of one block of channels */
         at_least(&w->slot[0], (size_t)d->S * CONV_MR * g.PL + CONV_LW);

@@ -948,7 +948,7 @@ static void linear_grad(const char *name, int N, int IN, int OUT, int bias)
  * must not change a single bit: forward and backward with 1 and 2 threads */
 /* conv2d forward and backward (all three gradients) with 1 and 2 threads:
  * whether the outputs differ in any bit */
-static int conv_threads_differ(const nnrt_conv2d_dims *d)
+static int conv_threads_differ(const nnrt_conv2d_dims *d, int with_dx)
 {
     size_t nx = (size_t)d->N * d->C * d->H * d->W, nw = (size_t)d->K * (d->C / d->groups) * d->R * d->S;
     size_t ny = (size_t)d->N * d->K * d->P * d->Q, n[4] = {ny, nx, nw, (size_t)d->K};
@@ -959,7 +959,7 @@ static int conv_threads_differ(const nnrt_conv2d_dims *d)
         float **o = out[t];
         o[0] = alloc_floats(ny), o[1] = alloc_floats(nx), o[2] = alloc_floats(nw), o[3] = alloc_floats(d->K);
         nnrt_conv2d_forward(o[0], x, w, b, d);
-        nnrt_conv2d_backward(o[1], o[2], o[3], dy, x, w, d);
+        nnrt_conv2d_backward(with_dx ? o[1] : NULL, o[2], o[3], dy, x, w, d);
     }
     int differ = 0;
     for (int i = 0; i < 4; i++) {
@@ -974,7 +974,8 @@ static int conv_threads_differ(const nnrt_conv2d_dims *d)
  * any number of them: conv2d with its work cut by sample within one chunk
  * of 8 (batch 3), into d input and runs of d weight blocks (batch 1), and
  * by chunk (batch 20: chunks of 8, 8 and 4; conv2d.c), with d weight by
- * lanes (16 out channels) and by rows (6, with padding). */
+ * lanes (16 out channels) and by rows (6, with padding); without d input
+ * (a first layer), by slices of out channels. */
 static void threads_same_bits(void)
 {
     nnrt_conv2d_dims d = {.N = 3, .C = 6, .H = 14, .W = 14, .K = 16, .R = 5, .S = 5, .P = 10,
@@ -982,14 +983,18 @@ static void threads_same_bits(void)
     nnrt_conv2d_dims d1 = {.N = 20, .C = 2, .H = 28, .W = 28, .K = 6, .R = 5, .S = 5, .P = 28,
                            .Q = 28, .stride_h = 1, .stride_w = 1, .pad_h = 2, .pad_w = 2, .dil_h = 1,
                            .dil_w = 1, .groups = 1};
-    int differ = conv_threads_differ(&d);
+    int differ = conv_threads_differ(&d, 1);
     d.N = 1;
-    differ += conv_threads_differ(&d);
+    differ += conv_threads_differ(&d, 1);
     d.N = 20;
-    differ += conv_threads_differ(&d);
-    differ += conv_threads_differ(&d1);
+    differ += conv_threads_differ(&d, 1);
+    differ += conv_threads_differ(&d1, 1);
     d1.N = 1;
-    differ += conv_threads_differ(&d1);
+    differ += conv_threads_differ(&d1, 1);
+    d1.N = 5;                           /* a first layer: d weight by slices of out channels */
+    differ += conv_threads_differ(&d1, 0);
+    d1.K = 5;                           /* ... of 3 and 2 */
+    differ += conv_threads_differ(&d1, 0);
     size_t nl = 5 * 400, nlw = 120 * 400;
     float *lx = random_floats(nl), *lw = random_floats(nlw), *lb = random_floats(120);
     float *ldy = random_floats(5 * 120);
