@@ -174,9 +174,13 @@ static void fuse(Graph *g)
 /* The buffers and their lifetimes (what a deferred convolution reads
  * lives to the end of the backward, 2N), packed: returns the arena's floats
  * per sample and sets every buffer's offset */
-static size_t place(Graph *g, const int *vend, const int *gstart, Buffer *bufs)
+static size_t place(Graph *g, const int *vend, const int *gstart, Buffer *bufs, bool *late)
 {
     int N = g->nnodes, end = 2 * N, nb = 0;
+    memset(late, 0, sizeof(bool) * (size_t)N);
+    for (int k = 0; k < N; k++)         /* the values deferred convolutions read */
+        if (g->nodes[k].defer_dw)
+            late[root(g, g->nodes[k].in[0])] = true;
     for (int i = 0; i < N; i++) {
         Node *n = &g->nodes[i];
         if (n->op == OP_INPUT || n->alias >= 0)
@@ -184,11 +188,7 @@ static size_t place(Graph *g, const int *vend, const int *gstart, Buffer *bufs)
         size_t size = (size_t)shape_numel(&n->shape);
         /* the convolution whose backward reads this value last, or its max-pool's */
         const Node *c = n->into_conv ? &g->nodes[root(g, n->in[0])] : n;
-        int last = vend[i];
-        for (int k = 0; k < N; k++)     /* read by a deferred convolution */
-            if (g->nodes[k].defer_dw && root(g, g->nodes[k].in[0]) == i)
-                last = end;
-        bufs[nb++] = (Buffer){size, fwd_time(i), last, &n->offset};
+        bufs[nb++] = (Buffer){size, fwd_time(i), late[i] ? end : vend[i], &n->offset};
         /* when n's backward runs: a max-pool's may be the convolution's before it */
         int gend = c->defer_dw ? end : bwd_time(g, c->id);
         if (n->needs_grad && n->pool < 0) {     /* its own backward reads it last; pooled: no buffer */
@@ -241,6 +241,7 @@ void plan_memory(Graph *g)
     vend[out] = 2 * N + 1;                  /* callers read the output after the step */
     gstart[out] = imin(gstart[out], N);     /* the loss writes its gradient */
     Buffer *bufs = xalloc(sizeof(Buffer) * (size_t)(3 * N));
+    bool *late = xalloc(sizeof(bool) * (size_t)N);
     for (int i = 0; i < N; i++) {
         Node *n = &g->nodes[i];
         if (n->alias < 0 && (n->op == OP_BATCHNORM1D || n->op == OP_BATCHNORM2D)) {  /* mean and invstd of the batch */
@@ -248,7 +249,7 @@ void plan_memory(Graph *g)
             g->nscratch += 2 * (size_t)n->shape.dim[0];
         }
     }
-    g->nact = place(g, vend, gstart, bufs);
+    g->nact = place(g, vend, gstart, bufs, late);
     /* Convolutions whose weight gradient may run on another thread while
      * the layers before them go back (conv2d.c, defer_dw): what it reads
      * then lives to the end of the backward. Taken where that costs no
@@ -262,11 +263,11 @@ void plan_memory(Graph *g)
         if (!conv_geometry(&cg, &d))
             continue;
         c->defer_dw = true;
-        size_t nact = place(g, vend, gstart, bufs);
+        size_t nact = place(g, vend, gstart, bufs, late);
         if (nact > g->nact)
             c->defer_dw = false;
     }
-    g->nact = place(g, vend, gstart, bufs);
+    g->nact = place(g, vend, gstart, bufs, late);
     for (int i = 0; i < N; i++)     /* written whole by a max-pool or a convolution: no zeroing */
         if ((g->nodes[i].op == OP_MAXPOOL2D && g->nodes[i].assign && g->nodes[i].needs_grad) ||
             g->nodes[i].assign_dx)
