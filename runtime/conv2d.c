@@ -973,6 +973,28 @@ HOT static void bwd_chunk_task(void *arg, int ci)
         bwd_dw(&c, blk);
 }
 
+/* A task's own copies for d weight, in its thread's scratch (slot 3): dy
+ * (either layout), x copied, the bias sums; then extra floats, returned */
+static float *own_copies(bwd_ctx *c, size_t extra)
+{
+    conv_bwd_sizes z;
+    conv_backward_sizes(&z, c->d, c->g, 0, 1, c->db != NULL);
+    float *buf = nnrt_scratch(3, z.one_chunk + extra);
+    c->dyp = z.ndyp ? buf : NULL;
+    c->dyt = z.ndyt ? buf + z.ndyp : NULL;
+    c->xs = z.nxs ? buf + z.ndyp + z.ndyt : NULL;
+    c->dbs = c->db ? buf + z.ndyp + z.ndyt + z.nxs : NULL;
+    return buf + z.one_chunk;
+}
+
+/* db[k] += the chunk's bias sums of the channels c prepared, sample by sample */
+static void add_bias_sums(const bwd_ctx *c)
+{
+    for (int i = 0; c->db && i < c->ns; i++)
+        for (int k = c->pk0; k < c->pk1; k++)
+            c->db[k] += c->dbs[(size_t)i * c->d->K + k];
+}
+
 /* The first layer's backward (d weight only, by rows, one group) of one
  * chunk, shared between threads by out channels: task p takes the channels
  * of d weight block row p (c->mw of them), with copies of its own (those
@@ -982,22 +1004,14 @@ HOT static void bwd_chunk_task(void *arg, int ci)
 HOT static void bwd_slice_task(void *arg, int p)
 {
     bwd_ctx c = *(const bwd_ctx *)arg;
-    const conv_geom *g = c.g;
-    conv_bwd_sizes z;
-    conv_backward_sizes(&z, c.d, g, 0, 1, c.db != NULL);
-    float *buf = nnrt_scratch(3, z.one_chunk);
-    c.dyp = buf;
-    c.xs = buf + z.ndyp;
-    c.dbs = c.db ? buf + z.ndyp + z.nxs : NULL;
+    own_copies(&c, 0);
     c.pk0 = p * c.mw;
     c.pk1 = c.pk0 + c.mw < c.d->K ? c.pk0 + c.mw : c.d->K;
     for (int i = 0; i < c.ns; i++)
         bwd_prep(&c, i);
     for (int tb = 0; tb < c.wtb; tb++)
         bwd_dw(&c, p * c.wtb + tb);
-    for (int i = 0; c.db && i < c.ns; i++)
-        for (int k = c.pk0; k < c.pk1; k++)
-            c.db[k] += c.dbs[(size_t)i * c.d->K + k];
+    add_bias_sums(&c);
 }
 
 /* d weight and d bias left running on a worker (nnrt_conv2d_dims.defer_dw)
@@ -1016,29 +1030,18 @@ static struct later {
 HOT static void bwd_later(void *arg, int task)
 {
     (void)task;
-    const struct later *l = arg;
-    bwd_ctx c = l->c;
-    const conv_geom *g = c.g;
-    conv_bwd_sizes z;
-    conv_backward_sizes(&z, c.d, g, 0, 1, c.db != NULL);
-    float *buf = nnrt_scratch(3, z.one_chunk + (size_t)g->T);
-    int *off = (int *)(buf + z.one_chunk);
-    c.dyp = z.ndyp ? buf : NULL;
-    c.dyt = z.ndyt ? buf + z.ndyp : NULL;
-    c.xs = z.nxs ? buf + z.ndyp + z.ndyt : NULL;
-    c.dbs = c.db ? buf + z.ndyp + z.ndyt + z.nxs : NULL;
-    c.off = off;
+    bwd_ctx c = ((const struct later *)arg)->c;
+    int *off = (int *)own_copies(&c, (size_t)c.g->T);
     if (c.lanes)
-        pixel_offsets(off, c.d, g);
+        pixel_offsets(off, c.d, c.g);
     else
-        tap_offsets(off, c.d, g);
+        tap_offsets(off, c.d, c.g);
+    c.off = off;
     for (int i = 0; i < c.ns; i++)
         bwd_prep(&c, i);
     for (int b = 0; b < c.nwblocks; b++)
         bwd_dw(&c, b);
-    for (int i = 0; c.db && i < c.ns; i++)
-        for (int k = 0; k < c.d->K; k++)
-            c.db[k] += c.dbs[(size_t)i * c.d->K + k];
+    add_bias_sums(&c);
 }
 
 /* leaves d weight and d bias of c (one chunk) to a worker: 1 if it did */
