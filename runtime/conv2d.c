@@ -1088,17 +1088,17 @@ static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *d
         /* in channel cb*MR + m of group gi, tap rs, out channel k (of the
          * group): ad[(((gi*ncb + cb)*RS + rs)*Kg + k)*MR + m] = w[k][c][rs],
          * zero past the group's last channel */
-        float *ad = buf;
-        if (g->Cg % MR)
-            memset(ad, 0, sizeof(float) * nad);
-        for (int gi = 0; gi < g->G; gi++)     /* in the order of w */
-            for (int k = 0; k < g->Kg; k++)
-                for (int ci = 0; ci < g->Cg; ci++) {
-                    const float *wk = w + ((size_t)(gi * g->Kg + k) * g->Cg + ci) * RS;
-                    float *o = ad + (((size_t)gi * ncb + ci / MR) * RS * g->Kg + k) * MR + ci % MR;
-                    for (int rs = 0; rs < RS; rs++)
-                        o[(size_t)rs * g->Kg * MR] = wk[rs];
-                }
+        float *ad = buf;                /* in its own order: the stores go straight on */
+        for (int gi = 0; gi < g->G; gi++)
+            for (int cb = 0; cb < ncb; cb++)
+                for (int rs = 0; rs < RS; rs++)
+                    for (int k = 0; k < g->Kg; k++) {
+                        const float *wk = w + ((size_t)(gi * g->Kg + k) * g->Cg + cb * MR) * RS + rs;
+                        float *o = ad + (((size_t)(gi * ncb + cb) * RS + rs) * g->Kg + k) * MR;
+                        int mr = g->Cg - cb * MR < MR ? g->Cg - cb * MR : MR;
+                        for (int m = 0; m < MR; m++)
+                            o[m] = m < mr ? wk[(size_t)m * RS] : 0.0f;
+                    }
     }
     if (lanes)
         pixel_offsets(off, d, g);
