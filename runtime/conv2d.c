@@ -37,9 +37,9 @@
  *      at a time from x itself, no copies; the same sums in the same order);
  *    - d input: the reverse of the shifted reads: for each tap, the
  *      gradients of all out channels weighted and added into shifted
- *      gradient copies at the tap's offset (dcol_tile: MR in channels x VL
- *      pixels, the sum over out channels inside), which are then folded back
- *      into dx;
+ *      gradient copies at the tap's offset (dcol_tile: up to MR in channels
+ *      x 4 vectors of pixels, 3 from 7 channels, the last vector masked; the
+ *      sum over out channels inside), which are then folded back into dx;
  *    - d weight: dw[k][t] = sum_j dy[k][j] * xs[off[t] + j], over a chunk of
  *      up to 8 samples; with 12 or more out channels per group, the out
  *      channels are the vector lanes (dwv_block: x is read a float at a
@@ -49,9 +49,13 @@
  *    differs in the last bits; the tests compare within tolerances).
  *    Work is cut into tasks for nnrt_parallel (parallel.c): forward by
  *    sample and pixel range; backward by chunk of 8 samples, or within a
- *    single chunk by sample (d input) and by block of d weight. Every
- *    output element is computed in an order that does not depend on the
- *    number of threads, so results are the same bits with 1 thread or many.
+ *    single chunk by sample (d input) and by runs of d weight blocks; a
+ *    first layer's single chunk (no d input) by slices of out channels;
+ *    and when the compiler allows it (defer_dw), a single chunk's d weight
+ *    is left running on a worker (nnrt_spawn) while the caller computes d
+ *    input and returns. Every output element is computed in an order that
+ *    does not depend on the number of threads, so results are the same bits
+ *    with 1 thread or many.
  *
  * 2. The plain loops, kept for the other shapes (stride > 1, tiny images):
  *    per tap, the range of output rows and columns whose input is inside
@@ -74,7 +78,8 @@
  * workspace.c) */
 enum {
     VL = CONV_VL,   /* pixels per register tile: two AVX-512 vectors */
-    DVL = 64,       /* d input: four (three from 7 channels) */
+    DVL = 64,       /* d input: four ... */
+    DVL7 = 48,      /* ... three from 7 channels (the sums stay in registers) */
     MR = CONV_MR,   /* channels per register tile (forward, d input) */
     MW = 6,         /* d weight: channels per block ... */
     NW = 4,         /* ... times taps per block */
@@ -825,7 +830,7 @@ static void bwd_dx(const bwd_ctx *c, int i, int part)
     const conv_geom *g = c->g;
     int n = c->n0 + i, RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR, units = g->G * ncb;
     int u0 = (int)((long)units * part / c->dx_parts), u1 = (int)((long)units * (part + 1) / c->dx_parts);
-    int dvl = g->Cg < 7 ? DVL : 48, ntiles = (g->L + dvl - 1) / dvl;
+    int dvl = g->Cg < 7 ? DVL : DVL7, ntiles = (g->L + dvl - 1) / dvl;
     size_t SB = (size_t)MR * g->PL;     /* floats of one kernel column's block of dxs */
     float *dxn = c->dx + (size_t)n * d->C * d->H * d->W;
     float *dxs = nnrt_scratch(0, (size_t)d->S * SB + LW);
