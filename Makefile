@@ -24,6 +24,8 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 B := build
+# parallel jobs where a target builds in parallel (make test)
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 RUNTIME_SRC  := $(wildcard runtime/*.c)
 RUNTIME_OBJ  := $(RUNTIME_SRC:runtime/%.c=$(B)/runtime/%.o)
 COMPILER_SRC := $(wildcard compiler/*.c)
@@ -38,8 +40,20 @@ $(B)/runtime/%.o: runtime/%.c runtime/nnrt.h runtime/kernel.h | $(B)/runtime
 # C modes turn them off; 18% of LeNet's training speed here) and their short
 # copy loops inline, not turned into calls of memcpy (12% of a convolution)
 $(RUNTIME_OBJ): CFLAGS += -O3 -ffp-contract=fast $(NO_MEMCPY_LOOPS)
-NO_MEMCPY_LOOPS := $(if $(shell $(CC) --version 2>/dev/null | grep -i clang),,-fno-tree-loop-distribute-patterns)
+IS_CLANG        := $(shell $(CC) --version 2>/dev/null | grep -i clang)
+NO_MEMCPY_LOOPS := $(if $(IS_CLANG),,-fno-tree-loop-distribute-patterns)
+# GCC's two RTL GCSE passes took half of conv2d.c's compile time (its large
+# kernels are flattened and cloned three times) for no measured speed
+$(B)/runtime/conv2d.o $(B)/portable/conv2d.o: CFLAGS += $(if $(IS_CLANG),,-fno-gcse -fno-gcse-after-reload)
 $(B)/libnnrt.a: $(RUNTIME_OBJ)
+	rm -f $@ && ar rcs $@ $^
+# the runtime as other machines run it, without AVX-512 code or per-CPU
+# clones: make test runs the kernel tests against it too
+PORTABLE_OBJ := $(RUNTIME_SRC:runtime/%.c=$(B)/portable/%.o)
+$(B)/portable/%.o: runtime/%.c runtime/nnrt.h runtime/kernel.h | $(B)/portable
+	$(CC) $(CFLAGS) -DNNRT_NO_CLONES -Iruntime -c $< -o $@
+$(PORTABLE_OBJ): CFLAGS += -O3 -ffp-contract=fast $(NO_MEMCPY_LOOPS)
+$(B)/portable/libnnrt.a: $(PORTABLE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # ---- the compiler ----
@@ -62,7 +76,7 @@ $(B)/compiler/%.o: compiler/%.c compiler/nnc.h compiler/parse.h runtime/nnrt.h $
 $(B)/nnc: $(COMPILER_OBJ) $(B)/runtime/workspace.o
 	$(CC) $(LDFLAGS) $^ -lcjson -lm -o $@
 
-$(B) $(B)/runtime $(B)/compiler $(B)/tests $(B)/fuzz:
+$(B) $(B)/runtime $(B)/portable $(B)/compiler $(B)/tests $(B)/fuzz:
 	mkdir -p $@
 
 # ---- the main job: the tutorial's LeNet, compiled and trained ----
@@ -83,7 +97,7 @@ demo:
 # ---- tests ----
 test:
 	$(MAKE) deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all $(B)/portable/libnnrt.a
 	CC="$(CC)" CFLAGS="$(CFLAGS)" LDFLAGS="$(LDFLAGS)" LDLIBS="$(LDLIBS)" tests/run.sh
 
 # ---- benchmark: nnc's LeNet trainer against PyTorch (bench/bench.py) ----

@@ -765,15 +765,16 @@ static void emit_backward_body(Emit *e, bool fused)
     if (fused) {
         /* the other layers' updates; a layer backward did not reach has
          * zero gradients, which change nothing */
-        out(e, "    /* the step of the layers not updated above, in runs of adjacent parameters */\n");
+        out(e, "    /* the step of the layers not updated above, in runs of adjacent parameters\n"
+               "     * (with the padding between them, which stays zero) */\n");
         size_t lo = 0, hi = 0;      /* the run [lo, hi) */
         for (int l = 0; l <= g->nlayers; l++)
             for (int k = 0; k < (l < g->nlayers ? g->layers[l].nparams : 1); k++) {
                 const Param *p = l < g->nlayers ? &g->layers[l].params[k] : NULL;
                 if (p && (p->buffer || !e->grad_written[l] || e->stepped[l]))
                     continue;
-                if (p && p->offset == hi && hi > lo) {
-                    hi += p->numel;
+                if (p && p->offset >= hi && p->offset - hi < 16 && hi > lo) {  /* across padding */
+                    hi = p->offset + p->numel;
                     continue;
                 }
                 if (hi > lo)

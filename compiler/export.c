@@ -314,7 +314,7 @@ bool export_json(FILE *f, const Graph *g)
     json_call_member(&o, "optimizer", find_stmt(g, S_OPTIMIZER));
     jo_put(&o, ",");
     jo_next(&o, 2);
-    jo_printf(&o, "\"inferred\": {\"params\": %zu, \"activations\": %zu, ", g->nparam, g->nact);
+    jo_printf(&o, "\"inferred\": {\"params\": %zu, \"activations\": %zu, ", g->ntrainable, g->nact);
     if (g->classes) {
         jo_printf(&o, "\"classes\": %d}", g->classes);
     } else {
@@ -520,7 +520,7 @@ void export_dot(FILE *f, const Graph *g, bool backward)
                " * edge with the shape that flows (N is the batch). Render: dot -Tsvg */\n", g->name);
     fprintf(f, "digraph \"%s\" {\n", g->name);
     fprintf(f, "  graph [fontname=\"Helvetica\", labelloc=t, label=\"%s: %s parameters%s\"];\n", g->name,
-            commas(g->nparam), backward ? ", forward and backward" : "");
+            commas(g->ntrainable), backward ? ", forward and backward" : "");
     fprintf(f, "  node [fontname=\"Helvetica\", fontsize=11, shape=box, style=\"rounded,filled\", "
                "fillcolor=white];\n");
     fprintf(f, "  edge [fontname=\"Helvetica\", fontsize=9];\n\n");

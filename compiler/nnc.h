@@ -298,7 +298,8 @@ typedef struct Graph {
     SchedKind sched;
     int64_t sched_step_size, sched_t_max;
     double sched_gamma, sched_eta_min;
-    size_t nparam;          /* floats in the parameter block */
+    size_t nparam;          /* floats in the parameter block: each tensor starts a cache line */
+    size_t ntrainable;      /* of them, the parameters themselves (the rest is padding) */
     size_t nbuf;            /* floats in the buffer block (running statistics) */
     size_t nopt;            /* floats of optimizer state (momentum, Adam's moments) */
     size_t nscratch;        /* floats of fixed scratch (batch norm's saved statistics) */

@@ -396,11 +396,12 @@ static void layout_params(Graph *g)
             l->params[l->nparams++] = make_param(l, "running_var", c, INIT_ONE, true);
             g->has_batchnorm = true;
         }
-        for (int p = 0; p < l->nparams; p++) {
-            Param *q = &l->params[p];
+        for (int p = 0; p < l->nparams; p++) {   /* each tensor at a cache line: rows of */
+            Param *q = &l->params[p];               /* weights then load whole (16 floats) */
             size_t *o = q->buffer ? &boff : &off;
-            q->offset = *o;
+            q->offset = *o = (*o + 15) / 16 * 16;
             *o += q->numel;
+            g->ntrainable += q->buffer ? 0 : q->numel;
         }
     }
     if ((double)off + (double)boff > (double)MAX_PARAMS) {
@@ -409,9 +410,9 @@ static void layout_params(Graph *g)
         diag_note(NO_SPAN, "that is %.0f GiB of float32, before gradients and optimizer state",
                   ((double)off + (double)boff) * 4 / (1 << 30));
     }
-    g->nparam = off;
-    g->nbuf = boff;
-    g->nopt = g->opt == OPT_SGD ? (g->momentum > 0 ? off : 0) : 2 * off;
+    g->nparam = (off + 15) / 16 * 16;     /* so the gradients, after them, start a line too */
+    g->nbuf = (boff + 15) / 16 * 16;
+    g->nopt = g->opt == OPT_SGD ? (g->momentum > 0 ? g->nparam : 0) : 2 * g->nparam;
 }
 
 static void check_loss(Graph *g)

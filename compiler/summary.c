@@ -69,7 +69,7 @@ void summary_print(FILE *out, const Graph *g, const char *prefix)
     }
     rule(out, prefix, '=');
     size_t np = g->nparam;
-    fprintf(out, "%sTotal params:   %s (%s)\n", prefix, commas(np), bytes(np * 4));
+    fprintf(out, "%sTotal params:   %s (%s)\n", prefix, commas(g->ntrainable), bytes(g->ntrainable * 4));
     fprintf(out, "%sMemory, in one block the trainer allocates once (bytes):\n", prefix);
     fprintf(out, "%s  parameters      %12s\n", prefix, commas(np * 4));
     fprintf(out, "%s  gradients       %12s\n", prefix, commas(np * 4));

@@ -534,13 +534,20 @@ INLINE void dw_block(float *restrict out, int ldo, const float *const *dyw, int 
             }
         }
     }
-    for (int m = 0; m < mr; m++)
-        for (int u = 0; u < nu; u++) {
-            float sum = 0.0f;
-            for (int v = 0; v < LW; v++)
-                sum += acc[m][u][v];
-            out[m * ldo + u] += sum;
+    /* the lanes added as a tree (sum_lanes), 8 sums at a time */
+    for (int e0 = 0; e0 < mr * NW; e0 += 8) {
+        v16f a[8], sums;
+        for (int e = 0; e < 8; e++) {
+            int m = (e0 + e) / NW, u = (e0 + e) % NW;
+            a[e] = m < mr && u < nw ? acc[m][u] : (v16f){0};
         }
+        sum_lanes(&sums, a);
+        for (int e = 0; e < 8; e++) {
+            int m = (e0 + e) / NW, u = (e0 + e) % NW;
+            if (m < mr && u < nu)
+                out[m * ldo + u] += sums[e];
+        }
+    }
 }
 
 /* The other d weight: out channels as the vector lanes, for layers with

@@ -50,6 +50,34 @@ static inline int has_avx512(void)
 typedef float v16f __attribute__((vector_size(64)));
 typedef int v16i __attribute__((vector_size(64)));
 
+/* Two-vector shuffles with constant lane lists (GCC's and clang's
+ * spellings), and what linear.c and conv2d.c build from them: the sums of
+ * the 16 lanes of each of 8 vectors, r[u] = a[u][0] + ... + a[u][15] for
+ * u < 8 (lanes 8-15 of r repeat them), added as a tree: lanes v and v + 8
+ * of each, then v and v + 4, v and v + 2, v and v + 1 (v the lane of the
+ * first); each round halves the lanes of a vector and packs two sets of
+ * them into one: 16 shuffles and 8 vector adds, in place of 120 scalar adds
+ * and the extraction of 128 lanes. */
+#if defined(__clang__)
+#define SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define SHUF(a, b, ...) __builtin_shuffle(a, b, (v16i){__VA_ARGS__})
+#endif
+INLINE void sum_lanes(v16f *r, const v16f *a)
+{
+    v16f t[4], q[2];
+    for (int p = 0; p < 4; p++)     /* lanes 0-7: a[2p], 8-15: a[2p+1] */
+        t[p] = SHUF(a[2 * p], a[2 * p + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+               SHUF(a[2 * p], a[2 * p + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    for (int p = 0; p < 2; p++)     /* 4 lanes each of a[4p] .. a[4p+3] */
+        q[p] = SHUF(t[2 * p], t[2 * p + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+               SHUF(t[2 * p], t[2 * p + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    v16f z = SHUF(q[0], q[1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +   /* 2 lanes each */
+             SHUF(q[0], q[1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    *r = SHUF(z, z, 0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14) +
+         SHUF(z, z, 1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
+}
+
 /* Work is shared between threads from this many multiply-adds per call
  * (conv2d.c, linear.c; the backward of a convolution from half of it): a
  * hand-over to a spinning worker costs about 0.2 us (parallel.c), but the

@@ -90,40 +90,53 @@ INLINE void fwd_tile(float (*restrict out)[NS], const float *restrict xt, int ld
 
 /* The forward for one or two samples, where vector lanes over samples would
  * be mostly empty: FO dot products of x with rows of w at a time, the
- * features as the vector lanes (LV partial sums per output, added at the
- * end; a tail of IN % LV features goes to lane 0 first). */
+ * features as the vector lanes: 16 partial sums per output, feature i in
+ * lane i % 16 (the last features, if IN is not a multiple of 16, in one
+ * more vector that overlaps the one before, the features it repeats masked
+ * to zero), then the 16 lanes of all FO outputs added as a tree
+ * (sum_lanes), then the bias. (The lanes were added one by one as scalars,
+ * the last features a float at a time: LeNet's 120 -> 84 layer at batch 1
+ * took 0.97 us, now 0.80. Reading the rows one or two at a time, in memory
+ * order, was faster in a test program but slower here: GCC then reads x
+ * again for every row.) */
 enum { LV = 16 };
+/* a vector from memory (unaligned) */
+#define LOAD16(v, p) memcpy(&(v), (p), sizeof(v16f))
 INLINE void fwd_row(float *restrict y, const float *restrict x, const float *const *wr,
                     const float *restrict bias, int IN, int nu)
 {
-    float acc[FO][LV];
+    v16f acc[FO];
     for (int u = 0; u < FO; u++)
-        for (int v = 0; v < LV; v++)
-            acc[u][v] = 0.0f;
-    const float *w0 = wr[0], *w1 = wr[1], *w2 = wr[2], *w3 = wr[3];
-    const float *w4 = wr[4], *w5 = wr[5], *w6 = wr[6], *w7 = wr[7];
+        acc[u] = (v16f){0};
     int i = 0;
-    for (; i + LV <= IN; i += LV)       /* spelled out, so the sums stay in registers */
-        for (int v = 0; v < LV; v++) {
-            float xv = x[i + v];
-            acc[0][v] += xv * w0[i + v];
-            acc[1][v] += xv * w1[i + v];
-            acc[2][v] += xv * w2[i + v];
-            acc[3][v] += xv * w3[i + v];
-            acc[4][v] += xv * w4[i + v];
-            acc[5][v] += xv * w5[i + v];
-            acc[6][v] += xv * w6[i + v];
-            acc[7][v] += xv * w7[i + v];
+    for (; i + LV <= IN; i += LV) {
+        v16f xv, wv;
+        LOAD16(xv, x + i);
+        for (int u = 0; u < FO; u++) {
+            LOAD16(wv, wr[u] + i);
+            acc[u] += xv * wv;
         }
-    for (; i < IN; i++)
-        for (int u = 0; u < FO; u++)
-            acc[u][0] += x[i] * wr[u][i];
-    for (int u = 0; u < nu; u++) {
-        float sum = bias[u];
-        for (int v = 0; v < LV; v++)
-            sum += acc[u][v];
-        y[u] = sum;
     }
+    if (i < IN && IN >= LV) {           /* the last vector: the features below i masked */
+        int j = IN - LV;
+        v16i keep = {0};
+        for (int v = 0; v < LV; v++)
+            keep[v] = j + v >= i ? -1 : 0;
+        v16f xv, wv;
+        LOAD16(xv, x + j);
+        xv = (v16f)((v16i)xv & keep);
+        for (int u = 0; u < FO; u++) {
+            LOAD16(wv, wr[u] + j);
+            acc[u] += xv * (v16f)((v16i)wv & keep);
+        }
+    } else
+        for (; i < IN; i++)             /* fewer than 16 features */
+            for (int u = 0; u < FO; u++)
+                acc[u][i] += x[i] * wr[u][i];
+    v16f sum;
+    sum_lanes(&sum, acc);
+    for (int u = 0; u < nu; u++)
+        y[u] = sum[u] + bias[u];
 }
 
 typedef struct linear_fwd_ctx {
@@ -372,6 +385,50 @@ INLINE void bwd_small_tile(float *restrict dx, float *restrict dw, const float *
             memcpy(dx + (size_t)n * IN + i0 + 16 * h, &acc[n][h], sizeof acc[n][h]);
 }
 
+/* bwd_small_tile for the last features when IN is not a multiple of 16: one
+ * vector at i0 = IN - 16 that overlaps the tiles before, of which only the
+ * lanes in keep are computed and stored (the others, already final, are
+ * written back as they were) */
+INLINE void bwd_small_last(float *restrict dx, float *restrict dw, const float *restrict dy,
+                           const float *restrict x, float *restrict w, int IN, int OUT, int assign,
+                           int i0, const v16i *keepp, int ns, int sgd, float lr)
+{
+    v16i keep = *keepp;
+    v16f xr[ROWS], acc[ROWS], old[ROWS];
+    for (int n = 0; n < ns; n++) {
+        LOAD16(xr[n], x + (size_t)n * IN + i0);
+        old[n] = (v16f){0};
+        if (dx)
+            LOAD16(old[n], dx + (size_t)n * IN + i0);
+        acc[n] = old[n];
+    }
+    for (int o = 0; o < OUT; o++) {
+        float *wo = w + (size_t)o * IN + i0;
+        v16f wv, was;
+        LOAD16(wv, wo);
+        for (int n = 0; dx && n < ns; n++)
+            acc[n] += dy[(size_t)n * OUT + o] * wv;
+        if (!dw && !sgd)
+            continue;
+        float *dwo = sgd ? wo : dw + (size_t)o * IN + i0;
+        if (sgd)
+            was = wv;
+        else
+            LOAD16(was, dwo);
+        v16f d = assign ? dy[o] * xr[0] : was + dy[o] * xr[0];
+        for (int n = 1; n < ns; n++)
+            d += dy[(size_t)n * OUT + o] * xr[n];
+        if (sgd)
+            d = wv - lr * d;
+        d = (v16f)(((v16i)d & keep) | ((v16i)was & ~keep));
+        memcpy(dwo, &d, sizeof d);
+    }
+    for (int n = 0; dx && n < ns; n++) {
+        v16f r = (v16f)(((v16i)acc[n] & keep) | ((v16i)old[n] & ~keep));
+        memcpy(dx + (size_t)n * IN + i0, &r, sizeof r);
+    }
+}
+
 #define SMALL_TILES(ns, sgd)                                                                      \
     switch (nv) {                                                                                 \
     case 4: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 4, sgd, lr); break;         \
@@ -402,6 +459,16 @@ HOT static void bwd_small(float *restrict dx, float *restrict dw, const float *r
             SMALL_TILES(2, 0)
         else
             SMALL_TILES(1, 0)
+    }
+    if (iv < IN && IN >= 16) {          /* the rest: one vector that overlaps */
+        v16i keep;
+        for (int v = 0; v < 16; v++)
+            keep[v] = IN - 16 + v >= iv ? -1 : 0;
+        if (N == 2)
+            bwd_small_last(dx, dw, dy, x, w, IN, OUT, assign, IN - 16, &keep, 2, sgd, lr);
+        else
+            bwd_small_last(dx, dw, dy, x, w, IN, OUT, assign, IN - 16, &keep, 1, sgd, lr);
+        return;
     }
     if (!sgd) {
         bwd_rows(dx, dw, dy, x, w, N, IN, OUT, assign, iv, IN);

@@ -16,7 +16,9 @@ $CC $CFLAGS -Iruntime tests/runtime/test_kernels.c build/libnnrt.a $LDFLAGS $LDL
 $B/test_kernels
 
 echo "== runtime kernels, portable build: no AVX-512 code, no per-CPU clones (the paths other machines take)"
-$CC $CFLAGS -O3 -ffp-contract=fast -DNNRT_NO_CLONES -Iruntime tests/runtime/test_kernels.c runtime/*.c \
+# build/portable/libnnrt.a: the runtime built with -DNNRT_NO_CLONES (make test builds it)
+[ -f build/portable/libnnrt.a ] || { echo "tests/run.sh: build/portable/libnnrt.a is missing: run make test"; exit 1; }
+$CC $CFLAGS -DNNRT_NO_CLONES -Iruntime tests/runtime/test_kernels.c build/portable/libnnrt.a \
     $LDFLAGS $LDLIBS -lpthread -o $B/test_kernels_portable
 $B/test_kernels_portable | tail -1
 

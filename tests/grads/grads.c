@@ -16,6 +16,8 @@
 #define NNC_NO_MAIN
 #include MODEL_C
 
+#include <stdint.h>
+
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
 #define FN(name) CAT(MODEL, CAT(_, name))
@@ -53,6 +55,35 @@ static int grads_read_zero(MODEL *m)
     return zeros && k > 0;
 }
 
+/* stale gradients, as after a step: in the gradient tensors (the padding
+ * between them in m->grad is never written) */
+static void stale_grads(MODEL *m)
+{
+    nnrt_tensor views[UP(NTENSORS)];
+    int k = FN(tensors)(m, views, 1);
+    for (int i = 0; i < k; i++) {
+        int64_t numel = 1;
+        for (int d = 0; d < views[i].ndim; d++)
+            numel *= views[i].shape[d];
+        for (int64_t j = 0; j < numel; j++)
+            views[i].data[j] = 1e3f + (float)(views[i].data - m->grad + j);
+    }
+}
+
+/* every parameter, gradient and buffer tensor starts a 64-byte line (the
+ * kernels read rows of weights as whole vectors) */
+static int tensors_aligned(MODEL *m)
+{
+    nnrt_tensor views[UP(NTENSORS)];
+    int ok = 1;
+    for (int what = 0; what < 2; what++) {
+        int k = FN(tensors)(m, views, what);
+        for (int i = 0; i < k; i++)
+            ok &= (uintptr_t)views[i].data % 64 == 0;
+    }
+    return ok;
+}
+
 static void run(int n)     /* n >= 2: the second pass has n - 1 samples */
 {
     MODEL m;
@@ -64,8 +95,7 @@ static void run(int n)     /* n >= 2: the second pass has n - 1 samples */
     float *w0 = nnrt_alloc(UP(NPARAM), "w0");
     nnrt_fill_normal(x, (size_t)n * UP(INPUT_SIZE), &rng);
     nnrt_fill_normal(t, (size_t)n * UP(TARGET_SIZE), &rng);
-    for (size_t i = 0; i < UP(NPARAM); i++)     /* stale gradients, as after a step */
-        m.grad[i] = 1e3f + (float)i;
+    stale_grads(&m);
 
     /* the reference: gradients really zeroed, then backward (accumulating) */
     memset(m.grad, 0, sizeof(float) * UP(NPARAM));
@@ -75,8 +105,7 @@ static void run(int n)     /* n >= 2: the second pass has n - 1 samples */
     FN(backward)(&m);
     memcpy(want, m.grad, sizeof(float) * UP(NPARAM));
 
-    for (size_t i = 0; i < UP(NPARAM); i++)
-        m.grad[i] = 1e3f + (float)i;
+    stale_grads(&m);
     FN(zero_grad)(&m);
     FN(forward)(&m, x, n);
     FN(loss)(&m, t);
@@ -173,6 +202,10 @@ static void run_step(int n)
 
 int main(void)
 {
+    MODEL a;
+    FN(init)(&a, 1, 1);
+    expect(tensors_aligned(&a), "every tensor starts a cache line", 1);
+    FN(free)(&a);
     run(2);
     run(3);
     run(6);

@@ -931,6 +931,21 @@ static void linear_grad(const char *name, int N, int IN, int OUT, int bias)
     float *gx = alloc_floats((size_t)N * IN), *gw = alloc_floats((size_t)OUT * IN);
     float *gb = alloc_floats(OUT);
 
+    double *want = calloc((size_t)N * OUT, sizeof *want);   /* the forward, in double */
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OUT; o++) {
+            want[n * OUT + o] = bias ? c.b[o] : 0.0;
+            for (int i = 0; i < IN; i++)
+                want[n * OUT + o] += (double)c.x[n * IN + i] * c.w[o * IN + i];
+        }
+    nnrt_linear_forward(c.y, c.x, c.w, c.b, N, IN, OUT);
+    double ferr = 0;
+    for (int k = 0; k < N * OUT; k++)
+        ferr = fmax(ferr, fabs(c.y[k] - want[k]));
+    free(want);
+    snprintf(label, sizeof label, "linear %s forward", name);
+    check(label, ferr, EXACT_TOL);
+
     nnrt_linear_backward(gx, gw, bias ? gb : NULL, c.r, c.x, c.w, N, IN, OUT);
     snprintf(label, sizeof label, "linear %s dx", name);
     check(label, fd_error(linear_loss, &c, c.x, (size_t)N * IN, gx), FD_TOL);
@@ -942,6 +957,32 @@ static void linear_grad(const char *name, int N, int IN, int OUT, int bias)
     }
     free(gx), free(gw), free(gb);
     free(c.x), free(c.w), free(c.b), free(c.y), free(c.r);
+}
+
+/* nnrt_linear_backward_sgd (a generated trainer's backward_step) is
+ * nnrt_linear_backward_first then nnrt_sgd_step on w and b, bit for bit;
+ * for one or two samples it applies the step in its own pass over w,
+ * 16 features at a time, the last ones in a vector that overlaps the one
+ * before (IN not a multiple of 16). dx starts nonzero: both add to it. */
+static void linear_sgd_exact(int N, int IN, int OUT)
+{
+    size_t nx = (size_t)N * IN, nw = (size_t)OUT * IN;
+    float *x = random_floats(nx), *dy = random_floats((size_t)N * OUT);
+    float *w1 = random_floats(nw), *b1 = random_floats(OUT), *dx1 = random_floats(nx);
+    float *w2 = malloc(nw * sizeof *w2), *b2 = malloc(OUT * sizeof *b2), *dx2 = malloc(nx * sizeof *dx2);
+    float *dw = alloc_floats(nw), *db = alloc_floats(OUT), *dw2 = alloc_floats(nw), *db2 = alloc_floats(OUT);
+    memcpy(w2, w1, nw * sizeof *w2), memcpy(b2, b1, OUT * sizeof *b2), memcpy(dx2, dx1, nx * sizeof *dx2);
+    nnrt_linear_backward_first(dx1, dw, db, dy, x, w1, N, IN, OUT);
+    nnrt_sgd_step(w1, dw, nw, 0.1f);
+    nnrt_sgd_step(b1, db, OUT, 0.1f);
+    nnrt_linear_backward_sgd(dx2, dw2, db2, dy, x, w2, b2, N, IN, OUT, 0.1f);
+    int differ = memcmp(dx1, dx2, nx * sizeof *dx1) != 0 || memcmp(w1, w2, nw * sizeof *w1) != 0 ||
+                 memcmp(b1, b2, OUT * sizeof *b1) != 0;
+    char label[128];
+    snprintf(label, sizeof label, "linear backward with SGD %dx%dx%d: backward, then step", N, IN, OUT);
+    check(label, differ, 0);
+    free(x), free(dy), free(w1), free(b1), free(dx1), free(w2), free(b2), free(dx2);
+    free(dw), free(db), free(dw2), free(db2);
 }
 
 /* conv2d and linear split large work across threads (parallel.c); the split
@@ -2042,6 +2083,18 @@ int main(void)
     linear_grad("N=4",   4, 7, 2, 1);
     linear_grad("N=3 no bias", 3, 4, 5, 0);
     linear_grad("N=9, tiles", 9, 70, 13, 1);    /* 32-feature tiles, the last overlapping */
+    linear_grad("N=1, 2 vectors + 5", 1, 37, 11, 1);    /* rows: the last vector overlapping */
+    linear_grad("N=2, 2 vectors + 5", 2, 37, 11, 1);
+    linear_grad("N=1, 4 vectors + 4", 1, 68, 9, 0);     /* a tile of 4 vectors, then the overlap */
+    linear_grad("N=1, one vector", 1, 16, 3, 1);
+    /*               N   IN  OUT */
+    linear_sgd_exact(1,  37,  11);
+    linear_sgd_exact(2,  37,  11);
+    linear_sgd_exact(1, 120,  84);
+    linear_sgd_exact(2,  84,  10);
+    linear_sgd_exact(1,  16,   3);
+    linear_sgd_exact(1,   5,   3);
+    linear_sgd_exact(3,  37,  11);      /* the tiles, then nnrt_sgd_step */
     threads_same_bits();
     relu_grad();
     mse_grad();
