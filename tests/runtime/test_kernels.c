@@ -2087,6 +2087,8 @@ int main(void)
     linear_grad("N=2, 2 vectors + 5", 2, 37, 11, 1);
     linear_grad("N=1, 4 vectors + 4", 1, 68, 9, 0);     /* a tile of 4 vectors, then the overlap */
     linear_grad("N=1, one vector", 1, 16, 3, 1);
+    linear_grad("N=1, 64 + 3 vectors + 8", 1, 120, 11, 1);   /* every set of the rows' sums */
+    linear_grad("N=2, 2 x 64 + 16", 2, 144, 9, 0);
     /*               N   IN  OUT */
     linear_sgd_exact(1,  37,  11);
     linear_sgd_exact(2,  37,  11);
