@@ -1071,7 +1071,19 @@ static int spawn_dw(const bwd_ctx *c)
     later.c.pd = c->pd ? &later.pd : NULL;
     later.c.dx = NULL;
     later.c.ad = NULL;
-    return nnrt_spawn(bwd_later, &later, 1);
+    if (!nnrt_spawn(bwd_later, &later, 1))
+        return 0;
+    /* what the worker reads and the caller rewrites in the next step: the
+     * join takes the lines back */
+    const nnrt_conv2d_dims *d = c->d;
+    size_t in = (size_t)d->C * d->H * d->W, pq = c->pd ? (size_t)c->pd->P * c->pd->Q : (size_t)d->P * d->Q;
+    nnrt_spawn_read(c->x + (size_t)c->n0 * in, sizeof(float) * in * (size_t)c->ns);
+    if (c->pd) {
+        nnrt_spawn_read(c->pdy + (size_t)c->n0 * d->K * pq, sizeof(float) * pq * d->K * (size_t)c->ns);
+        nnrt_spawn_read(c->parg + (size_t)c->n0 * d->K * pq, pq * d->K * (size_t)c->ns);
+    } else if (c->dy)
+        nnrt_spawn_read(c->dy + (size_t)c->n0 * d->K * pq, sizeof(float) * pq * d->K * (size_t)c->ns);
+    return 1;
 }
 
 /* dy, or (pooled) pdy, parg and pd: the max-pool whose backward makes dy */

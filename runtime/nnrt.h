@@ -547,6 +547,11 @@ void nnrt_parallel(void (*fn)(void *ctx, int task), void *ctx, int ntasks);
  * its backward. */
 int nnrt_spawn(void (*fn)(void *ctx, int task), void *ctx, int ntasks);
 void nnrt_join(void);
+/* Memory the job left running reads and the caller writes after the join
+ * (at most 4 ranges a job): the join takes its cache lines back for
+ * writing (PREFETCHW), so that the caller's next stores to them do not each
+ * wait for the worker's core to give them up. */
+void nnrt_spawn_read(const void *p, size_t bytes);
 /* 1 when this thread may spawn now: no job of its own left running, not
  * inside a task (so a caller may fill a spawn's ctx without touching a
  * running one's) */
