@@ -1108,22 +1108,6 @@ static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *d
     bwd_ctx c = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .d = d, .g = g, .ad = buf,
                  .off = off, .lanes = lanes, .pdy = pdy, .parg = parg, .pd = pd, .mw = MW, .pk1 = d->K};
 
-    if (dx) {
-        /* in channel cb*MR + m of group gi, tap rs, out channel k (of the
-         * group): ad[(((gi*ncb + cb)*RS + rs)*Kg + k)*MR + m] = w[k][c][rs],
-         * zero past the group's last channel */
-        float *ad = buf;                /* in its own order: the stores go straight on */
-        for (int gi = 0; gi < g->G; gi++)
-            for (int cb = 0; cb < ncb; cb++)
-                for (int rs = 0; rs < RS; rs++)
-                    for (int k = 0; k < g->Kg; k++) {
-                        const float *wk = w + ((size_t)(gi * g->Kg + k) * g->Cg + cb * MR) * RS + rs;
-                        float *o = ad + (((size_t)(gi * ncb + cb) * RS + rs) * g->Kg + k) * MR;
-                        int mr = g->Cg - cb * MR < MR ? g->Cg - cb * MR : MR;
-                        for (int m = 0; m < MR; m++)
-                            o[m] = m < mr ? wk[(size_t)m * RS] : 0.0f;
-                    }
-    }
     if (lanes)
         pixel_offsets(off, d, g);
     else
@@ -1144,6 +1128,23 @@ static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *d
         c.dw = c.db = NULL;
         nw = c.nwblocks = 0;
         threads = 1;
+    }
+    if (dx) {
+        /* in channel cb*MR + m of group gi, tap rs, out channel k (of the
+         * group): ad[(((gi*ncb + cb)*RS + rs)*Kg + k)*MR + m] = w[k][c][rs],
+         * zero past the group's last channel (packed after the spawn, so
+         * that the worker starts meanwhile) */
+        float *ad = buf;                /* in its own order: the stores go straight on */
+        for (int gi = 0; gi < g->G; gi++)
+            for (int cb = 0; cb < ncb; cb++)
+                for (int rs = 0; rs < RS; rs++)
+                    for (int k = 0; k < g->Kg; k++) {
+                        const float *wk = w + ((size_t)(gi * g->Kg + k) * g->Cg + cb * MR) * RS + rs;
+                        float *o = ad + (((size_t)(gi * ncb + cb) * RS + rs) * g->Kg + k) * MR;
+                        int mr = g->Cg - cb * MR < MR ? g->Cg - cb * MR : MR;
+                        for (int m = 0; m < MR; m++)
+                            o[m] = m < mr ? wk[(size_t)m * RS] : 0.0f;
+                    }
     }
 
     /* The first layer (no d input) in one chunk, on threads: d weight by
