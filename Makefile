@@ -57,10 +57,14 @@ $(B)/portable/libnnrt.a: $(PORTABLE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # ---- the compiler ----
-$(B)/compiler/parser.tab.c $(B)/compiler/parser.tab.h: grammar/parser.y | $(B)/compiler
+# bison and flex each write two files in one run: the header comes with the
+# .c (one rule with both as targets would run them twice under make -j)
+$(B)/compiler/parser.tab.c: grammar/parser.y | $(B)/compiler
 	bison -Wall -Werror -o $(B)/compiler/parser.tab.c --defines=$(B)/compiler/parser.tab.h $<
-$(B)/compiler/lexer.c $(B)/compiler/lexer.h: grammar/lexer.l $(B)/compiler/parser.tab.h | $(B)/compiler
+$(B)/compiler/parser.tab.h: $(B)/compiler/parser.tab.c ;
+$(B)/compiler/lexer.c: grammar/lexer.l $(B)/compiler/parser.tab.h | $(B)/compiler
 	flex -o $(B)/compiler/lexer.c --header-file=$(B)/compiler/lexer.h $<
+$(B)/compiler/lexer.h: $(B)/compiler/lexer.c ;
 $(B)/compiler/parser.tab.o: $(B)/compiler/parser.tab.c compiler/nnc.h
 	$(CC) $(CFLAGS) -Wno-unused-but-set-variable -Icompiler -Iruntime -I$(B)/compiler -c $< -o $@
 $(B)/compiler/lexer.o: $(B)/compiler/lexer.c compiler/nnc.h

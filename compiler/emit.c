@@ -773,7 +773,7 @@ static void emit_backward_body(Emit *e, bool fused)
                 const Param *p = l < g->nlayers ? &g->layers[l].params[k] : NULL;
                 if (p && (p->buffer || !e->grad_written[l] || e->stepped[l]))
                     continue;
-                if (p && p->offset >= hi && p->offset - hi < 16 && hi > lo) {  /* across padding */
+                if (p && p->offset >= hi && p->offset - hi < PARAM_ALIGN && hi > lo) {  /* across padding */
                     hi = p->offset + p->numel;
                     continue;
                 }

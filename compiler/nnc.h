@@ -279,6 +279,11 @@ typedef enum { LOSS_MSE, LOSS_L1, LOSS_CROSS_ENTROPY, LOSS_NLL, LOSS_BCE_WITH_LO
 typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } OptKind;
 typedef enum { SCHED_NONE, SCHED_STEP, SCHED_COSINE } SchedKind;
 
+/* Each parameter (and buffer) tensor starts at a multiple of this many
+ * floats, a 64-byte cache line: a linear layer's weight rows then load as
+ * whole vectors when its input width is a multiple of 16. */
+enum { PARAM_ALIGN = 16 };
+
 typedef struct Graph {
     Model *model;
     char *name;
@@ -298,7 +303,7 @@ typedef struct Graph {
     SchedKind sched;
     int64_t sched_step_size, sched_t_max;
     double sched_gamma, sched_eta_min;
-    size_t nparam;          /* floats in the parameter block: each tensor starts a cache line */
+    size_t nparam;          /* floats in the parameter block: each tensor at a multiple of PARAM_ALIGN */
     size_t ntrainable;      /* of them, the parameters themselves (the rest is padding) */
     size_t nbuf;            /* floats in the buffer block (running statistics) */
     size_t nopt;            /* floats of optimizer state (momentum, Adam's moments) */

@@ -396,10 +396,10 @@ static void layout_params(Graph *g)
             l->params[l->nparams++] = make_param(l, "running_var", c, INIT_ONE, true);
             g->has_batchnorm = true;
         }
-        for (int p = 0; p < l->nparams; p++) {   /* each tensor at a cache line: rows of */
-            Param *q = &l->params[p];               /* weights then load whole (16 floats) */
+        for (int p = 0; p < l->nparams; p++) {   /* each tensor at a cache line (nnc.h) */
+            Param *q = &l->params[p];
             size_t *o = q->buffer ? &boff : &off;
-            q->offset = *o = (*o + 15) / 16 * 16;
+            q->offset = *o = (*o + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
             *o += q->numel;
             g->ntrainable += q->buffer ? 0 : q->numel;
         }
@@ -410,8 +410,8 @@ static void layout_params(Graph *g)
         diag_note(NO_SPAN, "that is %.0f GiB of float32, before gradients and optimizer state",
                   ((double)off + (double)boff) * 4 / (1 << 30));
     }
-    g->nparam = (off + 15) / 16 * 16;     /* so the gradients, after them, start a line too */
-    g->nbuf = (boff + 15) / 16 * 16;
+    g->nparam = (off + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;   /* the gradients after them too */
+    g->nbuf = (boff + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
     g->nopt = g->opt == OPT_SGD ? (g->momentum > 0 ? g->nparam : 0) : 2 * g->nparam;
 }
 

@@ -98,9 +98,12 @@ INLINE void fwd_tile(float (*restrict out)[NS], const float *restrict xt, int ld
  * features it repeats masked to zero (fewer than 16 features: lane i of set
  * 0). A row's sets are added, (s0 + s1) + (s2 + s3), then the 16 lanes of
  * all FO rows as a tree (sum_lanes), then the bias. fwd_rows_avx512 is the
- * same in AVX-512 intrinsics, for all rows in one loop, the same bits:
- * GCC's code for this one reads x again for every row, and was slower than
- * the 8 rows side by side it replaced. */
+ * same in AVX-512 intrinsics, for all rows in one loop (a small layer) or a
+ * task's block of rows: the same sums in the same order, so the same bits
+ * as this one compiled with fused multiply-adds (the AVX2 and AVX-512
+ * clones; the baseline clone rounds each product). GCC's code for this one
+ * reads x again for every row, and was slower than the 8 rows side by side
+ * it replaced. */
 enum { LV = 16 };
 /* a vector from memory (unaligned) */
 #define LOAD16(v, p) memcpy(&(v), (p), sizeof(v16f))
@@ -159,14 +162,15 @@ INLINE void fwd_row(float *restrict y, const float *restrict x, const float *con
 }
 
 #ifdef NNRT_AVX512
-/* y = x w^T + b for one sample, all OUT rows, FO at a time: fwd_row's sums */
+/* y[o] = x . w[o] + b[o] for one sample and outputs o0 <= o < o1 (o0 a
+ * multiple of FO), FO at a time: fwd_row's sums */
 __attribute__((target("avx512f"))) static void fwd_rows_avx512(float *restrict y, const float *restrict x,
                                                                const float *restrict w, const float *restrict b,
-                                                               int IN, int OUT)
+                                                               int IN, int ob, int OUT)
 {
     int iv = IN / LV * LV;
     __mmask16 keep = IN >= LV ? (__mmask16)(0xffffu << (iv - (IN - LV))) : (__mmask16)((1u << IN) - 1);
-    for (int o0 = 0; o0 < OUT; o0 += FO) {
+    for (int o0 = ob; o0 < OUT; o0 += FO) {
         int nu = OUT - o0 < FO ? OUT - o0 : FO;
         v16f rows[FO];
         for (int u = 0; u < FO; u++)
@@ -258,6 +262,14 @@ HOT static void linear_fwd_task(void *arg, int task)
         bias[u] = c->b ? c->b[o] : 0.0f;
     }
     if (c->N <= ROWS) {
+#ifdef NNRT_AVX512
+        if (has_avx512()) {             /* (large layers: their tasks share the rows) */
+            for (int m = 0; m < mn; m++)
+                fwd_rows_avx512(c->y + (size_t)(n0 + m) * c->OUT, c->x + (size_t)(n0 + m) * c->IN, c->w, c->b,
+                                c->IN, o0, o0 + nu);
+            return;
+        }
+#endif
         for (int m = 0; m < mn; m++)
             fwd_row(c->y + (size_t)(n0 + m) * c->OUT + o0, c->x + (size_t)(n0 + m) * c->IN, wr, bias,
                     c->IN, nu);
@@ -278,9 +290,9 @@ void nnrt_linear_forward(float *y, const float *x, const float *w, const float *
                          int N, int IN, int OUT)
 {
 #ifdef NNRT_AVX512
-    if (N <= ROWS && has_avx512()) {
+    if (N <= ROWS && has_avx512() && (double)N * IN * OUT < NNRT_PAR_MACS) {  /* all rows in one loop */
         for (int n = 0; n < N; n++)
-            fwd_rows_avx512(y + (size_t)n * OUT, x + (size_t)n * IN, w, b, IN, OUT);
+            fwd_rows_avx512(y + (size_t)n * OUT, x + (size_t)n * IN, w, b, IN, 0, OUT);
         return;
     }
 #endif
@@ -541,7 +553,7 @@ HOT static void bwd_small(float *restrict dx, float *restrict dw, const float *r
             g += dy[(size_t)n * OUT + o];
         b[o] -= lr * g;
     }
-    int iv = IN / 16 * 16;              /* the features in whole vectors; the rest by the loops */
+    int iv = IN / 16 * 16;              /* the features in whole vectors; the rest below */
     for (int i0 = 0; i0 < iv; i0 += 16 * FV) {
         int nv = (iv - i0) / 16 < FV ? (iv - i0) / 16 : FV;
         if (sgd && N == 2)

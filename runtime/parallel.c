@@ -282,15 +282,17 @@ void nnrt_spawn_read(const void *p, size_t bytes)
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <cpuid.h>
-/* PREFETCHW: AMD's since the K6; Intel's since Broadwell (CPUID 0x80000001 ECX bit 8) */
+/* PREFETCHW: AMD's since the K6; Intel's since Broadwell (CPUID 0x80000001
+ * ECX bit 8); asked once, when the program loads */
+static int prefetchw;
+__attribute__((constructor)) static void prefetchw_init(void)
+{
+    unsigned a, b, c, d;
+    prefetchw = __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c >> 8 & 1);
+}
 static int has_prefetchw(void)
 {
-    static int known = -1;
-    if (known < 0) {
-        unsigned a, b, c, d;
-        known = __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c >> 8 & 1);
-    }
-    return known;
+    return prefetchw;
 }
 __attribute__((target("prfchw"))) static void take_back(const char *p, size_t n)
 {
@@ -315,10 +317,9 @@ void nnrt_join(void)
     spawned = 0;
     finish();
     /* measured on LeNet at batch 1, 2 threads: the max-pool that rewrites the
-     * deferred convolution's input went from 1.5 to 1.1 us */
-    for (int i = 0; i < nspawn_reads; i++)
-        if (has_prefetchw())
-            take_back(spawn_reads[i].p, spawn_reads[i].n);
+     * deferred convolution's input went from 1.5 to 1.15 us */
+    for (int i = 0; has_prefetchw() && i < nspawn_reads; i++)
+        take_back(spawn_reads[i].p, spawn_reads[i].n);
     nspawn_reads = 0;
 }
 

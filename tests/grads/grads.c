@@ -61,13 +61,9 @@ static void stale_grads(MODEL *m)
 {
     nnrt_tensor views[UP(NTENSORS)];
     int k = FN(tensors)(m, views, 1);
-    for (int i = 0; i < k; i++) {
-        int64_t numel = 1;
-        for (int d = 0; d < views[i].ndim; d++)
-            numel *= views[i].shape[d];
-        for (int64_t j = 0; j < numel; j++)
+    for (int i = 0; i < k; i++)
+        for (size_t j = 0; j < nnrt_tensor_numel(&views[i]); j++)
             views[i].data[j] = 1e3f + (float)(views[i].data - m->grad + j);
-    }
 }
 
 /* every parameter, gradient and buffer tensor starts a 64-byte line (the

@@ -1053,6 +1053,26 @@ static void threads_same_bits(void)
         free(out[0][i]), free(out[1][i]);
     }
     check("conv2d, linear: the same bits with 1 and 2 threads", differ, 0);
+    /* one sample through a layer large enough to share its rows (6e5
+     * multiply-adds): the threads' blocks of rows, the same bits */
+    enum { BIN = 1000, BOUT = 600 };
+    float *bx = random_floats(BIN), *bw = random_floats((size_t)BOUT * BIN), *bb = random_floats(BOUT);
+    float *by[2] = {alloc_floats(BOUT), alloc_floats(BOUT)};
+    for (int t = 0; t < 2; t++) {
+        nnrt_set_threads(t + 1);
+        nnrt_linear_forward(by[t], bx, bw, bb, 1, BIN, BOUT);
+    }
+    double berr = 0;
+    for (int o = 0; o < BOUT; o++) {
+        double want = bb[o];
+        for (int i = 0; i < BIN; i++)
+            want += (double)bx[i] * bw[(size_t)o * BIN + i];
+        berr = fmax(berr, fabs(by[1][o] - want));
+    }
+    check("linear 1 x 1000 -> 600 on 2 threads: the same bits as 1", memcmp(by[0], by[1], BOUT * sizeof(float)) != 0,
+          0);
+    check("linear 1 x 1000 -> 600 on 2 threads, forward", berr, 1e-4);
+    free(bx), free(bw), free(bb), free(by[0]), free(by[1]);
     nnrt_set_threads(2);
     free(lx), free(lw), free(lb), free(ldy);
 }
