@@ -107,13 +107,20 @@ INLINE void fwd_tile(float (*restrict out)[NS], const float *restrict xt, int ld
 enum { LV = 16 };
 /* a vector from memory (unaligned) */
 #define LOAD16(v, p) memcpy(&(v), (p), sizeof(v16f))
+/* The lanes of the vector at IN - LV (IN >= LV) that hold the features
+ * past the whole vectors, IN / LV * LV and on: the vectors before have the
+ * others (all lanes when IN is a multiple of LV) */
+INLINE void last_features(v16i *keep, int IN)
+{
+    int iv = IN / LV * LV;
+    for (int v = 0; v < LV; v++)
+        (*keep)[v] = IN - LV + v >= iv ? -1 : 0;
+}
 INLINE void fwd_row(float *restrict y, const float *restrict x, const float *const *wr,
                     const float *restrict bias, int IN, int nu)
 {
-    v16i keep = {0};                    /* the last vector's new features */
-    int iv = IN / LV * LV;
-    for (int v = 0; v < LV; v++)
-        keep[v] = IN - LV + v >= iv ? -1 : 0;
+    v16i keep;
+    last_features(&keep, IN);
     v16f rows[FO], xv, wv;
     for (int u = 0; u < FO; u++)
         rows[u] = (v16f){0};
@@ -446,9 +453,14 @@ HOT static void bwd_rows(float *restrict dx, float *restrict dw, const float *re
  * assign), the gradient is not stored but applied: w -= lr * dw, as
  * nnrt_sgd_step would, after dx has read the old w. */
 enum { FV = 4 };        /* vectors of features per tile */
+/* a's lanes where k is set, b's elsewhere */
+#define BLEND(a, b, k) ((v16f)(((v16i)(a) & (k)) | ((v16i)(b) & ~(k))))
+/* keep (nv 1): the last features when IN is not a multiple of 16, one
+ * vector at i0 = IN - 16 that overlaps the tiles before; only its lanes in
+ * keep are stored (the others, already final, are written back as they were) */
 INLINE void bwd_small_tile(float *restrict dx, float *restrict dw, const float *restrict dy,
                            const float *restrict x, float *restrict w, int IN, int OUT, int assign,
-                           int i0, int ns, int nv, int sgd, float lr)
+                           int i0, int ns, int nv, int sgd, float lr, const v16i *keep)
 {
     v16f xr[ROWS][FV], acc[ROWS][FV];
     for (int n = 0; n < ns; n++)
@@ -469,77 +481,40 @@ INLINE void bwd_small_tile(float *restrict dx, float *restrict dw, const float *
                 acc[n][h] += dy[(size_t)n * OUT + o] * wv;
             if (!dw && !sgd)
                 continue;
-            v16f d;
+            v16f d, was = wv;
+            if (!sgd && (keep || !assign))
+                memcpy(&was, dwo + 16 * h, sizeof was);
             if (assign)
                 d = dy[o] * xr[0][h];
-            else {
-                memcpy(&d, dwo + 16 * h, sizeof d);
-                d += dy[o] * xr[0][h];
-            }
+            else
+                d = was + dy[o] * xr[0][h];
             for (int n = 1; n < ns; n++)
                 d += dy[(size_t)n * OUT + o] * xr[n][h];
-            if (sgd) {
-                wv -= lr * d;
-                memcpy(wo + 16 * h, &wv, sizeof wv);
-            } else
-                memcpy(dwo + 16 * h, &d, sizeof d);
+            if (sgd)
+                d = wv - lr * d;
+            if (keep)
+                d = BLEND(d, was, *keep);
+            memcpy((sgd ? wo : dwo) + 16 * h, &d, sizeof d);
         }
     }
     for (int n = 0; dx && n < ns; n++)
-        for (int h = 0; h < nv; h++)
-            memcpy(dx + (size_t)n * IN + i0 + 16 * h, &acc[n][h], sizeof acc[n][h]);
-}
-
-/* bwd_small_tile for the last features when IN is not a multiple of 16: one
- * vector at i0 = IN - 16 that overlaps the tiles before, of which only the
- * lanes in keep are computed and stored (the others, already final, are
- * written back as they were) */
-INLINE void bwd_small_last(float *restrict dx, float *restrict dw, const float *restrict dy,
-                           const float *restrict x, float *restrict w, int IN, int OUT, int assign,
-                           int i0, const v16i *keepp, int ns, int sgd, float lr)
-{
-    v16i keep = *keepp;
-    v16f xr[ROWS], acc[ROWS], old[ROWS];
-    for (int n = 0; n < ns; n++) {
-        LOAD16(xr[n], x + (size_t)n * IN + i0);
-        old[n] = (v16f){0};
-        if (dx)
-            LOAD16(old[n], dx + (size_t)n * IN + i0);
-        acc[n] = old[n];
-    }
-    for (int o = 0; o < OUT; o++) {
-        float *wo = w + (size_t)o * IN + i0;
-        v16f wv, was;
-        LOAD16(wv, wo);
-        for (int n = 0; dx && n < ns; n++)
-            acc[n] += dy[(size_t)n * OUT + o] * wv;
-        if (!dw && !sgd)
-            continue;
-        float *dwo = sgd ? wo : dw + (size_t)o * IN + i0;
-        if (sgd)
-            was = wv;
-        else
-            LOAD16(was, dwo);
-        v16f d = assign ? dy[o] * xr[0] : was + dy[o] * xr[0];
-        for (int n = 1; n < ns; n++)
-            d += dy[(size_t)n * OUT + o] * xr[n];
-        if (sgd)
-            d = wv - lr * d;
-        d = (v16f)(((v16i)d & keep) | ((v16i)was & ~keep));
-        memcpy(dwo, &d, sizeof d);
-    }
-    for (int n = 0; dx && n < ns; n++) {
-        v16f r = (v16f)(((v16i)acc[n] & keep) | ((v16i)old[n] & ~keep));
-        memcpy(dx + (size_t)n * IN + i0, &r, sizeof r);
-    }
+        for (int h = 0; h < nv; h++) {
+            float *o = dx + (size_t)n * IN + i0 + 16 * h;
+            if (keep) {
+                v16f old;
+                memcpy(&old, o, sizeof old);
+                acc[n][h] = BLEND(acc[n][h], old, *keep);
+            }
+            memcpy(o, &acc[n][h], sizeof acc[n][h]);
+        }
 }
 
 #define SMALL_TILES(ns, sgd)                                                                      \
     switch (nv) {                                                                                 \
-    case 4: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 4, sgd, lr); break;         \
-    case 3: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 3, sgd, lr); break;         \
-    case 2: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 2, sgd, lr); break;         \
-    default: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 1, sgd, lr); break;        \
+    case 4: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 4, sgd, lr, NULL); break;   \
+    case 3: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 3, sgd, lr, NULL); break;   \
+    case 2: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 2, sgd, lr, NULL); break;   \
+    default: bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, i0, ns, 1, sgd, lr, NULL); break;  \
     }
 /* w is written only with sgd (then assign is 1, dw is not written, and
  * b, if not NULL, is updated too) */
@@ -567,12 +542,11 @@ HOT static void bwd_small(float *restrict dx, float *restrict dw, const float *r
     }
     if (iv < IN && IN >= 16) {          /* the rest: one vector that overlaps */
         v16i keep;
-        for (int v = 0; v < 16; v++)
-            keep[v] = IN - 16 + v >= iv ? -1 : 0;
+        last_features(&keep, IN);
         if (N == 2)
-            bwd_small_last(dx, dw, dy, x, w, IN, OUT, assign, IN - 16, &keep, 2, sgd, lr);
+            bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, IN - 16, 2, 1, sgd, lr, &keep);
         else
-            bwd_small_last(dx, dw, dy, x, w, IN, OUT, assign, IN - 16, &keep, 1, sgd, lr);
+            bwd_small_tile(dx, dw, dy, x, w, IN, OUT, assign, IN - 16, 1, 1, sgd, lr, &keep);
         return;
     }
     if (!sgd) {
