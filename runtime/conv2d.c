@@ -612,7 +612,7 @@ typedef struct bwd_ctx {
     float *xs;              /* d weight by rows: [ns][XS], the shifted copies of x; by lanes:
                              * [ns][XP], x padded, or NULL (no padding: x itself) */
     float *dbs;             /* [ns][K]: each sample's sum of dy (when db) */
-    const float *ad;        /* d input's weights: [G][in channel block][r, s][k][MR] */
+    const float *w;         /* d input's weights, [K][Cg][R][S] */
     const int *off;         /* d weight: tap offsets (c, r, s) in xs, [T]; by lanes, in x padded */
     int dx_parts;           /* d input tasks: ns * dx_parts, each a range of channel blocks */
     int lanes;              /* d weight by lanes (dwv_block) rather than by rows (dw_block) */
@@ -683,7 +683,9 @@ HOT static void bwd_prep(void *arg, int i)
 }
 
 /* The d input tile, for mr input channels at one kernel tap (r, s):
- *   dst[m*CH + v] += sum over k < K of a[k*MR + m] * dyw[k*DK + v]
+ *   dst[m*CH + v] += sum over k < K of a[k*ak + m*am] * dyw[k*DK + v]
+ * (a: the weights w[k][c][r][s] themselves, read in place: a at in
+ * channel c, ak and am the out and in channel strides)
  * for m < mr and v < n, n in (16*(nv-1), 16*nv], where dst is the tile's
  * place in the padded input: each input pixel gets the products of the
  * out-channel gradients that read it through this tap. The mr channels are
@@ -692,21 +694,21 @@ HOT static void bwd_prep(void *arg, int i)
  * back, unchanged, the lanes of dst past n, which may lie past the plane
  * (the scratch has LW floats to spare). Vectors as in corr_tile. */
 INLINE void dcol_tile(float *restrict dst, int CH, const float *restrict dyw, int DK,
-                      const float *restrict a, int K, int mr, int nv, int n)
+                      const float *restrict a, size_t ak, size_t am, int K, int mr, int nv, int n)
 {
     v16f acc[MR][4], y[4];
     for (int h = 0; h < nv; h++)
         memcpy(&y[h], dyw + 16 * h, sizeof y[h]);
     for (int m = 0; m < mr; m++)        /* k = 0 (K >= 1) */
         for (int h = 0; h < nv; h++)
-            acc[m][h] = a[m] * y[h];
+            acc[m][h] = a[m * am] * y[h];
     for (int k = 1; k < K; k++) {
         for (int h = 0; h < nv; h++)
             memcpy(&y[h], dyw + (size_t)k * DK + 16 * h, sizeof y[h]);
-        const float *ak = a + k * MR;
+        const float *wk = a + k * ak;
         for (int m = 0; m < mr; m++)
             for (int h = 0; h < nv; h++)
-                acc[m][h] += ak[m] * y[h];
+                acc[m][h] += wk[m * am] * y[h];
     }
     v16i lane, keep;                    /* the last vector's lanes past n */
     for (int v = 0; v < 16; v++)
@@ -726,7 +728,7 @@ INLINE void dcol_tile(float *restrict dst, int CH, const float *restrict dyw, in
 
 /* dcol_tile for any mr in 1 .. MR and any n in 1 .. 16*nv, nv <= 4 (3 from
  * 7 channels: the sums stay in registers) */
-#define DCOL_TILE(mr, nv) dcol_tile(dst, CH, dyw, DK, a, K, mr, nv, n)
+#define DCOL_TILE(mr, nv) dcol_tile(dst, CH, dyw, DK, a, ak, am, K, mr, nv, n)
 #define DCOL_NV(mr)                                                                                          \
     switch (nv) {                                                                                            \
     case 4: DCOL_TILE(mr, 4); break;                                                                         \
@@ -740,7 +742,8 @@ INLINE void dcol_tile(float *restrict dst, int CH, const float *restrict dyw, in
     case 2: DCOL_TILE(mr, 2); break;                                                                         \
     default: DCOL_TILE(mr, 1); break;                                                                        \
     }
-static void dcol_tile_any(float *dst, int CH, int n, const float *dyw, int DK, const float *a, int K, int mr)
+static void dcol_tile_any(float *dst, int CH, int n, const float *dyw, int DK, const float *a, size_t ak, size_t am,
+                          int K, int mr)
 {
     int nv = (n + 15) / 16;
     switch (mr) {
@@ -849,10 +852,10 @@ static void bwd_dx(const bwd_ctx *c, int i, int part)
             memset(dxs + sc * SB, 0, sizeof(float) * (size_t)mr * g->PL);
         for (int rs = 0; rs < RS; rs++) {
             float *dc = dxs + (size_t)(rs % d->S) * SB + (size_t)(rs / d->S) * d->dil_h * d->Q;
-            const float *a = c->ad + ((size_t)u * RS + rs) * g->Kg * MR;
+            const float *a = c->w + ((size_t)gi * g->Kg * g->Cg + cb * MR) * RS + rs;
             for (int it = 0; it < ntiles; it++) {
                 int j0 = it * dvl, nl = g->L - j0 < dvl ? g->L - j0 : dvl;
-                dcol_tile_any(dc + j0, g->PL, nl, dyw + j0, g->DK, a, g->Kg, mr);
+                dcol_tile_any(dc + j0, g->PL, nl, dyw + j0, g->DK, a, (size_t)g->Cg * RS, (size_t)RS, g->Kg, mr);
             }
         }
 #ifdef NNRT_AVX512
@@ -1070,7 +1073,7 @@ static int spawn_dw(const bwd_ctx *c)
     later.c.g = &later.g;
     later.c.pd = c->pd ? &later.pd : NULL;
     later.c.dx = NULL;
-    later.c.ad = NULL;
+    later.c.w = NULL;
     if (!nnrt_spawn(bwd_later, &later, 1))
         return 0;
     /* what the worker reads and the caller rewrites in the next step: the
@@ -1091,21 +1094,21 @@ static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *d
                                  const unsigned char *parg, const nnrt_pool2d_dims *pd, const float *x,
                                  const float *w, const nnrt_conv2d_dims *d, const conv_geom *g)
 {
-    int RS = d->R * d->S, ncb = (g->Cg + MR - 1) / MR, nkv = (g->Kg + KV - 1) / KV;
+    int ncb = (g->Cg + MR - 1) / MR, nkv = (g->Kg + KV - 1) / KV;
     conv_bwd_sizes z;
     conv_backward_sizes(&z, d, g, dx != NULL, dw != NULL, db != NULL);
     int ns = z.ns, lanes = z.lanes, nchunks = z.nchunks;
-    size_t ndyp = z.ndyp, ndyt = z.ndyt, nxs = z.nxs, nad = z.nad, KT = z.KT;
+    size_t ndyp = z.ndyp, ndyt = z.ndyt, nxs = z.nxs, KT = z.KT;
     double macs = conv_backward_macs(d, g, ns, dx != NULL, dw != NULL);
     /* from half the forward's work: d input and d weight are independent
      * tasks (LeNet's conv2 at batch 1: 14.9 -> 9.7 us on 2 threads) */
     int threads = macs < NNRT_PAR_MACS / 2 ? 1 : nnrt_threads();
     int by_chunk = threads > 1 && nchunks > 1;
-    /* shared: ad, then by chunk the partials and all samples' bias sums, else
-     * the one chunk's copies and bias sums */
-    float *buf = nnrt_scratch(1, nad + (by_chunk ? z.by_chunk : z.one_chunk)), *rest = buf + nad;
+    /* shared: by chunk the partials and all samples' bias sums, else the
+     * one chunk's copies and bias sums */
+    float *rest = nnrt_scratch(1, by_chunk ? z.by_chunk : z.one_chunk);
     int *off = (int *)nnrt_scratch(2, (size_t)g->T);
-    bwd_ctx c = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .d = d, .g = g, .ad = buf,
+    bwd_ctx c = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .d = d, .g = g, .w = w,
                  .off = off, .lanes = lanes, .pdy = pdy, .parg = parg, .pd = pd, .mw = MW, .pk1 = d->K};
 
     if (lanes)
@@ -1129,24 +1132,6 @@ static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *d
         nw = c.nwblocks = 0;
         threads = 1;
     }
-    if (dx) {
-        /* in channel cb*MR + m of group gi, tap rs, out channel k (of the
-         * group): ad[(((gi*ncb + cb)*RS + rs)*Kg + k)*MR + m] = w[k][c][rs],
-         * zero past the group's last channel (packed after the spawn, so
-         * that the worker starts meanwhile) */
-        float *ad = buf;                /* in its own order: the stores go straight on */
-        for (int gi = 0; gi < g->G; gi++)
-            for (int cb = 0; cb < ncb; cb++)
-                for (int rs = 0; rs < RS; rs++)
-                    for (int k = 0; k < g->Kg; k++) {
-                        const float *wk = w + ((size_t)(gi * g->Kg + k) * g->Cg + cb * MR) * RS + rs;
-                        float *o = ad + (((size_t)(gi * ncb + cb) * RS + rs) * g->Kg + k) * MR;
-                        int mr = g->Cg - cb * MR < MR ? g->Cg - cb * MR : MR;
-                        for (int m = 0; m < MR; m++)
-                            o[m] = m < mr ? wk[(size_t)m * RS] : 0.0f;
-                    }
-    }
-
     /* The first layer (no d input) in one chunk, on threads: d weight by
      * slices of out channels, one a thread, each with its own copies.
      * Blocks of taps shared between threads were 4-5 times slower than one

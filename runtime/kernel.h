@@ -118,12 +118,12 @@ static inline double conv_backward_macs(const nnrt_conv2d_dims *d, const conv_ge
 int conv_geometry(conv_geom *g, const nnrt_conv2d_dims *d);
 
 /* The backward's buffers, in floats: per chunk of ns samples its copies of
- * dy (ndyp, ndyt) and of x (nxs); the d input's packed weights (nad); and
- * what follows them in the calling thread's slot 1, by chunk (each chunk's
- * d weight and every sample's bias sums) or for the one chunk at a time */
+ * dy (ndyp, ndyt) and of x (nxs); and what follows them in the calling
+ * thread's slot 1, by chunk (each chunk's d weight and every sample's bias
+ * sums) or for the one chunk at a time */
 typedef struct conv_bwd_sizes {
     int ns, nchunks, lanes;
-    size_t ndyp, ndyt, nxs, nad, by_chunk, one_chunk, KT;
+    size_t ndyp, ndyt, nxs, by_chunk, one_chunk, KT;
 } conv_bwd_sizes;
 void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const conv_geom *g, int dx, int dw,
                          int db);

@@ -42,7 +42,7 @@ int conv_geometry(conv_geom *g, const nnrt_conv2d_dims *d)
 void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const conv_geom *g, int dx, int dw,
                          int db)
 {
-    int RS = d->R * d->S, ncb = (g->Cg + CONV_MR - 1) / CONV_MR, nkv = (g->Kg + CONV_KV - 1) / CONV_KV;
+    int nkv = (g->Kg + CONV_KV - 1) / CONV_KV;
     z->ns = d->N < CONV_CHUNK ? d->N : CONV_CHUNK;
     z->nchunks = (d->N + CONV_CHUNK - 1) / CONV_CHUNK;
     z->lanes = dw && g->Kg >= CONV_KVMIN;
@@ -51,7 +51,6 @@ void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const con
     z->ndyt = z->lanes ? (size_t)z->ns * g->G * nkv * g->L * CONV_KV : 0;
     /* d weight by rows: the shifted copies; by lanes: x itself, or padded */
     z->nxs = dw ? (size_t)z->ns * (z->lanes ? g->XP : g->XS) : 0;
-    z->nad = dx ? (size_t)g->G * ncb * RS * g->Kg * CONV_MR : 0;
     z->KT = (size_t)d->K * g->T;
     z->by_chunk = (dw ? (size_t)z->nchunks * z->KT : 0) + (db ? (size_t)d->N * d->K : 0);
     z->one_chunk = z->ndyp + z->ndyt + z->nxs + (db ? (size_t)z->ns * d->K : 0);
@@ -83,7 +82,7 @@ void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx,
         at_least(&w->slot[3], z.ndyp + z.ndyt + z.nxs);
         rest = rest > z.by_chunk ? rest : z.by_chunk;
     }
-    at_least(&w->slot[1], z.nad + rest);
+    at_least(&w->slot[1], rest);
     /* one chunk shared between threads (conv2d.c): the copies of a slice
      * of out channels, or of the d weight left to a worker */
     int shared = z.nchunks == 1 && conv_backward_macs(d, &g, z.ns, dx, dw) >= NNRT_PAR_MACS / 2;
