@@ -1089,17 +1089,19 @@ static int spawn_dw(const bwd_ctx *c)
     return 1;
 }
 
-/* dy, or (pooled) pdy, parg and pd: the max-pool whose backward makes dy */
+/* dy, or (pooled) pdy, parg and pd: the max-pool whose backward makes dy.
+ * dx_after: the caller computes d input when this returns (conv2d_pooled.c),
+ * which counts as work to share and lets d weight go to a worker */
 static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, const float *pdy,
                                  const unsigned char *parg, const nnrt_pool2d_dims *pd, const float *x,
-                                 const float *w, const nnrt_conv2d_dims *d, const conv_geom *g)
+                                 const float *w, const nnrt_conv2d_dims *d, const conv_geom *g, int dx_after)
 {
     int ncb = (g->Cg + MR - 1) / MR, nkv = (g->Kg + KV - 1) / KV;
     conv_bwd_sizes z;
     conv_backward_sizes(&z, d, g, dx != NULL, dw != NULL, db != NULL);
     int ns = z.ns, lanes = z.lanes, nchunks = z.nchunks;
     size_t ndyp = z.ndyp, ndyt = z.ndyt, nxs = z.nxs, KT = z.KT;
-    double macs = conv_backward_macs(d, g, ns, dx != NULL, dw != NULL);
+    double macs = conv_backward_macs(d, g, ns, dx || dx_after, dw != NULL);
     /* from half the forward's work: d input and d weight are independent
      * tasks (LeNet's conv2 at batch 1: 14.9 -> 9.7 us on 2 threads) */
     int threads = macs < NNRT_PAR_MACS / 2 ? 1 : nnrt_threads();
@@ -1126,7 +1128,7 @@ static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *d
     /* one chunk, threads, and d input to compute meanwhile: d weight on a
      * worker, which goes on while the caller's layers before this one run
      * (LeNet at batch 1: conv1's backward overlaps conv2's d weight) */
-    if (d->defer_dw && !by_chunk && threads > 1 && dx && dw && spawn_dw(&c)) {
+    if (d->defer_dw && !by_chunk && threads > 1 && (dx || dx_after) && dw && spawn_dw(&c)) {
         dw = db = NULL;
         c.dw = c.db = NULL;
         nw = c.nwblocks = 0;
@@ -1308,7 +1310,7 @@ void nnrt_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
     if (!dx && !dw && !db)
         return;
     if (conv_geometry(&g, d)) {
-        conv2d_backward_fast(dx, dw, db, dy, NULL, NULL, NULL, x, w, d, &g);
+        conv2d_backward_fast(dx, dw, db, dy, NULL, NULL, NULL, x, w, d, &g, 0);
         return;
     }
     if (dx && d->assign_dx)
@@ -1328,7 +1330,13 @@ void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *p
     if (!dx && !dw && !db)
         return;
     if (conv_geometry(&g, &dd)) {
-        conv2d_backward_fast(dx, dw, db, NULL, pdy, arg, &p, x, w, &dd, &g);
+        /* d input from the pool's choices where it can (conv2d_pooled.c),
+         * after d weight and d bias here (or while a worker computes them) */
+        int sparse = dx && conv2d_sparse_dx_ok(&p, &dd);
+        if (!sparse || dw || db)
+            conv2d_backward_fast(sparse ? NULL : dx, dw, db, NULL, pdy, arg, &p, x, w, &dd, &g, sparse);
+        if (sparse)
+            conv2d_sparse_dx(dx, pdy, arg, &p, w, &dd);
         return;
     }
     /* the plain loops (nnc fuses only convolutions on the fast path): dy in

@@ -128,6 +128,36 @@ typedef struct conv_bwd_sizes {
 void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const conv_geom *g, int dx, int dw,
                          int db);
 
+/* ---- conv2d_pooled.c: d input of a convolution and the 2x2 max-pool
+ * after it, from the pool's choices (the d weight stays conv2d.c's) ---- */
+enum { SPARSE_CL = 8 };     /* in channels, at most: 8 lanes of a vector's 16 */
+/* whether a convolution of these sizes can take it (the pool and the
+ * machine are checked at the call: conv2d_sparse_dx_ok) */
+static inline int conv_sparse_shape(const nnrt_conv2d_dims *d)
+{
+    return d->R == d->S && (d->S == 3 || d->S == 5 || d->S == 7) && d->C <= SPARSE_CL && d->stride_h == 1 &&
+           d->stride_w == 1 && d->dil_h == 1 && d->dil_w == 1 && d->groups == 1;
+}
+/* slots of 8 floats a kernel row of its copy of the weights: the S taps,
+ * a zero before and zeros after, an even number */
+static inline int conv_sparse_slots(int S)
+{
+    return S + 3;
+}
+/* its scratch, in floats: the weights (the calling thread's slot 2) and
+ * one sample's sums (slot 0 of each thread): rows of column pairs */
+static inline size_t conv_sparse_wt(const nnrt_conv2d_dims *d)
+{
+    return ((size_t)d->K * d->S + 2) * conv_sparse_slots(d->S) * SPARSE_CL;
+}
+static inline size_t conv_sparse_dxt(const nnrt_conv2d_dims *d)
+{
+    return (size_t)(d->H + 2 * d->pad_h) * ((d->W + 2 * d->pad_w + 1) / 2 + 1) * 2 * SPARSE_CL;
+}
+int conv2d_sparse_dx_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d);
+void conv2d_sparse_dx(float *dx, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
+                      const float *w, const nnrt_conv2d_dims *d);
+
 /* ---- pool.c: one plane's max-pool backward, for the convolution before it ---- */
 
 /* dx[H,W] = (d->assign) or += dy[P,Q] at each window's maximum, from its

@@ -65,6 +65,10 @@ static void at_least(size_t *slot, size_t n)
 void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx, int dw, int db)
 {
     conv_geom g;
+    if (d->pooled && dx && conv_sparse_shape(d)) {     /* conv2d_pooled.c's d input */
+        at_least(&w->slot[2], conv_sparse_wt(d));
+        at_least(&w->slot[0], conv_sparse_dxt(d));
+    }
     if (!conv_geometry(&g, d))
         return;                         /* the plain loops need none */
     /* forward: the shifted copies (every thread), packed weights and tap offsets */

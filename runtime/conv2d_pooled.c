@@ -1,0 +1,263 @@
+/* conv2d_pooled.c — the d input of a convolution whose output a 2x2 max-pool
+ * reads (nnrt_conv2d_backward_pooled), computed from the pool's choices
+ * without making the convolution's dense gradient.
+ *
+ * Why: of each 2x2 window of the convolution's output, the max-pool passes
+ * a gradient to one pixel only (its choice: code 0-3 from
+ * nnrt_maxpool2d_forward_argmax, or 255 for none when a ReLU is folded in).
+ * So dy is three quarters zeros, and the dense d input (conv2d.c), which
+ * multiplies every zero, does four times the work it needs. Here each
+ * window's gradient g goes straight where it belongs: window (i, j) of out
+ * channel k with choice (a, b) is output pixel p = 2i + a, q = 2j + b, and
+ *   dx[c][p + r - pad_h][q + s - pad_w] += g * w[k][c][r][s]
+ * for every in channel c and tap (r, s): LeNet's second convolution at
+ * batch 1 does 60,000 multiply-adds instead of 240,000.
+ *
+ * Vectors of 16 floats: two columns of 8 in channels (at most 8). The
+ * weights are copied as wt[k][r][slot][c] = w[k][c][r][slot - 1] (slot 0
+ * and those past S zero), and dx is summed in dxt[padded row][padded
+ * column][c] (scratch), then copied back into dx's layout. Window (i, j)
+ * with choice (a, b) reaches padded rows 2i .. 2i + S and the column pairs
+ * j .. j + S/2 (columns 2j .. 2j + S): row 2i + e, pair j + v gets
+ * g * (kernel row e - a, slots 2v + 1 - b and 2v + 2 - b), two columns of
+ * kernel taps or zeros, one vector read at a constant distance from an
+ * address per window (S is a constant of the code: 3, 5 or 7). So the sums
+ * of those (S + 1) x (S + 1)/2 vectors stay in registers while every out
+ * channel's window (i, j) adds to them; the row e = 0 or S that the kernel
+ * does not reach (a = 1 or 0) is added under a zero mask. The frame makes
+ * (S + 1)^2 products for S^2 taps, and 8 lanes hold C channels; both are
+ * cheaper than the zeros of the dense path.
+ *
+ * Sums are taken in an order that does not depend on the threads (each
+ * sample by itself, its windows in order), so the bits are the same with 1
+ * thread or many; they differ from the dense path's in the last bits.
+ * Taken on machines with AVX-512 (32 vector registers) for square kernels
+ * of 3, 5 or 7, at most 8 in channels, stride and dilation 1, one group, and
+ * a 2x2 max-pool of stride 2 without padding over the whole output.
+ */
+#include "nnrt.h"
+
+#include <string.h>
+
+#include "kernel.h"
+
+#ifdef NNRT_AVX512
+
+enum {
+    NONE = 255,         /* a window that passes no gradient */
+    CL = SPARSE_CL,     /* in channels: lanes of a column */
+};
+
+/* r[v][m] = a[m][v], v, m < 8: rows of 8 floats transposed (unpacks, then
+ * shuffles of pairs, then halves) */
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void transpose8(__m256 *r,
+                                                                                          const __m256 *a)
+{
+    __m256 t[8], u[8];
+    for (int m = 0; m < 8; m += 2) {
+        t[m] = _mm256_unpacklo_ps(a[m], a[m + 1]);
+        t[m + 1] = _mm256_unpackhi_ps(a[m], a[m + 1]);
+    }
+    for (int m = 0; m < 8; m += 4) {
+        u[m] = _mm256_shuffle_ps(t[m], t[m + 2], 0x44);
+        u[m + 1] = _mm256_shuffle_ps(t[m], t[m + 2], 0xee);
+        u[m + 2] = _mm256_shuffle_ps(t[m + 1], t[m + 3], 0x44);
+        u[m + 3] = _mm256_shuffle_ps(t[m + 1], t[m + 3], 0xee);
+    }
+    for (int v = 0; v < 4; v++) {
+        r[v] = _mm256_permute2f128_ps(u[v], u[v + 4], 0x20);
+        r[v + 4] = _mm256_permute2f128_ps(u[v], u[v + 4], 0x31);
+    }
+}
+
+/* wt[1 + k*S + r][slot][c] = w[k][c][r][slot - 1], zero at slot 0, past
+ * slot S and in the lanes past C (and a row of zeros before and after):
+ * each out channel's C x S*S weights transposed 8 taps at a time */
+__attribute__((target("avx512f,avx512vl,fma"))) static void copy_w(float *wt, const float *w,
+                                                                 const nnrt_conv2d_dims *d)
+{
+    int S = d->S, SL = conv_sparse_slots(S), T = S * S;
+    size_t row = (size_t)SL * CL;
+    __m256 z = _mm256_setzero_ps();
+    for (size_t i = 0; i < row; i++)    /* the rows before and after */
+        wt[i] = wt[((size_t)d->K * S + 1) * row + i] = 0.0f;
+    for (int k = 0; k < d->K; k++) {
+        float *wk = wt + (1 + (size_t)k * S) * row;
+        for (int r = 0; r < S; r++) {   /* the zero slots */
+            _mm256_storeu_ps(wk + r * row, z);
+            for (int sl = S + 1; sl < SL; sl++)
+                _mm256_storeu_ps(wk + r * row + (size_t)sl * CL, z);
+        }
+        for (int t0 = 0; t0 < T; t0 += 8) {
+            int nt = T - t0 < 8 ? T - t0 : 8;
+            __mmask8 m = (__mmask8)((1u << nt) - 1);
+            __m256 a[8], r[8];
+            for (int c = 0; c < 8; c++)
+                a[c] = c < d->C ? _mm256_maskz_loadu_ps(m, w + ((size_t)k * d->C + c) * T + t0) : z;
+            transpose8(r, a);
+            for (int v = 0; v < nt; v++) {
+                int t = t0 + v;
+                _mm256_storeu_ps(wk + (t / S) * row + (size_t)(t % S + 1) * CL, r[v]);
+            }
+        }
+    }
+}
+
+/* Window column j of window row i of sample n, every out channel: band
+ * rows e0 .. e0+ne-1 of its S+1 rows from padded row 2i, pairs j .. j+NV-1,
+ * added to dxt (rows of ldr floats). S is a constant where this is inlined. */
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
+dx_window(float *dxt, size_t ldr, const float *pdy, const unsigned char *arg, const float *wt, size_t u,
+          size_t PQ, int K, int i, int j, int e0, int ne, int S, __m512 *acc)
+{
+    int NV = (S + 1) / 2;
+    size_t row = (size_t)conv_sparse_slots(S) * CL;
+#pragma GCC unroll 64
+    for (int t = 0; t < ne * NV; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++, u += PQ) {
+        unsigned code = arg[u];
+        int a = code >> 1 & 1, b = code & 1;
+        /* g, or +0 where the window passes nothing (no branch: which
+         * windows do is data) */
+        __m512 g = _mm512_maskz_broadcastss_ps((__mmask16)-(code != NONE), _mm_load_ss(pdy + u));
+        /* band row e is kernel row e - a: row 0 only when a = 0, row S
+         * only when a = 1 (else the row next to it, masked) */
+        __mmask16 first = (__mmask16)(a - 1), last = (__mmask16)-a;
+        const float *at = wt + (1 + (size_t)k * S + e0 - a) * row + (size_t)(1 - b) * CL;
+#pragma GCC unroll 64
+        for (int t = 0; t < ne * NV; t++) {
+            int e = e0 + t / NV;
+            __m512 p = _mm512_loadu_ps(at + (size_t)(t / NV) * row + (size_t)(t % NV) * 2 * CL);
+            acc[t] = e == 0 ? _mm512_mask3_fmadd_ps(g, p, acc[t], first)
+                   : e == S ? _mm512_mask3_fmadd_ps(g, p, acc[t], last)
+                            : _mm512_fmadd_ps(g, p, acc[t]);
+        }
+    }
+    float *o = dxt + (size_t)(2 * i + e0) * ldr + (size_t)j * 2 * CL;
+#pragma GCC unroll 64
+    for (int t = 0; t < ne * NV; t++) {
+        float *q = o + (size_t)(t / NV) * ldr + (size_t)(t % NV) * 2 * CL;
+        _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), acc[t]));
+    }
+}
+
+/* the tiles of band rows: up to 24 sums in registers, (S+1)/2 a row */
+#define DX_WINDOW(S_, ne_)                                                                                   \
+    {                                                                                                        \
+        __m512 acc[(ne_) * (((S_) + 1) / 2)];                                                                \
+        dx_window(dxt, ldr, pdy, arg, wt, u, PQ, d->K, i, j, e0, ne_, S_, acc);                              \
+    }
+__attribute__((target("avx512f,avx512vl,fma"))) static void dx_rows(float *dxt, size_t ldr, const float *pdy,
+                                                                    const unsigned char *arg, const float *wt,
+                                                                    size_t u, size_t PQ,
+                                                                    const nnrt_conv2d_dims *d, int i, int j)
+{
+    switch (d->S) {
+    case 3: {
+        int e0 = 0;
+        DX_WINDOW(3, 4)                 /* 4 rows of 2: 8 */
+        break;
+    }
+    case 5: {
+        int e0 = 0;
+        DX_WINDOW(5, 6)                 /* 6 rows of 3: 18 */
+        break;
+    }
+    default:
+        for (int e0 = 0; e0 < 8; e0 += 4)
+            DX_WINDOW(7, 4)             /* 8 rows of 4, in two: 16 */
+        break;
+    }
+}
+
+/* dx[c][h][x] = (d->assign_dx) or += src[h*ldr + x*CL + c]: 8 columns at a
+ * time transposed */
+__attribute__((target("avx512f,avx512vl,fma"))) static void to_planes(float *dx, const float *src, size_t ldr,
+                                                                    const nnrt_conv2d_dims *d)
+{
+    size_t HW = (size_t)d->H * d->W;
+    for (int h = 0; h < d->H; h++)
+        for (int x0 = 0; x0 < d->W; x0 += 8) {
+            int nx = d->W - x0 < 8 ? d->W - x0 : 8;
+            __mmask8 m = (__mmask8)((1u << nx) - 1);
+            __m256 a[8], r[8];
+            for (int v = 0; v < 8; v++)
+                a[v] = _mm256_maskz_loadu_ps((__mmask8)-(v < nx), src + (size_t)h * ldr + (size_t)(x0 + v) * CL);
+            transpose8(r, a);
+            for (int c = 0; c < d->C; c++) {
+                float *o = dx + (size_t)c * HW + (size_t)h * d->W + x0;
+                __m256 v = d->assign_dx ? r[c] : _mm256_add_ps(_mm256_maskz_loadu_ps(m, o), r[c]);
+                _mm256_mask_storeu_ps(o, m, v);
+            }
+        }
+}
+
+/* dx of sample n: the windows into dxt (zeroed; this thread's scratch,
+ * slot 0), then dxt into dx */
+static void dx_sample(float *dx, const float *pdy, const unsigned char *arg, const float *wt,
+                      const nnrt_conv2d_dims *d, const nnrt_pool2d_dims *pd, int n)
+{
+    int Hp = d->H + 2 * d->pad_h, Wp = d->W + 2 * d->pad_w;
+    size_t ldr = (size_t)((Wp + 1) / 2 + 1) * 2 * CL, PQ = (size_t)pd->P * pd->Q;
+    float *dxt = nnrt_scratch(0, conv_sparse_dxt(d));
+    memset(dxt, 0, sizeof(float) * (size_t)Hp * ldr);
+    for (int i = 0; i < pd->P; i++)
+        for (int j = 0; j < pd->Q; j++)
+            dx_rows(dxt, ldr, pdy, arg, wt, (size_t)n * d->K * PQ + (size_t)i * pd->Q + j, PQ, d, i, j);
+    float *dxn = dx + (size_t)n * d->C * d->H * d->W;
+    to_planes(dxn, dxt + (size_t)d->pad_h * ldr + (size_t)d->pad_w * CL, ldr, d);
+}
+
+typedef struct dx_job {
+    float *dx;
+    const float *pdy, *wt;
+    const unsigned char *arg;
+    const nnrt_conv2d_dims *d;
+    const nnrt_pool2d_dims *pd;
+} dx_job;
+
+static void dx_task(void *arg, int n)
+{
+    const dx_job *j = arg;
+    dx_sample(j->dx, j->pdy, j->arg, j->wt, j->d, j->pd, n);
+}
+
+int conv2d_sparse_dx_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d)
+{
+    return has_avx512() && conv_sparse_shape(d) && pd->kh == 2 && pd->kw == 2 && pd->stride_h == 2 &&
+           pd->stride_w == 2 && pd->pad_h == 0 && pd->pad_w == 0 && pd->H == d->P && pd->W == d->Q &&
+           pd->C == d->K && pd->N == d->N;
+}
+
+void conv2d_sparse_dx(float *dx, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
+                      const float *w, const nnrt_conv2d_dims *d)
+{
+    float *wt = nnrt_scratch(2, conv_sparse_wt(d));
+    copy_w(wt, w, d);
+    dx_job j = {dx, pdy, wt, arg, d, pd};
+    /* multiply-adds, as the frame computes them */
+    double macs = (double)d->N * d->K * pd->P * pd->Q * (d->S + 1) * (d->S + 1) * CL;
+    if (d->N > 1 && macs >= NNRT_PAR_MACS && nnrt_threads() > 1) {
+        nnrt_parallel(dx_task, &j, d->N);
+        return;
+    }
+    for (int n = 0; n < d->N; n++)
+        dx_task(&j, n);
+}
+
+#else
+
+int conv2d_sparse_dx_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d)
+{
+    (void)pd, (void)d;
+    return 0;
+}
+
+void conv2d_sparse_dx(float *dx, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
+                      const float *w, const nnrt_conv2d_dims *d)
+{
+    (void)dx, (void)pdy, (void)arg, (void)pd, (void)w, (void)d;
+}
+
+#endif
