@@ -1330,9 +1330,13 @@ void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *p
     if (!dx && !dw && !db)
         return;
     if (conv_geometry(&g, &dd)) {
-        /* d input from the pool's choices where it can (conv2d_pooled.c),
-         * after d weight and d bias here (or while a worker computes them) */
+        /* d weight, then d input, from the pool's choices where it can
+         * (conv2d_pooled.c; the d weight maybe left to a worker), else here */
         int sparse = dx && conv2d_sparse_dx_ok(&p, &dd);
+        if ((dw || db) && conv2d_sparse_dw_ok(&p, &dd)) {
+            conv2d_sparse_dw(dw, db, pdy, arg, &p, x, &dd, sparse);
+            dw = db = NULL;
+        }
         if (!sparse || dw || db)
             conv2d_backward_fast(sparse ? NULL : dx, dw, db, NULL, pdy, arg, &p, x, w, &dd, &g, sparse);
         if (sparse)

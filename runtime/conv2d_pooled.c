@@ -1,39 +1,49 @@
-/* conv2d_pooled.c — the d input of a convolution whose output a 2x2 max-pool
- * reads (nnrt_conv2d_backward_pooled), computed from the pool's choices
- * without making the convolution's dense gradient.
+/* conv2d_pooled.c — the backward of a convolution whose output a 2x2
+ * max-pool reads (nnrt_conv2d_backward_pooled), computed from the pool's
+ * choices without making the convolution's dense gradient.
  *
  * Why: of each 2x2 window of the convolution's output, the max-pool passes
  * a gradient to one pixel only (its choice: code 0-3 from
  * nnrt_maxpool2d_forward_argmax, or 255 for none when a ReLU is folded in).
- * So dy is three quarters zeros, and the dense d input (conv2d.c), which
+ * So dy is three quarters zeros, and the dense backward (conv2d.c), which
  * multiplies every zero, does four times the work it needs. Here each
  * window's gradient g goes straight where it belongs: window (i, j) of out
  * channel k with choice (a, b) is output pixel p = 2i + a, q = 2j + b, and
  *   dx[c][p + r - pad_h][q + s - pad_w] += g * w[k][c][r][s]
+ *   dw[k][c][r][s] += g * x[c][p + r - pad_h][q + s - pad_w]
  * for every in channel c and tap (r, s): LeNet's second convolution at
- * batch 1 does 60,000 multiply-adds instead of 240,000.
+ * batch 1 does 60,000 multiply-adds each way instead of 240,000.
  *
- * Vectors of 16 floats: two columns of 8 in channels (at most 8). The
- * weights are copied as wt[k][r][slot][c] = w[k][c][r][slot - 1] (slot 0
- * and those past S zero), and dx is summed in dxt[padded row][padded
- * column][c] (scratch), then copied back into dx's layout. Window (i, j)
- * with choice (a, b) reaches padded rows 2i .. 2i + S and the column pairs
- * j .. j + S/2 (columns 2j .. 2j + S): row 2i + e, pair j + v gets
- * g * (kernel row e - a, slots 2v + 1 - b and 2v + 2 - b), two columns of
- * kernel taps or zeros, one vector read at a constant distance from an
- * address per window (S is a constant of the code: 3, 5 or 7). So the sums
- * of those (S + 1) x (S + 1)/2 vectors stay in registers while every out
- * channel's window (i, j) adds to them; the row e = 0 or S that the kernel
- * does not reach (a = 1 or 0) is added under a zero mask. The frame makes
- * (S + 1)^2 products for S^2 taps, and 8 lanes hold C channels; both are
- * cheaper than the zeros of the dense path.
+ * Vectors of 16 floats: two columns of 8 in channels (at most 8), so a
+ * window's row of S + 1 columns from 2j is (S + 1)/2 vectors, each read at
+ * a constant distance from one address per window (S is a constant of the
+ * code: 3, 5 or 7), and the sums stay in registers:
+ *   d input: the weights are copied as wt[k][r][slot][c] = w[k][c][r][slot-1]
+ *     (slot 0 and those past S zero), and dx is summed in dxt[padded row]
+ *     [padded column][c] (scratch), then copied back into dx's layout.
+ *     Window (i, j) with choice (a, b) reaches padded rows 2i .. 2i + S and
+ *     columns 2j .. 2j + S: row 2i + e, pair j + v gets g * (kernel row
+ *     e - a, slots 2v + 1 - b and 2v + 2 - b), two columns of taps or
+ *     zeros. The (S + 1) x (S + 1)/2 sums stay in registers while every out
+ *     channel's window (i, j) adds to them; the row e = 0 or S that the
+ *     kernel does not reach (a = 1 or 0) is added under a zero mask.
+ *   d weight: each sample's padded input is copied in that layout, twice
+ *     (the second a column on, for b = 1: every read is a whole aligned
+ *     vector), and out channel k's S x (S + 1)/2 sums of g * (row 2i + a + r,
+ *     the pair of columns 2j + b + 2v) over its windows are dw[k][c][r][2v]
+ *     and [2v + 1], transposed out at the end.
+ * The frame makes (S + 1)/S more products than taps, and 8 lanes hold C
+ * channels; both are cheaper than the zeros of the dense path. The d weight
+ * needs 4 in channels or more (LeNet's first convolution, 1 channel, stays
+ * dense).
  *
- * Sums are taken in an order that does not depend on the threads (each
- * sample by itself, its windows in order), so the bits are the same with 1
- * thread or many; they differ from the dense path's in the last bits.
- * Taken on machines with AVX-512 (32 vector registers) for square kernels
- * of 3, 5 or 7, at most 8 in channels, stride and dilation 1, one group, and
- * a 2x2 max-pool of stride 2 without padding over the whole output.
+ * Sums are taken in an order that does not depend on the threads (d input
+ * each sample by itself, d weight and d bias each out channel over the
+ * samples in order), so the bits are the same with 1 thread or many; they
+ * differ from the dense path's in the last bits. Taken on machines with
+ * AVX-512 (32 vector registers) for square kernels of 3, 5 or 7, at most 8
+ * in channels, stride and dilation 1, one group, and a 2x2 max-pool of
+ * stride 2 without padding over the whole output.
  */
 #include "nnrt.h"
 
@@ -246,7 +256,208 @@ void conv2d_sparse_dx(float *dx, const float *pdy, const unsigned char *arg, con
         dx_task(&j, n);
 }
 
+/* ---- d weight ---- */
+
+/* dst[h + pad_h][x + pad_w - shift][c] = x[c][h][x] (sample n's planes),
+ * zero on the border and in the lanes past C: 8 columns at a time
+ * transposed (shift 1: the copy whose pairs start at odd columns) */
+__attribute__((target("avx512f,avx512vl,fma"))) static void from_planes(float *dst, size_t ldr, const float *x,
+                                                                      const nnrt_conv2d_dims *d, int shift)
+{
+    size_t HW = (size_t)d->H * d->W;
+    memset(dst, 0, sizeof(float) * (size_t)(d->H + 2 * d->pad_h) * ldr);
+    for (int h = 0; h < d->H; h++)
+        for (int x0 = 0; x0 < d->W; x0 += 8) {
+            int nx = d->W - x0 < 8 ? d->W - x0 : 8;
+            __mmask8 m = (__mmask8)((1u << nx) - 1);
+            __m256 a[8], r[8];
+            for (int c = 0; c < 8; c++)
+                a[c] = c < d->C ? _mm256_maskz_loadu_ps(m, x + (size_t)c * HW + (size_t)h * d->W + x0)
+                                : _mm256_setzero_ps();
+            transpose8(r, a);
+            float *o = dst + (size_t)(h + d->pad_h) * ldr;
+            for (int v = 0; v < nx; v++)
+                if (x0 + v + d->pad_w - shift >= 0)
+                    _mm256_storeu_ps(o + (size_t)(x0 + v + d->pad_w - shift) * CL, r[v]);
+        }
+}
+
+/* Out channel k's d weight over every window of every sample: the sums
+ * acc[r][v] of g * (two columns of 8 channels of the padded input, row
+ * 2i + a + r, from column 2j + b + 2v) are dw[k][c][r][2v], [2v + 1] (S
+ * rows of NV = (S+1)/2 vectors in registers); xt: each sample's padded
+ * input twice (from_planes, shifts 0 and 1: b = 1 reads the second, so
+ * that every read is a whole aligned vector), xs floats apart. S is a
+ * constant where inlined. */
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
+dw_sums(const float *pdy, const unsigned char *arg, const float *xt, size_t xs, size_t ldr,
+        const nnrt_conv2d_dims *d, const nnrt_pool2d_dims *pd, int k, int S, __m512 *acc)
+{
+    int NV = (S + 1) / 2;
+    size_t PQ = (size_t)pd->P * pd->Q;
+#pragma GCC unroll 64
+    for (int t = 0; t < S * NV; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int n = 0; n < d->N; n++) {
+        size_t u = ((size_t)n * d->K + k) * PQ;
+        const float *xn = xt + (size_t)n * 2 * xs;
+        for (int i = 0; i < pd->P; i++)
+            for (int j = 0; j < pd->Q; j++, u++) {
+                unsigned code = arg[u];
+                int a = code >> 1 & 1, b = code & 1;
+                __m512 g = _mm512_maskz_broadcastss_ps((__mmask16)-(code != NONE), _mm_load_ss(pdy + u));
+                const float *at = xn + (size_t)b * xs + (size_t)(2 * i + a) * ldr + (size_t)2 * j * CL;
+#pragma GCC unroll 64
+                for (int t = 0; t < S * NV; t++)
+                    acc[t] = _mm512_fmadd_ps(g, _mm512_loadu_ps(at + (size_t)(t / NV) * ldr + (size_t)(t % NV) * 2 * CL),
+                                             acc[t]);
+            }
+    }
+}
+
+/* dw[k][c][r][s] += the sums (columns s of acc's rows, transposed) */
+__attribute__((target("avx512f,avx512vl,fma"))) static void dw_out(float *dw, const __m512 *acc,
+                                                                 const nnrt_conv2d_dims *d, int k)
+{
+    int S = d->S, NV = (S + 1) / 2;
+    __mmask8 m = (__mmask8)((1u << S) - 1);
+    for (int r = 0; r < S; r++) {
+        __m256 a[8], t[8];
+        for (int v = 0; v < 4; v++) {
+            a[2 * v] = v < NV ? _mm512_castps512_ps256(acc[r * NV + v]) : _mm256_setzero_ps();
+            a[2 * v + 1] = v < NV ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r * NV + v]), 1))
+                                  : _mm256_setzero_ps();
+        }
+        transpose8(t, a);
+        for (int c = 0; c < d->C; c++) {
+            float *o = dw + (((size_t)k * d->C + c) * S + r) * S;
+            _mm256_mask_storeu_ps(o, m, _mm256_add_ps(_mm256_maskz_loadu_ps(m, o), t[c]));
+        }
+    }
+}
+
+#define DW_SUMS(S_)                                                                                          \
+    {                                                                                                        \
+        __m512 acc[(S_) * (((S_) + 1) / 2)];                                                                 \
+        dw_sums(pdy, arg, xt, xs, ldr, d, pd, k, S_, acc);                                                   \
+        dw_out(dw, acc, d, k);                                                                               \
+    }
+__attribute__((target("avx512f,avx512vl,fma"))) static void dw_channel(float *dw, const float *pdy,
+                                                                     const unsigned char *arg, const float *xt,
+                                                                     size_t xs, size_t ldr,
+                                                                     const nnrt_conv2d_dims *d,
+                                                                     const nnrt_pool2d_dims *pd, int k)
+{
+    switch (d->S) {
+    case 3: DW_SUMS(3) break;
+    case 5: DW_SUMS(5) break;
+    default: DW_SUMS(7) break;
+    }
+}
+
+/* db[k] += its windows' gradients, sample by sample in order */
+static void bias_sum(float *db, const float *pdy, const unsigned char *arg, const nnrt_conv2d_dims *d,
+                     const nnrt_pool2d_dims *pd, int k)
+{
+    size_t PQ = (size_t)pd->P * pd->Q;
+    float sum = 0.0f;
+    for (int n = 0; n < d->N; n++)
+        for (size_t u = ((size_t)n * d->K + k) * PQ, e = u + PQ; u < e; u++)
+            sum += arg[u] == NONE ? 0.0f : pdy[u];
+    db[k] += sum;
+}
+
+typedef struct dw_job {
+    float *dw, *db;
+    const float *pdy, *x;
+    const unsigned char *arg;
+    const float *xt;                    /* every sample's padded input (from_planes), or NULL: make it */
+    nnrt_conv2d_dims d;
+    nnrt_pool2d_dims pd;
+} dw_job;
+
+static size_t xt_ldr(const nnrt_conv2d_dims *d)
+{
+    return (size_t)((d->W + 2 * d->pad_w + 1) / 2 + 1) * 2 * CL;
+}
+
+/* every sample's padded input, in slot */
+static const float *make_xt(const float *x, const nnrt_conv2d_dims *d, int slot)
+{
+    size_t xs = conv_sparse_dxt(d), in = (size_t)d->C * d->H * d->W;
+    float *xt = nnrt_scratch(slot, 2 * xs * d->N);
+    for (int n = 0; n < 2 * d->N; n++)
+        from_planes(xt + (size_t)n * xs, xt_ldr(d), x + (size_t)(n / 2) * in, d, n % 2);
+    return xt;
+}
+
+static void dw_task(void *arg, int k)
+{
+    const dw_job *j = arg;
+    if (j->dw)
+        dw_channel(j->dw, j->pdy, j->arg, j->xt, conv_sparse_dxt(&j->d), xt_ldr(&j->d), &j->d, &j->pd, k);
+    if (j->db)
+        bias_sum(j->db, j->pdy, j->arg, &j->d, &j->pd, k);
+}
+
+/* left to a worker (d->defer_dw): its own copy of the input, slot 3 */
+static dw_job later;
+
+static void later_task(void *arg, int task)
+{
+    (void)task;
+    dw_job j = *(const dw_job *)arg;
+    if (j.dw)
+        j.xt = make_xt(j.x, &j.d, 3);
+    for (int k = 0; k < j.d.K; k++)
+        dw_task(&j, k);
+}
+
+int conv2d_sparse_dw_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d)
+{
+    return conv2d_sparse_dx_ok(pd, d) && d->C >= SPARSE_DW_CMIN;
+}
+
+void conv2d_sparse_dw(float *dw, float *db, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
+                      const float *x, const nnrt_conv2d_dims *d, int dx_after)
+{
+    dw_job j = {dw, db, pdy, x, arg, NULL, *d, *pd};
+    /* multiply-adds, as the sums compute them (twice, with d input after) */
+    double macs = (double)d->N * d->K * pd->P * pd->Q * d->S * (d->S + 1) * CL * (dx_after ? 2 : 1);
+    int threads = macs < NNRT_PAR_MACS / 2 ? 1 : nnrt_threads();
+    /* left to a worker while d input is made here: LeNet's conv2 at batch 1 */
+    if (d->defer_dw && dx_after && d->N <= CONV_CHUNK && nnrt_threads() > 1 && nnrt_can_spawn()) {
+        later = j;
+        if (nnrt_spawn(later_task, &later, 1)) {
+            size_t in = (size_t)d->C * d->H * d->W, win = (size_t)pd->P * pd->Q * d->K;
+            nnrt_spawn_read(x, sizeof(float) * in * d->N);
+            nnrt_spawn_read(pdy, sizeof(float) * win * d->N);
+            nnrt_spawn_read(arg, win * d->N);
+            return;
+        }
+    }
+    if (dw)
+        j.xt = make_xt(x, d, 1);
+    if (threads > 1)
+        nnrt_parallel(dw_task, &j, d->K);
+    else
+        for (int k = 0; k < d->K; k++)
+            dw_task(&j, k);
+}
+
 #else
+
+int conv2d_sparse_dw_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d)
+{
+    (void)pd, (void)d;
+    return 0;
+}
+
+void conv2d_sparse_dw(float *dw, float *db, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
+                      const float *x, const nnrt_conv2d_dims *d, int dx_after)
+{
+    (void)dw, (void)db, (void)pdy, (void)arg, (void)pd, (void)x, (void)d, (void)dx_after;
+}
 
 int conv2d_sparse_dx_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d)
 {

@@ -128,8 +128,8 @@ typedef struct conv_bwd_sizes {
 void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const conv_geom *g, int dx, int dw,
                          int db);
 
-/* ---- conv2d_pooled.c: d input of a convolution and the 2x2 max-pool
- * after it, from the pool's choices (the d weight stays conv2d.c's) ---- */
+/* ---- conv2d_pooled.c: the backward of a convolution and the 2x2 max-pool
+ * after it, from the pool's choices ---- */
 enum { SPARSE_CL = 8 };     /* in channels, at most: 8 lanes of a vector's 16 */
 /* whether a convolution of these sizes can take it (the pool and the
  * machine are checked at the call: conv2d_sparse_dx_ok) */
@@ -145,7 +145,9 @@ static inline int conv_sparse_slots(int S)
     return S + 3;
 }
 /* its scratch, in floats: the weights (the calling thread's slot 2) and
- * one sample's sums (slot 0 of each thread): rows of column pairs */
+ * one sample's sums (slot 0 of each thread), rows of column pairs; for d
+ * weight, every sample's padded input in that layout, twice (2 *
+ * conv_sparse_dxt each: the calling thread's slot 1, or a worker's slot 3) */
 static inline size_t conv_sparse_wt(const nnrt_conv2d_dims *d)
 {
     return ((size_t)d->K * d->S + 2) * conv_sparse_slots(d->S) * SPARSE_CL;
@@ -155,6 +157,13 @@ static inline size_t conv_sparse_dxt(const nnrt_conv2d_dims *d)
     return (size_t)(d->H + 2 * d->pad_h) * ((d->W + 2 * d->pad_w + 1) / 2 + 1) * 2 * SPARSE_CL;
 }
 int conv2d_sparse_dx_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d);
+/* ... and d weight and d bias, from this many in channels (fewer fill too
+ * few lanes); dx_after: d input is computed next, meanwhile a worker may
+ * take these (d->defer_dw, batch 1) */
+enum { SPARSE_DW_CMIN = 4 };
+int conv2d_sparse_dw_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d);
+void conv2d_sparse_dw(float *dw, float *db, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
+                      const float *x, const nnrt_conv2d_dims *d, int dx_after);
 void conv2d_sparse_dx(float *dx, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
                       const float *w, const nnrt_conv2d_dims *d);
 

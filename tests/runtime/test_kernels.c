@@ -1847,9 +1847,10 @@ static void fusions_exact(void)
  * above CONV_KVMIN (d weight by rows, by lanes), one chunk and several, 1 and
  * 2 threads, with and without d input, 2x2 and 3x3 windows, and a strided
  * convolution (the plain loops). The d input of a 2x2 pool after a
- * convolution of at most 8 in channels is made from the pool's choices on
- * a machine with AVX-512 (conv2d_pooled.c, sums in another order): there
- * within EXACT_TOL, and pooled_sparse_dx below tests it further. */
+ * convolution of at most 8 in channels (and its d weight and d bias, from
+ * 4) is made from the pool's choices on a machine with AVX-512
+ * (conv2d_pooled.c, sums in another order): there within EXACT_TOL, and
+ * pooled_sparse below tests it further. */
 static void pooled_exact(void)
 {
     struct { int N, C, HW, K, R, stride, kh, pad, relu, dx, defer; } cs[] = {
@@ -1901,28 +1902,41 @@ static void pooled_exact(void)
                 dx_err = fmax(dx_err, max_err(dx2, dx1, nx));
             else
                 differ += memcmp(dx1, dx2, nx * sizeof(float)) != 0;
-            differ += memcmp(dw1, dw2, nw * sizeof(float)) != 0;
-            differ += memcmp(db1, db2, (size_t)d.K * sizeof(float)) != 0;
+            if (sparse && cs[i].C >= 4) {   /* d weight from the choices too */
+                dx_err = fmax(dx_err, max_err(dw2, dw1, nw));
+                dx_err = fmax(dx_err, max_err(db2, db1, (size_t)d.K));
+            } else {
+                differ += memcmp(dw1, dw2, nw * sizeof(float)) != 0;
+                differ += memcmp(db1, db2, (size_t)d.K * sizeof(float)) != 0;
+            }
             free(x), free(w), free(b), free(pdy), free(y), free(dy);
             free(dx1), free(dw1), free(db1), free(dx2), free(dw2), free(db2);
         }
     }
     nnrt_set_threads(threads);
     check("conv2d backward pooled: the bits of max-pool backward then conv2d backward", differ, 0);
-    check("conv2d backward pooled: d input from the pool's choices, near them", dx_err, EXACT_TOL);
+    check("conv2d backward pooled: gradients from the pool's choices, near them", dx_err, EXACT_TOL);
     check("conv2d backward pooled: d weight left to a worker with 2 threads (only then)", deferred != 0, 0);
 }
 
-/* The d input of nnrt_conv2d_backward_pooled for 2x2 pools (from the
+/* |got - sum| on the scale of the products' magnitudes mag, worst so far */
+static double scaled_err(double worst, float got, double sum, double mag)
+{
+    double err = fabs(got - sum) / (mag + 1e-20);
+    return err <= worst ? worst : isnan(err) ? INFINITY : err;
+}
+
+/* The gradients of nnrt_conv2d_backward_pooled for 2x2 pools (from the
  * pool's choices where the machine has AVX-512: conv2d_pooled.c), against
- * the sum in double of every tap's product, on its own scale:
- *   |dx - ref| <= 1e-5 * (sum of |products| + 1e-20)
- * Kernels 3, 5, 7; 1 to 8 in channels (and 9: the dense path); padding;
- * odd outputs (the pool drops a row and a column); windows that pass
- * nothing (ReLU folded in); dx assigned and added to; with and without d
- * weight and d bias, left to a worker or not; 1 and 2 threads, the same
- * bits. */
-static void pooled_sparse_dx(void)
+ * the sum in double of every product, on its own scale:
+ *   |got - ref| <= 1e-5 * (sum of |products| + 1e-20)
+ * d input, d weight and d bias. Kernels 3, 5, 7; 1 to 8 in channels (and 9:
+ * the dense path; d weight from 4, below that dense); padding; odd outputs
+ * (the pool drops a row and a column); windows that pass nothing (ReLU
+ * folded in); dx assigned and added to; dw and db added to; with and
+ * without d weight and d bias, left to a worker or not; 1 and 2 threads,
+ * the same bits. */
+static void pooled_sparse(void)
 {
     struct { int N, C, H, K, S, pad, relu, assign, dw, defer; } cs[] = {
         {1, 6, 14, 16, 5, 0, 1, 1, 1, 1},   /* LeNet's conv2 at batch 1 */
@@ -1933,8 +1947,10 @@ static void pooled_sparse_dx(void)
         {2, 5, 10, 6, 5, 2, 1, 0, 1, 1},
         {9, 4, 16, 8, 3, 1, 1, 1, 1, 0},    /* enough work for 2 threads */
         {2, 9, 10, 4, 3, 0, 1, 1, 1, 0},    /* 9 in channels: the dense path */
+        {4, 4, 11, 6, 3, 1, 1, 1, 1, 1},    /* 4: the fewest for d weight from the choices */
+        {1, 3, 12, 12, 5, 0, 1, 1, 1, 1},   /* 3: d weight dense, left to a worker */
     };
-    double worst = 0.0;
+    double worst = 0.0, wworst = 0.0;
     int differ = 0, threads = nnrt_threads();
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         int S = cs[i].S, P = cs[i].H + 2 * cs[i].pad - S + 1, PP = P / 2;
@@ -1947,7 +1963,8 @@ static void pooled_sparse_dx(void)
         size_t np = (size_t)d.N * d.K * PP * PP, nw = (size_t)d.K * d.C * S * S;
         float *x = random_floats(nx), *w = random_floats(nw), *b = random_floats((size_t)d.K);
         float *pdy = random_floats(np), *y = alloc_floats(ny), *dy = alloc_floats(ny), *dx0 = random_floats(nx);
-        float *dx[2] = {alloc_floats(nx), alloc_floats(nx)}, *dw = alloc_floats(nw), *db = alloc_floats(d.K);
+        float *dx[2] = {alloc_floats(nx), alloc_floats(nx)}, *dw[2] = {alloc_floats(nw), alloc_floats(nw)};
+        float *db[2] = {alloc_floats(d.K), alloc_floats(d.K)}, *dw0 = random_floats(nw), *db0 = random_floats(d.K);
         unsigned char *arg = malloc(np);
         nnrt_conv2d_forward(y, x, w, b, &d);
         float *py = alloc_floats(np);
@@ -1957,11 +1974,41 @@ static void pooled_sparse_dx(void)
         for (int t = 0; t < 2; t++) {
             nnrt_set_threads(t + 1);
             memcpy(dx[t], dx0, nx * sizeof(float));
-            nnrt_conv2d_backward_pooled(dx[t], cs[i].dw ? dw : NULL, cs[i].dw ? db : NULL, pdy, arg, &pd, x, w,
-                                        &d);
+            memcpy(dw[t], dw0, nw * sizeof(float));
+            memcpy(db[t], db0, (size_t)d.K * sizeof(float));
+            nnrt_conv2d_backward_pooled(dx[t], cs[i].dw ? dw[t] : NULL, cs[i].dw ? db[t] : NULL, pdy, arg, &pd, x,
+                                        w, &d);
             nnrt_join();
         }
         differ += memcmp(dx[0], dx[1], nx * sizeof(float)) != 0;
+        differ += memcmp(dw[0], dw[1], nw * sizeof(float)) != 0;
+        differ += memcmp(db[0], db[1], (size_t)d.K * sizeof(float)) != 0;
+        for (int k = 0; cs[i].dw && k < d.K; k++) {
+            double bsum = db0[k], bmag = fabs(bsum);
+            for (int n = 0; n < d.N; n++)
+                for (int p = 0; p < P * P; p++) {
+                    double e = dy[((size_t)n * d.K + k) * P * P + p];
+                    bsum += e, bmag += fabs(e);
+                }
+            wworst = scaled_err(wworst, db[0][k], bsum, bmag);
+            for (int c = 0; c < d.C; c++)
+                for (int r = 0; r < S; r++)
+                    for (int s = 0; s < S; s++) {
+                        size_t at = (((size_t)k * d.C + c) * S + r) * S + s;
+                        double sum = dw0[at], mag = fabs(sum);
+                        for (int n = 0; n < d.N; n++)
+                            for (int p = 0; p < P; p++)
+                                for (int q = 0; q < P; q++) {
+                                    int h = p + r - cs[i].pad, v = q + s - cs[i].pad;
+                                    if (h < 0 || h >= d.H || v < 0 || v >= d.W)
+                                        continue;
+                                    double e = (double)dy[(((size_t)n * d.K + k) * P + p) * P + q] *
+                                               x[(((size_t)n * d.C + c) * d.H + h) * d.W + v];
+                                    sum += e, mag += fabs(e);
+                                }
+                        wworst = scaled_err(wworst, dw[0][at], sum, mag);
+                    }
+        }
         for (int n = 0; n < d.N; n++)
             for (int c = 0; c < d.C; c++)
                 for (int h = 0; h < d.H; h++)
@@ -1978,16 +2025,15 @@ static void pooled_sparse_dx(void)
                                                w[(((size_t)k * d.C + c) * S + r) * S + s];
                                     sum += e, mag += fabs(e);
                                 }
-                        double err = fabs(dx[0][at] - sum) / (mag + 1e-20);
-                        if (!(err <= worst))
-                            worst = isnan(err) ? INFINITY : err;
+                        worst = scaled_err(worst, dx[0][at], sum, mag);
                     }
         free(x), free(w), free(b), free(pdy), free(y), free(dy), free(dx0), free(dx[0]), free(dx[1]);
-        free(dw), free(db), free(arg), free(py);
+        free(dw[0]), free(dw[1]), free(db[0]), free(db[1]), free(dw0), free(db0), free(arg), free(py);
     }
     nnrt_set_threads(threads);
-    check("conv2d backward pooled d input (2x2): against double, own scale", worst, 1e-5);
-    check("conv2d backward pooled d input (2x2): same bits, 1 and 2 threads", differ, 0);
+    check("conv2d backward pooled (2x2) d input: against double, own scale", worst, 1e-5);
+    check("conv2d backward pooled (2x2) d weight, d bias: against double", wworst, 1e-5);
+    check("conv2d backward pooled (2x2): same bits, 1 and 2 threads", differ, 0);
 }
 
 static void accumulate_linear(void)
@@ -2184,7 +2230,7 @@ int main(void)
     maxpool_argmax_exact();
     fusions_exact();
     pooled_exact();
-    pooled_sparse_dx();
+    pooled_sparse();
 
     linear_grad("N=1",   1, 5, 3, 1);
     linear_grad("N=4",   4, 7, 2, 1);
