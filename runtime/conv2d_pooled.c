@@ -32,10 +32,12 @@
  *     vector), and out channel k's S x (S + 1)/2 sums of g * (row 2i + a + r,
  *     the pair of columns 2j + b + 2v) over its windows are dw[k][c][r][2v]
  *     and [2v + 1], transposed out at the end.
+ *   With fewer than 4 in channels (LeNet's first convolution: 1), pairs of
+ *   columns would leave most lanes empty: a kernel row of S taps is the
+ *   lanes of a vector of 8 instead, read from x itself (no padding then).
  * The frame makes (S + 1)/S more products than taps, and 8 lanes hold C
- * channels; both are cheaper than the zeros of the dense path. The d weight
- * needs 4 in channels or more (LeNet's first convolution, 1 channel, stays
- * dense).
+ * channels; both are cheaper than the zeros of the dense path. The bias
+ * sums go 16 windows at a time.
  *
  * Sums are taken in an order that does not depend on the threads (d input
  * each sample by itself, d weight and d bias each out channel over the
@@ -47,6 +49,7 @@
  */
 #include "nnrt.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "kernel.h"
@@ -355,16 +358,86 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dw_channel(float *dw
     }
 }
 
-/* db[k] += its windows' gradients, sample by sample in order */
-static void bias_sum(float *db, const float *pdy, const unsigned char *arg, const nnrt_conv2d_dims *d,
-                     const nnrt_pool2d_dims *pd, int k)
+/* The d weight of out channel k for fewer than SPARSE_DW_CMIN in channels
+ * (LeNet's first convolution), where pairs of columns would leave most
+ * lanes empty, and no padding: a kernel row of taps in the lanes of 8
+ * instead, read from x itself (masked: the lanes past S are not read),
+ * acc[c*S + r] its sum over every window, whose lanes 0 .. S-1 are
+ * dw[k][c][r][0 .. S-1]. C and S are constants where inlined. */
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
+dw_narrow(float *dw, const float *pdy, const unsigned char *arg, const float *x, const nnrt_conv2d_dims *d,
+          const nnrt_pool2d_dims *pd, int k, int C, int S, __m256 *acc)
+{
+    int W = d->W;
+    size_t PQ = (size_t)pd->P * pd->Q, HW = (size_t)d->H * W;
+    __mmask8 full = (__mmask8)((1u << S) - 1);
+#pragma GCC unroll 32
+    for (int t = 0; t < C * S; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int n = 0; n < d->N; n++) {
+        size_t u = ((size_t)n * d->K + k) * PQ;
+        const float *xn = x + (size_t)n * C * HW;
+        for (int i = 0; i < pd->P; i++)
+            for (int j = 0; j < pd->Q; j++, u++) {
+                unsigned code = arg[u];
+                int a = code >> 1 & 1, b = code & 1;
+                __m256 g = _mm256_maskz_broadcastss_ps((__mmask8)-(code != NONE), _mm_load_ss(pdy + u));
+                const float *at = xn + (size_t)(2 * i + a) * W + 2 * j + b;
+#pragma GCC unroll 32
+                for (int t = 0; t < C * S; t++)
+                    acc[t] = _mm256_fmadd_ps(g, _mm256_maskz_loadu_ps(full, at + (size_t)(t / S) * HW + (size_t)(t % S) * W),
+                                             acc[t]);
+            }
+    }
+    float *o = dw + (size_t)k * C * S * S;
+#pragma GCC unroll 32
+    for (int t = 0; t < C * S; t++)
+        _mm256_mask_storeu_ps(o + t * S, full, _mm256_add_ps(_mm256_maskz_loadu_ps(full, o + t * S), acc[t]));
+}
+
+#define DW_NARROW(C_, S_)                                                                                    \
+    {                                                                                                        \
+        __m256 acc[(C_) * (S_)];                                                                             \
+        dw_narrow(dw, pdy, arg, x, d, pd, k, C_, S_, acc);                                                   \
+    }
+#define DW_NARROW_S(C_)                                                                                      \
+    switch (d->S) {                                                                                          \
+    case 3: DW_NARROW(C_, 3) break;                                                                          \
+    case 5: DW_NARROW(C_, 5) break;                                                                          \
+    default: DW_NARROW(C_, 7) break;                                                                         \
+    }
+__attribute__((target("avx512f,avx512vl,fma"))) static void dw_channel_narrow(float *dw, const float *pdy,
+                                                                            const unsigned char *arg,
+                                                                            const float *x,
+                                                                            const nnrt_conv2d_dims *d,
+                                                                            const nnrt_pool2d_dims *pd, int k)
+{
+    switch (d->C) {
+    case 1: DW_NARROW_S(1) break;
+    case 2: DW_NARROW_S(2) break;
+    default: DW_NARROW_S(3) break;
+    }
+}
+
+/* db[k] += its windows' gradients: in 16 lanes, sample by sample, 16
+ * windows at a time (masked), then the lanes added as a tree */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void bias_sum(float *db, const float *pdy,
+                                                                        const unsigned char *arg,
+                                                                        const nnrt_conv2d_dims *d,
+                                                                        const nnrt_pool2d_dims *pd, int k)
 {
     size_t PQ = (size_t)pd->P * pd->Q;
-    float sum = 0.0f;
+    __m512 sum = _mm512_setzero_ps();
+    __m128i none = _mm_set1_epi8((char)NONE);
     for (int n = 0; n < d->N; n++)
-        for (size_t u = ((size_t)n * d->K + k) * PQ, e = u + PQ; u < e; u++)
-            sum += arg[u] == NONE ? 0.0f : pdy[u];
-    db[k] += sum;
+        for (size_t u = ((size_t)n * d->K + k) * PQ, e = u + PQ; u < e; u += 16) {
+            __mmask16 in = (__mmask16)(e - u < 16 ? (1u << (e - u)) - 1 : 0xffffu);
+            __mmask16 pass = _mm_mask_cmpneq_epi8_mask(in, _mm_maskz_loadu_epi8(in, arg + u), none);
+            sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(pass, pdy + u));
+        }
+    v16f lanes[8] = {(v16f)sum}, r;
+    sum_lanes(&r, lanes);
+    db[k] += r[0];
 }
 
 typedef struct dw_job {
@@ -394,7 +467,9 @@ static const float *make_xt(const float *x, const nnrt_conv2d_dims *d, int slot)
 static void dw_task(void *arg, int k)
 {
     const dw_job *j = arg;
-    if (j->dw)
+    if (j->dw && j->d.C < SPARSE_DW_CMIN)
+        dw_channel_narrow(j->dw, j->pdy, j->arg, j->x, &j->d, &j->pd, k);
+    else if (j->dw)
         dw_channel(j->dw, j->pdy, j->arg, j->xt, conv_sparse_dxt(&j->d), xt_ldr(&j->d), &j->d, &j->pd, k);
     if (j->db)
         bias_sum(j->db, j->pdy, j->arg, &j->d, &j->pd, k);
@@ -407,7 +482,7 @@ static void later_task(void *arg, int task)
 {
     (void)task;
     dw_job j = *(const dw_job *)arg;
-    if (j.dw)
+    if (j.dw && j.d.C >= SPARSE_DW_CMIN)
         j.xt = make_xt(j.x, &j.d, 3);
     for (int k = 0; k < j.d.K; k++)
         dw_task(&j, k);
@@ -415,7 +490,7 @@ static void later_task(void *arg, int task)
 
 int conv2d_sparse_dw_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d)
 {
-    return conv2d_sparse_dx_ok(pd, d) && d->C >= SPARSE_DW_CMIN;
+    return conv2d_sparse_dx_ok(pd, d) && (d->C >= SPARSE_DW_CMIN || (d->pad_h == 0 && d->pad_w == 0));
 }
 
 void conv2d_sparse_dw(float *dw, float *db, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
@@ -436,7 +511,7 @@ void conv2d_sparse_dw(float *dw, float *db, const float *pdy, const unsigned cha
             return;
         }
     }
-    if (dw)
+    if (dw && d->C >= SPARSE_DW_CMIN)
         j.xt = make_xt(x, d, 1);
     if (threads > 1)
         nnrt_parallel(dw_task, &j, d->K);

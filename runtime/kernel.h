@@ -157,9 +157,9 @@ static inline size_t conv_sparse_dxt(const nnrt_conv2d_dims *d)
     return (size_t)(d->H + 2 * d->pad_h) * ((d->W + 2 * d->pad_w + 1) / 2 + 1) * 2 * SPARSE_CL;
 }
 int conv2d_sparse_dx_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d);
-/* ... and d weight and d bias, from this many in channels (fewer fill too
- * few lanes); dx_after: d input is computed next, meanwhile a worker may
- * take these (d->defer_dw, batch 1) */
+/* ... and d weight and d bias (from this many in channels by pairs of
+ * columns, fewer by kernel rows); dx_after: d input is computed next,
+ * meanwhile a worker may take these (d->defer_dw, batch <= CONV_CHUNK) */
 enum { SPARSE_DW_CMIN = 4 };
 int conv2d_sparse_dw_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d);
 void conv2d_sparse_dw(float *dw, float *db, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
