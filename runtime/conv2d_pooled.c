@@ -267,8 +267,17 @@ void conv2d_sparse_dx(float *dx, const float *pdy, const unsigned char *arg, con
 __attribute__((target("avx512f,avx512vl,fma"))) static void from_planes(float *dst, size_t ldr, const float *x,
                                                                       const nnrt_conv2d_dims *d, int shift)
 {
-    size_t HW = (size_t)d->H * d->W;
-    memset(dst, 0, sizeof(float) * (size_t)(d->H + 2 * d->pad_h) * ldr);
+    size_t HW = (size_t)d->H * d->W, lo = (size_t)(d->pad_w - shift > 0 ? d->pad_w - shift : 0) * CL,
+           hi = (size_t)(d->W + d->pad_w - shift) * CL;
+    /* zeros: the rows of the border, and in the others the columns before
+     * and after the image */
+    memset(dst, 0, sizeof(float) * (size_t)d->pad_h * ldr);
+    memset(dst + (size_t)(d->H + d->pad_h) * ldr, 0, sizeof(float) * (size_t)d->pad_h * ldr);
+    for (int h = 0; h < d->H; h++) {
+        float *row = dst + (size_t)(h + d->pad_h) * ldr;
+        memset(row, 0, sizeof(float) * lo);
+        memset(row + hi, 0, sizeof(float) * (ldr - hi));
+    }
     for (int h = 0; h < d->H; h++)
         for (int x0 = 0; x0 < d->W; x0 += 8) {
             int nx = d->W - x0 < 8 ? d->W - x0 : 8;
