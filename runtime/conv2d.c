@@ -1140,7 +1140,7 @@ static void conv2d_backward_fast(float *dx, float *dw, float *db, const float *d
      * thread (LeNet's conv1 at batches 3-8: the copies crossed between the
      * cores, and the blocks wrote the same lines of dw); slices are faster
      * than one thread (batch 8: 30 -> 23 us). */
-    if (!dx && dw && !lanes && g->G == 1 && nchunks == 1 && d->K > 1 && threads > 1) {
+    if (!dx && !dx_after && dw && !lanes && g->G == 1 && nchunks == 1 && d->K > 1 && threads > 1) {
         c.mw = (d->K + 1) / 2;
         c.wkb = 2;
         c.n0 = 0;
@@ -1337,7 +1337,7 @@ void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *p
             conv2d_sparse_dw(dw, db, pdy, arg, &p, x, &dd, sparse);
             dw = db = NULL;
         }
-        if (!sparse || dw || db)
+        if ((dx && !sparse) || dw || db)
             conv2d_backward_fast(sparse ? NULL : dx, dw, db, NULL, pdy, arg, &p, x, w, &dd, &g, sparse);
         if (sparse)
             conv2d_sparse_dx(dx, pdy, arg, &p, w, &dd);

@@ -35,17 +35,19 @@
  *   With fewer than 4 in channels (LeNet's first convolution: 1), pairs of
  *   columns would leave most lanes empty: a kernel row of S taps is the
  *   lanes of a vector of 8 instead, read from x itself (no padding then).
- * The frame makes (S + 1)/S more products than taps, and 8 lanes hold C
- * channels; both are cheaper than the zeros of the dense path. The bias
- * sums go 16 windows at a time.
+ * The frame makes ((S + 1)/S)^2 more products than taps for d input,
+ * (S + 1)/S for d weight, and 8 lanes hold C channels; both are cheaper
+ * than the zeros of the dense path. The bias sums go 16 windows at a time.
  *
  * Sums are taken in an order that does not depend on the threads (d input
  * each sample by itself, d weight and d bias each out channel over the
  * samples in order), so the bits are the same with 1 thread or many; they
  * differ from the dense path's in the last bits. Taken on machines with
  * AVX-512 (32 vector registers) for square kernels of 3, 5 or 7, at most 8
- * in channels, stride and dilation 1, one group, and a 2x2 max-pool of
- * stride 2 without padding over the whole output.
+ * in channels, stride and dilation 1, one group, an output of at least 32
+ * pixels (conv2d.c's fast path), and a 2x2 max-pool of stride 2 without
+ * padding, in floor mode, over the whole output; the d weight by kernel
+ * rows (fewer than 4 channels) without padding.
  */
 #include "nnrt.h"
 
@@ -135,16 +137,20 @@ dx_window(float *dxt, size_t ldr, const float *pdy, const unsigned char *arg, co
          * windows do is data) */
         __m512 g = _mm512_maskz_broadcastss_ps((__mmask16)-(code != NONE), _mm_load_ss(pdy + u));
         /* band row e is kernel row e - a: row 0 only when a = 0, row S
-         * only when a = 1 (else the row next to it, masked) */
+         * only when a = 1 (else the row next to it, masked); and the column
+         * the kernel does not reach, 2j when b = 1 or 2j + S when b = 0, is
+         * masked too (its products are zero, but an infinite g would make
+         * them NaN where PyTorch adds nothing) */
         __mmask16 first = (__mmask16)(a - 1), last = (__mmask16)-a;
+        __mmask16 left = (__mmask16)(b ? 0xff00 : 0xffff), right = (__mmask16)(b ? 0xffff : 0x00ff);
         const float *at = wt + (1 + (size_t)k * S + e0 - a) * row + (size_t)(1 - b) * CL;
 #pragma GCC unroll 64
         for (int t = 0; t < ne * NV; t++) {
-            int e = e0 + t / NV;
-            __m512 p = _mm512_loadu_ps(at + (size_t)(t / NV) * row + (size_t)(t % NV) * 2 * CL);
-            acc[t] = e == 0 ? _mm512_mask3_fmadd_ps(g, p, acc[t], first)
-                   : e == S ? _mm512_mask3_fmadd_ps(g, p, acc[t], last)
-                            : _mm512_fmadd_ps(g, p, acc[t]);
+            int e = e0 + t / NV, v = t % NV;
+            __mmask16 m = (__mmask16)((e == 0 ? first : e == S ? last : 0xffff) &
+                                      (v == 0 ? left : 0xffff) & (v == NV - 1 ? right : 0xffff));
+            __m512 p = _mm512_loadu_ps(at + (size_t)(t / NV) * row + (size_t)v * 2 * CL);
+            acc[t] = _mm512_mask3_fmadd_ps(g, p, acc[t], m);
         }
     }
     float *o = dxt + (size_t)(2 * i + e0) * ldr + (size_t)j * 2 * CL;
@@ -236,11 +242,18 @@ static void dx_task(void *arg, int n)
     dx_sample(j->dx, j->pdy, j->arg, j->wt, j->d, j->pd, n);
 }
 
+/* whether d input is shared between threads: by sample, from NNRT_PAR_MACS
+ * multiply-adds as the frame computes them */
+static int dx_shared(const nnrt_conv2d_dims *d, const nnrt_pool2d_dims *pd)
+{
+    return d->N > 1 && (double)d->N * d->K * pd->P * pd->Q * (d->S + 1) * (d->S + 1) * CL >= NNRT_PAR_MACS;
+}
+
 int conv2d_sparse_dx_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d)
 {
     return has_avx512() && conv_sparse_shape(d) && pd->kh == 2 && pd->kw == 2 && pd->stride_h == 2 &&
            pd->stride_w == 2 && pd->pad_h == 0 && pd->pad_w == 0 && pd->H == d->P && pd->W == d->Q &&
-           pd->C == d->K && pd->N == d->N;
+           pd->P == d->P / 2 && pd->Q == d->Q / 2 && pd->C == d->K && pd->N == d->N;  /* (floor mode) */
 }
 
 void conv2d_sparse_dx(float *dx, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
@@ -249,9 +262,7 @@ void conv2d_sparse_dx(float *dx, const float *pdy, const unsigned char *arg, con
     float *wt = nnrt_scratch(2, conv_sparse_wt(d));
     copy_w(wt, w, d);
     dx_job j = {dx, pdy, wt, arg, d, pd};
-    /* multiply-adds, as the frame computes them */
-    double macs = (double)d->N * d->K * pd->P * pd->Q * (d->S + 1) * (d->S + 1) * CL;
-    if (d->N > 1 && macs >= NNRT_PAR_MACS && nnrt_threads() > 1) {
+    if (dx_shared(d, pd) && nnrt_threads() > 1) {
         nnrt_parallel(dx_task, &j, d->N);
         return;
     }
@@ -506,11 +517,15 @@ void conv2d_sparse_dw(float *dw, float *db, const float *pdy, const unsigned cha
                       const float *x, const nnrt_conv2d_dims *d, int dx_after)
 {
     dw_job j = {dw, db, pdy, x, arg, NULL, *d, *pd};
-    /* multiply-adds, as the sums compute them (twice, with d input after) */
-    double macs = (double)d->N * d->K * pd->P * pd->Q * d->S * (d->S + 1) * CL * (dx_after ? 2 : 1);
+    /* multiply-adds, as the sums compute them: a window's S x (S+1)/2
+     * vectors of 16, or by kernel rows C x S of 8 (twice, d input after) */
+    double per = d->C < SPARSE_DW_CMIN ? (double)d->C * d->S * CL : (double)d->S * (d->S + 1) * CL;
+    double macs = (double)d->N * d->K * pd->P * pd->Q * per * (dx_after ? 2 : 1);
     int threads = macs < NNRT_PAR_MACS / 2 ? 1 : nnrt_threads();
-    /* left to a worker while d input is made here: LeNet's conv2 at batch 1 */
-    if (d->defer_dw && dx_after && d->N <= CONV_CHUNK && nnrt_threads() > 1 && nnrt_can_spawn()) {
+    /* left to a worker while d input is made here (LeNet's conv2 at batch
+     * 1), unless d input shares its work between the threads */
+    if (d->defer_dw && dx_after && d->N <= CONV_CHUNK && !dx_shared(d, pd) && nnrt_threads() > 1 &&
+        nnrt_can_spawn()) {
         later = j;
         if (nnrt_spawn(later_task, &later, 1)) {
             size_t in = (size_t)d->C * d->H * d->W, win = (size_t)pd->P * pd->Q * d->K;

@@ -99,7 +99,10 @@ void nnrt_maxpool2d_backward_argmax(float *dx, const float *dy, const unsigned c
  *   nnrt_maxpool2d_backward_argmax(dy, pdy, arg, pd)   (pd->assign: dy written whole)
  *   nnrt_conv2d_backward(dx, dw, db, dy, x, w, d)
  * but without the buffer dy: the convolution computes each sample's dy
- * where it copies it anyway. d->pooled must be 1 (the scratch it plans). */
+ * where it copies it anyway, or, for a 2x2 pool of stride 2 on a machine
+ * with AVX-512 (conv2d_pooled.c), makes no dy at all and spreads each
+ * window's gradient from its choice (other sums, other last bits). d->pooled
+ * must be 1 (the scratch it plans). */
 void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *pdy, const unsigned char *arg,
                                  const nnrt_pool2d_dims *pd, const float *x, const float *w,
                                  const nnrt_conv2d_dims *d);

@@ -71,8 +71,8 @@ void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx,
     }
     if (d->pooled && dw && conv_sparse_shape(d) && d->C >= SPARSE_DW_CMIN) {  /* ... its d weight */
         at_least(&w->slot[1], 2 * conv_sparse_dxt(d) * d->N);
-        if (dx && d->defer_dw && d->N <= CONV_CHUNK)     /* left to a worker */
-            at_least(&w->slot[3], 2 * conv_sparse_dxt(d) * d->N);
+        if (dx && d->defer_dw)          /* left to a worker: up to CONV_CHUNK samples (any batch's last) */
+            at_least(&w->slot[3], 2 * conv_sparse_dxt(d) * (d->N < CONV_CHUNK ? d->N : CONV_CHUNK));
     }
     if (!conv_geometry(&g, d))
         return;                         /* the plain loops need none */

@@ -1922,9 +1922,12 @@ static void pooled_exact(void)
     check("conv2d backward pooled: d weight left to a worker with 2 threads (only then)", deferred != 0, 0);
 }
 
-/* |got - sum| on the scale of the products' magnitudes mag, worst so far */
+/* |got - sum| on the scale of the products' magnitudes mag, worst so far;
+ * a sum that is not finite (an infinite gradient) must be got exactly */
 static double scaled_err(double worst, float got, double sum, double mag)
 {
+    if (!isfinite(sum) || !isfinite(mag))
+        return (isnan(sum) ? isnan(got) : (double)got == sum) ? worst : INFINITY;
     double err = fabs(got - sum) / (mag + 1e-20);
     return err <= worst ? worst : isnan(err) ? INFINITY : err;
 }
@@ -1935,38 +1938,51 @@ static double scaled_err(double worst, float got, double sum, double mag)
  *   |got - ref| <= 1e-5 * (sum of |products| + 1e-20)
  * d input, d weight and d bias. Kernels 3, 5, 7; 1 to 8 in channels (and 9:
  * the dense path; d weight by pairs of columns from 4 channels, by kernel
- * rows below, dense below with padding); padding; odd outputs
- * (the pool drops a row and a column); windows that pass nothing (ReLU
- * folded in); dx assigned and added to; dw and db added to; with and
- * without d weight and d bias, left to a worker or not; 1 and 2 threads,
- * the same bits. */
+ * rows below, dense below with padding); padding, also uneven; odd outputs
+ * (the pool drops a row and a column), H != W; windows that pass nothing
+ * (ReLU folded in); a ceil-mode pool (the dense path); an infinite
+ * gradient (infinite where PyTorch's is, nowhere else); dx assigned and
+ * added to; dw and db added to; any of dx, dw, db absent; left to a worker
+ * or not; 1 and 2 threads, the same bits (cases large enough to split). */
 static void pooled_sparse(void)
 {
-    struct { int N, C, H, K, S, pad, relu, assign, dw, defer; } cs[] = {
-        {1, 6, 14, 16, 5, 0, 1, 1, 1, 1},   /* LeNet's conv2 at batch 1 */
-        {3, 6, 14, 16, 5, 0, 1, 1, 1, 0},
-        {2, 1, 9, 4, 3, 0, 1, 1, 1, 0},     /* P = 7: a row and a column left out */
-        {2, 8, 12, 5, 3, 1, 0, 0, 1, 0},    /* padded, no ReLU, dx added to */
-        {1, 3, 15, 7, 7, 2, 1, 1, 0, 0},    /* 7x7, no d weight */
-        {2, 5, 10, 6, 5, 2, 1, 0, 1, 1},
-        {9, 4, 16, 8, 3, 1, 1, 1, 1, 0},    /* enough work for 2 threads */
-        {2, 9, 10, 4, 3, 0, 1, 1, 1, 0},    /* 9 in channels: the dense path */
-        {4, 4, 11, 6, 3, 1, 1, 1, 1, 1},    /* 4: the fewest for d weight from the choices */
-        {1, 3, 12, 12, 5, 0, 1, 1, 1, 1},   /* 3: d weight by kernel rows, left to a worker */
-        {3, 2, 16, 5, 7, 0, 1, 1, 1, 0},    /* 2 channels, 7x7, by kernel rows */
-        {2, 2, 11, 5, 3, 1, 1, 1, 1, 0},    /* padded with 2 channels: d weight dense */
+    enum { DX = 1, DW = 2, DB = 4 };
+    struct { int N, C, H, W, K, S, ph, pw, relu, assign, grads, defer, ceil, inf; } cs[] = {
+        {1, 6, 14, 14, 16, 5, 0, 0, 1, 1, 7, 1, 0, 0},  /* LeNet's conv2 at batch 1 */
+        {3, 6, 14, 14, 16, 5, 0, 0, 1, 1, 7, 0, 0, 0},
+        {2, 1, 9, 9, 4, 3, 0, 0, 1, 1, 7, 0, 0, 0},      /* P = 7: a row and a column left out */
+        {2, 8, 12, 12, 5, 3, 1, 1, 0, 0, 7, 0, 0, 0},    /* padded, no ReLU, dx added to */
+        {1, 3, 15, 15, 7, 7, 2, 2, 1, 1, 1, 0, 0, 0},    /* 7x7, d input only */
+        {2, 5, 10, 10, 6, 5, 2, 2, 1, 0, 7, 1, 0, 0},
+        {9, 4, 16, 16, 8, 3, 1, 1, 1, 1, 7, 0, 0, 0},    /* enough work for 2 threads */
+        {2, 9, 10, 10, 4, 3, 0, 0, 1, 1, 7, 0, 0, 0},    /* 9 in channels: the dense path */
+        {4, 4, 11, 11, 6, 3, 1, 1, 1, 1, 7, 1, 0, 0},    /* 4: the fewest for d weight by pairs */
+        {1, 3, 12, 12, 12, 5, 0, 0, 1, 1, 7, 1, 0, 0},   /* 3: d weight by kernel rows, left to a worker */
+        {3, 2, 16, 16, 5, 7, 0, 0, 1, 1, 7, 0, 0, 0},    /* 2 channels, 7x7, by kernel rows */
+        {2, 2, 11, 11, 5, 3, 1, 1, 1, 1, 7, 0, 0, 0},    /* padded with 2 channels: d weight dense */
+        {4, 3, 16, 16, 8, 3, 1, 1, 1, 1, 7, 0, 0, 0},    /* ... sparse d input, dense d weight, 2 threads */
+        {3, 5, 13, 9, 6, 5, 2, 1, 1, 1, 7, 0, 0, 0},     /* H != W, uneven padding */
+        {2, 6, 13, 13, 5, 3, 0, 0, 1, 1, 7, 0, 1, 0},    /* ceil mode (P = 11): the dense path */
+        {2, 6, 12, 12, 5, 5, 1, 1, 1, 1, 7, 0, 0, 1},    /* an infinite gradient */
+        {2, 1, 12, 12, 6, 5, 0, 0, 1, 1, 7, 0, 0, 1},    /* ... by kernel rows */
+        {3, 6, 12, 12, 5, 3, 0, 0, 1, 1, 6, 0, 0, 0},    /* no d input (a first layer) */
+        {3, 6, 12, 12, 5, 3, 0, 0, 1, 1, 3, 0, 0, 0},    /* d weight without d bias */
+        {3, 6, 12, 12, 5, 3, 0, 0, 1, 1, 5, 1, 0, 0},    /* d bias without d weight */
+        {64, 1, 20, 20, 6, 5, 0, 0, 1, 1, 6, 0, 0, 0},   /* by kernel rows on 2 threads */
     };
     double worst = 0.0, wworst = 0.0;
     int differ = 0, threads = nnrt_threads();
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
-        int S = cs[i].S, P = cs[i].H + 2 * cs[i].pad - S + 1, PP = P / 2;
-        nnrt_conv2d_dims d = {.N = cs[i].N, .C = cs[i].C, .H = cs[i].H, .W = cs[i].H, .K = cs[i].K, .R = S,
-                              .S = S, .P = P, .Q = P, .stride_h = 1, .stride_w = 1, .pad_h = cs[i].pad,
-                              .pad_w = cs[i].pad, .dil_h = 1, .dil_w = 1, .groups = 1, .relu = cs[i].relu};
-        nnrt_pool2d_dims pd = {.N = d.N, .C = d.K, .H = P, .W = P, .P = PP, .Q = PP, .kh = 2, .kw = 2,
+        int S = cs[i].S, P = cs[i].H + 2 * cs[i].ph - S + 1, Q = cs[i].W + 2 * cs[i].pw - S + 1;
+        int PP = cs[i].ceil ? (P + 1) / 2 : P / 2, QQ = cs[i].ceil ? (Q + 1) / 2 : Q / 2;
+        int gdx = cs[i].grads & DX, gdw = cs[i].grads & DW, gdb = cs[i].grads & DB;
+        nnrt_conv2d_dims d = {.N = cs[i].N, .C = cs[i].C, .H = cs[i].H, .W = cs[i].W, .K = cs[i].K, .R = S,
+                              .S = S, .P = P, .Q = Q, .stride_h = 1, .stride_w = 1, .pad_h = cs[i].ph,
+                              .pad_w = cs[i].pw, .dil_h = 1, .dil_w = 1, .groups = 1, .relu = cs[i].relu};
+        nnrt_pool2d_dims pd = {.N = d.N, .C = d.K, .H = P, .W = Q, .P = PP, .Q = QQ, .kh = 2, .kw = 2,
                                .stride_h = 2, .stride_w = 2, .relu = cs[i].relu, .assign = 1};
-        size_t nx = (size_t)d.N * d.C * d.H * d.W, ny = (size_t)d.N * d.K * P * P;
-        size_t np = (size_t)d.N * d.K * PP * PP, nw = (size_t)d.K * d.C * S * S;
+        size_t nx = (size_t)d.N * d.C * d.H * d.W, ny = (size_t)d.N * d.K * P * Q;
+        size_t np = (size_t)d.N * d.K * PP * QQ, nw = (size_t)d.K * d.C * S * S;
         float *x = random_floats(nx), *w = random_floats(nw), *b = random_floats((size_t)d.K);
         float *pdy = random_floats(np), *y = alloc_floats(ny), *dy = alloc_floats(ny), *dx0 = random_floats(nx);
         float *dx[2] = {alloc_floats(nx), alloc_floats(nx)}, *dw[2] = {alloc_floats(nw), alloc_floats(nw)};
@@ -1975,6 +1991,11 @@ static void pooled_sparse(void)
         nnrt_conv2d_forward(y, x, w, b, &d);
         float *py = alloc_floats(np);
         nnrt_maxpool2d_forward_argmax(py, arg, y, &pd);
+        for (size_t u = 0; cs[i].inf && u < np; u++)    /* the first window that passes: infinite */
+            if (arg[u] != 255) {
+                pdy[u] = INFINITY;
+                break;
+            }
         nnrt_maxpool2d_backward_argmax(dy, pdy, arg, &pd);
         d.relu = 0, d.pooled = 1, d.assign_dx = cs[i].assign, d.defer_dw = cs[i].defer;
         for (int t = 0; t < 2; t++) {
@@ -1982,21 +2003,26 @@ static void pooled_sparse(void)
             memcpy(dx[t], dx0, nx * sizeof(float));
             memcpy(dw[t], dw0, nw * sizeof(float));
             memcpy(db[t], db0, (size_t)d.K * sizeof(float));
-            nnrt_conv2d_backward_pooled(dx[t], cs[i].dw ? dw[t] : NULL, cs[i].dw ? db[t] : NULL, pdy, arg, &pd, x,
-                                        w, &d);
+            nnrt_conv2d_backward_pooled(gdx ? dx[t] : NULL, gdw ? dw[t] : NULL, gdb ? db[t] : NULL, pdy, arg, &pd,
+                                        x, w, &d);
             nnrt_join();
         }
         differ += memcmp(dx[0], dx[1], nx * sizeof(float)) != 0;
         differ += memcmp(dw[0], dw[1], nw * sizeof(float)) != 0;
         differ += memcmp(db[0], db[1], (size_t)d.K * sizeof(float)) != 0;
-        for (int k = 0; cs[i].dw && k < d.K; k++) {
+        differ += !gdx && memcmp(dx[0], dx0, nx * sizeof(float)) != 0;  /* absent: untouched */
+        differ += !gdw && memcmp(dw[0], dw0, nw * sizeof(float)) != 0;
+        differ += !gdb && memcmp(db[0], db0, (size_t)d.K * sizeof(float)) != 0;
+        for (int k = 0; gdb && k < d.K; k++) {
             double bsum = db0[k], bmag = fabs(bsum);
             for (int n = 0; n < d.N; n++)
-                for (int p = 0; p < P * P; p++) {
-                    double e = dy[((size_t)n * d.K + k) * P * P + p];
+                for (int p = 0; p < P * Q; p++) {
+                    double e = dy[((size_t)n * d.K + k) * P * Q + p];
                     bsum += e, bmag += fabs(e);
                 }
             wworst = scaled_err(wworst, db[0][k], bsum, bmag);
+        }
+        for (int k = 0; gdw && k < d.K; k++)
             for (int c = 0; c < d.C; c++)
                 for (int r = 0; r < S; r++)
                     for (int s = 0; s < S; s++) {
@@ -2004,18 +2030,20 @@ static void pooled_sparse(void)
                         double sum = dw0[at], mag = fabs(sum);
                         for (int n = 0; n < d.N; n++)
                             for (int p = 0; p < P; p++)
-                                for (int q = 0; q < P; q++) {
-                                    int h = p + r - cs[i].pad, v = q + s - cs[i].pad;
-                                    if (h < 0 || h >= d.H || v < 0 || v >= d.W)
+                                for (int q = 0; q < Q; q++) {
+                                    int h = p + r - cs[i].ph, v = q + s - cs[i].pw;
+                                    double g = dy[(((size_t)n * d.K + k) * P + p) * Q + q];
+                                    if (g == 0.0)
                                         continue;
-                                    double e = (double)dy[(((size_t)n * d.K + k) * P + p) * P + q] *
-                                               x[(((size_t)n * d.C + c) * d.H + h) * d.W + v];
+                                    /* the padding's zeros count (times an infinite
+                                     * gradient: NaN, as in PyTorch) */
+                                    int in = h >= 0 && h < d.H && v >= 0 && v < d.W;
+                                    double e = g * (in ? x[(((size_t)n * d.C + c) * d.H + h) * d.W + v] : 0.0);
                                     sum += e, mag += fabs(e);
                                 }
                         wworst = scaled_err(wworst, dw[0][at], sum, mag);
                     }
-        }
-        for (int n = 0; n < d.N; n++)
+        for (int n = 0; gdx && n < d.N; n++)
             for (int c = 0; c < d.C; c++)
                 for (int h = 0; h < d.H; h++)
                     for (int v = 0; v < d.W; v++) {
@@ -2024,11 +2052,13 @@ static void pooled_sparse(void)
                         for (int k = 0; k < d.K; k++)
                             for (int r = 0; r < S; r++)
                                 for (int s = 0; s < S; s++) {
-                                    int p = h + cs[i].pad - r, q = v + cs[i].pad - s;
-                                    if (p < 0 || p >= P || q < 0 || q >= P)
+                                    int p = h + cs[i].ph - r, q = v + cs[i].pw - s;
+                                    if (p < 0 || p >= P || q < 0 || q >= Q)
                                         continue;
-                                    double e = (double)dy[(((size_t)n * d.K + k) * P + p) * P + q] *
-                                               w[(((size_t)k * d.C + c) * S + r) * S + s];
+                                    double g = dy[(((size_t)n * d.K + k) * P + p) * Q + q];
+                                    if (g == 0.0)
+                                        continue;
+                                    double e = g * w[(((size_t)k * d.C + c) * S + r) * S + s];
                                     sum += e, mag += fabs(e);
                                 }
                         worst = scaled_err(worst, dx[0][at], sum, mag);
@@ -2039,7 +2069,7 @@ static void pooled_sparse(void)
     nnrt_set_threads(threads);
     check("conv2d backward pooled (2x2) d input: against double, own scale", worst, 1e-5);
     check("conv2d backward pooled (2x2) d weight, d bias: against double", wworst, 1e-5);
-    check("conv2d backward pooled (2x2): same bits, 1 and 2 threads", differ, 0);
+    check("conv2d backward pooled (2x2): same bits, 1 and 2 threads; absent untouched", differ, 0);
 }
 
 static void accumulate_linear(void)
