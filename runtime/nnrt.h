@@ -567,7 +567,9 @@ void nnrt_parallel_for(void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx, s
 /* This thread's scratch buffer number slot (0 .. 3) of at least nfloats
  * floats, 64-byte aligned, contents undefined: from the workspace given to
  * nnrt_workspace_use when it holds that much, else from a buffer of the
- * thread's own, grown when a larger size is asked and kept. */
+ * thread's own, grown when a larger size is asked and kept. With
+ * NNRT_POISON_SCRATCH=1 in the environment (tests) the buffer is filled
+ * with NaNs first. */
 float *nnrt_scratch(int slot, size_t nfloats);
 
 /* ---- workspace.c: the kernels' scratch memory, planned ----

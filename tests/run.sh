@@ -20,7 +20,13 @@ echo "== runtime kernels, portable build: no AVX-512 code, no per-CPU clones (th
 [ -f build/portable/libnnrt.a ] || { echo "tests/run.sh: build/portable/libnnrt.a is missing: run make test"; exit 1; }
 $CC $CFLAGS -DNNRT_NO_CLONES -Iruntime tests/runtime/test_kernels.c build/portable/libnnrt.a \
     $LDFLAGS $LDLIBS -lpthread -o $B/test_kernels_portable
-$B/test_kernels_portable | tail -1
+# (its lines are those above; the last, and the failures, are shown)
+$B/test_kernels_portable >$B/test_kernels_portable.out || { grep FAIL $B/test_kernels_portable.out; exit 1; }
+tail -1 $B/test_kernels_portable.out
+
+echo "== runtime kernels, every scratch buffer filled with NaNs first (a kernel that reads scratch it did not write fails)"
+NNRT_POISON_SCRATCH=1 $B/test_kernels >$B/test_kernels_poisoned.out || { grep FAIL $B/test_kernels_poisoned.out; exit 1; }
+tail -1 $B/test_kernels_poisoned.out
 
 echo "== safetensors"
 $CC $CFLAGS -Iruntime tests/runtime/test_safetensors.c build/libnnrt.a $LDFLAGS $LDLIBS -o $B/test_safetensors

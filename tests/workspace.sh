@@ -6,8 +6,9 @@
 # back to memory of its own) but is counted, and the trainer warns at exit.
 # So: every model, at batches that take each path of the convolution (1;
 # 5, one chunk of samples; 20, three chunks) and with 1 and 2 threads,
-# trains three steps without that warning. And the check can fail: a plan
-# of half the size must make the warning appear.
+# trains three steps without that warning, and with the same bits when the
+# scratch is filled with NaNs before each use (NNRT_POISON_SCRATCH). And the
+# check can fail: a plan of half the size must make the warning appear.
 set -eu
 cd "$(dirname "$0")/.."
 B=build/tests/workspace
@@ -19,17 +20,25 @@ for nn in models/*.nn tests/parity/models/*.nn; do
     ${CC:-cc} ${CFLAGS:--O2} -Iruntime $B/$name.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/$name
     for batch in 1 5 20; do
         for threads in 1 2; do
-            if ! NNRT_THREADS=$threads $B/$name --steps 3 --batch $batch --quiet 2>$B/err; then
+            if ! NNRT_THREADS=$threads $B/$name --steps 3 --batch $batch --quiet --dump $B/dump 2>$B/err; then
                 echo "FAIL $name: batch $batch, $threads threads: the trainer failed"; cat $B/err; exit 1
             fi
             if grep -q "scratch memory" $B/err; then
                 echo "FAIL $name: batch $batch, $threads threads: $(cat $B/err)"; exit 1
             fi
+            # the same bits with every scratch buffer filled with NaNs first
+            # (parallel.c): no kernel reads scratch it did not write
+            NNRT_POISON_SCRATCH=1 NNRT_THREADS=$threads $B/$name --steps 3 --batch $batch --quiet \
+                --dump $B/dump_poisoned 2>$B/err || { echo "FAIL $name: poisoned scratch"; cat $B/err; exit 1; }
+            if ! cmp -s $B/dump $B/dump_poisoned; then
+                echo "FAIL $name: batch $batch, $threads threads: scratch filled with NaNs changes the results"
+                exit 1
+            fi
             n=$((n + 1))
         done
     done
 done
-echo "ok   $n runs (every model, batches 1, 5 and 20, 1 and 2 threads): no kernel outgrew the planned workspace"
+echo "ok   $n runs (every model, batches 1, 5 and 20, 1 and 2 threads): no kernel outgrew the planned workspace, nor read scratch it did not write"
 
 # the check itself: the generated lenet with its plan halved must warn
 sed 's/nnrt_workspace_floats(&ws, threads)/nnrt_workspace_floats(\&ws, threads); for (int s = 0; s < 4; s++) ws.slot[s] \/= 2/' \
