@@ -359,7 +359,15 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dw_out(float *dw, co
     }
 }
 
-#define DW_SUMS(S_)                                                                                          \
+/* M(..., S) for the kernel sizes taken, S a constant in each */
+#define BY_S(M, ...)                                                                                         \
+    switch (d->S) {                                                                                          \
+    case 3: M(__VA_ARGS__, 3) break;                                                                         \
+    case 5: M(__VA_ARGS__, 5) break;                                                                         \
+    default: M(__VA_ARGS__, 7) break;                                                                        \
+    }
+
+#define DW_SUMS(unused_, S_)                                                                                 \
     {                                                                                                        \
         __m512 acc[(S_) * (((S_) + 1) / 2)];                                                                 \
         dw_sums(pdy, arg, xt, xs, ldr, d, pd, k, S_, acc);                                                   \
@@ -371,11 +379,7 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dw_channel(float *dw
                                                                      const nnrt_conv2d_dims *d,
                                                                      const nnrt_pool2d_dims *pd, int k)
 {
-    switch (d->S) {
-    case 3: DW_SUMS(3) break;
-    case 5: DW_SUMS(5) break;
-    default: DW_SUMS(7) break;
-    }
+    BY_S(DW_SUMS, 0)
 }
 
 /* The d weight of out channel k for fewer than SPARSE_DW_CMIN in channels
@@ -420,12 +424,6 @@ dw_narrow(float *dw, const float *pdy, const unsigned char *arg, const float *x,
         __m256 acc[(C_) * (S_)];                                                                             \
         dw_narrow(dw, pdy, arg, x, d, pd, k, C_, S_, acc);                                                   \
     }
-#define DW_NARROW_S(C_)                                                                                      \
-    switch (d->S) {                                                                                          \
-    case 3: DW_NARROW(C_, 3) break;                                                                          \
-    case 5: DW_NARROW(C_, 5) break;                                                                          \
-    default: DW_NARROW(C_, 7) break;                                                                         \
-    }
 __attribute__((target("avx512f,avx512vl,fma"))) static void dw_channel_narrow(float *dw, const float *pdy,
                                                                             const unsigned char *arg,
                                                                             const float *x,
@@ -433,9 +431,9 @@ __attribute__((target("avx512f,avx512vl,fma"))) static void dw_channel_narrow(fl
                                                                             const nnrt_pool2d_dims *pd, int k)
 {
     switch (d->C) {
-    case 1: DW_NARROW_S(1) break;
-    case 2: DW_NARROW_S(2) break;
-    default: DW_NARROW_S(3) break;
+    case 1: BY_S(DW_NARROW, 1) break;
+    case 2: BY_S(DW_NARROW, 2) break;
+    default: BY_S(DW_NARROW, 3) break;
     }
 }
 
