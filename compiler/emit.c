@@ -621,17 +621,16 @@ static void emit_state(Emit *e)
     out(e, "/* The state_dict: parameters (gradient in the same place of m->grad) and\n"
            " * buffers, under PyTorch's names, with PyTorch's layouts (conv weight\n"
            " * [out, in, kh, kw], linear weight [out, in]) and default initialisation. */\n");
-    out(e, "enum { INIT_UNIFORM, INIT_ZERO, INIT_ONE };\n");
     out(e, "static const struct %s_param {\n"
            "    const char *name;\n"
            "    int ndim;\n"
            "    int64_t shape[4];\n"
            "    int buffer;           /* 0: in m->param (trained); 1: in m->buf */\n"
            "    size_t offset, numel; /* floats, into that block */\n"
-           "    int init;             /* INIT_UNIFORM in (-bound, bound), as PyTorch: bound = 1/sqrt(fan_in) */\n"
+           "    int init;             /* NNRT_INIT_UNIFORM in (-bound, bound), as PyTorch: bound = 1/sqrt(fan_in) */\n"
            "    float bound;\n"
            "} %s_params[%d] = {\n", e->M, e->M, count_tensors(g));
-    static const char *const inits[] = {"INIT_UNIFORM", "INIT_ZERO", "INIT_ONE"};
+    static const char *const inits[] = {"NNRT_INIT_UNIFORM", "NNRT_INIT_ZERO", "NNRT_INIT_ONE"};
     for (int i = 0; i < g->nlayers; i++)
         for (int p = 0; p < g->layers[i].nparams; p++) {
             const Param *q = &g->layers[i].params[p];
@@ -861,9 +860,9 @@ static void emit_init(Emit *e)
            "    for (int i = 0; i < %s_NTENSORS; i++) {\n"
            "        const struct %s_param *p = &%s_params[i];\n"
            "        float *w = (p->buffer ? m->buf : m->param) + p->offset;\n"
-           "        for (size_t k = 0; p->init != INIT_UNIFORM && k < p->numel; k++)\n"
-           "            w[k] = p->init == INIT_ONE ? 1.0f : 0.0f;\n"
-           "        if (p->init == INIT_UNIFORM)\n"
+           "        for (size_t k = 0; p->init != NNRT_INIT_UNIFORM && k < p->numel; k++)\n"
+           "            w[k] = p->init == NNRT_INIT_ONE ? 1.0f : 0.0f;\n"
+           "        if (p->init == NNRT_INIT_UNIFORM)\n"
            "            nnrt_init_uniform(w, p->numel, p->bound, &rng);\n"
            "    }\n"
            "    if (%s_NOPT)\n"
@@ -970,7 +969,7 @@ static void emit_tensors(Emit *e)
            "    int k = 0;\n"
            "    if (what == 1 && m->grad_zero) {   /* the views show (and take) what is there */\n"
            "        %s_grads_written(m);\n"
-           "        ((%s *)m)->grad_zero = 0;      /* m is never a const object: init wrote it */\n"
+           "        ((struct %s *)m)->grad_zero = 0;      /* m is never a const object: init wrote it */\n"
            "    }\n"
            "    for (int s = 0; s < (what == 2 ? %d : 1); s++)\n"
            "        for (int i = 0; i < %s_NTENSORS; i++) {\n"

@@ -855,12 +855,14 @@ static bool once(Stmt **seen, Stmt *s, const char *what)
 
 /* The generated C is named after the model: a type `lenet`, functions
  * lenet_forward, ... So the name must not be a C keyword or a name of the C
- * library headers it includes (math.h, stdio.h, stdlib.h, string.h, stdint.h:
- * the standard's names, math functions also with the suffixes f and l; and
- * every name those headers declare on the machine nnc was built on, such as
- * glibc's index, random or y1: cnames.h, made by tools/cnames.sh), nor
- * main, nor reserved (a leading `_`) or the runtime's (nnrt...). Returns why
- * not, or NULL. */
+ * library headers it includes (math.h, stdio.h, stdlib.h, string.h, stddef.h,
+ * stdint.h: the standard's names, math functions also with the suffixes f
+ * and l; and every name and macro those headers declare on the machine nnc
+ * was built on, such as glibc's index, random or y1, or NULL: cnames.h, made
+ * by tools/cnames.sh), nor main, nor reserved (a leading `_`) or the
+ * runtime's (nnrt..., NNRT...). The generated code's own locals (m, t, k,
+ * ...) are fine: it names the type `struct lenet` wherever one may hide it
+ * (tests/model_names.sh). Returns why not, or NULL. */
 #include "cnames.h"
 
 static const char *c_name_clash(const char *name)
@@ -910,8 +912,8 @@ static const char *c_name_clash(const char *name)
         return "a type of the C library";
     if (name[0] == '_')
         return "reserved in C (it starts with `_`)";
-    if (!strncmp(name, "nnrt", 4))
-        return "in the runtime's namespace (it starts with `nnrt`)";
+    if (!strncmp(name, "nnrt", 4) || !strncmp(name, "NNRT", 4))
+        return "in the runtime's namespace (it starts with `nnrt` or `NNRT`)";
     return NULL;
 }
 

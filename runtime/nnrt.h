@@ -300,6 +300,8 @@ float nnrt_rng_normal(nnrt_rng *r);         /* standard normal */
 /* p[n] ~ U(-bound, bound): PyTorch's default for Conv2d and Linear is
  * bound = 1/sqrt(fan_in) for both weight (kaiming_uniform, a=sqrt(5)) and bias */
 void nnrt_init_uniform(float *p, size_t n, float bound, nnrt_rng *r);
+/* how a generated model's reset fills a tensor: nnrt_init_uniform, zeros, ones */
+enum { NNRT_INIT_UNIFORM, NNRT_INIT_ZERO, NNRT_INIT_ONE };
 void nnrt_fill_normal(float *p, size_t n, nnrt_rng *r);
 
 /* ---- safetensors.c: weights in the safetensors format ----
