@@ -50,10 +50,10 @@ for front in nn json; do
         -timeout=10 -max_len=8192 -rss_limit_mb=2048 -artifact_prefix=$F/ -print_final_stats=1 \
         >$F/fuzz_$front.log 2>&1
     rc=$?
-    grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs)' $F/fuzz_$front.log | tail -3
+    grep -aE '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs)' $F/fuzz_$front.log | tail -3
     if [ $rc -ne 0 ]; then
         echo "FAIL fuzz_$front found a problem (exit $rc); the report:"
-        grep -E 'ERROR|SUMMARY|nnc fuzz|Test unit written|runtime error|Direct leak' $F/fuzz_$front.log | head -20
+        grep -aE 'ERROR|SUMMARY|nnc fuzz|Test unit written|runtime error|Direct leak' $F/fuzz_$front.log | head -20
         echo "   the whole log: $F/fuzz_$front.log"
         fail=1
     else
