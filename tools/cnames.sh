@@ -12,24 +12,24 @@ set -eu
 CC=${1:-cc}
 headers='#include <math.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <stddef.h>\n#include <stdint.h>\n'
 {
-# macros: "#define NAME" or "#define NAME(args)"
-printf "$headers" | $CC -E -dM - | sed -nE 's/^#define ([A-Za-z_][A-Za-z0-9_]*).*/\1/p'
-printf "$headers" |
-    $CC -E -P - |
-    tr -s ' \t' '  ' |
-    awk '{
-        line = $0
-        # functions: a name before "(" (declarations and the headers own inline code)
-        s = " " line
-        while (match(s, /[^A-Za-z0-9_][A-Za-z_][A-Za-z0-9_]* ?\(/)) {
-            name = substr(s, RSTART + 1, RLENGTH - 1); sub(/ ?\($/, "", name); print name
-            s = substr(s, RSTART + RLENGTH)
-        }
-        # types: the last name of a typedef
-        if (line ~ /typedef/ && match(" " line, /[^A-Za-z0-9_][A-Za-z_][A-Za-z0-9_]* ?;$/)) {
-            name = substr(" " line, RSTART + 1, RLENGTH - 1); sub(/ ?;$/, "", name); print name
-        }
-    }'
+    # macros: "#define NAME" or "#define NAME(args)"
+    printf "$headers" | $CC -E -dM - | sed -nE 's/^#define ([A-Za-z_][A-Za-z0-9_]*).*/\1/p'
+    printf "$headers" |
+        $CC -E -P - |
+        tr -s ' \t' '  ' |
+        awk '{
+            line = $0
+            # functions: a name before "(" (declarations and the headers own inline code)
+            s = " " line
+            while (match(s, /[^A-Za-z0-9_][A-Za-z_][A-Za-z0-9_]* ?\(/)) {
+                name = substr(s, RSTART + 1, RLENGTH - 1); sub(/ ?\($/, "", name); print name
+                s = substr(s, RSTART + RLENGTH)
+            }
+            # types: the last name of a typedef
+            if (line ~ /typedef/ && match(" " line, /[^A-Za-z0-9_][A-Za-z_][A-Za-z0-9_]* ?;$/)) {
+                name = substr(" " line, RSTART + 1, RLENGTH - 1); sub(/ ?;$/, "", name); print name
+            }
+        }'
 } |
     grep -v '^_' |
     sort -u |
