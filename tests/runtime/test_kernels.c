@@ -1840,6 +1840,49 @@ static void fusions_exact(void)
           differ, 0);
 }
 
+/* The forward by lanes (12 or more out channels per group) goes by runs
+ * of an output row when the kernel is 3, 5 or 7 wide (conv2d.c,
+ * lanes_row_tile): runs of 6 to 12 pixels, one or more a row; padding, a
+ * dilation in height, groups, two blocks of channels, a kernel wider than
+ * tall. Against conv_reference, and 1 and 2 threads give the same bits. */
+static void conv_forward_rows(void)
+{
+    struct { int N, C, H, W, K, R, S, ph, pw, dh, G; } cs[] = {
+        {2, 3, 20, 20, 17, 5, 5, 2, 2, 1, 1},  /* Q 20: runs of 10; 17 channels, two blocks */
+        {1, 2, 19, 19, 12, 7, 7, 0, 0, 1, 1},  /* Q 13: runs of 6 and 7 */
+        {2, 4, 16, 14, 24, 3, 3, 1, 0, 2, 2},  /* Q 12, dilation 2 in height, 2 groups of 12 */
+        {1, 3, 15, 15, 16, 5, 5, 0, 0, 1, 1},  /* Q 11 */
+        {1, 2, 27, 27, 16, 3, 3, 0, 0, 1, 1},  /* Q 25: runs of 8, 8 and 9 */
+        {3, 2, 11, 11, 16, 5, 5, 0, 0, 1, 1},  /* Q 7 */
+        {2, 2, 9, 9, 16, 3, 7, 1, 3, 1, 1},    /* a 3 x 7 kernel, Q 9 */
+    };
+    int threads = nnrt_threads(), differ = 0;
+    double err = 0.0;
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        nnrt_conv2d_dims d = {.N = cs[i].N, .C = cs[i].C, .H = cs[i].H, .W = cs[i].W, .K = cs[i].K,
+                              .R = cs[i].R, .S = cs[i].S, .stride_h = 1, .stride_w = 1, .pad_h = cs[i].ph,
+                              .pad_w = cs[i].pw, .dil_h = cs[i].dh, .dil_w = 1, .groups = cs[i].G};
+        d.P = d.H + 2 * d.pad_h - d.dil_h * (d.R - 1);
+        d.Q = d.W + 2 * d.pad_w - (d.S - 1);
+        size_t nx = (size_t)d.N * d.C * d.H * d.W, ny = (size_t)d.N * d.K * d.P * d.Q;
+        size_t nw = (size_t)d.K * (d.C / d.groups) * d.R * d.S;
+        float *x = random_floats(nx), *w = random_floats(nw), *b = random_floats((size_t)d.K);
+        float *y1 = alloc_floats(ny), *y2 = alloc_floats(ny), *want = alloc_floats(ny);
+        nnrt_set_threads(1);
+        nnrt_conv2d_forward(y1, x, w, b, &d);
+        nnrt_set_threads(2);
+        nnrt_conv2d_forward(y2, x, w, b, &d);
+        conv_reference(want, x, w, b, &d);
+        differ += memcmp(y1, y2, ny * sizeof(float)) != 0;
+        double e = max_err(y1, want, ny);
+        err = e > err ? e : err;
+        free(x), free(w), free(b), free(y1), free(y2), free(want);
+    }
+    nnrt_set_threads(threads);
+    check("conv2d forward by lanes, by row runs: vs reference", err, EXACT_TOL);
+    check("conv2d forward by lanes, by row runs: 1 and 2 threads, the same bits", differ, 0);
+}
+
 /* A convolution's backward that makes the max-pool's after it
  * (nnrt_conv2d_backward_pooled) gives the bits of the two calls it replaces:
  * the max-pool's backward (assigning, the ReLU's folded in or not) into a
@@ -2265,6 +2308,7 @@ int main(void)
     maxpool_2x2_exact(16, 8, 28, 28);   /* large enough for the threads */
     maxpool_argmax_exact();
     fusions_exact();
+    conv_forward_rows();
     pooled_exact();
     pooled_sparse();
 
