@@ -35,9 +35,9 @@
  *      12 or more out channels per group, the out channels are the vector
  *      lanes instead (lanes_tile: 16 channels x 8 pixels, x read a float
  *      at a time from x itself, no copies; the same sums in the same order;
- *      with kernels 3, 5 or 7 wide, lanes_row_tile: a run of up to 12
- *      pixels of an output row, each input of a kernel row read once for
- *      the S taps that use it);
+ *      with kernels 3, 5 or 7 wide and AVX-512, lanes_row_tile: a run of
+ *      up to 12 pixels of an output row, each input of a kernel row read
+ *      once for the S taps that use it);
  *    - d input: the reverse of the shifted reads: for each tap, the
  *      gradients of all out channels weighted and added into shifted
  *      gradient copies at the tap's offset (dcol_tile: up to MR in channels
@@ -451,10 +451,16 @@ static void lanes_row_tile_any(float (*tile)[KV], const float *px, const float *
 }
 
 /* whether the forward by lanes goes by row tiles: kernels 3, 5, 7 wide
- * without dilation, output rows of at least 6 pixels */
+ * without dilation, output rows of at least 6 pixels, and AVX-512 (its 32
+ * registers hold the sums and the weights; where it was measured) */
 static int lanes_rows_ok(const nnrt_conv2d_dims *d)
 {
-    return (d->S == 3 || d->S == 5 || d->S == 7) && d->dil_w == 1 && d->Q >= 6;
+#ifdef NNRT_AVX512
+    return has_avx512() && (d->S == 3 || d->S == 5 || d->S == 7) && d->dil_w == 1 && d->Q >= 6;
+#else
+    (void)d;
+    return 0;
+#endif
 }
 
 /* sample n's units [u0, u1) by lanes: (group, block of KV channels, tile):

@@ -1841,8 +1841,9 @@ static void fusions_exact(void)
 }
 
 /* The forward by lanes (12 or more out channels per group) goes by runs
- * of an output row when the kernel is 3, 5 or 7 wide (conv2d.c,
- * lanes_row_tile): runs of 6 to 12 pixels, one or more a row; padding, a
+ * of an output row when the kernel is 3, 5 or 7 wide, with AVX-512 (conv2d.c,
+ * lanes_row_tile; elsewhere these test lanes_tile): runs of 6 to 12 pixels,
+ * one or more a row; padding, a
  * dilation in height, groups, two blocks of channels, a kernel wider than
  * tall. Against conv_reference, and 1 and 2 threads give the same bits. */
 static void conv_forward_rows(void)
