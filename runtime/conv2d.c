@@ -567,11 +567,12 @@ static void conv2d_forward_fast(float *y, const float *x, const float *w, const 
                 to_lanes(a + ((size_t)gi * nkv + kb) * g->T * KV, w + ((size_t)gi * g->Kg + k0) * g->T,
                          (size_t)g->T, kv, g->T);
             }
-        pixel_offsets(off, d, g);
-        c.ntiles = (g->L + NP - 1) / NP;
-        if (lanes_rows_ok(d)) {
+        if (lanes_rows_ok(d)) {         /* runs of rows: no tap offsets */
             c.rows = (d->Q + NPR - 1) / NPR;
             c.ntiles = d->P * c.rows;
+        } else {
+            pixel_offsets(off, d, g);
+            c.ntiles = (g->L + NP - 1) / NP;
         }
         c.nkb = nkv;
     } else {
