@@ -28,7 +28,7 @@ B := build
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 RUNTIME_SRC  := $(wildcard runtime/*.c)
 RUNTIME_OBJ  := $(RUNTIME_SRC:runtime/%.c=$(B)/runtime/%.o)
-COMPILER_SRC := $(wildcard compiler/*.c)
+COMPILER_SRC := $(wildcard compiler/*.c compiler/ops/*.c)
 COMPILER_OBJ := $(COMPILER_SRC:compiler/%.c=$(B)/compiler/%.o) $(B)/compiler/parser.tab.o $(B)/compiler/lexer.o
 
 all: $(B)/nnc $(B)/libnnrt.a
@@ -73,14 +73,15 @@ $(B)/compiler/lexer.o: $(B)/compiler/lexer.c compiler/nnc.h
 $(B)/compiler/cnames.h: tools/cnames.sh | $(B)/compiler
 	sh tools/cnames.sh "$(CC)" >$@.tmp && mv $@.tmp $@
 $(B)/compiler/graph.o: $(B)/compiler/cnames.h
-$(B)/compiler/%.o: compiler/%.c compiler/nnc.h compiler/parse.h runtime/nnrt.h $(B)/compiler/parser.tab.h $(B)/compiler/lexer.h
+$(B)/compiler/%.o: compiler/%.c compiler/nnc.h compiler/ops/list.h compiler/parse.h runtime/nnrt.h $(B)/compiler/parser.tab.h $(B)/compiler/lexer.h
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DNNC_RUNTIME_DIR='"$(CURDIR)/runtime"' -DNNC_LIB_DIR='"$(CURDIR)/$(B)"' \
 	    -Icompiler -Iruntime -I$(B)/compiler -c $< -o $@
 # nnc sizes the kernels' workspace with the runtime's own formulas
 $(B)/nnc: $(COMPILER_OBJ) $(B)/runtime/workspace.o
 	$(CC) $(LDFLAGS) $^ -lcjson -lm -o $@
 
-$(B) $(B)/runtime $(B)/portable $(B)/compiler $(B)/tests $(B)/fuzz:
+$(B) $(B)/runtime $(B)/portable $(B)/compiler $(B)/compiler/ops $(B)/tests $(B)/fuzz:
 	mkdir -p $@
 
 # ---- the main job: the tutorial's LeNet, compiled and trained ----

@@ -425,24 +425,16 @@ static bool has_backward(const Graph *g, const Node *n)
 
 /* What each backward reads of forward, besides the gradient that flows in:
  * 'o' its output, 'i' its inputs, 'w' its inputs and its layer's weight,
- * 0 nothing (a view, a sum, a mask it saved). Unknown operations: its inputs. */
+ * 0 nothing (a view, a sum, a mask it saved): its operation's OpDef.reads. */
 static char backward_reads(const Node *n)
 {
-    static const char *const by_output[] = {"relu", "sigmoid", "tanh", "softmax", "log_softmax"};
-    static const char *const by_input[] = {"gelu", "leaky_relu", "maxpool2d"};
-    static const char *const nothing[] = {"flatten", "add", "concat", "avgpool2d", "adaptive_avgpool2d", "dropout"};
-    const char *op = op_name(n->op);
     if (n->layer)
         return 'w';
-    for (size_t i = 0; i < sizeof by_output / sizeof *by_output; i++)
-        if (!strcmp(op, by_output[i]))
-            return 'o';
-    for (size_t i = 0; i < sizeof by_input / sizeof *by_input; i++)
-        if (!strcmp(op, by_input[i]))
-            return 'i';
-    for (size_t i = 0; i < sizeof nothing / sizeof *nothing; i++)
-        if (!strcmp(op, nothing[i]))
-            return 0;
+    switch (op_def(n->op)->reads) {
+    case READS_OUTPUT: return 'o';
+    case READS_INPUT: return 'i';
+    case READS_NOTHING: return 0;
+    }
     return 'i';
 }
 

@@ -12,74 +12,7 @@
 
 #include <string.h>
 
-/* Every operation of the language: its name as written, and its kind. */
-static const struct { const char *name; OpKind op; bool layer; } ops[] = {
-    {"input", OP_INPUT, false},
-    {"conv2d", OP_CONV2D, true},
-    {"linear", OP_LINEAR, true},
-    {"batchnorm1d", OP_BATCHNORM1D, true},
-    {"batchnorm2d", OP_BATCHNORM2D, true},
-    {"maxpool2d", OP_MAXPOOL2D, false},
-    {"avgpool2d", OP_AVGPOOL2D, false},
-    {"adaptive_avgpool2d", OP_ADAPTIVE_AVGPOOL2D, false},
-    {"relu", OP_RELU, false},
-    {"leaky_relu", OP_LEAKY_RELU, false},
-    {"sigmoid", OP_SIGMOID, false},
-    {"tanh", OP_TANH, false},
-    {"gelu", OP_GELU, false},
-    {"softmax", OP_SOFTMAX, false},
-    {"log_softmax", OP_LOG_SOFTMAX, false},
-    {"dropout", OP_DROPOUT, false},
-    {"flatten", OP_FLATTEN, false},
-    {"add", OP_ADD, false},
-    {"concat", OP_CONCAT, false},
-};
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-const char *op_name(OpKind op)
-{
-    for (int i = 0; i < COUNT(ops); i++)
-        if (ops[i].op == op)
-            return ops[i].name;
-    return "?";
-}
-
-bool op_is_layer(OpKind op)
-{
-    for (int i = 0; i < COUNT(ops); i++)
-        if (ops[i].op == op)
-            return ops[i].layer;
-    return false;
-}
-
-/* the operation called name (global_avgpool2d is adaptive_avgpool2d to 1x1) */
-static bool find_op(const char *name, OpKind *op, bool *layer)
-{
-    if (strcmp(name, "global_avgpool2d") == 0) {
-        *op = OP_ADAPTIVE_AVGPOOL2D;
-        *layer = false;
-        return true;
-    }
-    for (int i = 1; i < COUNT(ops); i++)
-        if (strcmp(ops[i].name, name) == 0) {
-            *op = ops[i].op;
-            *layer = ops[i].layer;
-            return true;
-        }
-    return false;
-}
-
-/* the names of the layers (want_layer) or of the functions, for "did you mean" */
-static int op_names(const char **out, bool want_layer)
-{
-    int n = 0;
-    for (int i = 1; i < COUNT(ops); i++)
-        if (ops[i].layer == want_layer)
-            out[n++] = ops[i].name;
-    if (!want_layer)
-        out[n++] = "global_avgpool2d";
-    return n;
-}
 
 static const char *const loss_names[] = {"mse", "l1", "cross_entropy", "nll", "bce_with_logits"};
 static const char *const opt_names[] = {"sgd", "adam", "adamw"};
@@ -139,7 +72,7 @@ static bool bind_args(Bound *b, const Ast *call, const char *const *names, int n
 }
 
 /* a positive integer argument: 5 */
-static bool get_size(const Ast *v, const char *what, int64_t min, int64_t *out)
+bool arg_size(const Ast *v, const char *what, int64_t min, int64_t *out)
 {
     if (v->kind != A_INT) {
         diag_error(v->span, "%s must be an integer, found %s", what, ast_kind_name(v));
@@ -158,22 +91,22 @@ static bool get_size(const Ast *v, const char *what, int64_t min, int64_t *out)
 }
 
 /* an integer or a pair: 5 or [5, 3] */
-static bool get_pair(const Ast *v, const char *what, int64_t min, int64_t out[2])
+bool arg_pair(const Ast *v, const char *what, int64_t min, int64_t out[2])
 {
     if (v->kind == A_LIST) {
         if (v->nkids != 2) {
             diag_error(v->span, "%s must be one integer or a list of two, found a list of %d", what, v->nkids);
             return false;
         }
-        return get_size(v->kids[0], what, min, &out[0]) && get_size(v->kids[1], what, min, &out[1]);
+        return arg_size(v->kids[0], what, min, &out[0]) && arg_size(v->kids[1], what, min, &out[1]);
     }
-    if (!get_size(v, what, min, &out[0]))
+    if (!arg_size(v, what, min, &out[0]))
         return false;
     out[1] = out[0];
     return true;
 }
 
-static bool get_bool(const Ast *v, const char *what, bool *out)
+bool arg_bool(const Ast *v, const char *what, bool *out)
 {
     if (v->kind == A_IDENT && (!strcmp(v->name, "true") || !strcmp(v->name, "false"))) {
         *out = v->name[0] == 't';
@@ -183,7 +116,7 @@ static bool get_bool(const Ast *v, const char *what, bool *out)
     return false;
 }
 
-static bool get_number(const Ast *v, const char *what, double *out)
+bool arg_number(const Ast *v, const char *what, double *out)
 {
     if (v->kind == A_INT || v->kind == A_FLOAT) {
         *out = v->kind == A_INT ? (double)v->ival : v->fval;
@@ -206,21 +139,21 @@ static bool get_shape(const Ast *v, const char *what, Shape *s)
     }
     s->ndim = v->nkids;
     for (int i = 0; i < v->nkids; i++)
-        if (!get_size(v->kids[i], "a dimension", 1, &s->dim[i]))
+        if (!arg_size(v->kids[i], "a dimension", 1, &s->dim[i]))
             return false;
     return true;
 }
 
-static void missing_arg(const Ast *call, const char *name, const char *example)
+void arg_missing(const Ast *call, const char *name, const char *example)
 {
     diag_error(call->span, "%s needs the argument `%s`", call->name, name);
     diag_help("for example `%s`", example);
 }
 
 /* a number in [lo, hi] (hi_open: below hi) */
-static bool get_range(const Ast *v, const char *what, double lo, double hi, bool hi_open, double *out)
+bool arg_range(const Ast *v, const char *what, double lo, double hi, bool hi_open, double *out)
 {
-    if (!get_number(v, what, out))
+    if (!arg_number(v, what, out))
         return false;
     if (*out < lo || *out > hi || (hi_open && *out >= hi)) {
         diag_error(v->span, "%s must be in [%g, %g%c, found %g", what, lo, hi, hi_open ? ')' : ']', *out);
@@ -230,7 +163,7 @@ static bool get_range(const Ast *v, const char *what, double lo, double hi, bool
 }
 
 /* one of the strings choices: "mean" */
-static int get_choice(const Ast *v, const char *what, const char *const *choices, int n)
+int arg_choice(const Ast *v, const char *what, const char *const *choices, int n)
 {
     if (v->kind == A_STRING)
         for (int i = 0; i < n; i++)
@@ -250,120 +183,6 @@ static int get_choice(const Ast *v, const char *what, const char *const *choices
 
 /* ---- layers ---- */
 
-/* conv2d(out, kernel=k, stride=1, padding=0, dilation=1, groups=1, bias=true),
- * or PyTorch's order conv2d(in, out, kernel) when three positionals are given */
-static bool bind_conv2d(Layer *l, const Ast *call)
-{
-    static const char *const names[] = {"in", "out", "kernel", "stride", "padding", "dilation", "groups", "bias"};
-    static const int short_order[] = {1, 2}, torch_order[] = {0, 1, 2};
-    int npos = 0;
-    for (int i = 0; i < call->nkids; i++)
-        npos += call->kids[i]->name == NULL;
-    Bound b;
-    if (!bind_args(&b, call, names, COUNT(names), npos >= 3 ? torch_order : short_order, npos >= 3 ? 3 : 2))
-        return false;
-    bool ok = true;
-    l->in = -1;
-    l->stride[0] = l->stride[1] = l->dil[0] = l->dil[1] = l->groups = 1;
-    l->bias = true;
-    if (b.slot[0]) {
-        ok &= get_size(b.slot[0], "in", 1, &l->in);
-        l->in_span = b.slot[0]->span;
-    }
-    if (!b.slot[1])
-        missing_arg(call, "out", "conv2d(6, kernel=5)"), ok = false;
-    else
-        ok &= get_size(b.slot[1], "out", 1, &l->out);
-    if (!b.slot[2])
-        missing_arg(call, "kernel", "conv2d(6, kernel=5)"), ok = false;
-    else
-        ok &= get_pair(b.slot[2], "kernel", 1, l->kernel);
-    if (b.slot[3]) ok &= get_pair(b.slot[3], "stride", 1, l->stride);
-    if (b.slot[4] && b.slot[4]->kind == A_STRING) {
-        static const char *const modes[] = {"valid", "same"};
-        int mode = get_choice(b.slot[4], "padding", modes, 2);
-        ok &= mode >= 0;
-        l->pad[0] = l->pad[1] = mode == 1 ? -1 : 0;    /* -1: "same", resolved below */
-    } else if (b.slot[4]) {
-        ok &= get_pair(b.slot[4], "padding", 0, l->pad);
-    }
-    if (b.slot[5]) ok &= get_pair(b.slot[5], "dilation", 1, l->dil);
-    if (b.slot[6]) ok &= get_size(b.slot[6], "groups", 1, &l->groups);
-    if (b.slot[7]) ok &= get_bool(b.slot[7], "bias", &l->bias);
-    for (int a = 0; ok && a < 2; a++) {
-        if (l->pad[a] != -1)
-            continue;
-        int64_t span = l->dil[a] * (l->kernel[a] - 1);
-        if (l->stride[a] != 1 || span % 2) {
-            diag_error(b.slot[4]->span, "padding=\"same\" needs stride 1 and an odd (dilated) kernel here");
-            diag_note(NO_SPAN, "PyTorch pads unevenly in that case, which nnc does not support yet");
-            diag_help("write the padding as a number, e.g. padding=%lld", (long long)(span / 2));
-            ok = false;
-        }
-        l->pad[a] = span / 2;
-    }
-    if (ok && l->out % l->groups) {
-        diag_error(b.slot[6]->span, "groups (%lld) must divide the output channels (%lld)",
-                   (long long)l->groups, (long long)l->out);
-        ok = false;
-    }
-    return ok;
-}
-
-/* linear(out, bias=true), or PyTorch's order linear(in, out) */
-static bool bind_linear(Layer *l, const Ast *call)
-{
-    static const char *const names[] = {"in", "out", "bias"};
-    static const int short_order[] = {1}, torch_order[] = {0, 1};
-    int npos = 0;
-    for (int i = 0; i < call->nkids; i++)
-        npos += call->kids[i]->name == NULL;
-    Bound b;
-    if (!bind_args(&b, call, names, COUNT(names), npos >= 2 ? torch_order : short_order, npos >= 2 ? 2 : 1))
-        return false;
-    bool ok = true;
-    l->in = -1;
-    l->bias = true;
-    if (b.slot[0]) {
-        ok &= get_size(b.slot[0], "in", 1, &l->in);
-        l->in_span = b.slot[0]->span;
-    }
-    if (!b.slot[1])
-        missing_arg(call, "out", "linear(120)"), ok = false;
-    else
-        ok &= get_size(b.slot[1], "out", 1, &l->out);
-    if (b.slot[2]) ok &= get_bool(b.slot[2], "bias", &l->bias);
-    return ok;
-}
-
-/* batchnorm2d(num_features, eps=1e-5, momentum=0.1, affine=true); num_features
- * (also `in`) may be left out and is inferred */
-static bool bind_batchnorm(Layer *l, const Ast *call)
-{
-    static const char *const names[] = {"num_features", "eps", "momentum", "affine", "in"};
-    static const int order[] = {0, 1, 2};
-    Bound b;
-    if (!bind_args(&b, call, names, COUNT(names), order, 3))
-        return false;
-    bool ok = true;
-    l->in = -1;
-    l->eps = 1e-5;
-    l->momentum = 0.1;
-    l->bias = true;
-    Ast *nf = b.slot[0] ? b.slot[0] : b.slot[4];
-    if (b.slot[0] && b.slot[4]) {
-        diag_error(b.slot[4]->span, "give `num_features` or `in`, not both");
-        ok = false;
-    } else if (nf) {
-        ok &= get_size(nf, "num_features", 1, &l->in);
-        l->in_span = nf->span;
-    }
-    if (b.slot[1]) ok &= get_range(b.slot[1], "eps", 0, 1, false, &l->eps) && l->eps > 0;
-    if (b.slot[2]) ok &= get_range(b.slot[2], "momentum", 0, 1, false, &l->momentum);
-    if (b.slot[3]) ok &= get_bool(b.slot[3], "affine", &l->bias);
-    return ok;
-}
-
 static Layer *find_layer(Graph *g, const char *name)
 {
     int i = namemap_get(&g->layer_index, name);
@@ -375,6 +194,50 @@ static void add_layer(Graph *g, Layer l)
 {
     VEC_PUSH(g->layers, g->nlayers, g->caplayers, l);
     namemap_put(&g->layer_index, l.name, g->nlayers - 1);
+}
+
+/* The error for a layer declared with something that is not a layer type
+ * (d: the function it names, or NULL) */
+static void unknown_layer_type(const Ast *call, const OpDef *d)
+{
+    if (d) {
+        diag_error(call->name_span, "`%s` has no weights, so it is not declared as a layer", call->name);
+        diag_help("use it directly in forward, as `%s(x)`", call->name);
+        return;
+    }
+    diag_error(call->name_span, "unknown layer type `%s`", call->name);
+    const char *cands[OP_COUNT], *fcands[OP_COUNT * 2];
+    int n = op_names(cands, OP_COUNT, true), nf = op_names(fcands, OP_COUNT * 2, false);
+    const char *near = diag_closest(call->name, cands, n), *fnear = diag_closest(call->name, fcands, nf);
+    if (near) {
+        diag_help("did you mean `%s`?", near);
+    } else if (fnear) {
+        diag_help("`%s` has no weights: use it directly in forward, as `%s(x)`", fnear, fnear);
+    } else {
+        char list[512] = "";
+        size_t len = 0;
+        for (int i = 0; i < n; i++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? (i == n - 1 ? " and " : ", ") : "",
+                                    cands[i]);
+        diag_help("the layers are %s", list);
+    }
+}
+
+/* Binds a layer's arguments to its operation's (d) and reads them: the
+ * positional ones in the operation's order, or in PyTorch's when that many
+ * are given (conv2d(1, 6, 5)); false after reporting an error. */
+static bool bind_layer(Layer *l, const OpDef *d, const Ast *call)
+{
+    int npos = 0, nargs = 0;
+    for (int i = 0; i < call->nkids; i++)
+        npos += call->kids[i]->name == NULL;
+    while (nargs < COUNT(d->args) && d->args[nargs])
+        nargs++;
+    bool torch = d->ntorch && npos >= d->ntorch;
+    Bound b;
+    if (!bind_args(&b, call, d->args, nargs, torch ? d->torch_order : d->order, torch ? d->ntorch : d->norder))
+        return false;
+    return d->bind_layer(l, call, b.slot);
 }
 
 static void declare_layer(Graph *g, Stmt *s)
@@ -397,38 +260,15 @@ static void declare_layer(Graph *g, Stmt *s)
         return;
     }
     Layer l = {.name = s->name, .span = s->span, .call = call};
-    bool ok, layer;
-    if (find_op(call->name, &l.op, &layer) && layer) {
-        if (l.op == OP_CONV2D)
-            ok = bind_conv2d(&l, call);
-        else if (l.op == OP_LINEAR)
-            ok = bind_linear(&l, call);
-        else
-            ok = bind_batchnorm(&l, call);
-    } else {
-        const char *cands[32];
-        int n = op_names(cands, true);
-        if (find_op(call->name, &l.op, &layer)) {
-            diag_error(call->name_span, "`%s` has no weights, so it is not declared as a layer", call->name);
-            diag_help("use it directly in forward, as `%s(x)`", call->name);
-        } else {
-            diag_error(call->name_span, "unknown layer type `%s`", call->name);
-            const char *near = diag_closest(call->name, cands, n);
-            const char *fcands[32];
-            int nf = op_names(fcands, false);
-            const char *fnear = diag_closest(call->name, fcands, nf);
-            if (near)
-                diag_help("did you mean `%s`?", near);
-            else if (fnear)
-                diag_help("`%s` has no weights: use it directly in forward, as `%s(x)`", fnear, fnear);
-            else
-                diag_help("the layers are conv2d, linear, batchnorm1d and batchnorm2d");
-        }
+    const OpDef *d = op_find(call->name);
+    if (!d || !d->layer) {
+        unknown_layer_type(call, d);
         l.bad = true;
         add_layer(g, l);
         return;
     }
-    l.bad = !ok;
+    l.op = d->kind;
+    l.bad = !bind_layer(&l, d, call);
     add_layer(g, l);
 }
 
@@ -485,90 +325,6 @@ static int eval_layer_call(Graph *g, Env *env, Ast *call, Layer *l)
     return id;
 }
 
-/* The arguments of each function after its inputs, in positional order. */
-typedef struct FuncSpec {
-    OpKind op;
-    int ninputs;                /* value arguments first; -1: two or more (concat) */
-    const char *names[6];       /* then these, positionally or by name */
-} FuncSpec;
-
-static const FuncSpec funcs[] = {
-    {OP_MAXPOOL2D, 1, {"kernel", "stride", "padding", "ceil_mode"}},
-    {OP_AVGPOOL2D, 1, {"kernel", "stride", "padding", "ceil_mode", "count_include_pad"}},
-    {OP_ADAPTIVE_AVGPOOL2D, 1, {"size"}},
-    {OP_RELU, 1, {0}},
-    {OP_LEAKY_RELU, 1, {"negative_slope"}},
-    {OP_SIGMOID, 1, {0}},
-    {OP_TANH, 1, {0}},
-    {OP_GELU, 1, {0}},
-    {OP_SOFTMAX, 1, {"dim"}},
-    {OP_LOG_SOFTMAX, 1, {"dim"}},
-    {OP_DROPOUT, 1, {"p"}},
-    {OP_FLATTEN, 1, {0}},
-    {OP_ADD, 2, {0}},
-    {OP_CONCAT, -1, {0}},
-};
-
-/* Reads a function's settings from its bound arguments into the node. */
-static bool func_settings(Node *n, const Ast *call, Ast *const *v, bool global)
-{
-    bool ok = true;
-    switch (n->op) {
-    case OP_MAXPOOL2D:
-    case OP_AVGPOOL2D: {
-        if (!v[0]) {
-            missing_arg(call, "kernel", n->op == OP_MAXPOOL2D ? "maxpool2d(x, 2)" : "avgpool2d(x, 2)");
-            return false;
-        }
-        ok &= get_pair(v[0], "kernel", 1, n->kernel);
-        n->stride[0] = n->kernel[0], n->stride[1] = n->kernel[1];   /* PyTorch: stride defaults to kernel */
-        n->count_include_pad = true;
-        if (v[1]) ok &= get_pair(v[1], "stride", 1, n->stride);
-        if (v[2]) ok &= get_pair(v[2], "padding", 0, n->pad);
-        if (v[3]) ok &= get_bool(v[3], "ceil_mode", &n->ceil_mode);
-        if (n->op == OP_AVGPOOL2D && v[4]) ok &= get_bool(v[4], "count_include_pad", &n->count_include_pad);
-        if (ok && (n->pad[0] * 2 > n->kernel[0] || n->pad[1] * 2 > n->kernel[1])) {
-            diag_error(v[2]->span, "padding of %s must be at most half the kernel (%lld), found %lld",
-                       call->name, (long long)n->kernel[0], (long long)n->pad[0]);
-            ok = false;
-        }
-        return ok;
-    }
-    case OP_ADAPTIVE_AVGPOOL2D:
-        if (global) {
-            n->size[0] = n->size[1] = 1;
-            return true;
-        }
-        if (!v[0]) {
-            missing_arg(call, "size", "adaptive_avgpool2d(x, [1, 1])");
-            return false;
-        }
-        return get_pair(v[0], "size", 1, n->size);
-    case OP_LEAKY_RELU:
-        n->alpha = 0.01;
-        return !v[0] || get_number(v[0], "negative_slope", &n->alpha);
-    case OP_SOFTMAX:
-    case OP_LOG_SOFTMAX: {
-        int64_t dim = 1;
-        n->dim = 1;
-        if (!v[0])
-            return true;
-        if (v[0]->kind != A_INT) {
-            diag_error(v[0]->span, "dim must be an integer, found %s", ast_kind_name(v[0]));
-            return false;
-        }
-        dim = v[0]->ival;
-        n->dim = (int)(dim < -8 ? -8 : dim > 8 ? 8 : dim);
-        return true;
-    }
-    case OP_DROPOUT:
-        n->alpha = 0.5;
-        return !v[0] || get_range(v[0], "p", 0, 1, true, &n->alpha);
-    default:
-        return true;
-    }
-}
-
 /* The error for a call of something that is neither a layer nor a function.
  * Kept out of eval_func_call (never inlined): the candidates would otherwise
  * sit on the stack at every level of a deeply nested expression. */
@@ -580,7 +336,7 @@ __attribute__((noinline)) static void unknown_function(Graph *g, const Ast *call
     else
         diag_error(call->name_span, "unknown operation or layer `%s`", call->name);
     const char *cands[96];
-    int n = layer_type ? 0 : op_names(cands, false);
+    int n = layer_type ? 0 : op_names(cands, 96, false);
     for (int i = 0; i < g->nlayers && n < 96; i++)
         cands[n++] = g->layers[i].name;
     const char *near = layer_type ? NULL : diag_closest(call->name, cands, n);
@@ -593,28 +349,22 @@ __attribute__((noinline)) static void unknown_function(Graph *g, const Ast *call
  * positionally or by name. */
 static int eval_func_call(Graph *g, Env *env, Ast *call)
 {
-    OpKind op;
-    bool layer = false;
-    if (!find_op(call->name, &op, &layer) || layer) {
-        unknown_function(g, call, layer);
+    const OpDef *d = op_find(call->name);
+    if (!d || d->layer) {
+        unknown_function(g, call, d != NULL);
         return -1;
     }
-    const FuncSpec *spec = NULL;
-    for (int i = 0; i < COUNT(funcs); i++)
-        if (funcs[i].op == op)
-            spec = &funcs[i];
     /* the value arguments: the leading positional ones */
     int nvals = 0;
-    while (nvals < call->nkids && !call->kids[nvals]->name &&
-           (spec->ninputs < 0 || nvals < spec->ninputs))
+    while (nvals < call->nkids && !call->kids[nvals]->name && (d->ninputs < 0 || nvals < d->ninputs))
         nvals++;
-    int want = spec->ninputs < 0 ? 2 : spec->ninputs;
+    int want = d->ninputs < 0 ? 2 : d->ninputs;
     if (nvals < want || nvals > MAX_INPUTS) {
         if (nvals > MAX_INPUTS)
             diag_error(call->span, "%s takes at most %d inputs, found %d", call->name, MAX_INPUTS, nvals);
         else
             diag_error(call->span, "%s needs %s%d input value%s, as in `%s(%s)`", call->name,
-                       spec->ninputs < 0 ? "at least " : "", want, want == 1 ? "" : "s", call->name,
+                       d->ninputs < 0 ? "at least " : "", want, want == 1 ? "" : "s", call->name,
                        want == 1 ? "x" : "a, b");
         return -1;
     }
@@ -624,26 +374,24 @@ static int eval_func_call(Graph *g, Env *env, Ast *call)
         ins[i] = eval(g, env, call->kids[i]->value);
         ok &= ins[i] >= 0;
     }
-    /* the settings: bind what follows the values */
-    int nnames = 0;
-    while (nnames < 6 && spec->names[nnames])
-        nnames++;
+    /* the settings: bind what follows the values, positionally in order */
+    int nargs = 0;
+    while (nargs < COUNT(d->args) && d->args[nargs])
+        nargs++;
     Ast rest = *call;
     rest.kids += nvals;
     rest.nkids -= nvals;
-    static const int order[] = {0, 1, 2, 3, 4, 5};
+    static const int order[] = {0, 1, 2, 3, 4, 5, 6, 7};
     Bound b;
-    if (!bind_args(&b, &rest, spec->names, nnames, order, nnames) || !ok)
+    if (!bind_args(&b, &rest, d->args, nargs, order, nargs) || !ok)
         return -1;
-    int id = add_node(g, op, call->span, call->name);
+    int id = add_node(g, d->kind, call->span, call->name);
     Node *n = &g->nodes[id];
     n->call = call;
     n->nin = nvals;
     memcpy(n->in, ins, sizeof(int) * (size_t)nvals);
-    if (!func_settings(n, call, b.slot, strcmp(call->name, "global_avgpool2d") == 0))
+    if (d->bind && !d->bind(g, n, call, b.slot))
         return -1;
-    if (op == OP_DROPOUT)
-        g->has_dropout = true;
     return id;
 }
 
@@ -738,7 +486,7 @@ static void build_loss(Graph *g, Stmt *s)
         g->target_span = b.slot[0]->span;
     }
     if (b.slot[1])
-        g->loss_sum = get_choice(b.slot[1], "reduction", reductions, 2) == 1;
+        g->loss_sum = arg_choice(b.slot[1], "reduction", reductions, 2) == 1;
 }
 
 /* schedule=step(step_size=30, gamma=0.1) or schedule=cosine(t_max=10, eta_min=0) */
@@ -760,18 +508,18 @@ static void build_schedule(Graph *g, Ast *v)
     if (!bind_args(&b, v, step ? step_names : cos_names, 2, order, 2))
         return;
     if (!b.slot[0]) {
-        missing_arg(v, step ? "step_size" : "t_max", step ? "step(step_size=10)" : "cosine(t_max=10)");
+        arg_missing(v, step ? "step_size" : "t_max", step ? "step(step_size=10)" : "cosine(t_max=10)");
         return;
     }
     if (step) {
         g->sched = SCHED_STEP;
         g->sched_gamma = 0.1;
-        get_size(b.slot[0], "step_size", 1, &g->sched_step_size);
-        if (b.slot[1]) get_range(b.slot[1], "gamma", 0, 1, false, &g->sched_gamma);
+        arg_size(b.slot[0], "step_size", 1, &g->sched_step_size);
+        if (b.slot[1]) arg_range(b.slot[1], "gamma", 0, 1, false, &g->sched_gamma);
     } else {
         g->sched = SCHED_COSINE;
-        get_size(b.slot[0], "t_max", 1, &g->sched_t_max);
-        if (b.slot[1]) get_range(b.slot[1], "eta_min", 0, 1e9, false, &g->sched_eta_min);
+        arg_size(b.slot[0], "t_max", 1, &g->sched_t_max);
+        if (b.slot[1]) arg_range(b.slot[1], "eta_min", 0, 1e9, false, &g->sched_eta_min);
     }
 }
 
@@ -806,18 +554,18 @@ static void build_optimizer(Graph *g, Stmt *s)
     g->beta1 = 0.9, g->beta2 = 0.999, g->eps = 1e-8;
     g->weight_decay = g->opt == OPT_ADAMW ? 0.01 : 0;
     if (b.slot[0]) {
-        if (get_number(b.slot[0], "lr", &g->lr) && !(g->lr > 0))
+        if (arg_number(b.slot[0], "lr", &g->lr) && !(g->lr > 0))
             diag_error(b.slot[0]->span, "lr must be positive, found %g", g->lr);
     } else if (sgd) {
-        missing_arg(call, "lr", "sgd(lr=0.01)");
+        arg_missing(call, "lr", "sgd(lr=0.01)");
     } else {
         g->lr = 0.001;
     }
     if (sgd) {
-        if (b.slot[1]) get_range(b.slot[1], "momentum", 0, 1, false, &g->momentum);
-        if (b.slot[2]) get_range(b.slot[2], "dampening", 0, 1, false, &g->dampening);
-        if (b.slot[3]) get_bool(b.slot[3], "nesterov", &g->nesterov);
-        if (b.slot[4]) get_range(b.slot[4], "weight_decay", 0, 1, false, &g->weight_decay);
+        if (b.slot[1]) arg_range(b.slot[1], "momentum", 0, 1, false, &g->momentum);
+        if (b.slot[2]) arg_range(b.slot[2], "dampening", 0, 1, false, &g->dampening);
+        if (b.slot[3]) arg_bool(b.slot[3], "nesterov", &g->nesterov);
+        if (b.slot[4]) arg_range(b.slot[4], "weight_decay", 0, 1, false, &g->weight_decay);
         if (g->nesterov && (g->momentum <= 0 || g->dampening != 0)) {
             diag_error(b.slot[3]->span, "nesterov needs a momentum and zero dampening");
             diag_help("e.g. `sgd(lr=0.01, momentum=0.9, nesterov=true)`");
@@ -827,15 +575,15 @@ static void build_optimizer(Graph *g, Stmt *s)
         if (bv && (bv->kind != A_LIST || bv->nkids != 2)) {
             diag_error(bv->span, "betas must be a list of two numbers, e.g. [0.9, 0.999]");
         } else if (bv) {
-            get_range(bv->kids[0], "beta1", 0, 1, true, &g->beta1);
-            get_range(bv->kids[1], "beta2", 0, 1, true, &g->beta2);
+            arg_range(bv->kids[0], "beta1", 0, 1, true, &g->beta1);
+            arg_range(bv->kids[1], "beta2", 0, 1, true, &g->beta2);
         }
-        if (b.slot[2] && get_number(b.slot[2], "eps", &g->eps) && !(g->eps > 0))
+        if (b.slot[2] && arg_number(b.slot[2], "eps", &g->eps) && !(g->eps > 0))
             diag_error(b.slot[2]->span, "eps must be positive, found %g", g->eps);
-        if (b.slot[3]) get_range(b.slot[3], "weight_decay", 0, 1, false, &g->weight_decay);
+        if (b.slot[3]) arg_range(b.slot[3], "weight_decay", 0, 1, false, &g->weight_decay);
     }
     Ast *clip = b.slot[sgd ? 5 : 4], *sched = b.slot[sgd ? 6 : 5];
-    if (clip && get_number(clip, "clip_norm", &g->clip_norm) && !(g->clip_norm > 0))
+    if (clip && arg_number(clip, "clip_norm", &g->clip_norm) && !(g->clip_norm > 0))
         diag_error(clip->span, "clip_norm must be positive, found %g", g->clip_norm);
     if (sched)
         build_schedule(g, sched);
@@ -966,21 +714,5 @@ Graph *graph_build(Model *m)
     Env env = {0};
     env_bind(&env, input->name, g->input);
     build_forward(g, forward, &env);
-    return g;
-}
-
-/* The checks after the front-end, shared by nnc and the fuzz harnesses: the
- * graph, its shapes, its memory plan. NULL if any error was reported (also
- * one from the front-end: its broken definitions keep their names, so graph
- * errors further on are still reported, without a cascade). */
-Graph *graph_compile(Model *m)
-{
-    Graph *g = graph_build(m);
-    if (diag_error_count())
-        return NULL;
-    shape_infer(g);
-    if (diag_error_count())
-        return NULL;
-    plan_memory(g);
     return g;
 }

@@ -5,8 +5,12 @@
  * trains the model with the runtime in runtime/. main.c reads as the
  * pipeline, top to bottom:
  *
- *   source text --lexer.l/parser.y--> AST --graph.c--> Graph
- *               --shape.c--> shapes, parameters, memory --emit.c--> C file
+ *   source text --lexer.l/parser.y or json.c--> AST --graph.c--> Graph
+ *       --shape.c--> shapes, parameters --plan.c--> memory, fusions,
+ *       workspace --emit.c--> C file     (pipeline.c: graph, shape, plan)
+ *
+ * Each operation is one entry of the operation table (ops/, below), which
+ * every phase reads instead of switching on the kind.
  *
  * Memory: nnc is a short-lived program. Everything it allocates comes from
  * one arena (xalloc) released at exit; nothing is freed one by one.
@@ -14,6 +18,7 @@
 #ifndef NNC_H
 #define NNC_H
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -172,29 +177,19 @@ bool json_detect(const char *path, const char *text);
 
 /* ================= graph.c: AST to graph ================= */
 
+/* The kind of an operation: one per entry of ops/list.h, whose definition
+ * (an OpDef, below) says everything else about it. */
 typedef enum {
-    OP_INPUT,
-    /* layers: declared by name, own parameters */
-    OP_CONV2D,
-    OP_LINEAR,
-    OP_BATCHNORM1D,
-    OP_BATCHNORM2D,
-    /* functions: called in forward, no parameters */
-    OP_MAXPOOL2D,
-    OP_AVGPOOL2D,
-    OP_ADAPTIVE_AVGPOOL2D,
-    OP_RELU,
-    OP_LEAKY_RELU,
-    OP_SIGMOID,
-    OP_TANH,
-    OP_GELU,
-    OP_SOFTMAX,
-    OP_LOG_SOFTMAX,
-    OP_DROPOUT,
-    OP_FLATTEN,
-    OP_ADD,
-    OP_CONCAT,
+#define OP(kind, def) OP_##kind,
+#include "ops/list.h"
+#undef OP
 } OpKind;
+enum {  /* how many kinds there are */
+    OP_COUNT = 0
+#define OP(kind, def) + 1
+#include "ops/list.h"
+#undef OP
+};
 
 typedef struct Shape {
     int ndim;
@@ -313,15 +308,89 @@ typedef struct Graph {
     bool has_dropout, has_batchnorm;
 } Graph;
 
-/* Builds the graph from the AST: resolves names, binds arguments. Reports
- * errors through diag; the graph is usable only if none were reported. */
+/* Builds the graph from the AST: resolves names, binds arguments (with
+ * each operation's OpDef). Reports errors through diag; the graph is usable
+ * only if none were reported. */
 Graph *graph_build(Model *m);
-/* graph_build, then shape_infer and plan_memory (plan.c): NULL on any error */
-Graph *graph_compile(Model *m);
-const char *op_name(OpKind op);
-bool op_is_layer(OpKind op);
 const char *loss_name(LossKind k);
 const char *opt_name(OptKind k);
+
+/* Readers of one bound argument, for the operations' bind functions: each
+ * reports a located error and returns false when the value is not what it
+ * must be; `what` names the argument in the message. */
+bool arg_size(const Ast *v, const char *what, int64_t min, int64_t *out);   /* an integer >= min */
+bool arg_pair(const Ast *v, const char *what, int64_t min, int64_t out[2]); /* 5 or [5, 3] */
+bool arg_bool(const Ast *v, const char *what, bool *out);
+bool arg_number(const Ast *v, const char *what, double *out);
+/* a number in [lo, hi] (hi_open: below hi) */
+bool arg_range(const Ast *v, const char *what, double lo, double hi, bool hi_open, double *out);
+/* the index of v among the strings choices ("mean"), or -1 */
+int arg_choice(const Ast *v, const char *what, const char *const *choices, int n);
+/* "conv2d needs the argument `kernel`", with example as the help */
+void arg_missing(const Ast *call, const char *name, const char *example);
+
+/* ================= pipeline.c: the checks after the front-end ================= */
+
+/* graph_build, then shape_infer and plan_memory: NULL if any error was
+ * reported. Shared by main.c and the fuzz harnesses. */
+Graph *graph_compile(Model *m);
+
+/* ================= ops/: the operation table ================= */
+
+/* Everything about one operation, in one place: compiler/ops/<family>.c
+ * defines it (conv.c, linear.c, norm.c, pool.c, activation.c, tensor.c),
+ * ops/list.h names it once, ops/table.c indexes it by kind. The phases walk
+ * it instead of switching on the kind: graph.c binds arguments, shape.c
+ * infers shapes and lays out parameters, plan.c plans memory and workspace,
+ * explain.c explains, emit.c writes the C, export.c draws the backward.
+ * A hook left NULL has the default its comment gives. */
+typedef struct Emit Emit;          /* emit.c's state while it writes a file */
+typedef enum {
+    READS_NOTHING,      /* its backward needs only the gradient flowing in (or a saved mask) */
+    READS_INPUT,        /* ... and the value of its input(s) */
+    READS_OUTPUT,       /* ... and the value of its own output */
+} BackwardReads;
+
+typedef struct OpDef {
+    const char *name;       /* as written in .nn and JSON: "conv2d" */
+    const char *alias;      /* another name that calls it, or NULL: "global_avgpool2d" */
+    OpKind kind;
+    bool layer;             /* declared by name and owns parameters; else called in forward */
+    int ninputs;            /* functions: the values before the settings; -1: two or more */
+    const char *args[8];    /* the settings by name (NULL-terminated); layers: all arguments */
+    /* layers: which args the positional arguments fill, in turn; and
+     * PyTorch's order (conv2d(in, out, kernel)), used when at least ntorch
+     * positional arguments are given. Functions fill args in order. */
+    int order[4], norder;
+    int torch_order[4], ntorch;
+    /* graph.c: reads the bound arguments (v[i] for args[i], NULL when not
+     * given) into the layer or the node; false after reporting an error */
+    bool (*bind_layer)(Layer *l, const Ast *call, Ast *const *v);
+    bool (*bind)(Graph *g, Node *n, const Ast *call, Ast *const *v);
+    /* shape.c: n's shape from its inputs (in: the first one's); false after
+     * reporting an error. NULL: the shape of its input */
+    bool (*infer)(Graph *g, Node *n, const Shape *in);
+    /* shape.c: a layer's parameters and buffers into l->params, in
+     * PyTorch's state_dict order; false after reporting an error */
+    bool (*params)(Graph *g, Layer *l);
+    /* plan.c: what its backward reads of forward; whether its forward saves
+     * a mask of its output's size for the backward (dropout); the fixed
+     * scratch it keeps from forward to backward, in floats (NULL: none);
+     * the kernels' workspace at batch N (NULL: none) */
+    BackwardReads reads;
+    bool mask;
+    size_t (*scratch)(const Node *n);
+    void (*workspace)(const Graph *g, const Node *n, int N, nnrt_workspace *w);
+    /* explain.c: the lines under its shape. NULL: "elementwise; shape unchanged" */
+    void (*explain)(FILE *out, const Graph *g, const Node *n);
+} OpDef;
+
+const OpDef *op_def(OpKind op);
+const OpDef *op_find(const char *name);    /* by name or alias; NULL if none (never the input) */
+/* the layers' (want_layer) or the functions' names, aliases last; at most max */
+int op_names(const char **out, int max, bool want_layer);
+const char *op_name(OpKind op);
+bool op_is_layer(OpKind op);
 
 /* ================= shape.c: shape inference and checks ================= */
 
@@ -330,6 +399,23 @@ const char *opt_name(OptKind k);
 void shape_infer(Graph *g);
 char *shape_str(const Shape *s);            /* "[6, 28, 28]" */
 int64_t shape_numel(const Shape *s);
+bool shape_same(const Shape *a, const Shape *b);
+/* For the operations' infer functions: */
+/* a note with the shapes on the way to node id: "x [1, 32, 32] -> conv1 [6, 28, 28]" */
+void shape_note_chain(const Graph *g, int id);
+/* does n's input have [C, H, W]? reports otherwise */
+bool shape_want_chw(const Graph *g, const Node *n, const Shape *in);
+/* a window's output size along one axis: floor((in + 2p - d(k-1) - 1)/s) + 1, or 0 */
+int64_t shape_window_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d);
+/* warns when rounding down leaves input rows (axis 0) or columns (1) in no
+ * window; k_ext is the window's (dilated) extent; help is the fix to offer */
+void shape_warn_dropped(const Node *n, int axis, int64_t in, int64_t k_ext, int64_t s, int64_t p, int64_t out,
+                        const char *help);
+/* a parameter (or buffer) of layer l called "l.what" */
+Param param_make(const Layer *l, const char *what, Shape shape, int init, bool buffer);
+/* a weight of shape ws and, if l has one, a bias [out], both U(+-1/sqrt(fan_in))
+ * as PyTorch's default initialisation; false (reported) if the weight is too large */
+bool param_weight_bias(Layer *l, Shape ws);
 
 /* ================= plan.c: the static memory plan ================= */
 
@@ -349,6 +435,9 @@ void plan_workspace(const Graph *g, int N, nnrt_workspace *w);
 
 /* every node's shape and the arithmetic that derived it */
 void explain_shapes(FILE *out, const Graph *g);
+/* "(32 + 2*1 - 3)/2 + 1 = 16": one axis of a window operation, for the
+ * operations' explain functions (ceil_mode rounds up) */
+char *explain_window(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode, int64_t out);
 
 /* ================= summary.c: the model summary table ================= */
 

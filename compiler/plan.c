@@ -12,7 +12,7 @@
  *   - a gradient lives from the first backward that accumulates into it
  *     (the backward of its last consumer, or the loss) until its node's own
  *     backward has read it;
- *   - dropout's mask lives from its forward to its backward.
+ *   - a saved mask (dropout's, OpDef.mask) lives from its forward to its backward.
  *
  * Views (flatten) share their source's buffers. The buffers are then packed
  * into one arena, per sample, greedily: largest first, each at the lowest
@@ -39,22 +39,9 @@ typedef struct Buffer {
 static int fwd_time(int id) { return id; }
 static int bwd_time(const Graph *g, int id) { return 2 * g->nnodes - id; }
 
-/* Does the backward of c read the value of its input? Of its own output? */
-static bool backward_reads_input(OpKind op)
-{
-    switch (op) {
-    case OP_CONV2D: case OP_LINEAR: case OP_BATCHNORM1D: case OP_BATCHNORM2D:
-    case OP_MAXPOOL2D: case OP_GELU: case OP_LEAKY_RELU:
-        return true;
-    default:
-        return false;
-    }
-}
-
-static bool backward_reads_output(OpKind op)
-{
-    return op == OP_RELU || op == OP_SIGMOID || op == OP_TANH || op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
-}
+/* Does the backward of an operation read the value of its input? Of its own output? */
+static bool backward_reads_input(OpKind op) { return op_def(op)->reads == READS_INPUT; }
+static bool backward_reads_output(OpKind op) { return op_def(op)->reads == READS_OUTPUT; }
 
 static int root(const Graph *g, int id)
 {
@@ -195,7 +182,7 @@ static size_t place(Graph *g, const int *vend, const int *gstart, Buffer *bufs, 
             bufs[nb++] = (Buffer){size, gstart[i], gend, &n->goffset};
             n->zero_before = gstart[i];
         }
-        if (n->op == OP_DROPOUT)
+        if (op_def(n->op)->mask)
             bufs[nb++] = (Buffer){size, fwd_time(i), gend, &n->aux};
         if (n->argmax)      /* its choices, bytes, until its backward */
             bufs[nb++] = (Buffer){(size + 3) / 4, fwd_time(i), gend, &n->aux};
@@ -244,9 +231,9 @@ void plan_memory(Graph *g)
     bool *late = xalloc(sizeof(bool) * (size_t)N);
     for (int i = 0; i < N; i++) {
         Node *n = &g->nodes[i];
-        if (n->alias < 0 && (n->op == OP_BATCHNORM1D || n->op == OP_BATCHNORM2D)) {  /* mean and invstd of the batch */
+        if (n->alias < 0 && op_def(n->op)->scratch) {    /* batch norm: the batch's mean and invstd */
             n->scratch = g->nscratch;
-            g->nscratch += 2 * (size_t)n->shape.dim[0];
+            g->nscratch += op_def(n->op)->scratch(n);
         }
     }
     g->nact = place(g, vend, gstart, bufs, late);
@@ -320,13 +307,7 @@ void plan_workspace(const Graph *g, int N, nnrt_workspace *w)
     memset(w, 0, sizeof *w);
     for (int i = 0; i < g->nnodes; i++) {
         const Node *n = &g->nodes[i];
-        if (n->op == OP_CONV2D) {
-            nnrt_conv2d_dims d = plan_conv_dims(g, n, N);
-            int dx, dw, db;
-            plan_conv_grads(g, n, &dx, &dw, &db);
-            nnrt_workspace_conv2d(w, &d, dx, dw, db);
-        } else if (n->op == OP_LINEAR) {
-            nnrt_workspace_linear(w, N, (int)n->layer->in, (int)n->layer->out);
-        }
+        if (op_def(n->op)->workspace)
+            op_def(n->op)->workspace(g, n, N, w);
     }
 }

@@ -1,0 +1,99 @@
+/* ops/linear.c — linear, nn.Linear: a layer with a weight [out, in] and a
+ * bias [out], on a flat input [in].
+ *
+ * Arguments: linear(out, bias=true), or PyTorch's order linear(in, out) when
+ * two positional arguments are given; `in` is inferred when left out (this
+ * is where LeNet's 16*5*5 = 400 is found, and a wrong one is explained from
+ * the flatten before it). Its backward reads its input and weight.
+ */
+#include "nnc.h"
+
+static bool linear_bind(Layer *l, const Ast *call, Ast *const *v)
+{
+    bool ok = true;
+    l->in = -1;
+    l->bias = true;
+    if (v[0]) {
+        ok &= arg_size(v[0], "in", 1, &l->in);
+        l->in_span = v[0]->span;
+    }
+    if (!v[1])
+        arg_missing(call, "out", "linear(120)"), ok = false;
+    else
+        ok &= arg_size(v[1], "out", 1, &l->out);
+    if (v[2]) ok &= arg_bool(v[2], "bias", &l->bias);
+    return ok;
+}
+
+/* [in] -> [out]; learns or checks `in` */
+static bool linear_infer(Graph *g, Node *n, const Shape *in)
+{
+    Layer *l = n->layer;
+    if (in->ndim != 1) {
+        diag_error(n->span, "%s expects a flat input [features], but its input is %s", l->name, shape_str(in));
+        diag_help("flatten it first: `%s(flatten(x))` gives %lld features", l->name,
+                  (long long)shape_numel(in));
+        shape_note_chain(g, n->in[0]);
+        return false;
+    }
+    if (l->in < 0) {
+        l->in = in->dim[0];
+    } else if (l->in != in->dim[0]) {
+        Span at = l->in_span.first_line ? l->in_span : l->span;
+        diag_error(at, "%s expects %lld input features, but its input has %lld",
+                   l->name, (long long)l->in, (long long)in->dim[0]);
+        const Node *src = &g->nodes[n->in[0]];
+        if (src->op == OP_FLATTEN) {
+            const Shape *fs = &g->nodes[src->in[0]].shape;
+            char prod[128] = "";
+            size_t len = 0;
+            for (int i = 0; i < fs->ndim; i++)
+                len += (size_t)snprintf(prod + len, sizeof prod - len, "%s%lld", i ? "*" : "", (long long)fs->dim[i]);
+            diag_note(src->span, "the input of %s is `%s`, which makes %s = %lld from %s",
+                      l->name, diag_snippet(src->span), prod, (long long)in->dim[0], shape_str(fs));
+        } else {
+            diag_note(n->span, "%s is applied here to a value of shape %s", l->name, shape_str(in));
+        }
+        shape_note_chain(g, n->in[0]);
+        diag_help("write `linear(%lld)` and nnc infers %lld", (long long)l->out, (long long)in->dim[0]);
+        return false;
+    }
+    n->shape = (Shape){1, {l->out}};
+    return true;
+}
+
+static bool linear_params(Graph *g, Layer *l)
+{
+    (void)g;
+    return param_weight_bias(l, (Shape){2, {l->out, l->in}});
+}
+
+static void linear_workspace(const Graph *g, const Node *n, int N, nnrt_workspace *w)
+{
+    (void)g;
+    nnrt_workspace_linear(w, N, (int)n->layer->in, (int)n->layer->out);
+}
+
+static void linear_explain(FILE *out, const Graph *g, const Node *n)
+{
+    (void)g;
+    const Layer *l = n->layer;
+    fprintf(out, "    features: %lld in (%s), %lld out; weight [%lld, %lld]\n", (long long)l->in,
+            l->in_span.first_line ? "as written, checked" : "inferred from the input", (long long)l->out,
+            (long long)l->out, (long long)l->in);
+}
+
+const OpDef op_linear = {
+    .name = "linear",
+    .kind = OP_LINEAR,
+    .layer = true,
+    .args = {"in", "out", "bias"},
+    .order = {1}, .norder = 1,
+    .torch_order = {0, 1}, .ntorch = 2,
+    .bind_layer = linear_bind,
+    .infer = linear_infer,
+    .params = linear_params,
+    .reads = READS_INPUT,
+    .workspace = linear_workspace,
+    .explain = linear_explain,
+};

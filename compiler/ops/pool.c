@@ -1,0 +1,126 @@
+/* ops/pool.c — maxpool2d, avgpool2d, adaptive_avgpool2d (global_avgpool2d):
+ * functions of a [C, H, W] value, nn.MaxPool2d, nn.AvgPool2d and
+ * nn.AdaptiveAvgPool2d.
+ *
+ * Arguments after the value: kernel, stride (default: the kernel), padding
+ * (at most half the kernel), ceil_mode, and for avgpool2d count_include_pad;
+ * adaptive_avgpool2d takes the output size, global_avgpool2d none (1x1).
+ * maxpool2d's backward reads its input, unless plan.c lets its forward keep
+ * each window's choice; the averages' backward reads nothing.
+ */
+#include "nnc.h"
+
+#include <string.h>
+
+static bool pool2d_bind(Graph *g, Node *n, const Ast *call, Ast *const *v)
+{
+    (void)g;
+    bool ok = true;
+    if (!v[0]) {
+        arg_missing(call, "kernel", n->op == OP_MAXPOOL2D ? "maxpool2d(x, 2)" : "avgpool2d(x, 2)");
+        return false;
+    }
+    ok &= arg_pair(v[0], "kernel", 1, n->kernel);
+    n->stride[0] = n->kernel[0], n->stride[1] = n->kernel[1];   /* PyTorch: stride defaults to kernel */
+    n->count_include_pad = true;
+    if (v[1]) ok &= arg_pair(v[1], "stride", 1, n->stride);
+    if (v[2]) ok &= arg_pair(v[2], "padding", 0, n->pad);
+    if (v[3]) ok &= arg_bool(v[3], "ceil_mode", &n->ceil_mode);
+    if (n->op == OP_AVGPOOL2D && v[4]) ok &= arg_bool(v[4], "count_include_pad", &n->count_include_pad);
+    if (ok && (n->pad[0] * 2 > n->kernel[0] || n->pad[1] * 2 > n->kernel[1])) {
+        diag_error(v[2]->span, "padding of %s must be at most half the kernel (%lld), found %lld",
+                   call->name, (long long)n->kernel[0], (long long)n->pad[0]);
+        ok = false;
+    }
+    return ok;
+}
+
+/* adaptive_avgpool2d(x, size); global_avgpool2d(x) is the size 1x1 */
+static bool adaptive_bind(Graph *g, Node *n, const Ast *call, Ast *const *v)
+{
+    (void)g;
+    if (strcmp(call->name, "global_avgpool2d") == 0) {
+        n->size[0] = n->size[1] = 1;
+        return true;
+    }
+    if (!v[0]) {
+        arg_missing(call, "size", "adaptive_avgpool2d(x, [1, 1])");
+        return false;
+    }
+    return arg_pair(v[0], "size", 1, n->size);
+}
+
+/* PyTorch's pooling size: floor or ceil of (in + 2p - k)/s, plus one; in ceil
+ * mode the last window must start inside the input or its left padding */
+static int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode)
+{
+    int64_t span = in + 2 * p - k;
+    if (span < 0)
+        return 0;
+    int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (out - 1) * s >= in + p)
+        out--;
+    return out;
+}
+
+static bool pool2d_infer(Graph *g, Node *n, const Shape *in)
+{
+    if (!shape_want_chw(g, n, in))
+        return false;
+    int64_t out[2];
+    for (int a = 0; a < 2; a++) {
+        out[a] = pool_out(in->dim[1 + a], n->kernel[a], n->stride[a], n->pad[a], n->ceil_mode);
+        if (out[a] <= 0) {
+            diag_error(n->span, "%s's window (%lld) is larger than its %s input (%lld)", n->label,
+                       (long long)n->kernel[a], a ? "width" : "height", (long long)(in->dim[1 + a] + 2 * n->pad[a]));
+            shape_note_chain(g, n->in[0]);
+            return false;
+        }
+    }
+    for (int a = 0; a < 2 && !n->ceil_mode; a++)
+        shape_warn_dropped(n, a, in->dim[1 + a], n->kernel[a], n->stride[a], n->pad[a], out[a],
+                           "pad the input, or pass ceil_mode=true to keep them");
+    n->shape = (Shape){3, {in->dim[0], out[0], out[1]}};
+    return true;
+}
+
+static bool adaptive_infer(Graph *g, Node *n, const Shape *in)
+{
+    if (!shape_want_chw(g, n, in))
+        return false;
+    n->shape = (Shape){3, {in->dim[0], n->size[0], n->size[1]}};
+    return true;
+}
+
+static void pool2d_explain(FILE *out, const Graph *g, const Node *n)
+{
+    const Shape *in = &g->nodes[n->in[0]].shape;
+    for (int a = 0; a < 2; a++)
+        fprintf(out, "    %s: %s\n", a ? "width " : "height",
+                explain_window(in->dim[1 + a], n->kernel[a], n->stride[a], n->pad[a], 1, n->ceil_mode,
+                               n->shape.dim[1 + a]));
+}
+
+static void adaptive_explain(FILE *out, const Graph *g, const Node *n)
+{
+    const Shape *in = &g->nodes[n->in[0]].shape;
+    fprintf(out, "    output size %lld x %lld as asked; each cell averages a window of about %lld x %lld\n",
+            (long long)n->size[0], (long long)n->size[1], (long long)((in->dim[1] + n->size[0] - 1) / n->size[0]),
+            (long long)((in->dim[2] + n->size[1] - 1) / n->size[1]));
+}
+
+const OpDef op_maxpool2d = {
+    .name = "maxpool2d", .kind = OP_MAXPOOL2D, .ninputs = 1,
+    .args = {"kernel", "stride", "padding", "ceil_mode"},
+    .bind = pool2d_bind, .infer = pool2d_infer, .reads = READS_INPUT, .explain = pool2d_explain,
+};
+const OpDef op_avgpool2d = {
+    .name = "avgpool2d", .kind = OP_AVGPOOL2D, .ninputs = 1,
+    .args = {"kernel", "stride", "padding", "ceil_mode", "count_include_pad"},
+    .bind = pool2d_bind, .infer = pool2d_infer, .reads = READS_NOTHING, .explain = pool2d_explain,
+};
+const OpDef op_adaptive_avgpool2d = {
+    .name = "adaptive_avgpool2d", .alias = "global_avgpool2d", .kind = OP_ADAPTIVE_AVGPOOL2D, .ninputs = 1,
+    .args = {"size"},
+    .bind = adaptive_bind, .infer = adaptive_infer, .reads = READS_NOTHING, .explain = adaptive_explain,
+};
