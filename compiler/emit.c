@@ -261,11 +261,15 @@ static void linear_backward(Emit *e, const Node *n)
             (long long)n->layer->out);
         return;
     }
-    out(e, "    %s(%s, %s, %s, %s, %s, %s, n, %lld, %lld);\n",
-        first_grads(e, n, false) ? "(m->grad_zero ? nnrt_linear_backward_first : nnrt_linear_backward)"
-                                 : "nnrt_linear_backward", D(e, in),
-        param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
-        param_ptr("param", weight(n)), (long long)n->layer->in, (long long)n->layer->out);
+    /* the first write of the gradients assigns them when zero_grad marked them zero */
+    const char *args = xprintf("%s, %s, %s, %s, %s, %s, n, %lld, %lld", D(e, in), param_ptr("grad", weight(n)),
+        param_ptr("grad", bias(n)), D(e, n->id), V(e, in), param_ptr("param", weight(n)),
+        (long long)n->layer->in, (long long)n->layer->out);
+    if (first_grads(e, n, false))
+        out(e, "    if (m->grad_zero)\n        nnrt_linear_backward_first(%s);\n"
+               "    else\n        nnrt_linear_backward(%s);\n", args, args);
+    else
+        out(e, "    nnrt_linear_backward(%s);\n", args);
 }
 
 /* batchnorm1d and batchnorm2d */
