@@ -17,6 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ==== the helpers the operations' emitters use ====
+ *
+ * Everything the per-operation functions below may call: the Emit state
+ * and the small writers of names, literals and dims. Kept together so that
+ * it can become compiler/emit.h when the operations move to their own files. */
+
 typedef struct Emit {
     const Graph *g;
     FILE *out;              /* the file, or the current function's buffer */
@@ -39,32 +45,6 @@ static void out(Emit *e, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(e->out, fmt, ap);
     va_end(ap);
-}
-
-/* ---- names ---- */
-
-/* Values are named after their layer or operation; repeated ones get _1, _2,
- * and a name another value already has (a layer called relu_1) gets a `_` more */
-static void name_values(Emit *e)
-{
-    const Graph *g = e->g;
-    NameMap count = {0}, seen = {0}, taken = {0};
-    for (int i = 0; i < g->nnodes; i++) {
-        int c = namemap_get(&count, g->nodes[i].label);
-        namemap_put(&count, g->nodes[i].label, c < 0 ? 1 : c + 1);
-    }
-    e->vname = xalloc(sizeof(char *) * (size_t)g->nnodes);
-    for (int i = 0; i < g->nnodes; i++) {
-        const char *label = g->nodes[i].label;
-        int index = namemap_get(&seen, label);
-        index = index < 0 ? 1 : index + 1;
-        namemap_put(&seen, label, index);
-        char *name = namemap_get(&count, label) == 1 ? xprintf("%s", label) : xprintf("%s_%d", label, index);
-        while (namemap_get(&taken, name) >= 0)
-            name = xprintf("%s_", name);
-        namemap_put(&taken, name, i);
-        e->vname[i] = name;
-    }
 }
 
 /* the value of node id, as a C expression; records the use */
@@ -95,16 +75,6 @@ static char *nshape(const Shape *s)
 {
     return xprintf("[n, %s", shape_str(s) + 1);
 }
-
-static char *upper(const char *s)
-{
-    char *u = xstrdup(s);
-    for (char *p = u; *p; p++)
-        *p = (char)toupper((unsigned char)*p);
-    return u;
-}
-
-/* the source text of a span's first line, for comments: `conv1 = conv2d(6, kernel=5)` */
 /* the layer's parameter called what ("weight", "running_mean"), or NULL */
 static const Param *lparam(const Node *n, const char *what)
 {
@@ -123,47 +93,6 @@ static int storage(const Graph *g, int id)
     while (g->nodes[id].alias >= 0)
         id = g->nodes[id].alias;
     return id;
-}
-
-/* ---- function bodies, written to a buffer ---- */
-
-typedef struct Buf { char *text; size_t len; FILE *f; FILE *saved; } Buf;
-
-static void buf_begin(Emit *e, Buf *b)
-{
-    memset(e->use_v, 0, sizeof(bool) * (size_t)e->g->nnodes);
-    memset(e->use_d, 0, sizeof(bool) * (size_t)e->g->nnodes);
-    b->f = open_memstream(&b->text, &b->len);
-    if (!b->f) {
-        diag_fatal_plain("cannot create a memory buffer");
-        exit(1);
-    }
-    b->saved = e->out;
-    e->out = b->f;
-}
-
-/* Declares the pointers the body used, then writes the body. */
-static void buf_end(Emit *e, Buf *b, const char *input_expr)
-{
-    fclose(b->f);
-    e->out = b->saved;
-    const Graph *g = e->g;
-    for (int i = 0; i < g->nnodes; i++) {
-        const Node *n = &g->nodes[i];
-        const char *sh = nshape(&n->shape);
-        if (e->use_v[i]) {
-            if (n->op == OP_INPUT)
-                out(e, "    const float *v_%s = %s; /* %s input */\n", e->vname[i], input_expr, sh);
-            else if (g->nodes[storage(g, i)].op == OP_INPUT)
-                out(e, "    const float *v_%s = %s; /* %s a view of the input */\n", e->vname[i], input_expr, sh);
-            else
-                out(e, "    float *v_%s = m->act + B * %zu; /* %s */\n", e->vname[i], n->offset, sh);
-        }
-        if (e->use_d[i])
-            out(e, "    float *d_%s = m->act + B * %zu; /* %s gradient */\n", e->vname[i], n->goffset, sh);
-    }
-    fwrite(b->text, 1, b->len, e->out);
-    free(b->text);
 }
 
 /* forward: with the fused ReLU; backward: pooled or not (plan.c's fusions) */
@@ -237,108 +166,10 @@ static void node_comment(Emit *e, const Node *n, const char *what)
         nshape(&n->shape), n->span.first_line);
 }
 
-static void emit_forward_node(Emit *e, const Node *n)
+/* floats per sample in n's value */
+static size_t node_numel(const Node *n)
 {
-    int in = n->in[0];
-    size_t numel = (size_t)shape_numel(&n->shape);
-    const Shape *is = &e->g->nodes[in].shape;
-    if (n->op == OP_INPUT)
-        return;
-    node_comment(e, n, "");
-    switch (n->op) {
-    case OP_CONV2D:
-        out(e, "    nnrt_conv2d_forward(%s, %s, %s, %s,\n        ", V(e, n->id), V(e, in),
-            param_ptr("param", weight(n)), param_ptr("param", bias(n)));
-        conv_dims(e, n, false);
-        out(e, ");\n");
-        break;
-    case OP_LINEAR:
-        out(e, "    nnrt_linear_forward(%s, %s, %s, %s, n, %lld, %lld);\n", V(e, n->id), V(e, in),
-            param_ptr("param", weight(n)), param_ptr("param", bias(n)), (long long)n->layer->in,
-            (long long)n->layer->out);
-        break;
-    case OP_BATCHNORM1D:
-    case OP_BATCHNORM2D:
-        out(e, "    if (m->training)\n        nnrt_batchnorm_forward_train(%s, m->scratch + %zu, m->scratch + %zu, %s, %s, %s, %s, %s,\n            ",
-            V(e, n->id), n->scratch, n->scratch + (size_t)n->shape.dim[0], param_ptr("buf", lparam(n, "running_mean")),
-            param_ptr("buf", lparam(n, "running_var")), V(e, in), param_ptr("param", weight(n)),
-            param_ptr("param", bias(n)));
-        bn_dims(e, n);
-        out(e, ");\n    else\n        nnrt_batchnorm_forward_eval(%s, %s, %s, %s, %s, %s,\n            ", V(e, n->id),
-            V(e, in), param_ptr("param", weight(n)), param_ptr("param", bias(n)),
-            param_ptr("buf", lparam(n, "running_mean")), param_ptr("buf", lparam(n, "running_var")));
-        bn_dims(e, n);
-        out(e, ");\n");
-        break;
-    case OP_MAXPOOL2D:
-        if (n->argmax) {
-            out(e, "    nnrt_maxpool2d_forward_argmax(%s, %s, %s,\n        ", V(e, n->id), pool_codes(e, n), V(e, in));
-            pool_dims(e, n, POOL_FWD_ARGMAX);
-            out(e, ");\n");
-            break;
-        }
-        /* fall through */
-    case OP_AVGPOOL2D:
-        out(e, "    nnrt_%s_forward(%s, %s,\n        ", op_name(n->op), V(e, n->id), V(e, in));
-        pool_dims(e, n, POOL_FWD);
-        out(e, ");\n");
-        break;
-    case OP_ADAPTIVE_AVGPOOL2D:
-        out(e, "    nnrt_adaptive_avgpool2d_forward(%s, %s, n, %lld, %lld, %lld, %lld, %lld);\n", V(e, n->id),
-            V(e, in), (long long)is->dim[0], (long long)is->dim[1], (long long)is->dim[2],
-            (long long)n->shape.dim[1], (long long)n->shape.dim[2]);
-        break;
-    case OP_RELU:
-        if (n->alias >= 0) {
-            out(e, "    /* fused: %s applied it, in place (%s is a view of it) */\n", e->vname[in], e->vname[n->id]);
-            break;
-        }
-        /* fall through */
-    case OP_SIGMOID:
-    case OP_TANH:
-    case OP_GELU:
-        out(e, "    nnrt_%s_forward(%s, %s, (size_t)n * %zu);\n", op_name(n->op), V(e, n->id), V(e, in), numel);
-        break;
-    case OP_LEAKY_RELU:
-        out(e, "    nnrt_leaky_relu_forward(%s, %s, (size_t)n * %zu, %s);\n", V(e, n->id), V(e, in), numel,
-            F(n->alpha));
-        break;
-    case OP_SOFTMAX:
-    case OP_LOG_SOFTMAX: {
-        long long o, c, i;
-        softmax_view(n, &o, &c, &i);
-        out(e, "    nnrt_%s_forward(%s, %s, n * %lld, %lld, %lld);\n", op_name(n->op), V(e, n->id), V(e, in), o, c, i);
-        break;
-    }
-    case OP_DROPOUT:
-        out(e, "    if (m->training) {   /* a fresh mask each step, from the seed: deterministic */\n"
-               "        nnrt_rng rng;\n"
-               "        nnrt_rng_seed(&rng, m->seed ^ (0x9e3779b97f4a7c15u * ((uint64_t)m->steps + 1)) ^ %du);\n"
-               "        nnrt_dropout_forward(%s, m->act + B * %zu, %s, (size_t)n * %zu, %s, &rng);\n"
-               "    } else {\n"
-               "        memcpy(%s, %s, sizeof(float) * (size_t)n * %zu);\n"
-               "    }\n",
-            n->id, V(e, n->id), n->aux, V(e, in), numel, F(n->alpha), V(e, n->id), V(e, in), numel);
-        break;
-    case OP_FLATTEN:
-        out(e, "    /* a view: %s shares the memory of %s */\n", e->vname[n->id], e->vname[in]);
-        break;
-    case OP_ADD:
-        out(e, "    nnrt_add_forward(%s, %s, %s, (size_t)n * %zu);\n", V(e, n->id), V(e, in), V(e, n->in[1]), numel);
-        break;
-    case OP_CONCAT: {
-        long long inner = numel / (size_t)n->shape.dim[0], c0 = 0;
-        for (int k = 0; k < n->nin; k++) {
-            long long ck = e->g->nodes[n->in[k]].shape.dim[0];
-            out(e, "    nnrt_concat_forward(%s, %s, n, %lld, %lld, %lld, %lld);\n", V(e, n->id), V(e, n->in[k]), ck,
-                (long long)n->shape.dim[0], c0, inner);
-            c0 += ck;
-        }
-        break;
-    }
-    case OP_INPUT:
-        break;
-    }
+    return (size_t)shape_numel(&n->shape);
 }
 
 /* how many nodes apply layer l */
@@ -371,145 +202,431 @@ static bool first_grads(Emit *e, const Node *n, bool zero)
     return true;
 }
 
+/* ==== operations: the forward and backward of each, side by side ====
+ *
+ * One pair of functions per operation, dispatched by `emitters` below
+ * (indexed by OpKind). Each writes the node's comment-less kernel call(s);
+ * the callers write the comment line and skip nodes that need nothing. They
+ * use only the helper section above, so a family's pair can move to a file
+ * of its own (compiler/ops/<family>.c) unchanged. */
+
+/* input: the caller's pointer; no code */
+static void input_forward(Emit *e, const Node *n) { (void)e, (void)n; }
+static void input_backward(Emit *e, const Node *n) { (void)e, (void)n; }
+
+static void conv2d_forward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_conv2d_forward(%s, %s, %s, %s,\n        ", V(e, n->id), V(e, n->in[0]),
+        param_ptr("param", weight(n)), param_ptr("param", bias(n)));
+    conv_dims(e, n, false);
+    out(e, ");\n");
+}
+
+static void conv2d_backward(Emit *e, const Node *n)
+{
+    int in = n->in[0];
+    first_grads(e, n, true);
+    if (n->pool >= 0) {     /* d conv: the max-pool's backward, made inside */
+        const Node *p = &e->g->nodes[n->pool];
+        out(e, "    nnrt_conv2d_backward_pooled(%s, %s, %s, %s, %s,\n        ", D(e, in),
+            param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, p->id), pool_codes(e, p));
+        pool_dims(e, p, POOL_BWD);
+        out(e, ",\n        %s, %s,\n        ", V(e, in), param_ptr("param", weight(n)));
+    } else {
+        out(e, "    nnrt_conv2d_backward(%s, %s, %s, %s, %s, %s,\n        ", D(e, in),
+            param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
+            param_ptr("param", weight(n)));
+    }
+    conv_dims(e, n, true);
+    out(e, ");\n");
+}
+
+static void linear_forward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_linear_forward(%s, %s, %s, %s, n, %lld, %lld);\n", V(e, n->id), V(e, n->in[0]),
+        param_ptr("param", weight(n)), param_ptr("param", bias(n)), (long long)n->layer->in,
+        (long long)n->layer->out);
+}
+
+static void linear_backward(Emit *e, const Node *n)
+{
+    const Graph *g = e->g;
+    int in = n->in[0];
+    if (e->fused && layer_uses(g, n->layer) == 1) {   /* the layer's only backward: update here */
+        first_grads(e, n, false);
+        e->stepped[n->layer - g->layers] = true;
+        out(e, "    nnrt_linear_backward_sgd(%s, %s, %s, %s, %s, %s, %s, n, %lld, %lld, lr);\n", D(e, in),
+            param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
+            param_ptr("param", weight(n)), param_ptr("param", bias(n)), (long long)n->layer->in,
+            (long long)n->layer->out);
+        return;
+    }
+    /* the first write of the gradients assigns them when zero_grad marked them zero */
+    const char *args = xprintf("%s, %s, %s, %s, %s, %s, n, %lld, %lld", D(e, in), param_ptr("grad", weight(n)),
+        param_ptr("grad", bias(n)), D(e, n->id), V(e, in), param_ptr("param", weight(n)),
+        (long long)n->layer->in, (long long)n->layer->out);
+    if (first_grads(e, n, false))
+        out(e, "    if (m->grad_zero)\n        nnrt_linear_backward_first(%s);\n"
+               "    else\n        nnrt_linear_backward(%s);\n", args, args);
+    else
+        out(e, "    nnrt_linear_backward(%s);\n", args);
+}
+
+/* batchnorm1d and batchnorm2d */
+static void batchnorm_forward(Emit *e, const Node *n)
+{
+    int in = n->in[0];
+    out(e, "    if (m->training)\n        nnrt_batchnorm_forward_train(%s, m->scratch + %zu, m->scratch + %zu, %s, %s, %s, %s, %s,\n            ",
+        V(e, n->id), n->scratch, n->scratch + (size_t)n->shape.dim[0], param_ptr("buf", lparam(n, "running_mean")),
+        param_ptr("buf", lparam(n, "running_var")), V(e, in), param_ptr("param", weight(n)),
+        param_ptr("param", bias(n)));
+    bn_dims(e, n);
+    out(e, ");\n    else\n        nnrt_batchnorm_forward_eval(%s, %s, %s, %s, %s, %s,\n            ", V(e, n->id),
+        V(e, in), param_ptr("param", weight(n)), param_ptr("param", bias(n)),
+        param_ptr("buf", lparam(n, "running_mean")), param_ptr("buf", lparam(n, "running_var")));
+    bn_dims(e, n);
+    out(e, ");\n");
+}
+
+static void batchnorm_backward(Emit *e, const Node *n)
+{
+    int in = n->in[0];
+    first_grads(e, n, true);
+    out(e, "    nnrt_batchnorm_backward(%s, %s, %s, %s, %s, m->scratch + %zu, m->scratch + %zu, %s,\n        ",
+        D(e, in), param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in), n->scratch,
+        n->scratch + (size_t)n->shape.dim[0], param_ptr("param", weight(n)));
+    bn_dims(e, n);
+    out(e, ");\n");
+}
+
+static void maxpool2d_forward(Emit *e, const Node *n)
+{
+    int in = n->in[0];
+    if (n->argmax) {
+        out(e, "    nnrt_maxpool2d_forward_argmax(%s, %s, %s,\n        ", V(e, n->id), pool_codes(e, n), V(e, in));
+        pool_dims(e, n, POOL_FWD_ARGMAX);
+    } else {
+        out(e, "    nnrt_maxpool2d_forward(%s, %s,\n        ", V(e, n->id), V(e, in));
+        pool_dims(e, n, POOL_FWD);
+    }
+    out(e, ");\n");
+}
+
+static void maxpool2d_backward(Emit *e, const Node *n)
+{
+    int in = n->in[0];
+    if (n->into_conv) {
+        const char *s = e->vname[storage(e->g, in)];
+        out(e, "    /* done by the backward of %s, sample by sample: d %s needs no buffer */\n", s, s);
+        return;
+    }
+    if (n->argmax)
+        out(e, "    nnrt_maxpool2d_backward_argmax(%s, %s, %s,\n        ", D(e, in), D(e, n->id),
+            pool_codes(e, n));
+    else
+        out(e, "    nnrt_maxpool2d_backward(%s, %s, %s,\n        ", D(e, in), D(e, n->id), V(e, in));
+    pool_dims(e, n, POOL_BWD);
+    out(e, ");\n");
+}
+
+static void avgpool2d_forward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_avgpool2d_forward(%s, %s,\n        ", V(e, n->id), V(e, n->in[0]));
+    pool_dims(e, n, POOL_FWD);
+    out(e, ");\n");
+}
+
+static void avgpool2d_backward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_avgpool2d_backward(%s, %s,\n        ", D(e, n->in[0]), D(e, n->id));
+    pool_dims(e, n, POOL_FWD);
+    out(e, ");\n");
+}
+
+static void adaptive_avgpool2d_forward(Emit *e, const Node *n)
+{
+    const Shape *is = &e->g->nodes[n->in[0]].shape;
+    out(e, "    nnrt_adaptive_avgpool2d_forward(%s, %s, n, %lld, %lld, %lld, %lld, %lld);\n", V(e, n->id),
+        V(e, n->in[0]), (long long)is->dim[0], (long long)is->dim[1], (long long)is->dim[2],
+        (long long)n->shape.dim[1], (long long)n->shape.dim[2]);
+}
+
+static void adaptive_avgpool2d_backward(Emit *e, const Node *n)
+{
+    const Shape *is = &e->g->nodes[n->in[0]].shape;
+    out(e, "    nnrt_adaptive_avgpool2d_backward(%s, %s, n, %lld, %lld, %lld, %lld, %lld);\n", D(e, n->in[0]),
+        D(e, n->id), (long long)is->dim[0], (long long)is->dim[1], (long long)is->dim[2],
+        (long long)n->shape.dim[1], (long long)n->shape.dim[2]);
+}
+
+/* relu, sigmoid, tanh and gelu forward: out = f(in), elementwise */
+static void unary_forward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_%s_forward(%s, %s, (size_t)n * %zu);\n", op_name(n->op), V(e, n->id), V(e, n->in[0]),
+        node_numel(n));
+}
+
+/* sigmoid and tanh backward read their output */
+static void unary_backward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_%s_backward(%s, %s, %s, (size_t)n * %zu);\n", op_name(n->op), D(e, n->in[0]), D(e, n->id),
+        V(e, n->id), node_numel(n));
+}
+
+static void relu_forward(Emit *e, const Node *n)
+{
+    if (n->alias >= 0)
+        out(e, "    /* fused: %s applied it, in place (%s is a view of it) */\n", e->vname[n->in[0]],
+            e->vname[n->id]);
+    else
+        unary_forward(e, n);
+}
+
+static void relu_backward(Emit *e, const Node *n)
+{
+    if (n->folded)
+        out(e, "    /* folded into the backward of the max-pool after it */\n");
+    else if (n->alias >= 0)     /* in place: its gradient is its input's */
+        out(e, "    nnrt_relu_backward_inplace(%s, %s, (size_t)n * %zu);\n", D(e, n->id), V(e, n->id),
+            node_numel(n));
+    else
+        unary_backward(e, n);
+}
+
+/* gelu's backward reads its input */
+static void gelu_backward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_gelu_backward(%s, %s, %s, (size_t)n * %zu);\n", D(e, n->in[0]), D(e, n->id), V(e, n->in[0]),
+        node_numel(n));
+}
+
+static void leaky_relu_forward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_leaky_relu_forward(%s, %s, (size_t)n * %zu, %s);\n", V(e, n->id), V(e, n->in[0]),
+        node_numel(n), F(n->alpha));
+}
+
+static void leaky_relu_backward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_leaky_relu_backward(%s, %s, %s, (size_t)n * %zu, %s);\n", D(e, n->in[0]), D(e, n->id),
+        V(e, n->in[0]), node_numel(n), F(n->alpha));
+}
+
+/* softmax and log_softmax */
+static void softmax_forward(Emit *e, const Node *n)
+{
+    long long o, c, i;
+    softmax_view(n, &o, &c, &i);
+    out(e, "    nnrt_%s_forward(%s, %s, n * %lld, %lld, %lld);\n", op_name(n->op), V(e, n->id), V(e, n->in[0]),
+        o, c, i);
+}
+
+static void softmax_backward(Emit *e, const Node *n)
+{
+    long long o, c, i;
+    softmax_view(n, &o, &c, &i);
+    out(e, "    nnrt_%s_backward(%s, %s, %s, n * %lld, %lld, %lld);\n", op_name(n->op), D(e, n->in[0]),
+        D(e, n->id), V(e, n->id), o, c, i);
+}
+
+static void dropout_forward(Emit *e, const Node *n)
+{
+    size_t numel = node_numel(n);
+    int in = n->in[0];
+    out(e, "    if (m->training) {   /* a fresh mask each step, from the seed: deterministic */\n"
+           "        nnrt_rng rng;\n"
+           "        nnrt_rng_seed(&rng, m->seed ^ (0x9e3779b97f4a7c15u * ((uint64_t)m->steps + 1)) ^ %du);\n"
+           "        nnrt_dropout_forward(%s, m->act + B * %zu, %s, (size_t)n * %zu, %s, &rng);\n"
+           "    } else {\n"
+           "        memcpy(%s, %s, sizeof(float) * (size_t)n * %zu);\n"
+           "    }\n",
+        n->id, V(e, n->id), n->aux, V(e, in), numel, F(n->alpha), V(e, n->id), V(e, in), numel);
+}
+
+static void dropout_backward(Emit *e, const Node *n)
+{
+    size_t numel = node_numel(n);
+    int in = n->in[0];
+    out(e, "    if (m->training)\n"
+           "        nnrt_dropout_backward(%s, %s, m->act + B * %zu, (size_t)n * %zu);\n"
+           "    else\n"
+           "        nnrt_accumulate(%s, %s, (size_t)n * %zu);\n",
+        D(e, in), D(e, n->id), n->aux, numel, D(e, in), D(e, n->id), numel);
+}
+
+static void flatten_forward(Emit *e, const Node *n)
+{
+    out(e, "    /* a view: %s shares the memory of %s */\n", e->vname[n->id], e->vname[n->in[0]]);
+}
+
+static void flatten_backward(Emit *e, const Node *n)
+{
+    out(e, "    /* a view: d %s is d %s */\n", e->vname[n->id], e->vname[n->in[0]]);
+}
+
+static void add_forward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_add_forward(%s, %s, %s, (size_t)n * %zu);\n", V(e, n->id), V(e, n->in[0]), V(e, n->in[1]),
+        node_numel(n));
+}
+
+static void add_backward(Emit *e, const Node *n)
+{
+    for (int k = 0; k < 2; k++)
+        if (e->g->nodes[n->in[k]].needs_grad)
+            out(e, "    nnrt_accumulate(%s, %s, (size_t)n * %zu);\n", D(e, n->in[k]), D(e, n->id),
+                node_numel(n));
+}
+
+/* concat along channels: each input is copied to (forward) or from
+ * (backward) its channels [c0, c0 + ck) of the output */
+static void concat_forward(Emit *e, const Node *n)
+{
+    long long inner = (long long)(node_numel(n) / (size_t)n->shape.dim[0]), c0 = 0;
+    for (int k = 0; k < n->nin; k++) {
+        long long ck = e->g->nodes[n->in[k]].shape.dim[0];
+        out(e, "    nnrt_concat_forward(%s, %s, n, %lld, %lld, %lld, %lld);\n", V(e, n->id), V(e, n->in[k]), ck,
+            (long long)n->shape.dim[0], c0, inner);
+        c0 += ck;
+    }
+}
+
+static void concat_backward(Emit *e, const Node *n)
+{
+    long long inner = (long long)(node_numel(n) / (size_t)n->shape.dim[0]), c0 = 0;
+    for (int k = 0; k < n->nin; k++) {
+        long long ck = e->g->nodes[n->in[k]].shape.dim[0];
+        if (e->g->nodes[n->in[k]].needs_grad)
+            out(e, "    nnrt_concat_backward(%s, %s, n, %lld, %lld, %lld, %lld);\n", D(e, n->in[k]),
+                D(e, n->id), ck, (long long)n->shape.dim[0], c0, inner);
+        c0 += ck;
+    }
+}
+
+/* Per OpKind: writes its forward, and its backward (given the gradient of
+ * its output, the gradients of its inputs and parameters). backward_always:
+ * the backward runs even when no input needs a gradient (a layer's
+ * parameters do; add and concat pass gradients to several inputs, some of
+ * which may need one). */
+static const struct {
+    void (*forward)(Emit *e, const Node *n);
+    void (*backward)(Emit *e, const Node *n);
+    bool backward_always;
+} emitters[] = {
+    [OP_INPUT] = {input_forward, input_backward, false},
+    [OP_CONV2D] = {conv2d_forward, conv2d_backward, true},
+    [OP_LINEAR] = {linear_forward, linear_backward, true},
+    [OP_BATCHNORM1D] = {batchnorm_forward, batchnorm_backward, true},
+    [OP_BATCHNORM2D] = {batchnorm_forward, batchnorm_backward, true},
+    [OP_MAXPOOL2D] = {maxpool2d_forward, maxpool2d_backward, false},
+    [OP_AVGPOOL2D] = {avgpool2d_forward, avgpool2d_backward, false},
+    [OP_ADAPTIVE_AVGPOOL2D] = {adaptive_avgpool2d_forward, adaptive_avgpool2d_backward, false},
+    [OP_RELU] = {relu_forward, relu_backward, false},
+    [OP_LEAKY_RELU] = {leaky_relu_forward, leaky_relu_backward, false},
+    [OP_SIGMOID] = {unary_forward, unary_backward, false},
+    [OP_TANH] = {unary_forward, unary_backward, false},
+    [OP_GELU] = {unary_forward, gelu_backward, false},
+    [OP_SOFTMAX] = {softmax_forward, softmax_backward, false},
+    [OP_LOG_SOFTMAX] = {softmax_forward, softmax_backward, false},
+    [OP_DROPOUT] = {dropout_forward, dropout_backward, false},
+    [OP_FLATTEN] = {flatten_forward, flatten_backward, false},
+    [OP_ADD] = {add_forward, add_backward, true},
+    [OP_CONCAT] = {concat_forward, concat_backward, true},
+};
+
+static void emit_forward_node(Emit *e, const Node *n)
+{
+    if (n->op == OP_INPUT)
+        return;
+    node_comment(e, n, "");
+    emitters[n->op].forward(e, n);
+}
+
 /* backward of one node: the gradients of its inputs (where needed) and of its
  * layer's parameters, from its own gradient */
 static void emit_backward_node(Emit *e, const Node *n)
 {
-    const Graph *g = e->g;
-    int in = n->in[0];
-    size_t numel = (size_t)shape_numel(&n->shape);
-    const Shape *is = &g->nodes[in].shape;
     if (n->op == OP_INPUT || !n->needs_grad)
         return;
-    bool din = g->nodes[in].needs_grad;
-    if (!din && !n->layer && n->op != OP_ADD && n->op != OP_CONCAT)
+    if (!e->g->nodes[n->in[0]].needs_grad && !emitters[n->op].backward_always)
         return;
     node_comment(e, n, "d ");
-    switch (n->op) {
-    case OP_CONV2D:
-        first_grads(e, n, true);
-        if (n->pool >= 0) {     /* d conv: the max-pool's backward, made inside */
-            const Node *p = &g->nodes[n->pool];
-            out(e, "    nnrt_conv2d_backward_pooled(%s, %s, %s, %s, %s,\n        ", D(e, in),
-                param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, p->id), pool_codes(e, p));
-            pool_dims(e, p, POOL_BWD);
-            out(e, ",\n        %s, %s,\n        ", V(e, in), param_ptr("param", weight(n)));
-        } else {
-            out(e, "    nnrt_conv2d_backward(%s, %s, %s, %s, %s, %s,\n        ", D(e, in),
-                param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
-                param_ptr("param", weight(n)));
-        }
-        conv_dims(e, n, true);
-        out(e, ");\n");
-        break;
-    case OP_LINEAR:
-        if (e->fused && layer_uses(g, n->layer) == 1) {   /* the layer's only backward: update here */
-            first_grads(e, n, false);
-            e->stepped[n->layer - g->layers] = true;
-            out(e, "    nnrt_linear_backward_sgd(%s, %s, %s, %s, %s, %s, %s, n, %lld, %lld, lr);\n", D(e, in),
-                param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
-                param_ptr("param", weight(n)), param_ptr("param", bias(n)), (long long)n->layer->in,
-                (long long)n->layer->out);
-            break;
-        }
-        out(e, "    %s(%s, %s, %s, %s, %s, %s, n, %lld, %lld);\n",
-            first_grads(e, n, false) ? "(m->grad_zero ? nnrt_linear_backward_first : nnrt_linear_backward)"
-                                     : "nnrt_linear_backward", D(e, in),
-            param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
-            param_ptr("param", weight(n)), (long long)n->layer->in, (long long)n->layer->out);
-        break;
-    case OP_BATCHNORM1D:
-    case OP_BATCHNORM2D:
-        first_grads(e, n, true);
-        out(e, "    nnrt_batchnorm_backward(%s, %s, %s, %s, %s, m->scratch + %zu, m->scratch + %zu, %s,\n        ",
-            D(e, in), param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in), n->scratch,
-            n->scratch + (size_t)n->shape.dim[0], param_ptr("param", weight(n)));
-        bn_dims(e, n);
-        out(e, ");\n");
-        break;
-    case OP_MAXPOOL2D:
-        if (n->into_conv) {
-            out(e, "    /* done by the backward of %s, sample by sample: d %s needs no buffer */\n",
-                e->vname[storage(g, in)], e->vname[storage(g, in)]);
-            break;
-        }
-        if (n->argmax)
-            out(e, "    nnrt_maxpool2d_backward_argmax(%s, %s, %s,\n        ", D(e, in), D(e, n->id),
-                pool_codes(e, n));
-        else
-            out(e, "    nnrt_maxpool2d_backward(%s, %s, %s,\n        ", D(e, in), D(e, n->id), V(e, in));
-        pool_dims(e, n, POOL_BWD);
-        out(e, ");\n");
-        break;
-    case OP_AVGPOOL2D:
-        out(e, "    nnrt_avgpool2d_backward(%s, %s,\n        ", D(e, in), D(e, n->id));
-        pool_dims(e, n, POOL_FWD);
-        out(e, ");\n");
-        break;
-    case OP_ADAPTIVE_AVGPOOL2D:
-        out(e, "    nnrt_adaptive_avgpool2d_backward(%s, %s, n, %lld, %lld, %lld, %lld, %lld);\n", D(e, in),
-            D(e, n->id), (long long)is->dim[0], (long long)is->dim[1], (long long)is->dim[2],
-            (long long)n->shape.dim[1], (long long)n->shape.dim[2]);
-        break;
-    case OP_RELU:
-        if (n->folded) {
-            out(e, "    /* folded into the backward of the max-pool after it */\n");
-            break;
-        }
-        if (n->alias >= 0) {    /* in place: its gradient is its input's */
-            out(e, "    nnrt_relu_backward_inplace(%s, %s, (size_t)n * %zu);\n", D(e, n->id), V(e, n->id), numel);
-            break;
-        }
-        /* fall through */
-    case OP_SIGMOID:
-    case OP_TANH:       /* these read their output */
-        out(e, "    nnrt_%s_backward(%s, %s, %s, (size_t)n * %zu);\n", op_name(n->op), D(e, in), D(e, n->id),
-            V(e, n->id), numel);
-        break;
-    case OP_GELU:       /* reads its input */
-        out(e, "    nnrt_gelu_backward(%s, %s, %s, (size_t)n * %zu);\n", D(e, in), D(e, n->id), V(e, in), numel);
-        break;
-    case OP_LEAKY_RELU:
-        out(e, "    nnrt_leaky_relu_backward(%s, %s, %s, (size_t)n * %zu, %s);\n", D(e, in), D(e, n->id),
-            V(e, in), numel, F(n->alpha));
-        break;
-    case OP_SOFTMAX:
-    case OP_LOG_SOFTMAX: {
-        long long o, c, i;
-        softmax_view(n, &o, &c, &i);
-        out(e, "    nnrt_%s_backward(%s, %s, %s, n * %lld, %lld, %lld);\n", op_name(n->op), D(e, in), D(e, n->id),
-            V(e, n->id), o, c, i);
-        break;
+    emitters[n->op].backward(e, n);
+}
+/* ---- names ---- */
+
+
+/* Values are named after their layer or operation; repeated ones get _1, _2,
+ * and a name another value already has (a layer called relu_1) gets a `_` more */
+static void name_values(Emit *e)
+{
+    const Graph *g = e->g;
+    NameMap count = {0}, seen = {0}, taken = {0};
+    for (int i = 0; i < g->nnodes; i++) {
+        int c = namemap_get(&count, g->nodes[i].label);
+        namemap_put(&count, g->nodes[i].label, c < 0 ? 1 : c + 1);
     }
-    case OP_DROPOUT:
-        out(e, "    if (m->training)\n"
-               "        nnrt_dropout_backward(%s, %s, m->act + B * %zu, (size_t)n * %zu);\n"
-               "    else\n"
-               "        nnrt_accumulate(%s, %s, (size_t)n * %zu);\n",
-            D(e, in), D(e, n->id), n->aux, numel, D(e, in), D(e, n->id), numel);
-        break;
-    case OP_FLATTEN:
-        out(e, "    /* a view: d %s is d %s */\n", e->vname[n->id], e->vname[in]);
-        break;
-    case OP_ADD:
-        for (int k = 0; k < 2; k++)
-            if (g->nodes[n->in[k]].needs_grad)
-                out(e, "    nnrt_accumulate(%s, %s, (size_t)n * %zu);\n", D(e, n->in[k]), D(e, n->id), numel);
-        break;
-    case OP_CONCAT: {
-        long long inner = numel / (size_t)n->shape.dim[0], c0 = 0;
-        for (int k = 0; k < n->nin; k++) {
-            long long ck = g->nodes[n->in[k]].shape.dim[0];
-            if (g->nodes[n->in[k]].needs_grad)
-                out(e, "    nnrt_concat_backward(%s, %s, n, %lld, %lld, %lld, %lld);\n", D(e, n->in[k]),
-                    D(e, n->id), ck, (long long)n->shape.dim[0], c0, inner);
-            c0 += ck;
+    e->vname = xalloc(sizeof(char *) * (size_t)g->nnodes);
+    for (int i = 0; i < g->nnodes; i++) {
+        const char *label = g->nodes[i].label;
+        int index = namemap_get(&seen, label);
+        index = index < 0 ? 1 : index + 1;
+        namemap_put(&seen, label, index);
+        char *name = namemap_get(&count, label) == 1 ? xprintf("%s", label) : xprintf("%s_%d", label, index);
+        while (namemap_get(&taken, name) >= 0)
+            name = xprintf("%s_", name);
+        namemap_put(&taken, name, i);
+        e->vname[i] = name;
+    }
+}
+
+static char *upper(const char *s)
+{
+    char *u = xstrdup(s);
+    for (char *p = u; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    return u;
+}
+
+/* ---- function bodies, written to a buffer ---- */
+
+typedef struct Buf { char *text; size_t len; FILE *f; FILE *saved; } Buf;
+
+static void buf_begin(Emit *e, Buf *b)
+{
+    memset(e->use_v, 0, sizeof(bool) * (size_t)e->g->nnodes);
+    memset(e->use_d, 0, sizeof(bool) * (size_t)e->g->nnodes);
+    b->f = open_memstream(&b->text, &b->len);
+    if (!b->f) {
+        diag_fatal_plain("cannot create a memory buffer");
+        exit(1);
+    }
+    b->saved = e->out;
+    e->out = b->f;
+}
+
+/* Declares the pointers the body used, then writes the body. */
+static void buf_end(Emit *e, Buf *b, const char *input_expr)
+{
+    fclose(b->f);
+    e->out = b->saved;
+    const Graph *g = e->g;
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = &g->nodes[i];
+        const char *sh = nshape(&n->shape);
+        if (e->use_v[i]) {
+            if (n->op == OP_INPUT)
+                out(e, "    const float *v_%s = %s; /* %s input */\n", e->vname[i], input_expr, sh);
+            else if (g->nodes[storage(g, i)].op == OP_INPUT)
+                out(e, "    const float *v_%s = %s; /* %s a view of the input */\n", e->vname[i], input_expr, sh);
+            else
+                out(e, "    float *v_%s = m->act + B * %zu; /* %s */\n", e->vname[i], n->offset, sh);
         }
-        break;
+        if (e->use_d[i])
+            out(e, "    float *d_%s = m->act + B * %zu; /* %s gradient */\n", e->vname[i], n->goffset, sh);
     }
-    case OP_INPUT:
-        break;
-    }
+    fwrite(b->text, 1, b->len, e->out);
+    free(b->text);
 }
 
 /* ---- the parts of the file ---- */
