@@ -104,7 +104,7 @@ cmp -s $B/stdout.c $B/lenet.c || fail "nnc without -o differs from -o lenet.c"
 ok "nnc: missing file, usage errors, --summary, stdout"
 
 # -- make install, and building with pkg-config: the trainer with nnrt-host,
-#    the kernels alone with nnrt, and the installed headers
+#    an embedded model with nnrt (the kernels alone) and the installed headers
 make -s install PREFIX="$PWD/$B/prefix" >/dev/null
 for f in bin/nnc lib/libnnrt.a lib/libnnrt-host.a include/nnrt.h include/nnrt_host.h include/nnrt_sizing.h \
          lib/pkgconfig/nnrt.pc lib/pkgconfig/nnrt-host.pc; do
@@ -116,8 +116,11 @@ $CC -O2 $B/lenet.c $(cat $B/pc) ${LDFLAGS:-} -o $B/lenet_pc
 $B/lenet_pc --steps 2 --quiet
 pkg-config --libs nnrt >$B/pc_kernels
 grep -q -e '-lcjson' -e '-lz' $B/pc_kernels && fail "pkg-config --libs nnrt names cJSON or zlib: $(cat $B/pc_kernels)"
+$CC -O2 -DMODEL_C="\"$PWD/$B/lenet.c\"" -DMODEL=lenet -DMODEL_UP=LENET tests/embed/embed.c \
+    $(pkg-config --cflags nnrt) $(cat $B/pc_kernels) ${LDFLAGS:-} -o $B/embed_pc
+$B/embed_pc >/dev/null || fail "the embedded model built with pkg-config nnrt"
 sizing_c=$(printf '#include "nnrt_sizing.h"\nint main(void) { conv_geom g; (void)g; return 0; }\n')
 echo "$sizing_c" | $CC -fsyntax-only -x c $(pkg-config --cflags nnrt) - || fail "nnrt_sizing.h does not compile installed"
 CC="$CC ${LDFLAGS:-}" $B/prefix/bin/nnc models/lenet.nn -o $B/lenet_installed
 $B/lenet_installed --steps 2 --quiet
-ok "make install, pkg-config nnrt-host (a trainer) and nnrt, installed nnc"
+ok "make install, pkg-config nnrt-host (a trainer) and nnrt (an embedded model), installed nnc"
