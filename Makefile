@@ -1,5 +1,6 @@
 # nnc — build, test, install.
-#   make            build/nnc (the compiler) and build/libnnrt.a (the runtime)
+#   make            build/nnc (the compiler), build/libnnrt.a (the kernels) and
+#                   build/libnnrt-host.a (the trainer program's side)
 #   make demo       compile models/lenet.nn and train it (the README's main job)
 #   make test       every test: kernels, gradients, end to end, PyTorch parity, diagnostics
 #   make bench      LeNet's training speed and memory against PyTorch (writes bench/results.md)
@@ -17,7 +18,8 @@ PREFIX  ?= /usr/local
 WERROR  ?= -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra $(WERROR) -D_POSIX_C_SOURCE=200809L
-LDLIBS  := -lcjson -lz -lm
+# what a trainer links after the two libraries (the kernels alone: -lm -lpthread)
+LDLIBS  := -lcjson -lz -lm -lpthread
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -26,31 +28,45 @@ endif
 B := build
 # parallel jobs where a target builds in parallel (make test)
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
-RUNTIME_SRC  := $(wildcard runtime/*.c)
-RUNTIME_OBJ  := $(RUNTIME_SRC:runtime/%.c=$(B)/runtime/%.o)
+# the runtime, by who uses it: the kernels and the sizing rules (libnnrt.a,
+# libm and pthreads only), the trainer program's side (libnnrt-host.a)
+KERNEL_SRC   := $(wildcard runtime/*.c runtime/sizing/*.c)
+KERNEL_OBJ   := $(KERNEL_SRC:runtime/%.c=$(B)/runtime/%.o)
+HOST_SRC     := $(wildcard runtime/host/*.c)
+HOST_OBJ     := $(HOST_SRC:runtime/%.c=$(B)/runtime/%.o)
+RUNTIME_OBJ  := $(KERNEL_OBJ) $(HOST_OBJ)
 COMPILER_SRC := $(wildcard compiler/*.c compiler/ops/*.c)
 COMPILER_OBJ := $(COMPILER_SRC:compiler/%.c=$(B)/compiler/%.o) $(B)/compiler/parser.tab.o $(B)/compiler/lexer.o
 
-all: $(B)/nnc $(B)/libnnrt.a
+all: $(B)/nnc $(B)/libnnrt.a $(B)/libnnrt-host.a
 
 # ---- the runtime ----
-$(B)/runtime/%.o: runtime/%.c runtime/nnrt.h runtime/kernel.h | $(B)/runtime
+KERNEL_H := runtime/nnrt.h runtime/kernel.h runtime/sizing/nnrt_sizing.h
+$(B)/runtime/%.o: runtime/%.c $(KERNEL_H)
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iruntime -c $< -o $@
-# the kernels want the vectoriser at full strength, fused multiply-adds (ISO
+$(B)/runtime/host/%.o: runtime/host/%.c runtime/nnrt.h runtime/host/nnrt_host.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iruntime -Iruntime/host -c $< -o $@
+# the kernels (and, for the same bits as ever, the host side) want the vectoriser at full strength, fused multiply-adds (ISO
 # C modes turn them off; 18% of LeNet's training speed here) and their short
 # copy loops inline, not turned into calls of memcpy (12% of a convolution)
 $(RUNTIME_OBJ): CFLAGS += -O3 -ffp-contract=fast $(NO_MEMCPY_LOOPS)
 IS_CLANG        := $(shell $(CC) --version 2>/dev/null | grep -i clang)
 NO_MEMCPY_LOOPS := $(if $(IS_CLANG),,-fno-tree-loop-distribute-patterns)
-# GCC's two RTL GCSE passes took half of conv2d.c's compile time (its large
-# kernels are flattened and cloned three times) for no measured speed
-$(B)/runtime/conv2d.o $(B)/portable/conv2d.o: CFLAGS += $(if $(IS_CLANG),,-fno-gcse -fno-gcse-after-reload)
-$(B)/libnnrt.a: $(RUNTIME_OBJ)
+# GCC's two RTL GCSE passes take half of the convolution's compile time (its
+# large kernels are flattened and cloned three times) for no speed: off for
+# every runtime/conv2d*.c
+$(B)/runtime/conv2d%.o $(B)/portable/conv2d%.o: CFLAGS += $(if $(IS_CLANG),,-fno-gcse -fno-gcse-after-reload)
+$(B)/libnnrt.a: $(KERNEL_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(B)/libnnrt-host.a: $(HOST_OBJ)
 	rm -f $@ && ar rcs $@ $^
 # the runtime as other machines run it, without AVX-512 code or per-CPU
 # clones: make test runs the kernel tests against it too
-PORTABLE_OBJ := $(RUNTIME_SRC:runtime/%.c=$(B)/portable/%.o)
-$(B)/portable/%.o: runtime/%.c runtime/nnrt.h runtime/kernel.h | $(B)/portable
+PORTABLE_OBJ := $(KERNEL_SRC:runtime/%.c=$(B)/portable/%.o)
+$(B)/portable/%.o: runtime/%.c $(KERNEL_H)
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DNNRT_NO_CLONES -Iruntime -c $< -o $@
 $(PORTABLE_OBJ): CFLAGS += -O3 -ffp-contract=fast $(NO_MEMCPY_LOOPS)
 $(B)/portable/libnnrt.a: $(PORTABLE_OBJ)
@@ -65,23 +81,24 @@ $(B)/compiler/parser.tab.h: $(B)/compiler/parser.tab.c ;
 $(B)/compiler/lexer.c: grammar/lexer.l $(B)/compiler/parser.tab.h | $(B)/compiler
 	flex -o $(B)/compiler/lexer.c --header-file=$(B)/compiler/lexer.h $<
 $(B)/compiler/lexer.h: $(B)/compiler/lexer.c ;
-$(B)/compiler/parser.tab.o: $(B)/compiler/parser.tab.c compiler/nnc.h
-	$(CC) $(CFLAGS) -Wno-unused-but-set-variable -Icompiler -Iruntime -I$(B)/compiler -c $< -o $@
+$(B)/compiler/parser.tab.o: $(B)/compiler/parser.tab.c $(B)/compiler/lexer.h compiler/nnc.h
+	$(CC) $(CFLAGS) -Wno-unused-but-set-variable -Icompiler -Iruntime -Iruntime/sizing -I$(B)/compiler -c $< -o $@
 $(B)/compiler/lexer.o: $(B)/compiler/lexer.c compiler/nnc.h
-	$(CC) $(CFLAGS) -Wno-sign-compare -Wno-unused-function -Icompiler -Iruntime -I$(B)/compiler -c $< -o $@
+	$(CC) $(CFLAGS) -Wno-sign-compare -Wno-unused-function -Icompiler -Iruntime -Iruntime/sizing -I$(B)/compiler -c $< -o $@
 # the C library's names on this machine, which a model may not be called (graph.c)
 $(B)/compiler/cnames.h: tools/cnames.sh | $(B)/compiler
 	sh tools/cnames.sh "$(CC)" >$@.tmp && mv $@.tmp $@
 $(B)/compiler/graph.o: $(B)/compiler/cnames.h
-$(B)/compiler/%.o: compiler/%.c compiler/nnc.h compiler/ops/list.h compiler/parse.h runtime/nnrt.h $(B)/compiler/parser.tab.h $(B)/compiler/lexer.h
+$(B)/compiler/%.o: compiler/%.c compiler/nnc.h compiler/ops/list.h compiler/parse.h runtime/nnrt.h \
+		runtime/sizing/nnrt_sizing.h $(B)/compiler/parser.tab.h $(B)/compiler/lexer.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DNNC_RUNTIME_DIR='"$(CURDIR)/runtime"' -DNNC_LIB_DIR='"$(CURDIR)/$(B)"' \
-	    -Icompiler -Iruntime -I$(B)/compiler -c $< -o $@
-# nnc sizes the kernels' workspace with the runtime's own formulas
-$(B)/nnc: $(COMPILER_OBJ) $(B)/runtime/workspace.o
+	    -Icompiler -Iruntime -Iruntime/sizing -I$(B)/compiler -c $< -o $@
+# nnc sizes the kernels' workspace with the runtime's own rules (runtime/sizing/)
+$(B)/nnc: $(COMPILER_OBJ) $(B)/runtime/sizing/workspace.o
 	$(CC) $(LDFLAGS) $^ -lcjson -lm -o $@
 
-$(B) $(B)/runtime $(B)/portable $(B)/compiler $(B)/compiler/ops $(B)/tests $(B)/fuzz:
+$(B) $(B)/compiler $(B)/tests $(B)/fuzz:
 	mkdir -p $@
 
 # ---- the main job: the tutorial's LeNet, compiled and trained ----
@@ -90,7 +107,7 @@ demo:
 	$(MAKE) all
 	$(B)/nnc --summary models/lenet.nn
 	$(B)/nnc models/lenet.nn -o $(B)/lenet.c
-	$(CC) -O2 $(B)/lenet.c -Iruntime $(B)/libnnrt.a $(LDLIBS) -o $(B)/lenet
+	$(CC) -O2 $(B)/lenet.c -Iruntime -Iruntime/host $(B)/libnnrt-host.a $(B)/libnnrt.a $(LDLIBS) -o $(B)/lenet
 	$(B)/lenet --steps 200 --print-every 20
 	@echo
 	@echo "== LeNet on MNIST: models/lenet_ce.nn, 3 epochs (about a minute)"
@@ -133,9 +150,9 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -Wall -Wextra $(WERROR) -Wno-sign-compare -Wno-u
 	-Wno-unused-but-set-variable -D_POSIX_C_SOURCE=200809L -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRC     := $(filter-out compiler/main.c,$(COMPILER_SRC)) $(B)/compiler/parser.tab.c $(B)/compiler/lexer.c \
-	runtime/workspace.c
+	runtime/sizing/workspace.c
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_SRC) $(B)/compiler/cnames.h compiler/nnc.h compiler/parse.h | $(B)/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icompiler -Iruntime -I$(B)/compiler $(filter %.c,$^) -lcjson -lm -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icompiler -Iruntime -Iruntime/sizing -I$(B)/compiler $(filter %.c,$^) -lcjson -lm -o $@
 fuzz:
 	@FUZZ_CC="$(FUZZ_CC)" tests/fuzz/run.sh --check || { echo "make fuzz: $(FUZZ_CC) with libFuzzer is missing: run make fuzz-deps (Debian: clang libclang-rt-14-dev)"; exit 1; }
 	$(MAKE) all $(B)/fuzz/fuzz_nn $(B)/fuzz/fuzz_json
@@ -190,12 +207,17 @@ plot:
 	@echo "wrote $(basename $(LOG)).png"
 
 # ---- install ----
+# PREFIX/lib: libnnrt.a, libnnrt-host.a; PREFIX/include: nnrt.h, nnrt_host.h,
+# nnrt_sizing.h (side by side, as a generated file includes them);
+# PREFIX/lib/pkgconfig: nnrt.pc (the kernels), nnrt-host.pc (the trainer's side)
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 755 $(B)/nnc $(DESTDIR)$(PREFIX)/bin/nnc
-	install -m 644 $(B)/libnnrt.a $(DESTDIR)$(PREFIX)/lib/libnnrt.a
-	install -m 644 runtime/nnrt.h $(DESTDIR)$(PREFIX)/include/nnrt.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' nnrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nnrt.pc
+	install -m 644 $(B)/libnnrt.a $(B)/libnnrt-host.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 runtime/nnrt.h runtime/host/nnrt_host.h runtime/sizing/nnrt_sizing.h $(DESTDIR)$(PREFIX)/include/
+	for pc in nnrt nnrt-host; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' $$pc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$pc.pc || exit 1; \
+	done
 
 clean:
 	rm -rf $(B)

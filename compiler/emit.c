@@ -5,7 +5,9 @@
  * four blocks allocated once (parameters, gradients, activations, activation
  * gradients), the functions forward / loss / backward / zero_grad / step /
  * save / load, and a main() — the trainer — that -DNNC_NO_MAIN leaves out so
- * the model can be embedded. The arithmetic is in the runtime (runtime/nnrt.h).
+ * the model can be embedded. The arithmetic is in the runtime's kernels
+ * (runtime/nnrt.h); main() and save / load use its host side
+ * (runtime/host/nnrt_host.h), which an embedded model leaves out.
  *
  * Each function body is first written to a buffer while the values it uses
  * are recorded, so that only those get a local pointer: the output has no
@@ -637,13 +639,17 @@ static void emit_header(Emit *e, const char *src)
     out(e, "/* %s.c — the model `%s`, compiled by nnc %s from %s.\n", e->M, g->name, NNC_VERSION, src);
     out(e, " *\n"
            " * Generated code: change the model and run nnc again rather than editing this.\n"
-           " * Build the trainer:\n"
-           " *     cc -O2 %s.c -I<nnc>/runtime <nnc>/build/libnnrt.a -lcjson -lz -lm -o %s\n"
-           " *     cc -O2 %s.c $(pkg-config --cflags --libs nnrt) -o %s      (after make install)\n"
+           " * Build the trainer (main() and the checkpoints use the host library):\n"
+           " *     cc -O2 %s.c -I<nnc>/runtime -I<nnc>/runtime/host <nnc>/build/libnnrt-host.a \\\n"
+           " *         <nnc>/build/libnnrt.a -lcjson -lz -lm -lpthread -o %s\n"
+           " *     cc -O2 %s.c $(pkg-config --cflags --libs nnrt-host) -o %s   (after make install)\n"
            " * Embed the model in another program: compile with -DNNC_NO_MAIN and use the\n"
-           " * %s_* functions below; see README.md, \"The C API\".\n"
+           " * %s_* functions below; it then needs only the kernels, nnrt.h and\n"
+           " *     <nnc>/build/libnnrt.a -lm -lpthread   or   $(pkg-config --libs nnrt).\n"
+           " * %s_save and %s_load (safetensors checkpoints) are left out with it unless\n"
+           " * -DNNC_CHECKPOINTS is given too, which needs the host library (nnrt-host).\n"
            " *\n",
-        e->M, e->M, e->M, e->M, e->M);
+        e->M, e->M, e->M, e->M, e->M, e->M, e->M);
     summary_print(e->out, g, " * ");
     out(e, " */\n"
            "#include <math.h>\n"
@@ -651,7 +657,10 @@ static void emit_header(Emit *e, const char *src)
            "#include <stdlib.h>\n"
            "#include <string.h>\n"
            "\n"
-           "#include \"nnrt.h\"\n\n");
+           "#include \"nnrt.h\"\n"
+           "#if !defined(NNC_NO_MAIN) || defined(NNC_CHECKPOINTS)\n"
+           "#include \"nnrt_host.h\"   /* main() and the checkpoints: libnnrt-host.a */\n"
+           "#endif\n\n");
 }
 
 static int count_tensors(const Graph *g)
@@ -946,7 +955,7 @@ static void emit_workspace(Emit *e)
 {
     const Graph *g = e->g;
     out(e, "/* The scratch the kernels ask for in a training step at batch n\n"
-           " * (runtime/workspace.c; nnc --summary prints it at batch 1 and 64). */\n");
+           " * (runtime/sizing/workspace.c; nnc --summary prints it at batch 1 and 64). */\n");
     out(e, "static void %s_workspace(nnrt_workspace *w, int n)\n{\n    memset(w, 0, sizeof *w);\n", e->M);
     for (int i = 0; i < g->nnodes; i++) {
         const Node *n = &g->nodes[i];
@@ -1106,7 +1115,8 @@ static void emit_tensors(Emit *e)
            "        k++;\n"
            "    }\n"
            "    return k;\n}\n\n", M, M, M, M, slots, U, M, M, U, M, M, M);
-    out(e, "/* Saves the state_dict as safetensors, PyTorch's names (load it with\n"
+    out(e, "#if !defined(NNC_NO_MAIN) || defined(NNC_CHECKPOINTS)\n"
+           "/* Saves the state_dict as safetensors, PyTorch's names (load it with\n"
            " * model.load_state_dict); atomic: the old file stays intact if anything\n"
            " * fails. 0, or -1 with a message in err. */\n");
     out(e, "int %s_save(const %s *m, const char *path, char *err, size_t errlen)\n{\n"
@@ -1121,7 +1131,8 @@ static void emit_tensors(Emit *e)
     out(e, "int %s_load(%s *m, const char *path, char *err, size_t errlen)\n{\n"
            "    nnrt_tensor t[%s_NTENSORS];\n"
            "    int n = %s_tensors(m, t, 0);\n"
-           "    return nnrt_load_safetensors(path, t, n, err, errlen);\n}\n\n", M, M, U, M);
+           "    return nnrt_load_safetensors(path, t, n, err, errlen);\n}\n"
+           "#endif /* NNC_CHECKPOINTS */\n\n", M, M, U, M);
 }
 
 static void emit_api(Emit *e)
@@ -1196,13 +1207,13 @@ static int min_batch(const Graph *g)
     return 1;
 }
 
-/* main(): the runtime's trainer (runtime/trainer.c), given this model */
+/* main(): the runtime's trainer (runtime/host/trainer.c), given this model */
 static void emit_main(Emit *e, const char *src)
 {
     const Graph *g = e->g;
     const char *M = e->M, *U = e->U;
     out(e, "#ifndef NNC_NO_MAIN\n"
-           "/* ---- The trainer: runtime/trainer.c runs the tutorial's loop on this model. ---- */\n\n");
+           "/* ---- The trainer: runtime/host/trainer.c runs the tutorial's loop on this model. ---- */\n\n");
     emit_summary_string(e);
     out(e, "static void %s_init_v(void *m, int batch, uint64_t seed) { %s_init(m, batch, seed); }\n", M, M);
     out(e, "static void %s_free_v(void *m) { %s_free(m); }\n", M, M);

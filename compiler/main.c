@@ -140,8 +140,10 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* Where nnrt.h and libnnrt.a are: next to this executable (build tree, or an
- * installed prefix), else where the build said. */
+/* Where the runtime's headers (nnrt.h; nnrt_host.h beside it, or in host/
+ * in the build tree) and libraries (libnnrt.a, libnnrt-host.a) are: next to
+ * this executable (build tree, or an installed prefix), else where the
+ * build said. */
 static void find_runtime(char **incdir, char **libdir)
 {
     char exe[PATH_MAX];
@@ -152,7 +154,8 @@ static void find_runtime(char **incdir, char **libdir)
         const char *tries[][2] = {{"%s/../runtime", "%s"}, {"%s/../include", "%s/../lib"}};
         for (int i = 0; i < 2; i++) {
             char *inc = xprintf(tries[i][0], dir), *lib = xprintf(tries[i][1], dir);
-            if (access(xprintf("%s/nnrt.h", inc), R_OK) == 0 && access(xprintf("%s/libnnrt.a", lib), R_OK) == 0) {
+            if (access(xprintf("%s/nnrt.h", inc), R_OK) == 0 && access(xprintf("%s/libnnrt.a", lib), R_OK) == 0 &&
+                access(xprintf("%s/libnnrt-host.a", lib), R_OK) == 0) {
                 *incdir = inc;
                 *libdir = lib;
                 return;
@@ -177,10 +180,14 @@ static int run_cc(const char *cfile, const char *out)
     argv[argc++] = "-O2";
     argv[argc++] = (char *)cfile;
     argv[argc++] = xprintf("-I%s", inc);
+    if (access(xprintf("%s/host/nnrt_host.h", inc), R_OK) == 0)
+        argv[argc++] = xprintf("-I%s/host", inc);      /* the build tree's layout */
+    argv[argc++] = xprintf("%s/libnnrt-host.a", lib);
     argv[argc++] = xprintf("%s/libnnrt.a", lib);
     argv[argc++] = "-lcjson";
     argv[argc++] = "-lz";
     argv[argc++] = "-lm";
+    argv[argc++] = "-lpthread";
     argv[argc++] = "-o";
     argv[argc++] = (char *)out;
     argv[argc] = NULL;

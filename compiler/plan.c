@@ -23,7 +23,7 @@
  * value before.
  */
 #include "nnc.h"
-#include "kernel.h"     /* conv_geometry: which convolutions take the fast path */
+#include "nnrt_sizing.h" /* conv_geometry: which convolutions take the fast path */
 
 #include <stdlib.h>
 #include <string.h>
@@ -300,8 +300,8 @@ void plan_conv_grads(const Graph *g, const Node *n, int *dx, int *dw, int *db)
 }
 
 /* The scratch the kernels of a training step ask for at batch N: the
- * runtime's own formulas (runtime/workspace.c, compiled into nnc too), so
- * --summary prints what the generated program allocates. */
+ * runtime's own formulas (runtime/sizing/workspace.c, compiled into nnc
+ * too), so --summary prints what the generated program allocates. */
 void plan_workspace(const Graph *g, int N, nnrt_workspace *w)
 {
     memset(w, 0, sizeof *w);

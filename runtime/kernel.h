@@ -1,11 +1,13 @@
-/* kernel.h — what the hot kernel files share (private to the runtime and
- * to nnc, which sizes the kernels' workspace with workspace.c):
+/* kernel.h — what the hot kernel files share (private to the runtime; the
+ * sizes and geometry that nnc shares with them are sizing/nnrt_sizing.h):
  * HOT compiles a function for AVX-512, AVX2 and plain x86-64 (GCC's
  * target_clones, chosen at load time), so a default build runs AVX-512 where
  * the machine has it; NNRT_NO_CLONES turns that off. INLINE forces inlining
  * of the small register-tile helpers. */
 #ifndef NNRT_KERNEL_H
 #define NNRT_KERNEL_H
+
+#include "sizing/nnrt_sizing.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
     defined(__ELF__) && !defined(NNRT_NO_CLONES)
@@ -78,89 +80,12 @@ INLINE void sum_lanes(v16f *r, const v16f *a)
          SHUF(z, z, 1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
-/* Work is shared between threads from this many multiply-adds per call
- * (conv2d.c, linear.c; the backward of a convolution from half of it): a
- * hand-over to a spinning worker costs about 0.2 us (parallel.c), but the
- * data then moves between the cores' caches: sharing LeNet's batch-1 layers
- * from 5e4 gained nothing (measured). */
-#define NNRT_PAR_MACS 5e5
-
-/* ---- conv2d.c's fast path: its tiles, its geometry, its scratch ---- */
-enum {
-    CONV_VL = 32,       /* pixels per register tile: two AVX-512 vectors */
-    CONV_MR = 8,        /* channels per register tile (forward, d input) */
-    CONV_LW = 16,       /* d weight by rows: the dot products go 16 pixels at a time */
-    CONV_CHUNK = 8,     /* backward: samples per chunk */
-    CONV_KV = 16,       /* d weight by lanes: out channels per vector */
-    CONV_KVMIN = 12,    /* d weight by lanes from this many out channels per group */
-};
-
-/* The geometry of one call on the fast path (conv2d.c explains it). */
-typedef struct conv_geom {
-    int Cg, Kg, G, T;       /* T = Cg*R*S taps per output channel */
-    int Hp;                 /* rows of the padded input */
-    int PL;                 /* floats of one plane of a shifted copy: Hp*Q */
-    int L;                  /* output pixels of a channel: P*Q */
-    int DK;                 /* floats per channel of dy in the backward's copy: L rounded up to LW */
-    size_t XS;              /* floats of one sample's shifted copies, S*C*PL, and LW after */
-    int Wp;                 /* columns of the padded input */
-    size_t XP;              /* floats of one sample's padded input, C*Hp*Wp (0: no padding, x itself) */
-} conv_geom;
-
-/* the multiply-adds of a backward call's one chunk (ns samples): from
- * NNRT_PAR_MACS / 2 of them it is shared between threads */
-static inline double conv_backward_macs(const nnrt_conv2d_dims *d, const conv_geom *g, int ns, int dx, int dw)
-{
-    return (double)ns * d->K * g->T * d->P * d->Q * ((dx != 0) + (dw != 0));
-}
-
-/* Fills g; whether the call takes the fast path (stride 1, P*Q >= CONV_VL) */
-int conv_geometry(conv_geom *g, const nnrt_conv2d_dims *d);
-
-/* The backward's buffers, in floats: per chunk of ns samples its copies of
- * dy (ndyp, ndyt) and of x (nxs); and what follows them in the calling
- * thread's slot 1, by chunk (each chunk's d weight and every sample's bias
- * sums) or for the one chunk at a time */
-typedef struct conv_bwd_sizes {
-    int ns, nchunks, lanes;
-    size_t ndyp, ndyt, nxs, by_chunk, one_chunk, KT;
-} conv_bwd_sizes;
-void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const conv_geom *g, int dx, int dw,
-                         int db);
-
 /* ---- conv2d_pooled.c: the backward of a convolution and the 2x2 max-pool
- * after it, from the pool's choices ---- */
-enum { SPARSE_CL = 8 };     /* in channels, at most: 8 lanes of a vector's 16 */
-/* whether a convolution of these sizes can take it (the pool and the
- * machine are checked at the call: conv2d_sparse_dx_ok) */
-static inline int conv_sparse_shape(const nnrt_conv2d_dims *d)
-{
-    return d->R == d->S && (d->S == 3 || d->S == 5 || d->S == 7) && d->C <= SPARSE_CL && d->stride_h == 1 &&
-           d->stride_w == 1 && d->dil_h == 1 && d->dil_w == 1 && d->groups == 1;
-}
-/* slots of 8 floats a kernel row of its copy of the weights: the S taps,
- * a zero before and zeros after, an even number */
-static inline int conv_sparse_slots(int S)
-{
-    return S + 3;
-}
-/* its scratch, in floats: the weights (the calling thread's slot 2) and
- * one sample's sums (slot 0 of each thread), rows of column pairs; for d
- * weight, every sample's padded input in that layout, twice (2 *
- * conv_sparse_dxt each: the calling thread's slot 1, or a worker's slot 3) */
-static inline size_t conv_sparse_wt(const nnrt_conv2d_dims *d)
-{
-    return ((size_t)d->K * d->S + 2) * conv_sparse_slots(d->S) * SPARSE_CL;
-}
-static inline size_t conv_sparse_dxt(const nnrt_conv2d_dims *d)
-{
-    return (size_t)(d->H + 2 * d->pad_h) * ((d->W + 2 * d->pad_w + 1) / 2 + 1) * 2 * SPARSE_CL;
-}
+ * after it, from the pool's choices (its sizes: nnrt_sizing.h) ---- */
 int conv2d_sparse_dx_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d);
-/* ... and d weight and d bias (from this many in channels by pairs of
+/* ... and d weight and d bias (from SPARSE_DW_CMIN in channels by pairs of
  * columns, fewer by kernel rows); dx_after: d input is computed next,
  * meanwhile a worker may take these (d->defer_dw, batch <= CONV_CHUNK) */
-enum { SPARSE_DW_CMIN = 4 };
 int conv2d_sparse_dw_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d);
 void conv2d_sparse_dw(float *dw, float *db, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
                       const float *x, const nnrt_conv2d_dims *d, int dx_after);
@@ -173,11 +98,5 @@ void conv2d_sparse_dx(float *dx, const float *pdy, const unsigned char *arg, con
  * codes (nnrt_maxpool2d_forward_argmax), as nnrt_maxpool2d_backward_argmax
  * does for each of its planes, here on one */
 void maxpool_plane_backward(float *dx, const float *dy, const unsigned char *arg, const nnrt_pool2d_dims *d);
-
-/* ---- linear.c's forward: its tile of samples ---- */
-enum {
-    LIN_NS = 32,        /* samples per forward tile (or 16) */
-    LIN_ROWS = 2,       /* up to this many samples, no transposed copy */
-};
 
 #endif

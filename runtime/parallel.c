@@ -9,26 +9,25 @@
  *
  * The pool starts at the first call that needs it, with NNRT_THREADS threads
  * (the environment) or one per online core; nnrt_set_threads changes it.
- * Between calls a worker spins for a short while (about 50 us) before it
- * sleeps on a condition variable: calls that come back to back find it
- * awake, and a worker that spins longer takes a core from the caller's own
- * serial work whenever another program wants the second core (measured
- * here: spinning for a millisecond halved the speed of 2 threads at batch
- * 64 next to one busy process). It looks for a job after every pause (a
- * pause is ~25 ns here): a hand-over to a spinning worker then costs about
- * 0.2 us. (It used to look every 64 pauses, which made a hand-over 1.6 us.)
- * The data a task reads still has to move between the cores' caches, so
- * kernels share only large work. Workers never exit;
- * the process's exit ends them.
+ * Between calls a worker spins for a short while (SPIN_CHECKS pauses)
+ * before it sleeps on a condition variable: calls that come back to back
+ * find it awake, and the spin is kept short because a spinning worker takes
+ * a core from the caller's own serial work whenever another program wants
+ * that core. It looks for a job after every pause, so a hand-over to a
+ * spinning worker is quick; the data a task reads still has to move
+ * between the cores' caches, so kernels share only large work
+ * (NNRT_PAR_MACS). Workers never exit; the process's exit ends them.
  *
  * One job at a time: a call made while another thread's job runs, or from
  * inside a task, runs its tasks on the calling thread.
  *
  * Scratch: nnrt_scratch(slot, n) returns this thread's buffer number slot:
- * a part of the workspace a generated trainer plans and allocates with its
- * model (workspace.c, nnrt_workspace_use), or, for a kernel called without
- * one, a buffer of the thread's own, grown (once, to the largest size asked)
- * and never freed. A kernel keeps nothing in it between calls.
+ * a part of the workspace a generated model plans and allocates with its
+ * memory (sizing/workspace.c, nnrt_workspace_use), or, for a kernel called
+ * without one or asking more than it holds, a buffer of the thread's own
+ * (nnrt_alloc), reallocated whenever a larger size is asked and never
+ * freed: the only allocation a kernel makes. A kernel keeps nothing in it
+ * between calls.
  */
 #include "nnrt.h"
 
@@ -42,7 +41,7 @@
 
 enum {
     MAX_THREADS = 64,
-    SPIN_CHECKS = 2048,     /* a worker's wait before it sleeps: a pause (~25 ns) between checks */
+    SPIN_CHECKS = 2048,     /* a worker's wait before it sleeps: a pause between checks */
     SPIN_YIELD = 256,       /* the caller's wait for the workers before it yields the core */
 };
 
@@ -210,7 +209,7 @@ static int publish(void (*fn)(void *ctx, int task), void *ctx, int ntasks, int e
     pool.job.ctx = ctx;
     pool.job.ntasks = ntasks;
     /* tasks taken a few at a time: fine enough that the threads end together
-     * (LeNet's forward: 64 tasks of ~7 us, 2 at a time), coarse enough that
+     * (about 16 chunks a thread), coarse enough that
      * the counter's cache line does not bounce for every small task */
     pool.job.chunk = ntasks / (16 * n) > 1 ? ntasks / (16 * n) : 1;
     atomic_store(&pool.next, 0);
@@ -316,8 +315,8 @@ void nnrt_join(void)
         return;
     spawned = 0;
     finish();
-    /* measured on LeNet at batch 1, 2 threads: the max-pool that rewrites the
-     * deferred convolution's input went from 1.5 to 1.15 us */
+    /* the caller's next stores to these (a max-pool rewriting the deferred
+     * convolution's input) then need not wait for the worker's core */
     for (int i = 0; has_prefetchw() && i < nspawn_reads; i++)
         take_back(spawn_reads[i].p, spawn_reads[i].n);
     nspawn_reads = 0;

@@ -17,11 +17,11 @@ CC=${CC:-cc}
 fail() { echo "FAIL $*"; exit 1; }
 ok() { echo "ok   $*"; }
 
-$CC ${CFLAGS:--O2} -Iruntime tests/data/test_data.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} \
+$CC ${CFLAGS:--O2} -Iruntime -Iruntime/host tests/data/test_data.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} \
     -o $B/test_data
 $B/test_data $B
 build/nnc tests/data/tiny.nn -o $B/tiny.c
-$CC ${CFLAGS:--O2} -Iruntime $B/tiny.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/tiny
+$CC ${CFLAGS:--O2} -Iruntime -Iruntime/host $B/tiny.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/tiny
 T=$B/tiny
 
 # -- the images: 16 characters each, '#' is 255 and '.' is 0, row by row

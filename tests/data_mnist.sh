@@ -22,7 +22,7 @@ M=data/mnist
 # models/lenet_ce.nn takes 28x28 digits; models/lenet.nn, the tutorial's, 32x32 (--pad 2)
 if [ -f models/lenet_ce.nn ]; then MODEL=lenet_ce PAD=0; else MODEL=lenet PAD=2; fi
 build/nnc models/$MODEL.nn -o $B/$MODEL.c
-$CC ${CFLAGS:--O2} -Iruntime $B/$MODEL.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/lenet
+$CC ${CFLAGS:--O2} -Iruntime -Iruntime/host $B/$MODEL.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/lenet
 L=$B/lenet
 PREP="--pad $PAD --normalize 0.1307,0.3081"
 

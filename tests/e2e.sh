@@ -12,7 +12,7 @@ ok() { echo "ok   $*"; }
 
 # -- compile and train
 build/nnc models/lenet.nn -o $B/lenet.c
-$CC ${CFLAGS:--O2} -Wall -Wextra -Werror -Iruntime $B/lenet.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/lenet
+$CC ${CFLAGS:--O2} -Wall -Wextra -Werror -Iruntime -Iruntime/host $B/lenet.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/lenet
 $B/lenet --steps 60 --print-every 1 >$B/train.out
 first=$(awk '$1 == "step" && $2 == 1 {print $4}' $B/train.out)
 last=$(awk '$1 == "step" && $2 == 60 {print $4}' $B/train.out)
@@ -103,11 +103,24 @@ build/nnc models/lenet.nn >$B/stdout.c
 cmp -s $B/stdout.c $B/lenet.c || fail "nnc without -o differs from -o lenet.c"
 ok "nnc: missing file, usage errors, --summary, stdout"
 
-# -- make install, and building with pkg-config
+# -- make install, and building with pkg-config: the trainer with nnrt-host,
+#    an embedded model with nnrt (the kernels alone) and the installed headers
 make -s install PREFIX="$PWD/$B/prefix" >/dev/null
-PKG_CONFIG_PATH="$PWD/$B/prefix/lib/pkgconfig" pkg-config --cflags --libs nnrt >$B/pc
+for f in bin/nnc lib/libnnrt.a lib/libnnrt-host.a include/nnrt.h include/nnrt_host.h include/nnrt_sizing.h \
+         lib/pkgconfig/nnrt.pc lib/pkgconfig/nnrt-host.pc; do
+    [ -f $B/prefix/$f ] || fail "make install did not install $f"
+done
+export PKG_CONFIG_PATH="$PWD/$B/prefix/lib/pkgconfig"
+pkg-config --cflags --libs nnrt-host >$B/pc
 $CC -O2 $B/lenet.c $(cat $B/pc) ${LDFLAGS:-} -o $B/lenet_pc
 $B/lenet_pc --steps 2 --quiet
+pkg-config --libs nnrt >$B/pc_kernels
+grep -q -e '-lcjson' -e '-lz' $B/pc_kernels && fail "pkg-config --libs nnrt names cJSON or zlib: $(cat $B/pc_kernels)"
+$CC -O2 -DMODEL_C="\"$PWD/$B/lenet.c\"" -DMODEL=lenet -DMODEL_UP=LENET tests/embed/embed.c \
+    $(pkg-config --cflags nnrt) $(cat $B/pc_kernels) ${LDFLAGS:-} -o $B/embed_pc
+$B/embed_pc >/dev/null || fail "the embedded model built with pkg-config nnrt"
+sizing_c=$(printf '#include "nnrt_sizing.h"\nint main(void) { conv_geom g; (void)g; return 0; }\n')
+echo "$sizing_c" | $CC -fsyntax-only -x c $(pkg-config --cflags nnrt) - || fail "nnrt_sizing.h does not compile installed"
 CC="$CC ${LDFLAGS:-}" $B/prefix/bin/nnc models/lenet.nn -o $B/lenet_installed
 $B/lenet_installed --steps 2 --quiet
-ok "make install, pkg-config, installed nnc"
+ok "make install, pkg-config nnrt-host (a trainer) and nnrt (an embedded model), installed nnc"

@@ -24,7 +24,7 @@ for f in tests/fuzz/regressions/*.nn tests/fuzz/regressions/*.json; do
         echo "FAIL $name: exit $rc"; head -20 $B/$name.err; fail=1
     elif [ $rc -eq 1 ] && ! grep -q 'error' $B/$name.err; then
         echo "FAIL $name: exit 1 without an error message"; fail=1
-    elif [ $rc -eq 0 ] && ! $CC -std=c11 -fsyntax-only -Iruntime $B/$name.c 2>$B/$name.cc; then
+    elif [ $rc -eq 0 ] && ! $CC -std=c11 -fsyntax-only -Iruntime -Iruntime/host $B/$name.c 2>$B/$name.cc; then
         echo "FAIL $name: nnc accepts it but its C does not compile:"; head -10 $B/$name.cc; fail=1
     else
         echo "ok   $name (exit $rc)"

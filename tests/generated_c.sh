@@ -14,7 +14,7 @@ for nn in models/*.nn tests/parity/models/*.nn; do
     build/nnc "$nn" -o $B/$name.c
     for cc in $compilers; do
         for opt in -O0 -O2; do
-            $cc -std=c11 $opt -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror -Iruntime \
+            $cc -std=c11 $opt -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror -Iruntime -Iruntime/host \
                 -c $B/$name.c -o $B/$name.o
         done
     done

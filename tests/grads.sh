@@ -14,7 +14,7 @@ for nn in models/lenet.nn tests/grads/shared.nn models/mlp.nn; do
     up=$(echo "$name" | tr a-z A-Z)
     build/nnc "$nn" -o $B/grads_$name.c
     ${CC:-cc} ${CFLAGS:--O2} -Iruntime -DMODEL_C="\"$PWD/$B/grads_$name.c\"" -DMODEL=$name -DMODEL_UP=$up \
-        tests/grads/grads.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/grads_$name
+        tests/grads/grads.c build/libnnrt.a ${LDFLAGS:-} -lm -lpthread -o $B/grads_$name
     echo "-- $nn"
     $B/grads_$name
 done

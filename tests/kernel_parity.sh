@@ -7,6 +7,6 @@ set -eu
 cd "$(dirname "$0")/.."
 B=build/tests/kernel_parity
 mkdir -p $B
-${CC:-cc} ${CFLAGS:--O2} -Iruntime tests/parity/kernel_harness.c build/libnnrt.a ${LDFLAGS:-} \
-    ${LDLIBS:--lcjson -lz -lm} -o $B/kernel_harness
+${CC:-cc} ${CFLAGS:--O2} -Iruntime -Iruntime/host tests/parity/kernel_harness.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} \
+    ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/kernel_harness
 /usr/bin/python3 tests/parity/kernels.py $B/kernel_harness $B

@@ -22,7 +22,7 @@ ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fail=1; }
 
 build/nnc models/lenet.nn -o $B/lenet.c || exit 1
-$CC ${CFLAGS:--O2} -Iruntime $B/lenet.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/lenet || exit 1
+$CC ${CFLAGS:--O2} -Iruntime -Iruntime/host $B/lenet.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/lenet || exit 1
 T=$B/lenet
 # 32 samples of LeNet: 1024 pixels, then the 10 targets
 awk 'BEGIN { srand(7); for (r = 0; r < 32; r++) { for (i = 0; i < 1034; i++) printf "%s%.3f", i ? "," : "", rand() - 0.5; print "" } }' >$B/data.csv

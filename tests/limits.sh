@@ -148,7 +148,7 @@ done
 [ "$n" -gt 300 ] || bad "only $n names of the C library refused (build/compiler/cnames.h too short?)"
 echo "ok   the $n names of the C library's headers are refused as model names"
 printf 'model indexer {\n  input x: [4]\n  f = linear(2)\n  forward { return f(x) }\n  loss mse()\n  optimizer sgd(lr=0.1)\n}\n' >$B/cname.nn
-if build/nnc $B/cname.nn -o $B/cname.c && ${CC:-cc} -c -Iruntime $B/cname.c -o $B/cname.o; then
+if build/nnc $B/cname.nn -o $B/cname.c && ${CC:-cc} -c -Iruntime -Iruntime/host $B/cname.c -o $B/cname.o; then
     echo "ok   a name the C library does not declare (indexer) compiles"
 else
     bad "model indexer does not compile"

@@ -11,7 +11,7 @@ for nn in models/*.nn tests/parity/models/*.nn; do
     up=$(echo "$name" | tr a-z A-Z)
     build/nnc "$nn" -o $B/gc_$name.c
     ${CC:-cc} ${CFLAGS:--O2} -Iruntime -DMODEL_C="\"$PWD/$B/gc_$name.c\"" -DMODEL=$name -DMODEL_UP=$up \
-        tests/gradcheck_model.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/gc_$name
+        tests/gradcheck_model.c build/libnnrt.a ${LDFLAGS:-} -lm -lpthread -o $B/gc_$name
     echo "-- $nn"
     $B/gc_$name
 done

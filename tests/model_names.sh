@@ -26,7 +26,7 @@ if [ "${1:-}" = --one ]; then
         rm -f $out.nn $out.err; exit 0
     elif [ $rc -ne 0 ]; then
         echo "FAIL $out.nn: nnc exits $rc:"; head -5 $out.err; exit 1
-    elif ! $CC -std=c11 -fsyntax-only -Iruntime $out.c 2>$out.cc; then
+    elif ! $CC -std=c11 -fsyntax-only -Iruntime -Iruntime/host $out.c 2>$out.cc; then
         echo "FAIL $out.nn: nnc accepts the name \`$new\` but its C does not compile:"; head -5 $out.cc; exit 1
     fi
     rm -f $out.nn $out.err $out.c $out.cc

@@ -15,7 +15,7 @@ for nn in models/*.nn tests/parity/models/*.nn; do
         src=$B/mlp.nn
     fi
     build/nnc "$src" -o $B/$name.c
-    ${CC:-cc} ${CFLAGS:--O2} -Iruntime $B/$name.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/$name
+    ${CC:-cc} ${CFLAGS:--O2} -Iruntime -Iruntime/host $B/$name.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/$name
     args="$args $name=$B/$name"
 done
 /usr/bin/python3 tests/parity/models.py $B $args

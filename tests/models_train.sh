@@ -9,7 +9,7 @@ mkdir -p $B
 for nn in models/*.nn; do
     name=$(basename "$nn" .nn)
     build/nnc "$nn" -o $B/$name.c
-    ${CC:-cc} ${CFLAGS:--O2} -Iruntime $B/$name.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/$name
+    ${CC:-cc} ${CFLAGS:--O2} -Iruntime -Iruntime/host $B/$name.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/$name
     $B/$name --steps 60 --batch 8 --print-every 1 >$B/$name.out
     first=$(awk '$1 == "step" && $2 == 1 {print $4}' $B/$name.out)
     last=$(awk '$1 == "step" && $2 == 60 {print $4}' $B/$name.out)

@@ -16,7 +16,7 @@ count() {   # the allocations of a run: count CMD...
 }
 for name in lenet lenet_ce; do
     build/nnc models/$name.nn -o $B/$name.c
-    ${CC:-cc} ${CFLAGS:--O2} -Iruntime $B/$name.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/$name
+    ${CC:-cc} ${CFLAGS:--O2} -Iruntime -Iruntime/host $B/$name.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/$name
     for batch in 1 64; do
         for threads in 1 2; do
             few=$(NNRT_THREADS=$threads count $B/$name --steps 10 --batch $batch --quiet)

@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 B=build/tests/parity
 mkdir -p $B
 build/nnc models/lenet.nn -o $B/lenet.c
-${CC:-cc} ${CFLAGS:--O2} -Iruntime $B/lenet.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/lenet
+${CC:-cc} ${CFLAGS:--O2} -Iruntime -Iruntime/host $B/lenet.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/lenet
 /usr/bin/python3 tests/parity/parity.py $B/lenet $B

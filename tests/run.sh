@@ -6,20 +6,21 @@ cd "$(dirname "$0")/.."
 CC=${CC:-cc}
 CFLAGS=${CFLAGS:-"-O2 -g -std=c11 -Wall -Wextra -Werror"}
 LDFLAGS=${LDFLAGS:-}
-LDLIBS=${LDLIBS:-"-lcjson -lz -lm"}
+LDLIBS=${LDLIBS:-"-lcjson -lz -lm -lpthread"}
 B=build/tests
 mkdir -p $B
 export CC CFLAGS LDFLAGS LDLIBS B
 
 echo "== runtime kernels: hand-computed cases and finite-difference gradients"
-$CC $CFLAGS -Iruntime tests/runtime/test_kernels.c build/libnnrt.a $LDFLAGS $LDLIBS -o $B/test_kernels
+# the kernels alone: libnnrt.a, libm and pthreads
+$CC $CFLAGS -Iruntime tests/runtime/test_kernels.c build/libnnrt.a $LDFLAGS -lm -lpthread -o $B/test_kernels
 $B/test_kernels
 
 echo "== runtime kernels, portable build: no AVX-512 code, no per-CPU clones (the paths other machines take)"
 # build/portable/libnnrt.a: the runtime built with -DNNRT_NO_CLONES (make test builds it)
 [ -f build/portable/libnnrt.a ] || { echo "tests/run.sh: build/portable/libnnrt.a is missing: run make test"; exit 1; }
 $CC $CFLAGS -DNNRT_NO_CLONES -Iruntime tests/runtime/test_kernels.c build/portable/libnnrt.a \
-    $LDFLAGS $LDLIBS -lpthread -o $B/test_kernels_portable
+    $LDFLAGS -lm -lpthread -o $B/test_kernels_portable
 # (its lines are those above; the last, and the failures, are shown)
 $B/test_kernels_portable >$B/test_kernels_portable.out || { grep FAIL $B/test_kernels_portable.out; exit 1; }
 tail -1 $B/test_kernels_portable.out
@@ -29,7 +30,8 @@ NNRT_POISON_SCRATCH=1 $B/test_kernels >$B/test_kernels_poisoned.out || { grep FA
 tail -1 $B/test_kernels_poisoned.out
 
 echo "== safetensors"
-$CC $CFLAGS -Iruntime tests/runtime/test_safetensors.c build/libnnrt.a $LDFLAGS $LDLIBS -o $B/test_safetensors
+$CC $CFLAGS -Iruntime -Iruntime/host tests/runtime/test_safetensors.c build/libnnrt-host.a build/libnnrt.a \
+    $LDFLAGS $LDLIBS -o $B/test_safetensors
 $B/test_safetensors $B
 
 for t in tests/*.sh; do

@@ -13,8 +13,8 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-$CC $CFLAGS -D_POSIX_C_SOURCE=200809L -Iruntime tests/parity/st_copy.c runtime/safetensors.c \
-    runtime/util.c ${LDFLAGS:-} -lcjson -lm -o "$T/st_copy"
+$CC $CFLAGS -D_POSIX_C_SOURCE=200809L -Iruntime -Iruntime/host tests/parity/st_copy.c \
+    runtime/host/safetensors.c runtime/alloc.c ${LDFLAGS:-} -lcjson -lm -o "$T/st_copy"
 
 PYTHONPATH=tests/parity "$PYTHON" - "$T" <<'PY'
 import sys, torch, numpy as np

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The kernels' workspace is planned exactly: nnc computes the scratch every
-# convolution and linear layer asks for (runtime/workspace.c), the generated
+# convolution and linear layer asks for (runtime/sizing/workspace.c), the generated
 # trainer allocates that with its model, and the kernels take their scratch
 # from it. A kernel that asks for more than planned still works (it falls
 # back to memory of its own) but is counted, and the trainer warns at exit.
@@ -18,7 +18,7 @@ n=0
 for nn in models/*.nn tests/parity/models/*.nn; do
     name=$(basename "$nn" .nn)
     build/nnc "$nn" -o $B/$name.c
-    ${CC:-cc} ${CFLAGS:--O2} -Iruntime $B/$name.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/$name
+    ${CC:-cc} ${CFLAGS:--O2} -Iruntime -Iruntime/host $B/$name.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/$name
     for batch in 1 5 20; do
         for threads in 1 2; do
             if ! NNRT_THREADS=$threads $B/$name --steps 3 --batch $batch --quiet --dump $B/dump 2>$B/err; then
@@ -80,7 +80,7 @@ echo "ok   $n runs (every model, batches 1, 5 and 20, and an epoch of 41 samples
 sed 's/nnrt_workspace_floats(&ws, threads)/nnrt_workspace_floats(\&ws, threads); for (int s = 0; s < 4; s++) ws.slot[s] \/= 2/' \
     $B/lenet.c >$B/lenet_half.c
 grep -q "ws.slot\[s\] /= 2" $B/lenet_half.c
-${CC:-cc} ${CFLAGS:--O2} -Iruntime $B/lenet_half.c build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm} -o $B/lenet_half
+${CC:-cc} ${CFLAGS:--O2} -Iruntime -Iruntime/host $B/lenet_half.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/lenet_half
 NNRT_THREADS=2 $B/lenet_half --steps 3 --batch 20 --quiet 2>$B/err
 if grep -q "more scratch memory than nnc planned" $B/err; then
     echo "ok   a plan of half the size is caught: $(cat $B/err)"

@@ -1,4 +1,4 @@
-/* test_data.c — tests of the runtime's data sets (runtime/data.c), function
+/* test_data.c — tests of the runtime's data sets (runtime/host/data.c), function
  * by function, on files made byte by byte here.
  *
  * Usage: test_data DIR    (files are made in DIR; tests/data.sh runs it)
@@ -15,7 +15,7 @@
 
 #include <zlib.h>
 
-#include "nnrt.h"
+#include "nnrt_host.h"
 #include "../check.h"
 
 static const char *dir;

@@ -73,7 +73,7 @@ for front in nn json; do
         fi
         [ $rc -eq 0 ] || continue
         accepted=$((accepted + 1))
-        if ! ${CC:-cc} -std=c11 -fsyntax-only -Iruntime $F/cc_check.c 2>$F/cc_check.err; then
+        if ! ${CC:-cc} -std=c11 -fsyntax-only -Iruntime -Iruntime/host $F/cc_check.c 2>$F/cc_check.err; then
             broken=$((broken + 1))
             cp "$f" $F/badc-$(basename "$f").$front
             echo "FAIL nnc accepts $F/badc-$(basename "$f").$front but its C does not compile:"

@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnrt.h"
+#include "nnrt_host.h"
 
 enum { MAX_OUT = 16 };
 

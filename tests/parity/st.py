@@ -2,7 +2,7 @@
 
 The parity tests exchange tensors between PyTorch and nnc's trainers through
 safetensors files. This module reads and writes them without the safetensors
-package, by the same rules as runtime/safetensors.c:
+package, by the same rules as runtime/host/safetensors.c:
 
     8 bytes   N, the header length, unsigned 64-bit little-endian
     N bytes   JSON: name -> {"dtype", "shape", "data_offsets": [begin, end]},

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "nnrt.h"
+#include "nnrt_host.h"
 
 int main(int argc, char **argv)
 {

@@ -19,7 +19,7 @@
  *      deterministic and its normal samples have mean 0 and variance 1.
  *
  * Build (from the repository root, after make):
- *   cc -std=c11 -Iruntime tests/runtime/test_kernels.c build/libnnrt.a -lcjson -lm -o test_kernels
+ *   cc -std=c11 -Iruntime tests/runtime/test_kernels.c build/libnnrt.a -lm -lpthread -o test_kernels
  */
 #include <math.h>
 #include <stdio.h>

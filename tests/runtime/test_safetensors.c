@@ -27,7 +27,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "nnrt.h"
+#include "nnrt_host.h"
 #include "../check.h"
 
 static const char *tmpdir;

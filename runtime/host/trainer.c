@@ -6,7 +6,7 @@
  * every model, so it lives here, behind the nnrt_model descriptor that the
  * generated main() fills in.
  *
- * The program has four modes (runtime/util.c parses the command line):
+ * The program has four modes (args.c parses the command line):
  *   ./lenet [options]            the tutorial's loop on random data, or on
  *                                one safetensors batch (--data FILE)
  *   ./lenet train --data SPEC    epochs over a data set (data.c), shuffled
@@ -34,7 +34,7 @@
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
-#include "nnrt.h"
+#include "nnrt_host.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -43,7 +43,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* the monotonic clock, in seconds (progress lines, timings) */
+double nnrt_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 /* ---- small helpers ---- */
 

@@ -1,5 +1,4 @@
-/* util.c — small helpers for generated trainers: memory, time, and the
- * command line.
+/* args.c — the trainer's command line (nnrt_args, nnrt_parse_args).
  *
  * Every generated trainer has the same command line (nnrt_args); parsing it
  * here keeps the generated main() short and makes every model's flags
@@ -21,58 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "nnrt.h"
-
-/* ---- memory, time, numbers ---- */
-
-/* Zeroed, 64-byte aligned (a cache line; good for vector loads) memory for
- * nfloats floats, freed with free(). Never returns NULL: a trainer cannot go
- * on without its buffers, so it says what it wanted and exits. */
-void *nnrt_alloc(size_t nfloats, const char *what)
-{
-    if (nfloats > (SIZE_MAX - 63) / sizeof(float)) {
-        fprintf(stderr, "nnrt: error: out of memory allocating %s (%zu floats, more than "
-                "the address space)\n", what, nfloats);
-        exit(1);
-    }
-    size_t bytes = (nfloats * sizeof(float) + 63) / 64 * 64;
-    if (bytes == 0)
-        bytes = 64;
-    void *p = aligned_alloc(64, bytes);
-    if (!p) {
-        fprintf(stderr, "nnrt: error: out of memory allocating %s (%zu bytes)\n", what,
-                nfloats * sizeof(float));
-        exit(1);
-    }
-    memset(p, 0, bytes);
-    return p;
-}
-
-double nnrt_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* max |p[i]|, or NaN if any p[i] is NaN (so a comparison through it fails
- * instead of passing); 0 for n == 0 */
-float nnrt_max_abs(const float *p, size_t n)
-{
-    float m = 0;
-    for (size_t i = 0; i < n; i++) {
-        float a = fabsf(p[i]);
-        if (isnan(a))
-            return a;
-        if (a > m)
-            m = a;
-    }
-    return m;
-}
-
-/* ---- the command line ---- */
+#include "nnrt_host.h"
 
 /* The commands, as bits: which flags each one takes. */
 enum { C_NONE = 1, C_TRAIN = 2, C_EVAL = 4, C_PREDICT = 8, C_ALL = 15 };

@@ -47,7 +47,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "nnrt.h"
+#include "nnrt_host.h"
 
 /* The reference implementation refuses headers above 100 MB; so do we. */
 #define ST_MAX_HEADER 100000000u
@@ -97,14 +97,6 @@ struct nnrt_st_file {
     char **meta_keys, **meta_vals; /* [nmeta] */
     float *data;            /* one block holding every float tensor */
 };
-
-size_t nnrt_tensor_numel(const nnrt_tensor *t)
-{
-    size_t n = 1;
-    for (int i = 0; i < t->ndim; i++)
-        n *= (size_t)t->shape[i];
-    return n;
-}
 
 /* ---- small helpers ---- */
 

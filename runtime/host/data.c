@@ -41,7 +41,7 @@
 
 #include <zlib.h>
 
-#include "nnrt.h"
+#include "nnrt_host.h"
 
 /* Labels are whole numbers below this: a target holds one as a float, exactly. */
 #define DATA_MAX_LABEL 16777216.0 /* 2^24 */

@@ -3,19 +3,21 @@
  * The fast convolution and the linear forward need scratch buffers (shifted
  * copies of their inputs, packed weights, partial sums). A kernel asks
  * nnrt_scratch (parallel.c) for buffer slot 0 .. 3 of its thread. The sizes
- * are all here, in one place: conv2d.c and linear.c ask for exactly what
- * these functions compute; nnc computes them for `--summary` (this file is
- * compiled into nnc too); and the generated trainer computes them for its
- * batch and thread count, allocates them in its one block of memory and
- * hands them to nnrt_workspace_use. Slots 0 and 3 are per thread (the tasks
- * use them on every thread), slots 1 and 2 are the calling thread's (a
- * call's shared data), so a workspace is slot0+slot1+slot2+slot3 floats and
- * slot0+slot3 more per further thread. Each slot is the largest any layer
- * asks, for any thread count.
+ * are here and in nnrt_sizing.h, in one place: conv2d.c, conv2d_pooled.c
+ * and linear.c cut their buffers by the same rules; nnc computes them for
+ * `--summary` (this file is compiled into nnc too); and a generated model's
+ * init computes them for its batch and thread count, allocates them in its
+ * one block of memory and hands them to nnrt_workspace_use. Slots 0 and 3
+ * are per thread (the tasks use them on every thread), slots 1 and 2 are
+ * the calling thread's (a call's shared data), so a workspace is
+ * slot0+slot1+slot2+slot3 floats and slot0+slot3 more per further thread.
+ * Each slot is the largest any layer asks, for any thread count; a request
+ * larger than its slot still works (nnrt_scratch allocates and counts a
+ * miss: tests/workspace.sh checks there are none).
  */
 #include "nnrt.h"
 
-#include "kernel.h"
+#include "nnrt_sizing.h"
 
 int conv_geometry(conv_geom *g, const nnrt_conv2d_dims *d)
 {
