@@ -42,9 +42,11 @@ $(B)/runtime/%.o: runtime/%.c runtime/nnrt.h runtime/kernel.h | $(B)/runtime
 $(RUNTIME_OBJ): CFLAGS += -O3 -ffp-contract=fast $(NO_MEMCPY_LOOPS)
 IS_CLANG        := $(shell $(CC) --version 2>/dev/null | grep -i clang)
 NO_MEMCPY_LOOPS := $(if $(IS_CLANG),,-fno-tree-loop-distribute-patterns)
-# GCC's two RTL GCSE passes took half of conv2d.c's compile time (its large
-# kernels are flattened and cloned three times) for no measured speed
-$(B)/runtime/conv2d.o $(B)/portable/conv2d.o: CFLAGS += $(if $(IS_CLANG),,-fno-gcse -fno-gcse-after-reload)
+# GCC's two RTL GCSE passes took half of the convolution's compile time (its
+# large kernels are flattened and cloned three times) for no measured speed
+CONV_SRC := $(wildcard runtime/conv2d*.c)
+$(CONV_SRC:runtime/%.c=$(B)/runtime/%.o) $(CONV_SRC:runtime/%.c=$(B)/portable/%.o): \
+    CFLAGS += $(if $(IS_CLANG),,-fno-gcse -fno-gcse-after-reload)
 $(B)/libnnrt.a: $(RUNTIME_OBJ)
 	rm -f $@ && ar rcs $@ $^
 # the runtime as other machines run it, without AVX-512 code or per-CPU

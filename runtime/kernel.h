@@ -128,6 +128,38 @@ typedef struct conv_bwd_sizes {
 void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const conv_geom *g, int dx, int dw,
                          int db);
 
+/* ---- the convolution's files; conv2d.c chooses between them ---- */
+
+/* conv2d_ref.c: the plain loops (any shape; conv2d.c explains the
+ * arguments). The backward accumulates into dx, dw and db. */
+void conv2d_forward_ref(float *y, const float *x, const float *w, const float *b, const nnrt_conv2d_dims *d);
+void conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                         const nnrt_conv2d_dims *d);
+
+/* conv2d_forward.c and conv2d_backward.c: the fast path, for the shapes
+ * whose conv_geometry(g, d) is 1. The forward applies d->relu; the backward
+ * takes dy, or (pooled) pdy, parg and pd: the 2x2 max-pool whose backward
+ * makes dy; dx_after: the caller computes d input after it returns
+ * (conv2d_pooled.c), which counts as work to share and lets d weight go to
+ * a worker. */
+void conv2d_forward_fast(float *y, const float *x, const float *w, const float *b, const nnrt_conv2d_dims *d,
+                         const conv_geom *g);
+void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, const float *pdy,
+                          const unsigned char *parg, const nnrt_pool2d_dims *pd, const float *x, const float *w,
+                          const nnrt_conv2d_dims *d, const conv_geom *g, int dx_after);
+
+/* conv2d_copy.c: the copies the fast path reads (moves only) */
+void conv_shift_input(float *restrict xs, const float *restrict x, int n, const nnrt_conv2d_dims *d,
+                      const conv_geom *g);
+void conv_pad_input(float *restrict xp, const float *restrict x, const nnrt_conv2d_dims *d, const conv_geom *g);
+void conv_pixel_offsets(int *off, const nnrt_conv2d_dims *d, const conv_geom *g);
+void conv_tap_offsets(int *off, const nnrt_conv2d_dims *d, const conv_geom *g);
+void conv_to_lanes(float *restrict dst, const float *restrict src, size_t lds, int nr, int nc);
+#ifdef NNRT_AVX512
+__attribute__((target("avx512f,avx512vl"))) void conv_tile_out_avx512(float *out, size_t L, const float *tile,
+                                                                      int np, int kv);
+#endif
+
 /* ---- conv2d_pooled.c: the backward of a convolution and the 2x2 max-pool
  * after it, from the pool's choices ---- */
 enum { SPARSE_CL = 8 };     /* in channels, at most: 8 lanes of a vector's 16 */
@@ -173,6 +205,12 @@ void conv2d_sparse_dx(float *dx, const float *pdy, const unsigned char *arg, con
  * codes (nnrt_maxpool2d_forward_argmax), as nnrt_maxpool2d_backward_argmax
  * does for each of its planes, here on one */
 void maxpool_plane_backward(float *dx, const float *dy, const unsigned char *arg, const nnrt_pool2d_dims *d);
+
+/* ---- linear_ref.c: the fully connected layer as plain loops (the
+ * reference; linear.c explains the arguments; the backward accumulates) ---- */
+void linear_forward_ref(float *y, const float *x, const float *w, const float *b, int N, int IN, int OUT);
+void linear_backward_ref(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int N,
+                         int IN, int OUT);
 
 /* ---- linear.c's forward: its tile of samples ---- */
 enum {
