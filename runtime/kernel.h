@@ -199,6 +199,31 @@ void conv2d_sparse_dw(float *dw, float *db, const float *pdy, const unsigned cha
 void conv2d_sparse_dx(float *dx, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
                       const float *w, const nnrt_conv2d_dims *d);
 
+/* ---- max pooling's files; pool.c chooses between them ---- */
+
+/* one call: the planes [lo, hi) of N*C are a task (nnrt_parallel_for) */
+typedef struct pool_ctx {
+    float *out;             /* y (forward), dx (backward) */
+    const float *a, *b;     /* forward: a = x; backward: a = dy, b = x (when arg is NULL) */
+    const nnrt_pool2d_dims *d;
+    unsigned char *arg;     /* each window's code, or NULL (forward: not kept; backward: found from x) */
+} pool_ctx;
+/* a window's code when it passes no gradient (no pixel, or a ReLU folded
+ * in and the maximum not > 0); else its maximum's position in the window */
+enum { POOL_NONE = 255 };
+/* pool_ref.c: any window, the plain scan */
+void maxpool_fwd_ref(void *ctx, size_t lo, size_t hi);
+void maxpool_bwd_ref(void *ctx, size_t lo, size_t hi);
+/* pool_2x2.c: 2x2 windows of stride 2, no padding, all inside; the
+ * backward writes every pixel its windows cover (so assigns only when they
+ * cover the plane) */
+void maxpool_2x2_fwd(void *ctx, size_t lo, size_t hi);
+void maxpool_2x2_bwd(void *ctx, size_t lo, size_t hi);
+#ifdef NNRT_AVX512
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void maxpool_2x2_fwd_avx512(void *ctx, size_t lo, size_t hi);
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void maxpool_2x2_bwd_avx512(void *ctx, size_t lo, size_t hi);
+#endif
+
 /* ---- pool.c: one plane's max-pool backward, for the convolution before it ---- */
 
 /* dx[H,W] = (d->assign) or += dy[P,Q] at each window's maximum, from its

@@ -1,10 +1,10 @@
 /* test_reference.c — every fast kernel path against its plain reference.
  *
  * The convolution's fast path (conv2d_forward.c, conv2d_backward.c,
- * conv2d_pooled.c) and the fully connected layer's tiles (linear.c) are
- * compared with the reference loops (conv2d_ref.c, linear_ref.c) on the
- * same random inputs: forward, d input, d weight and d bias, at odd sizes,
- * batch 1 and more. Each case names the path its shape takes; the name is
+ * conv2d_pooled.c), the fully connected layer's tiles (linear.c) and max
+ * pooling's 2x2 path (pool_2x2.c) are compared with the reference loops
+ * (conv2d_ref.c, linear_ref.c, pool_ref.c) on the same random inputs:
+ * forward, d input, d weight and d bias, at odd sizes, batch 1 and more. Each case names the path its shape takes; the name is
  * computed from the dispatch's own conditions (conv_geometry, the lanes
  * and row-run tests, conv2d_sparse_*_ok, the tile choices of linear.c),
  * and the end checks that every path was taken by some case, so a change
@@ -14,7 +14,8 @@
  * fused multiply-adds, so they are compared within 1e-5 of the largest
  * magnitude of the result (the error of a sum is relative to the size of
  * its terms, not of the sum, which may cancel); a shape the dispatch sends
- * to the reference itself must give its bits exactly.
+ * to the reference itself must give its bits exactly, and so must max
+ * pooling, whose paths promise the reference's bits.
  *
  * Built twice by tests/run.sh, like test_kernels.c: against build/libnnrt.a
  * (AVX-512 where the machine has it) and build/portable/libnnrt.a (no
@@ -129,6 +130,8 @@ enum {
     LIN_BWD_TILES,          /* axpy tiles */
     LIN_SGD_FUSED,          /* nnrt_linear_backward_sgd, N <= LIN_ROWS: the update in the pass */
     LIN_SGD_SPLIT,          /* ... N > LIN_ROWS: backward, then nnrt_sgd_step */
+    POOL_2X2,               /* max pooling's 2x2 path (with AVX-512 where the machine has it) */
+    POOL_2X2_PLAIN,         /* ... a window shape pool.c sends to the reference */
     NPATHS
 };
 static const char *path_names[NPATHS] = {
@@ -138,7 +141,7 @@ static const char *path_names[NPATHS] = {
     "conv pooled sparse dw", "conv pooled dense", "conv pooled plain", "linear fwd rows avx512",
     "linear fwd rows tasks", "linear fwd tile", "linear fwd tile half", "linear bwd small",
     "linear bwd small keep", "linear bwd small rows", "linear bwd rows", "linear bwd tiles",
-    "linear sgd fused", "linear sgd split",
+    "linear sgd fused", "linear sgd split", "maxpool 2x2", "maxpool 2x2 shape, reference",
 };
 static int taken[NPATHS];
 
@@ -517,12 +520,85 @@ static void linear_cases(void)
     linear_case(70, 33, 11, 2);     /* tiles on 2 threads */
 }
 
+/* ---- max pooling ---- */
+
+/* n floats from a few values, so that windows have ties, NaNs, signed zeros */
+static float *tie_floats(size_t n)
+{
+    const float vals[] = {-1.0f, -0.0f, 0.0f, 0.5f, 1.0f, 1.0f, 2.0f, NAN};
+    float *p = alloc_floats(n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = vals[nnrt_rng_next(&rng) % 8];
+    return p;
+}
+
+/* nnrt_maxpool2d_* against pool_ref.c's planes, bit for bit: y, the codes,
+ * d input from the codes and from x, added and assigned */
+static void maxpool_case(int N, int C, int H, int W, int k, int stride, int relu, int assign)
+{
+    nnrt_pool2d_dims d = {.N = N, .C = C, .H = H, .W = W, .kh = k, .kw = k, .stride_h = stride,
+                          .stride_w = stride, .relu = relu, .assign = assign};
+    d.P = (H - k) / stride + 1, d.Q = (W - k) / stride + 1;
+    /* pool.c's conditions: pool_2x2, and (backward, assign) windows that cover the plane */
+    int two = k == 2 && stride == 2 && 2 * d.P <= H && 2 * d.Q <= W;
+    int whole = !assign || (2 * d.P == H && 2 * d.Q == W);
+    char name[160];
+    snprintf(name, sizeof name, "maxpool %dx%dx%dx%d %dx%d/%d%s%s: %s", N, C, H, W, k, k, stride,
+             relu ? " relu" : "", assign ? " assign" : "",
+             !two ? "reference" : whole ? "2x2" : "2x2 forward, reference backward");
+    if (two)
+        taken[POOL_2X2] = 1;
+    if (two && !whole)
+        taken[POOL_2X2_PLAIN] = 1;
+    size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * d.P * d.Q, planes = (size_t)N * C;
+    float *x = tie_floats(nx), *dy = random_floats(ny), *y = alloc_floats(ny), *ry = alloc_floats(ny);
+    unsigned char *arg = malloc(ny), *rarg = malloc(ny);
+    nnrt_maxpool2d_forward_argmax(y, arg, x, &d);
+    pool_ctx c = {ry, x, NULL, &d, rarg};
+    maxpool_fwd_ref(&c, 0, planes);
+    char sub[240];
+    snprintf(sub, sizeof sub, "%s / y, codes", name);
+    check(sub, differ(y, ry, ny) + (memcmp(arg, rarg, ny) != 0), 0);
+    float *dx = random_floats(nx), *rdx = copy_floats(dx, nx);
+    float *dx2 = copy_floats(dx, nx), *rdx2 = copy_floats(dx, nx);
+    nnrt_maxpool2d_backward_argmax(dx, dy, arg, &d);
+    pool_ctx b = {rdx, dy, NULL, &d, rarg};
+    if (assign)
+        memset(rdx, 0, nx * sizeof *rdx);
+    d.assign = 0;                       /* the reference planes add; assign zeroed them above */
+    maxpool_bwd_ref(&b, 0, planes);
+    d.assign = assign;
+    snprintf(sub, sizeof sub, "%s / dx from the codes", name);
+    check(sub, differ(dx, rdx, nx), 0);
+    nnrt_maxpool2d_backward(dx2, dy, x, &d);
+    pool_ctx b2 = {rdx2, dy, x, &d, NULL};
+    if (assign)
+        memset(rdx2, 0, nx * sizeof *rdx2);
+    d.assign = 0;
+    maxpool_bwd_ref(&b2, 0, planes);
+    d.assign = assign;
+    snprintf(sub, sizeof sub, "%s / dx from x", name);
+    check(sub, differ(dx2, rdx2, nx), 0);
+    free(x), free(dy), free(y), free(ry), free(arg), free(rarg), free(dx), free(rdx), free(dx2), free(rdx2);
+}
+
+static void maxpool_cases(void)
+{
+    printf("-- max pooling: pool_2x2.c against pool_ref.c, bit for bit --\n");
+    maxpool_case(2, 3, 10, 10, 2, 2, 0, 0);         /* 2x2, 5 windows a row */
+    maxpool_case(1, 2, 28, 66, 2, 2, 1, 1);         /* 33 windows a row (16, 16, 1), ReLU, assign */
+    maxpool_case(3, 2, 9, 11, 2, 2, 0, 0);          /* odd sizes: the last row and column unread */
+    maxpool_case(3, 2, 9, 11, 2, 2, 1, 1);          /* ... assigned: the reference's backward */
+    maxpool_case(2, 2, 9, 9, 3, 2, 0, 1);           /* 3x3 windows: the reference */
+}
+
 int main(void)
 {
     nnrt_rng_seed(&rng, 1);
     conv_cases();
     pooled_cases();
     linear_cases();
+    maxpool_cases();
     printf("-- every path taken --\n");
     for (int p = 0; p < NPATHS; p++) {
         /* the AVX-512 paths exist only where the machine has it */
