@@ -245,7 +245,8 @@ HOT static void bwd_prep(void *arg, int i)
  * CH apart, so the tile's additions never overlap one another. The last
  * vector computes 16 lanes (dyw's rows have zeros up to DK) and writes
  * back, unchanged, the lanes of dst past n, which may lie past the plane
- * (the scratch has LW floats to spare). Vectors as in corr_tile. */
+ * (the scratch has LW floats to spare). Vectors as in corr_tile
+ * (conv2d_forward.c). */
 INLINE void dcol_tile(float *restrict dst, int CH, const float *restrict dyw, int DK,
                       const float *restrict a, size_t ak, size_t am, int K, int mr, int nv, int n)
 {
@@ -656,7 +657,7 @@ void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, cons
     size_t ndyp = z.ndyp, ndyt = z.ndyt, nxs = z.nxs, KT = z.KT;
     double macs = conv_backward_macs(d, g, ns, dx || dx_after, dw != NULL);
     /* from half the forward's work: d input and d weight are independent
-     * tasks (LeNet's conv2 at batch 1: 14.9 -> 9.7 us on 2 threads) */
+     * tasks, so a smaller call already has two to share */
     int threads = macs < NNRT_PAR_MACS / 2 ? 1 : nnrt_threads();
     int by_chunk = threads > 1 && nchunks > 1;
     /* shared: by chunk the partials and all samples' bias sums, else the
@@ -688,11 +689,9 @@ void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, cons
         threads = 1;
     }
     /* The first layer (no d input) in one chunk, on threads: d weight by
-     * slices of out channels, one a thread, each with its own copies.
-     * Blocks of taps shared between threads were 4-5 times slower than one
-     * thread (LeNet's conv1 at batches 3-8: the copies crossed between the
-     * cores, and the blocks wrote the same lines of dw); slices are faster
-     * than one thread (batch 8: 30 -> 23 us). */
+     * slices of out channels, one a thread, each with its own copies, so
+     * that no copy crosses between the cores and no two threads write the
+     * same lines of dw (as blocks of taps shared between threads would). */
     if (!dx && !dx_after && dw && !lanes && g->G == 1 && nchunks == 1 && d->K > 1 && threads > 1) {
         c.mw = (d->K + 1) / 2;
         c.wkb = 2;
@@ -725,7 +724,7 @@ void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, cons
     /* Blocks next to each other write the same cache lines of dw (a block
      * is a few taps of every channel): shared between threads, a block
      * at a time, those lines go back and forth. So a task is a run of
-     * blocks, 2 runs a thread (LeNet at batch 1, 2 threads: 1.5% faster). */
+     * blocks, 2 runs a thread. */
     if (threads > 1 && nw > 2 * threads)
         c.wper = (nw + 2 * threads - 1) / (2 * threads);
     for (int n0 = 0; n0 < d->N; n0 += CHUNK) {

@@ -54,7 +54,7 @@ static void run(void (*fn)(void *, int), void *ctx, int ntasks, int threads)
  * last pixels of a plane. Called with constant mr and nv, so each use is
  * compiled for its size. Written with a vector type of 16 floats: GCC's
  * own vectorisation of these loops chooses 8-lane vectors and shuffles for
- * 16 pixels (twice slower), and is 10% slower for 32. */
+ * 16 pixels, and is slower for 32 too. */
 INLINE void corr_tile(float *restrict out, size_t ld, const float *restrict init,
                       const float *restrict src, const int *restrict off, const float *restrict a,
                       int ntaps, int mr, int nv, int relu)
@@ -124,7 +124,7 @@ typedef struct fwd_ctx {
  *   tile[i][v] = bias[v] + sum over t < T of px[i][off[t]] * aw[t*KV + v]
  * added up in the order of corr_tile (from the bias, tap by tap), so with
  * its bits. The pixels are spelled out, which keeps the sums in registers
- * (as in dwv_block); the tile goes to y transposed. */
+ * (as dwv_block does in conv2d_backward.c); the tile goes to y transposed. */
 enum { NP = 8 };
 INLINE void lanes_tile(float (*restrict tile)[KV], const float *const *px, const float *restrict aw,
                        const int *restrict off, int T, const float *restrict bias, int relu)
@@ -158,9 +158,9 @@ INLINE void lanes_tile(float (*restrict tile)[KV], const float *const *px, const
 /* lanes_tile for np consecutive pixels of one output row (dil_w 1): the
  * S taps of a kernel row read the np + S - 1 inputs of the row, so each is
  * read once and used S times from a register, where lanes_tile reads one
- * for each product, as a memory operand of the multiply-add (LeNet's conv2
- * at batch 1: 15,000 multiply-adds at the machine's peak instead of 15,600
- * at about 80% of it; a training step 2% faster). Per pixel the same sums
+ * for each product, as a memory operand of the multiply-add (the tile
+ * computes a few more products, but the multiply-adds no longer wait for
+ * loads). Per pixel the same sums
  * in the same order, (c, r, s): the same bits. px: the tile's first
  * pixel's input in channel 0; rows of Wp, channels of Hp rows. */
 enum { NPR = 12 };                      /* pixels of a row tile, at most */
@@ -218,7 +218,8 @@ static void lanes_row_tile_any(float (*tile)[KV], const float *px, const float *
 
 /* whether the forward by lanes goes by row tiles: kernels 3, 5, 7 wide
  * without dilation, output rows of at least 6 pixels, and AVX-512 (its 32
- * registers hold the sums and the weights; where it was measured) */
+ * registers hold the 12 sums and up to 7 weight vectors; with AVX2's 16
+ * they would spill) */
 static int lanes_rows_ok(const nnrt_conv2d_dims *d)
 {
 #ifdef NNRT_AVX512

@@ -45,14 +45,14 @@ static inline int has_avx512(void)
 /* 16 floats (16 ints), one AVX-512 register (two AVX2 ones, four SSE ones):
  * the register tiles are written with these (GCC's vector extension, which
  * clang has too), because GCC's own vectorisation of the same loops picks
- * 8-lane vectors and shuffles for 16 lanes, and is slower for 32. Loads and
+ * 8-lane vectors and shuffles for 16 lanes, and is slower for 32 too. Loads and
  * stores go through memcpy (unaligned). */
 typedef float v16f __attribute__((vector_size(64)));
 typedef int v16i __attribute__((vector_size(64)));
 
 /* Two-vector shuffles with constant lane lists (GCC's and clang's
- * spellings), and what linear.c and conv2d.c build from them: the sums of
- * the 16 lanes of each of 8 vectors, r[u] = a[u][0] + ... + a[u][15] for
+ * spellings), and what linear.c and conv2d_backward.c build from them: the
+ * sums of the 16 lanes of each of 8 vectors, r[u] = a[u][0] + ... + a[u][15] for
  * u < 8 (lanes 8-15 of r repeat them), added as a tree: lanes v and v + 8
  * of each, then v and v + 4, v and v + 2, v and v + 1 (v the lane of the
  * first); each round halves the lanes of a vector and packs two sets of
@@ -79,10 +79,9 @@ INLINE void sum_lanes(v16f *r, const v16f *a)
 }
 
 /* Work is shared between threads from this many multiply-adds per call
- * (conv2d.c, linear.c; the backward of a convolution from half of it): a
- * hand-over to a spinning worker costs about 0.2 us (parallel.c), but the
- * data then moves between the cores' caches: sharing LeNet's batch-1 layers
- * from 5e4 gained nothing (measured). */
+ * (conv2d_forward.c, conv2d_backward.c, linear.c; the backward of a
+ * convolution from half of it): below it, the hand-over to a worker and
+ * the data moving between the cores' caches cost more than the work. */
 #define NNRT_PAR_MACS 5e5
 
 /* ---- conv2d.c's fast path: its tiles, its geometry, its scratch ---- */
