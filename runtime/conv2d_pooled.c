@@ -5,8 +5,9 @@
  * Why: of each 2x2 window of the convolution's output, the max-pool passes
  * a gradient to one pixel only (its choice: code 0-3 from
  * nnrt_maxpool2d_forward_argmax, or 255 for none when a ReLU is folded in).
- * So dy is three quarters zeros, and the dense backward (conv2d.c), which
- * multiplies every zero, does four times the work it needs. Here each
+ * So dy is three quarters zeros, and the dense backward
+ * (conv2d_backward.c), which multiplies every zero, does four times the
+ * work it needs. Here each
  * window's gradient g goes straight where it belongs: window (i, j) of out
  * channel k with choice (a, b) is output pixel p = 2i + a, q = 2j + b, and
  *   dx[c][p + r - pad_h][q + s - pad_w] += g * w[k][c][r][s]
@@ -45,9 +46,11 @@
  * differ from the dense path's in the last bits. Taken on machines with
  * AVX-512 (32 vector registers) for square kernels of 3, 5 or 7, at most 8
  * in channels, stride and dilation 1, one group, an output of at least 32
- * pixels (conv2d.c's fast path), and a 2x2 max-pool of stride 2 without
- * padding, in floor mode, over the whole output; the d weight by kernel
- * rows (fewer than 4 channels) without padding.
+ * pixels (conv_geometry's fast path), and a 2x2 max-pool of stride 2
+ * without padding, in floor mode, over the whole output; the d weight by
+ * kernel rows (fewer than 4 channels) without padding. conv2d.c chooses
+ * (nnrt_conv2d_backward_pooled); tests/runtime/test_reference.c compares
+ * it with the pool's backward followed by conv2d_ref.c's.
  */
 #include "nnrt.h"
 

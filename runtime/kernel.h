@@ -47,14 +47,14 @@ static inline int has_avx512(void)
 /* 16 floats (16 ints), one AVX-512 register (two AVX2 ones, four SSE ones):
  * the register tiles are written with these (GCC's vector extension, which
  * clang has too), because GCC's own vectorisation of the same loops picks
- * 8-lane vectors and shuffles for 16 lanes, and is slower for 32. Loads and
+ * 8-lane vectors and shuffles for 16 lanes, and is slower for 32 too. Loads and
  * stores go through memcpy (unaligned). */
 typedef float v16f __attribute__((vector_size(64)));
 typedef int v16i __attribute__((vector_size(64)));
 
 /* Two-vector shuffles with constant lane lists (GCC's and clang's
- * spellings), and what linear.c and conv2d.c build from them: the sums of
- * the 16 lanes of each of 8 vectors, r[u] = a[u][0] + ... + a[u][15] for
+ * spellings), and what linear.c and conv2d_backward.c build from them: the
+ * sums of the 16 lanes of each of 8 vectors, r[u] = a[u][0] + ... + a[u][15] for
  * u < 8 (lanes 8-15 of r repeat them), added as a tree: lanes v and v + 8
  * of each, then v and v + 4, v and v + 2, v and v + 1 (v the lane of the
  * first); each round halves the lanes of a vector and packs two sets of
@@ -80,6 +80,38 @@ INLINE void sum_lanes(v16f *r, const v16f *a)
          SHUF(z, z, 1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
+/* ---- the convolution's files; conv2d.c chooses between them ---- */
+
+/* conv2d_ref.c: the plain loops (any shape; conv2d.c explains the
+ * arguments). The backward accumulates into dx, dw and db. */
+void conv2d_forward_ref(float *y, const float *x, const float *w, const float *b, const nnrt_conv2d_dims *d);
+void conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                         const nnrt_conv2d_dims *d);
+
+/* conv2d_forward.c and conv2d_backward.c: the fast path, for the shapes
+ * whose conv_geometry(g, d) is 1. The forward applies d->relu; the backward
+ * takes dy, or (pooled) pdy, parg and pd: the 2x2 max-pool whose backward
+ * makes dy; dx_after: the caller computes d input after it returns
+ * (conv2d_pooled.c), which counts as work to share and lets d weight go to
+ * a worker. */
+void conv2d_forward_fast(float *y, const float *x, const float *w, const float *b, const nnrt_conv2d_dims *d,
+                         const conv_geom *g);
+void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, const float *pdy,
+                          const unsigned char *parg, const nnrt_pool2d_dims *pd, const float *x, const float *w,
+                          const nnrt_conv2d_dims *d, const conv_geom *g, int dx_after);
+
+/* conv2d_copy.c: the copies the fast path reads (moves only) */
+void conv_shift_input(float *restrict xs, const float *restrict x, int n, const nnrt_conv2d_dims *d,
+                      const conv_geom *g);
+void conv_pad_input(float *restrict xp, const float *restrict x, const nnrt_conv2d_dims *d, const conv_geom *g);
+void conv_pixel_offsets(int *off, const nnrt_conv2d_dims *d, const conv_geom *g);
+void conv_tap_offsets(int *off, const nnrt_conv2d_dims *d, const conv_geom *g);
+void conv_to_lanes(float *restrict dst, const float *restrict src, size_t lds, int nr, int nc);
+#ifdef NNRT_AVX512
+__attribute__((target("avx512f,avx512vl"))) void conv_tile_out_avx512(float *out, size_t L, const float *tile,
+                                                                      int np, int kv);
+#endif
+
 /* ---- conv2d_pooled.c: the backward of a convolution and the 2x2 max-pool
  * after it, from the pool's choices (its sizes: nnrt_sizing.h) ---- */
 int conv2d_sparse_dx_ok(const nnrt_pool2d_dims *pd, const nnrt_conv2d_dims *d);
@@ -92,11 +124,42 @@ void conv2d_sparse_dw(float *dw, float *db, const float *pdy, const unsigned cha
 void conv2d_sparse_dx(float *dx, const float *pdy, const unsigned char *arg, const nnrt_pool2d_dims *pd,
                       const float *w, const nnrt_conv2d_dims *d);
 
+/* ---- max pooling's files; pool.c chooses between them ---- */
+
+/* one call: the planes [lo, hi) of N*C are a task (nnrt_parallel_for) */
+typedef struct pool_ctx {
+    float *out;             /* y (forward), dx (backward) */
+    const float *a, *b;     /* forward: a = x; backward: a = dy, b = x (when arg is NULL) */
+    const nnrt_pool2d_dims *d;
+    unsigned char *arg;     /* each window's code, or NULL (forward: not kept; backward: found from x) */
+} pool_ctx;
+/* a window's code when it passes no gradient (no pixel, or a ReLU folded
+ * in and the maximum not > 0); else its maximum's position in the window */
+enum { POOL_NONE = 255 };
+/* pool_ref.c: any window, the plain scan */
+void maxpool_fwd_ref(void *ctx, size_t lo, size_t hi);
+void maxpool_bwd_ref(void *ctx, size_t lo, size_t hi);
+/* pool_2x2.c: 2x2 windows of stride 2, no padding, all inside; the
+ * backward writes every pixel its windows cover (so assigns only when they
+ * cover the plane) */
+void maxpool_2x2_fwd(void *ctx, size_t lo, size_t hi);
+void maxpool_2x2_bwd(void *ctx, size_t lo, size_t hi);
+#ifdef NNRT_AVX512
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void maxpool_2x2_fwd_avx512(void *ctx, size_t lo, size_t hi);
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void maxpool_2x2_bwd_avx512(void *ctx, size_t lo, size_t hi);
+#endif
+
 /* ---- pool.c: one plane's max-pool backward, for the convolution before it ---- */
 
 /* dx[H,W] = (d->assign) or += dy[P,Q] at each window's maximum, from its
  * codes (nnrt_maxpool2d_forward_argmax), as nnrt_maxpool2d_backward_argmax
  * does for each of its planes, here on one */
 void maxpool_plane_backward(float *dx, const float *dy, const unsigned char *arg, const nnrt_pool2d_dims *d);
+
+/* ---- linear_ref.c: the fully connected layer as plain loops (the
+ * reference; linear.c explains the arguments; the backward accumulates) ---- */
+void linear_forward_ref(float *y, const float *x, const float *w, const float *b, int N, int IN, int OUT);
+void linear_backward_ref(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int N,
+                         int IN, int OUT);
 
 #endif

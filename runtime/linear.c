@@ -31,7 +31,7 @@
 #include <string.h>
 
 /* The hot functions are compiled for AVX-512, AVX2 and baseline x86-64, with
- * what they call inlined, and the loader picks one (see conv2d.c). */
+ * what they call inlined, and the loader picks one (HOT, kernel.h). */
 #include "kernel.h"
 
 enum {
@@ -102,8 +102,7 @@ INLINE void fwd_tile(float (*restrict out)[NS], const float *restrict xt, int ld
  * task's block of rows: the same sums in the same order, so the same bits
  * as this one compiled with fused multiply-adds (the AVX2 and AVX-512
  * clones; the baseline clone rounds each product). GCC's code for this one
- * reads x again for every row, and was slower than the 8 rows side by side
- * it replaced. */
+ * reads x again for every row; the intrinsics keep it in registers. */
 enum { LV = 16 };
 /* a vector from memory (unaligned) */
 #define LOAD16(v, p) memcpy(&(v), (p), sizeof(v16f))

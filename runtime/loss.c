@@ -8,8 +8,8 @@
  * default: divide by the number of elements, or by the batch N for the
  * classification losses, whose terms are one per sample) or NNRT_SUM.
  * Backward scales by the incoming gradient dloss (1 when the loss is the
- * final output), divides the same way, and, like every backward kernel,
- * accumulates; dx == NULL means nothing to do.
+ * final output), divides the same way, and accumulates into dx;
+ * dx == NULL means nothing to do.
  *
  * Class targets are class indices stored as floats, each in [0, C) (the
  * trainer checks data files); there is no ignore_index, weight or label

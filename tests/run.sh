@@ -29,6 +29,15 @@ echo "== runtime kernels, every scratch buffer filled with NaNs first (a kernel 
 NNRT_POISON_SCRATCH=1 $B/test_kernels >$B/test_kernels_poisoned.out || { grep FAIL $B/test_kernels_poisoned.out; exit 1; }
 tail -1 $B/test_kernels_poisoned.out
 
+echo "== runtime kernels: every fast path against its reference (conv2d_ref.c, linear_ref.c)"
+$CC $CFLAGS -Iruntime tests/runtime/test_reference.c build/libnnrt.a $LDFLAGS -lm -lpthread -o $B/test_reference
+$B/test_reference >$B/test_reference.out || { grep FAIL $B/test_reference.out; exit 1; }
+tail -1 $B/test_reference.out
+$CC $CFLAGS -DNNRT_NO_CLONES -Iruntime tests/runtime/test_reference.c build/portable/libnnrt.a \
+    $LDFLAGS -lm -lpthread -o $B/test_reference_portable
+$B/test_reference_portable >$B/test_reference_portable.out || { grep FAIL $B/test_reference_portable.out; exit 1; }
+tail -1 $B/test_reference_portable.out
+
 echo "== safetensors"
 $CC $CFLAGS -Iruntime -Iruntime/host tests/runtime/test_safetensors.c build/libnnrt-host.a build/libnnrt.a \
     $LDFLAGS $LDLIBS -o $B/test_safetensors

@@ -28,7 +28,7 @@
  * plans by it too: a call shared between threads asks for more scratch. */
 #define NNRT_PAR_MACS 5e5
 
-/* ---- conv2d.c's fast path: its tiles, its geometry, its scratch ---- */
+/* ---- the convolution's fast path (conv2d_forward.c, conv2d_backward.c): its tiles, geometry, scratch ---- */
 enum {
     CONV_VL = 32,       /* pixels per register tile: two AVX-512 vectors */
     CONV_MR = 8,        /* channels per register tile (forward, d input) */
@@ -38,7 +38,7 @@ enum {
     CONV_KVMIN = 12,    /* d weight by lanes from this many out channels per group */
 };
 
-/* The geometry of one call on the fast path (conv2d.c explains it). */
+/* The geometry of one call on the fast path (conv2d_forward.c explains it). */
 typedef struct conv_geom {
     int Cg, Kg, G, T;       /* T = Cg*R*S taps per output channel */
     int Hp;                 /* rows of the padded input */
