@@ -395,11 +395,11 @@ static void relu_backward(Emit *e, const Node *n)
         unary_backward(e, n);
 }
 
-/* gelu's backward reads its input */
-static void gelu_backward(Emit *e, const Node *n)
+/* gelu's and silu's backward read their input */
+static void unary_backward_from_input(Emit *e, const Node *n)
 {
-    out(e, "    nnrt_gelu_backward(%s, %s, %s, (size_t)n * %zu);\n", D(e, n->in[0]), D(e, n->id), V(e, n->in[0]),
-        node_numel(n));
+    out(e, "    nnrt_%s_backward(%s, %s, %s, (size_t)n * %zu);\n", op_name(n->op), D(e, n->in[0]), D(e, n->id),
+        V(e, n->in[0]), node_numel(n));
 }
 
 static void leaky_relu_forward(Emit *e, const Node *n)
@@ -527,7 +527,8 @@ static const struct {
     [OP_LEAKY_RELU] = {leaky_relu_forward, leaky_relu_backward, false},
     [OP_SIGMOID] = {unary_forward, unary_backward, false},
     [OP_TANH] = {unary_forward, unary_backward, false},
-    [OP_GELU] = {unary_forward, gelu_backward, false},
+    [OP_GELU] = {unary_forward, unary_backward_from_input, false},
+    [OP_SILU] = {unary_forward, unary_backward_from_input, false},
     [OP_SOFTMAX] = {softmax_forward, softmax_backward, false},
     [OP_LOG_SOFTMAX] = {softmax_forward, softmax_backward, false},
     [OP_DROPOUT] = {dropout_forward, dropout_backward, false},
@@ -535,12 +536,14 @@ static const struct {
     [OP_ADD] = {add_forward, add_backward, true},
     [OP_CONCAT] = {concat_forward, concat_backward, true},
 };
+_Static_assert(sizeof emitters / sizeof *emitters == OP_COUNT, "every operation in ops/list.h has an emitter");
 
 static void emit_forward_node(Emit *e, const Node *n)
 {
     if (n->op == OP_INPUT)
         return;
     node_comment(e, n, "");
+    assert(emitters[n->op].forward);
     emitters[n->op].forward(e, n);
 }
 
@@ -553,6 +556,7 @@ static void emit_backward_node(Emit *e, const Node *n)
     if (!e->g->nodes[n->in[0]].needs_grad && !emitters[n->op].backward_always)
         return;
     node_comment(e, n, "d ");
+    assert(emitters[n->op].backward);
     emitters[n->op].backward(e, n);
 }
 /* ---- names ---- */

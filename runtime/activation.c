@@ -154,3 +154,22 @@ void nnrt_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
         dx[i] += dy[i] * (cdf + x[i] * pdf);
     }
 }
+
+/* y[n] = x * sigmoid(x) = x / (1 + exp(-x))  (F.silu); backward reads x, so
+ * y may equal x only when no backward follows */
+void nnrt_silu_forward(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+/* dx[n] += dy[n] * s * (1 + x * (1 - s)), s = sigmoid(x) */
+void nnrt_silu_backward(float *dx, const float *dy, const float *x, size_t n)
+{
+    if (!dx)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-x[i]));
+        dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+}

@@ -155,6 +155,9 @@ void nnrt_tanh_backward(float *dx, const float *dy, const float *y, size_t n);
 /* y = x * Phi(x) with the exact erf (PyTorch's default approximate='none'); backward reads x */
 void nnrt_gelu_forward(float *y, const float *x, size_t n);
 void nnrt_gelu_backward(float *dx, const float *dy, const float *x, size_t n);
+/* y = x * sigmoid(x) (F.silu); backward reads x: dx += dy * s * (1 + x * (1 - s)) */
+void nnrt_silu_forward(float *y, const float *x, size_t n);
+void nnrt_silu_backward(float *dx, const float *dy, const float *x, size_t n);
 
 /* ---- softmax.c: softmax and log-softmax along one dimension ----
  * The tensor is viewed as [outer, C, inner] and normalised over C (for

@@ -1,9 +1,9 @@
 /* ops/activation.c — the elementwise functions and the normalisations of a
- * value: relu, leaky_relu, sigmoid, tanh, gelu (erf form), softmax,
+ * value: relu, leaky_relu, sigmoid, tanh, gelu (erf form), silu, softmax,
  * log_softmax and dropout, each with PyTorch's defaults.
  *
  * The shape is unchanged. relu, sigmoid, tanh and the softmaxes compute
- * their backward from their output; leaky_relu and gelu from their input;
+ * their backward from their output; leaky_relu, gelu and silu from their input;
  * dropout from the mask its forward saves. relu's fusion with a convolution
  * before it is plan.c's.
  */
@@ -77,6 +77,7 @@ const OpDef op_leaky_relu = {
 const OpDef op_sigmoid = {.name = "sigmoid", .kind = OP_SIGMOID, .ninputs = 1, .reads = READS_OUTPUT};
 const OpDef op_tanh = {.name = "tanh", .kind = OP_TANH, .ninputs = 1, .reads = READS_OUTPUT};
 const OpDef op_gelu = {.name = "gelu", .kind = OP_GELU, .ninputs = 1, .reads = READS_INPUT};
+const OpDef op_silu = {.name = "silu", .kind = OP_SILU, .ninputs = 1, .reads = READS_INPUT};
 const OpDef op_softmax = {
     .name = "softmax", .kind = OP_SOFTMAX, .ninputs = 1, .args = {"dim"},
     .bind = softmax_bind, .infer = softmax_infer, .reads = READS_OUTPUT, .explain = softmax_explain,

@@ -12,7 +12,7 @@
  *   maxpool2d, avgpool2d   x [N,C,H,W], dy [N,C,P,Q]; kh kw sh sw ph pw
  *                          count_include_pad (P, Q from dy, as the compiler's) -> y, dx
  *   adaptive_avgpool2d     x, dy [N,C,P,Q]                               -> y, dx
- *   relu, leaky_relu, sigmoid, tanh, gelu   x, dy; slope                 -> y, dx
+ *   relu, leaky_relu, sigmoid, tanh, gelu, silu   x, dy; slope                 -> y, dx
  *   softmax, log_softmax   x, dy; dim (normalised over x's dimension dim) -> y, dx
  *   dropout                x, dy; p, seed                                -> y, mask, dx
  *   batchnorm              x [N,C,...], dy, gamma, beta (both or neither),
@@ -157,6 +157,9 @@ static void run_activation(harness_case *hc, const char *k)
     } else if (!strcmp(k, "tanh")) {
         nnrt_tanh_forward(y, x->data, n);
         nnrt_tanh_backward(dx, dy->data, y, n);
+    } else if (!strcmp(k, "silu")) {
+        nnrt_silu_forward(y, x->data, n);
+        nnrt_silu_backward(dx, dy->data, x->data, n);
     } else {
         nnrt_gelu_forward(y, x->data, n);
         nnrt_gelu_backward(dx, dy->data, x->data, n);
@@ -319,7 +322,7 @@ static void run_case(harness_case *hc, const char *out)
     else if (!strcmp(k, "adaptive_avgpool2d"))
         run_adaptive(hc);
     else if (!strcmp(k, "relu") || !strcmp(k, "leaky_relu") || !strcmp(k, "sigmoid") ||
-             !strcmp(k, "tanh") || !strcmp(k, "gelu"))
+             !strcmp(k, "tanh") || !strcmp(k, "gelu") || !strcmp(k, "silu"))
         run_activation(hc, k);
     else if (!strcmp(k, "softmax") || !strcmp(k, "log_softmax"))
         run_softmax(hc, k[0] == 'l');

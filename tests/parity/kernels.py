@@ -104,6 +104,8 @@ def activation(kernel, shape, scale=3.0, slope=0.01, extra=()):
         y = F.leaky_relu(x, slope)
     elif kernel == "gelu":
         y = F.gelu(x)
+    elif kernel == "silu":
+        y = F.silu(x)
     else:
         y = getattr(torch, kernel)(x)
     dy = torch.randn_like(y)
@@ -349,6 +351,8 @@ def build_cases():
     activation("tanh", (3, 5, 7), extra=(0.0, 20.0, -20.0))
     activation("gelu", (3, 5, 7), extra=(0.0, 10.0, -10.0))
     activation("gelu", (1, 11), scale=1.0)
+    activation("silu", (3, 5, 7), extra=(0.0, 30.0, -30.0, 100.0, -100.0))
+    activation("silu", (1, 11), scale=1.0)
     # softmax and log-softmax: [N, C] and along C of [N, C, H, W]
     for k in ("softmax", "log_softmax"):
         softmax(k, (4, 10))

@@ -176,6 +176,18 @@ class OpsG(nn.Module):
         return self.f(torch.flatten(torch.cat([a, b], 1), 1))
 
 
+class OpsH(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(2, 3, 3, padding=1)
+        self.f1 = nn.Linear(3 * 6 * 7, 8)
+        self.f2 = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = F.silu(self.c1(x))
+        return self.f2(F.silu(self.f1(torch.flatten(h, 1))))
+
+
 def sgd(**kw):
     return lambda ps: torch.optim.SGD(ps, **kw)
 
@@ -207,6 +219,7 @@ CASES = {
     "ops_e": (OpsE, (3, 16, 16), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
     "ops_f": (OpsF, (2, 15, 15), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
     "ops_g": (OpsG, (2, 16, 32), "same", nn.MSELoss(), sgd(lr=0.05), 1e-5, ""),
+    "ops_h": (OpsH, (2, 6, 7), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
 }
 CLIP = {"inception_tiny": 5.0, "ops_c": 0.05}
 

@@ -455,6 +455,18 @@ static void hand_activations(void)
     nnrt_gelu_backward(dxg, ones, xg, 4);
     check("gelu backward",
           max_err(dxg, (float[]){0.5f, 1.0833154706f, -0.0833154706f, 1.0852318011f}, 4), EXACT_TOL);
+
+    /* SiLU: x s(x) with s(1) = 0.7310585786, s(-1) = 0.2689414214,
+     * s(2) = 0.8807970780:
+     *   y  = [0, 0.7310586, -0.2689414, 1.7615942]
+     *   dx = s (1 + x (1 - s)) = [0.5, 0.7310586 * 1.2689414,
+     *                             0.2689414 * (1 - 0.7310586), 0.8807971 * 1.2384058] */
+    float dxsi[4] = {0};
+    nnrt_silu_forward(y, xg, 4);
+    check("silu forward", max_err(y, (float[]){0, 0.7310585786f, -0.2689414214f, 1.7615941560f}, 4), EXACT_TOL);
+    nnrt_silu_backward(dxsi, ones, xg, 4);
+    check("silu backward",
+          max_err(dxsi, (float[]){0.5f, 0.9276705119f, 0.0723294881f, 1.0907842488f}, 4), EXACT_TOL);
 }
 
 static void hand_softmax(void)
@@ -1242,8 +1254,8 @@ static void adaptive_grad(const char *name, int N, int C, int H, int W, int P, i
 }
 
 /* the elementwise activations, by kind */
-enum { LEAKY, SIGMOID, TANH, GELU };
-static const char *const act_names[] = {"leaky_relu", "sigmoid", "tanh", "gelu"};
+enum { LEAKY, SIGMOID, TANH, GELU, SILU };
+static const char *const act_names[] = {"leaky_relu", "sigmoid", "tanh", "gelu", "silu"};
 
 typedef struct act_case {
     int kind;
@@ -1257,6 +1269,7 @@ static void act_forward(const act_case *c)
     case LEAKY: nnrt_leaky_relu_forward(c->y, c->x, c->n, 0.2f); break;
     case SIGMOID: nnrt_sigmoid_forward(c->y, c->x, c->n); break;
     case TANH: nnrt_tanh_forward(c->y, c->x, c->n); break;
+    case SILU: nnrt_silu_forward(c->y, c->x, c->n); break;
     default: nnrt_gelu_forward(c->y, c->x, c->n); break;
     }
 }
@@ -1268,6 +1281,7 @@ static void act_backward(const act_case *c, float *dx, const float *dy)
     case LEAKY: nnrt_leaky_relu_backward(dx, dy, c->x, c->n, 0.2f); break;
     case SIGMOID: nnrt_sigmoid_backward(dx, dy, c->y, c->n); break;
     case TANH: nnrt_tanh_backward(dx, dy, c->y, c->n); break;
+    case SILU: nnrt_silu_backward(dx, dy, c->x, c->n); break;
     default: nnrt_gelu_backward(dx, dy, c->x, c->n); break;
     }
 }
@@ -2355,6 +2369,7 @@ int main(void)
     act_grad(SIGMOID);
     act_grad(TANH);
     act_grad(GELU);
+    act_grad(SILU);
 
     /*           log outer  C inner  scale of x */
     softmax_grad(0,  4,    10,  1,   3.0);
