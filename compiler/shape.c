@@ -1,4 +1,5 @@
-/* shape.c — shape inference and checking: one pass, one case per operation.
+/* shape.c — shape inference and checking: one pass, one case per operation
+ * (its OpDef.infer, in compiler/ops/).
  *
  * Walks the nodes in topological order and gives each its per-sample output
  * shape (the batch dimension is implicit and never checked). Layers whose
