@@ -1235,7 +1235,8 @@ static void emit_main(Emit *e, const char *src)
     out(e, "int main(int argc, char **argv)\n{\n"
            "    static struct %s m;   /* `struct`: the model may be called argc or argv */\n"
            "    const nnrt_model model = {\n"
-           "        .name = \"%s\", .source = %s, .summary = %s_summary, .self = &m,\n", M, g->name, c_string(src), M);
+           "        .name = \"%s\", .summary = %s_summary, .self = &m,\n"
+           "        .source = %s,\n", M, g->name, M, c_string(src));
     emit_dims(e, "in", &g->nodes[g->input].shape);
     emit_dims(e, "out", &g->nodes[g->output].shape);
     emit_dims(e, "target", &g->target);
@@ -1256,7 +1257,77 @@ static void emit_main(Emit *e, const char *src)
         F(g->sched_gamma), (long long)g->sched_t_max, F(g->sched_eta_min), min_batch(g));
 }
 
+static void emit_file(FILE *f, const Graph *g, const char *source_path);
+
+/* Writes text to f with every line of more than MAX_LINE characters broken
+ * after a ", " (outside string and character literals), the rest indented
+ * four more than the line; a preprocessor line, a comment's line, or one
+ * with no such place, stays as it is. So the generated C keeps the width a person would. */
+enum { MAX_LINE = 99 };
+static void write_wrapped(FILE *f, const char *text, size_t len)
+{
+    const char *end = text + len;
+    for (const char *line = text; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        const char *stop = nl ? nl : end;
+        size_t indent = strspn(line, " ");
+        const char *rest = line;
+        bool cpp = line[indent] == '#' || line[indent] == '*' || !strncmp(line + indent, "/*", 2);
+        char quote = 0;
+        bool continued = false;
+        while (!cpp && stop - rest > (continued ? MAX_LINE - (long)indent - 4 : MAX_LINE)) {
+            long room = continued ? MAX_LINE - (long)indent - 4 : MAX_LINE;
+            const char *cut = NULL;
+            for (const char *c = rest; c < stop - 1 && c - rest < room; c++) {
+                if (quote) {
+                    if (*c == '\\')
+                        c++;
+                    else if (*c == quote)
+                        quote = 0;
+                } else if (*c == '"' || *c == '\'') {
+                    quote = *c;
+                } else if (c[0] == ',' && c[1] == ' ') {
+                    cut = c + 1;
+                }
+            }
+            quote = 0;  /* the scan restarts at rest, from outside any literal (cut was outside) */
+            if (!cut)
+                break;
+            if (continued)
+                fprintf(f, "%*s", (int)indent + 4, "");
+            fwrite(rest, 1, (size_t)(cut - rest), f);
+            fputc('\n', f);
+            rest = cut + strspn(cut, " ");
+            continued = true;
+        }
+        if (continued)
+            fprintf(f, "%*s", (int)indent + 4, "");
+        fwrite(rest, 1, (size_t)(stop - rest), f);
+        if (nl)
+            fputc('\n', f);
+        line = nl ? nl + 1 : end;
+    }
+}
+
 void emit_c(FILE *f, const Graph *g, const char *source_path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) {
+        perror("nnc: open_memstream");
+        exit(1);
+    }
+    emit_file(mem, g, source_path);
+    if (fclose(mem) != 0) {
+        perror("nnc: writing the C");
+        exit(1);
+    }
+    write_wrapped(f, text, len);
+    free(text);
+}
+
+static void emit_file(FILE *f, const Graph *g, const char *source_path)
 {
     Emit e = {.g = g, .out = f, .M = g->name, .U = upper(g->name)};
     e.use_v = xalloc(sizeof(bool) * (size_t)g->nnodes);
