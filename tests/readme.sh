@@ -15,6 +15,10 @@
 #   tests/readme.sh [FILE.md]     (default README.md; run from anywhere)
 set -eu
 cd "$(dirname "$0")/.."
+# `nnc -o` compiles with $CC: under make SANITIZE=1 the runtime is sanitized,
+# so the trainers it builds link the sanitizers too (LDFLAGS, as tests/e2e.sh)
+CC="${CC:-cc} ${LDFLAGS:-}"
+export CC
 ROOT=$(pwd)
 DOC=${1:-README.md}
 W=$ROOT/build/tests/readme
