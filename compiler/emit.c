@@ -2,46 +2,31 @@
  *
  * The file holds everything specific to the model: its sizes as constants,
  * a table of its parameters under PyTorch's state_dict names, its state as
- * four blocks allocated once (parameters, gradients, activations, activation
- * gradients), the functions forward / loss / backward / zero_grad / step /
+ * a few blocks allocated once (parameters, gradients, buffers, optimizer
+ * state, scratch, the activation arena), each layer's kernel dims as one
+ * constant, the functions forward / loss / backward / zero_grad / step /
  * save / load, and a main() — the trainer — that -DNNC_NO_MAIN leaves out so
  * the model can be embedded. The arithmetic is in the runtime's kernels
  * (runtime/nnrt.h); main() and save / load use its host side
- * (runtime/host/nnrt_host.h), which an embedded model leaves out.
+ * (runtime/host/nnrt_host.h), which an embedded model leaves out. The
+ * header comment lists the arena's buffers with their lifetimes (plan.c),
+ * which say why buffers that share memory are safe.
  *
- * Each function body is first written to a buffer while the values it uses
- * are recorded, so that only those get a local pointer: the output has no
- * unused variables and every pointer is named after the model's value.
+ * Each node's kernel calls are its operation's (OpDef.emit_forward and
+ * emit_backward, in compiler/ops/, with the writers of emit.h). Each
+ * function body is first written to a buffer while the names it uses are
+ * recorded, so that only those get a local: the output has no unused
+ * variables, and every pointer is named after the model's value or the
+ * parameter's state_dict name.
  */
 #include "nnc.h"
+#include "emit.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ==== the helpers the operations' emitters use ====
- *
- * Everything the per-operation functions below may call: the Emit state
- * and the small writers of names, literals and dims. Kept together so that
- * it can become compiler/emit.h when the operations move to their own files. */
-
-typedef struct Emit {
-    const Graph *g;
-    FILE *out;              /* the file, or the current function's buffer */
-    const char *M;          /* model name, as a C prefix */
-    const char *U;          /* its upper-case form, for macros */
-    char **vname;           /* per node: "v_conv1" */
-    bool *use_v, *use_d;    /* per node: the function refers to v_ / d_ */
-    int *zero_start, *zero_at;  /* the nodes whose gradient backward step t zeroes
-                                 * (Node.zero_before): zero_at[zero_start[t] .. zero_start[t + 1]) */
-    bool *grad_written;     /* per layer, while backward is emitted: an earlier call wrote its
-                             * parameters' gradients (a layer applied twice) */
-    bool fused;             /* emitting backward_step: plain SGD made inside the linear backward */
-    bool *stepped;          /* per layer, then: its update is made (the fused linear kernel) */
-} Emit;
-
-static void out(Emit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out(Emit *e, const char *fmt, ...)
+void out(Emit *e, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -50,14 +35,14 @@ static void out(Emit *e, const char *fmt, ...)
 }
 
 /* the value of node id, as a C expression; records the use */
-static const char *V(Emit *e, int id)
+const char *V(Emit *e, int id)
 {
     e->use_v[id] = true;
     return xprintf("v_%s", e->vname[id]);
 }
 
 /* the gradient of node id, or NULL when backward does not need it */
-static const char *D(Emit *e, int id)
+const char *D(Emit *e, int id)
 {
     if (!e->g->nodes[id].needs_grad)
         return "NULL";
@@ -65,20 +50,28 @@ static const char *D(Emit *e, int id)
     return xprintf("d_%s", e->vname[id]);
 }
 
+/* a pointer to node n's kernels' dims at batch n ("&conv1_dims"; the
+ * constant is the op's dims emitter's); records the use */
+const char *DIMS(Emit *e, const Node *n)
+{
+    e->use_dims[n->id] = true;
+    return xprintf("&%s", e->dname[n->id]);
+}
+
 /* a float literal: 0.01f, 1.0f, 1e-08f */
-static char *F(double v)
+char *F(double v)
 {
     char *t = xprintf("%.9g", v);
     return strpbrk(t, ".en") ? xprintf("%sf", t) : xprintf("%s.0f", t);
 }
 
 /* "[n, 6, 28, 28]": a shape with the batch */
-static char *nshape(const Shape *s)
+char *nshape(const Shape *s)
 {
     return xprintf("[n, %s", shape_str(s) + 1);
 }
 /* the layer's parameter called what ("weight", "running_mean"), or NULL */
-static const Param *lparam(const Node *n, const char *what)
+const Param *lparam(const Node *n, const char *what)
 {
     size_t k = strlen(n->layer->name);
     for (int i = 0; i < n->layer->nparams; i++)
@@ -86,78 +79,39 @@ static const Param *lparam(const Node *n, const char *what)
             return &n->layer->params[i];
     return NULL;
 }
-static const Param *weight(const Node *n) { return lparam(n, "weight"); }
-static const Param *bias(const Node *n) { return lparam(n, "bias"); }
+const Param *weight(const Node *n) { return lparam(n, "weight"); }
+const Param *bias(const Node *n) { return lparam(n, "bias"); }
 
 /* the node whose memory holds n's value (itself unless n is a view) */
-static int storage(const Graph *g, int id)
+int storage(const Graph *g, int id)
 {
     while (g->nodes[id].alias >= 0)
         id = g->nodes[id].alias;
     return id;
 }
 
-/* forward: with the fused ReLU; backward: pooled or not (plan.c's fusions) */
-static void conv_dims(Emit *e, const Node *n, bool backward)
-{
-    nnrt_conv2d_dims d = plan_conv_dims(e->g, n, 0);
-    out(e, "&(nnrt_conv2d_dims){.N = n, .C = %d, .H = %d, .W = %d, .K = %d, .R = %d, .S = %d,\n"
-           "            .P = %d, .Q = %d, .stride_h = %d, .stride_w = %d, .pad_h = %d, .pad_w = %d,\n"
-           "            .dil_h = %d, .dil_w = %d, .groups = %d%s%s%s%s}",
-        d.C, d.H, d.W, d.K, d.R, d.S, d.P, d.Q, d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w,
-        d.groups, !backward && d.relu ? ", .relu = 1" : "", backward && d.pooled ? ", .pooled = 1" : "",
-        backward && d.assign_dx ? ", .assign_dx = 1" : "", backward && d.defer_dw ? ", .defer_dw = 1" : "");
-}
-
-/* what a call to a pooling kernel is told: backward, with max pooling's
- * flags (plan.c's fusions); a forward keeping its choices, the ReLU's */
-enum { POOL_FWD, POOL_FWD_ARGMAX, POOL_BWD };
-static void pool_dims(Emit *e, const Node *n, int call)
-{
-    const Shape *in = &e->g->nodes[n->in[0]].shape;
-    out(e, "&(nnrt_pool2d_dims){.N = n, .C = %lld, .H = %lld, .W = %lld, .P = %lld, .Q = %lld,\n"
-           "            .kh = %lld, .kw = %lld, .stride_h = %lld, .stride_w = %lld, .pad_h = %lld, .pad_w = %lld,\n"
-           "            .count_include_pad = %d%s%s}",
-        (long long)in->dim[0], (long long)in->dim[1], (long long)in->dim[2], (long long)n->shape.dim[1],
-        (long long)n->shape.dim[2], (long long)n->kernel[0], (long long)n->kernel[1], (long long)n->stride[0],
-        (long long)n->stride[1], (long long)n->pad[0], (long long)n->pad[1], n->count_include_pad,
-        call != POOL_FWD && n->relu ? ", .relu = 1" : "", call == POOL_BWD && n->assign ? ", .assign = 1" : "");
-}
-
 /* a max-pool's choices (plan.c: argmax), bytes in the arena */
-static const char *pool_codes(Emit *e, const Node *n)
+const char *pool_codes(Emit *e, const Node *n)
 {
     (void)e;
     return xprintf("(unsigned char *)(m->act + B * %zu)", n->aux);
 }
 
-static void bn_dims(Emit *e, const Node *n)
-{
-    const Shape *s = &n->shape;
-    long long hw = s->ndim == 3 ? (long long)(s->dim[1] * s->dim[2]) : s->ndim == 2 ? (long long)s->dim[1] : 1;
-    out(e, "&(nnrt_bn_dims){.N = n, .C = %lld, .HW = %lld, .eps = %s, .momentum = %s}",
-        (long long)s->dim[0], hw, F(n->layer->eps), F(n->layer->momentum));
-}
-
-/* a parameter in the parameter block (or buffer), its gradient, or NULL */
-static const char *param_ptr(const char *block, const Param *p)
+/* A tensor of the state_dict by its name: "conv1_weight" (in m->param, or
+ * m->buf for a buffer), or "grad" its gradient, "conv1_weight_grad"; NULL
+ * for none. Records the use. */
+const char *param_ptr(Emit *e, const char *block, const Param *p)
 {
     if (!p)
         return "NULL";
-    return xprintf("m->%s + %zu", p->buffer ? "buf" : block, p->offset);
-}
-
-/* softmax's view [outer, C, inner] of a per-sample shape, along 1-based dim d */
-static void softmax_view(const Node *n, long long *outer, long long *c, long long *inner)
-{
-    *outer = *inner = 1;
-    for (int i = 0; i < n->shape.ndim; i++) {
-        if (i < n->dim - 1)
-            *outer *= n->shape.dim[i];
-        else if (i > n->dim - 1)
-            *inner *= n->shape.dim[i];
+    int k = namemap_get(&e->pindex, p->name);
+    assert(k >= 0);
+    if (!strcmp(block, "grad") && !p->buffer) {
+        e->use_g[k] = true;
+        return xprintf("%s_grad", e->pname[k]);
     }
-    *c = n->shape.dim[n->dim - 1];
+    e->use_p[k] = true;
+    return e->pname[k];
 }
 
 /* a comment line: conv1: conv2d [n, 1, 32, 32] -> [n, 6, 28, 28]  (line 13) */
@@ -169,13 +123,13 @@ static void node_comment(Emit *e, const Node *n, const char *what)
 }
 
 /* floats per sample in n's value */
-static size_t node_numel(const Node *n)
+size_t node_numel(const Node *n)
 {
     return (size_t)shape_numel(&n->shape);
 }
 
 /* how many nodes apply layer l */
-static int layer_uses(const Graph *g, const Layer *l)
+int layer_uses(const Graph *g, const Layer *l)
 {
     int k = 0;
     for (int i = 0; i < g->nnodes; i++)
@@ -189,362 +143,36 @@ static int layer_uses(const Graph *g, const Layer *l)
  * (m->grad_zero); the first write then assigns them: the kernel does
  * (linear), or, with zeroes, the gradients are cleared just before (zero:
  * the small ones of convolutions and batch norms). */
-static bool first_grads(Emit *e, const Node *n, bool zero)
+bool first_grads(Emit *e, const Node *n, bool zero)
 {
     size_t l = (size_t)(n->layer - e->g->layers);
     if (e->grad_written[l])
         return false;
     e->grad_written[l] = true;
+    int nz = 0;
+    for (int k = 0; zero && k < n->layer->nparams; k++)
+        nz += !n->layer->params[k].buffer;
+    if (nz)
+        out(e, "    if (m->grad_zero) {\n");
     for (int k = 0; zero && k < n->layer->nparams; k++) {
         const Param *p = &n->layer->params[k];
         if (!p->buffer)
-            out(e, "    if (m->grad_zero)\n        memset(m->grad + %zu, 0, sizeof(float) * %zu);  /* %s */\n",
-                p->offset, p->numel, p->name);
+            out(e, "        memset(%s, 0, sizeof(float) * %zu);\n", param_ptr(e, "grad", p), p->numel);
     }
+    if (nz)
+        out(e, "    }\n");
     return true;
 }
 
-/* ==== operations: the forward and backward of each, side by side ====
- *
- * One pair of functions per operation, dispatched by `emitters` below
- * (indexed by OpKind). Each writes the node's comment-less kernel call(s);
- * the callers write the comment line and skip nodes that need nothing. They
- * use only the helper section above, so a family's pair can move to a file
- * of its own (compiler/ops/<family>.c) unchanged. */
-
-/* input: the caller's pointer; no code */
-static void input_forward(Emit *e, const Node *n) { (void)e, (void)n; }
-static void input_backward(Emit *e, const Node *n) { (void)e, (void)n; }
-
-static void conv2d_forward(Emit *e, const Node *n)
-{
-    out(e, "    nnrt_conv2d_forward(%s, %s, %s, %s,\n        ", V(e, n->id), V(e, n->in[0]),
-        param_ptr("param", weight(n)), param_ptr("param", bias(n)));
-    conv_dims(e, n, false);
-    out(e, ");\n");
-}
-
-static void conv2d_backward(Emit *e, const Node *n)
-{
-    int in = n->in[0];
-    first_grads(e, n, true);
-    if (n->pool >= 0) {     /* d conv: the max-pool's backward, made inside */
-        const Node *p = &e->g->nodes[n->pool];
-        out(e, "    nnrt_conv2d_backward_pooled(%s, %s, %s, %s, %s,\n        ", D(e, in),
-            param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, p->id), pool_codes(e, p));
-        pool_dims(e, p, POOL_BWD);
-        out(e, ",\n        %s, %s,\n        ", V(e, in), param_ptr("param", weight(n)));
-    } else {
-        out(e, "    nnrt_conv2d_backward(%s, %s, %s, %s, %s, %s,\n        ", D(e, in),
-            param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
-            param_ptr("param", weight(n)));
-    }
-    conv_dims(e, n, true);
-    out(e, ");\n");
-}
-
-static void linear_forward(Emit *e, const Node *n)
-{
-    out(e, "    nnrt_linear_forward(%s, %s, %s, %s, n, %lld, %lld);\n", V(e, n->id), V(e, n->in[0]),
-        param_ptr("param", weight(n)), param_ptr("param", bias(n)), (long long)n->layer->in,
-        (long long)n->layer->out);
-}
-
-static void linear_backward(Emit *e, const Node *n)
-{
-    const Graph *g = e->g;
-    int in = n->in[0];
-    if (e->fused && layer_uses(g, n->layer) == 1) {   /* the layer's only backward: update here */
-        first_grads(e, n, false);
-        e->stepped[n->layer - g->layers] = true;
-        out(e, "    nnrt_linear_backward_sgd(%s, %s, %s, %s, %s, %s, %s, n, %lld, %lld, lr);\n", D(e, in),
-            param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in),
-            param_ptr("param", weight(n)), param_ptr("param", bias(n)), (long long)n->layer->in,
-            (long long)n->layer->out);
-        return;
-    }
-    /* the first write of the gradients assigns them when zero_grad marked them zero */
-    const char *args = xprintf("%s, %s, %s, %s, %s, %s, n, %lld, %lld", D(e, in), param_ptr("grad", weight(n)),
-        param_ptr("grad", bias(n)), D(e, n->id), V(e, in), param_ptr("param", weight(n)),
-        (long long)n->layer->in, (long long)n->layer->out);
-    if (first_grads(e, n, false))
-        out(e, "    if (m->grad_zero)\n        nnrt_linear_backward_first(%s);\n"
-               "    else\n        nnrt_linear_backward(%s);\n", args, args);
-    else
-        out(e, "    nnrt_linear_backward(%s);\n", args);
-}
-
-/* batchnorm1d and batchnorm2d */
-static void batchnorm_forward(Emit *e, const Node *n)
-{
-    int in = n->in[0];
-    out(e, "    if (m->training)\n        nnrt_batchnorm_forward_train(%s, m->scratch + %zu, m->scratch + %zu, %s, %s, %s, %s, %s,\n            ",
-        V(e, n->id), n->scratch, n->scratch + (size_t)n->shape.dim[0], param_ptr("buf", lparam(n, "running_mean")),
-        param_ptr("buf", lparam(n, "running_var")), V(e, in), param_ptr("param", weight(n)),
-        param_ptr("param", bias(n)));
-    bn_dims(e, n);
-    out(e, ");\n    else\n        nnrt_batchnorm_forward_eval(%s, %s, %s, %s, %s, %s,\n            ", V(e, n->id),
-        V(e, in), param_ptr("param", weight(n)), param_ptr("param", bias(n)),
-        param_ptr("buf", lparam(n, "running_mean")), param_ptr("buf", lparam(n, "running_var")));
-    bn_dims(e, n);
-    out(e, ");\n");
-}
-
-static void batchnorm_backward(Emit *e, const Node *n)
-{
-    int in = n->in[0];
-    first_grads(e, n, true);
-    out(e, "    nnrt_batchnorm_backward(%s, %s, %s, %s, %s, m->scratch + %zu, m->scratch + %zu, %s,\n        ",
-        D(e, in), param_ptr("grad", weight(n)), param_ptr("grad", bias(n)), D(e, n->id), V(e, in), n->scratch,
-        n->scratch + (size_t)n->shape.dim[0], param_ptr("param", weight(n)));
-    bn_dims(e, n);
-    out(e, ");\n");
-}
-
-static void maxpool2d_forward(Emit *e, const Node *n)
-{
-    int in = n->in[0];
-    if (n->argmax) {
-        out(e, "    nnrt_maxpool2d_forward_argmax(%s, %s, %s,\n        ", V(e, n->id), pool_codes(e, n), V(e, in));
-        pool_dims(e, n, POOL_FWD_ARGMAX);
-    } else {
-        out(e, "    nnrt_maxpool2d_forward(%s, %s,\n        ", V(e, n->id), V(e, in));
-        pool_dims(e, n, POOL_FWD);
-    }
-    out(e, ");\n");
-}
-
-static void maxpool2d_backward(Emit *e, const Node *n)
-{
-    int in = n->in[0];
-    if (n->into_conv) {
-        const char *s = e->vname[storage(e->g, in)];
-        out(e, "    /* done by the backward of %s, sample by sample: d %s needs no buffer */\n", s, s);
-        return;
-    }
-    if (n->argmax)
-        out(e, "    nnrt_maxpool2d_backward_argmax(%s, %s, %s,\n        ", D(e, in), D(e, n->id),
-            pool_codes(e, n));
-    else
-        out(e, "    nnrt_maxpool2d_backward(%s, %s, %s,\n        ", D(e, in), D(e, n->id), V(e, in));
-    pool_dims(e, n, POOL_BWD);
-    out(e, ");\n");
-}
-
-static void avgpool2d_forward(Emit *e, const Node *n)
-{
-    out(e, "    nnrt_avgpool2d_forward(%s, %s,\n        ", V(e, n->id), V(e, n->in[0]));
-    pool_dims(e, n, POOL_FWD);
-    out(e, ");\n");
-}
-
-static void avgpool2d_backward(Emit *e, const Node *n)
-{
-    out(e, "    nnrt_avgpool2d_backward(%s, %s,\n        ", D(e, n->in[0]), D(e, n->id));
-    pool_dims(e, n, POOL_FWD);
-    out(e, ");\n");
-}
-
-static void adaptive_avgpool2d_forward(Emit *e, const Node *n)
-{
-    const Shape *is = &e->g->nodes[n->in[0]].shape;
-    out(e, "    nnrt_adaptive_avgpool2d_forward(%s, %s, n, %lld, %lld, %lld, %lld, %lld);\n", V(e, n->id),
-        V(e, n->in[0]), (long long)is->dim[0], (long long)is->dim[1], (long long)is->dim[2],
-        (long long)n->shape.dim[1], (long long)n->shape.dim[2]);
-}
-
-static void adaptive_avgpool2d_backward(Emit *e, const Node *n)
-{
-    const Shape *is = &e->g->nodes[n->in[0]].shape;
-    out(e, "    nnrt_adaptive_avgpool2d_backward(%s, %s, n, %lld, %lld, %lld, %lld, %lld);\n", D(e, n->in[0]),
-        D(e, n->id), (long long)is->dim[0], (long long)is->dim[1], (long long)is->dim[2],
-        (long long)n->shape.dim[1], (long long)n->shape.dim[2]);
-}
-
-/* relu, sigmoid, tanh and gelu forward: out = f(in), elementwise */
-static void unary_forward(Emit *e, const Node *n)
-{
-    out(e, "    nnrt_%s_forward(%s, %s, (size_t)n * %zu);\n", op_name(n->op), V(e, n->id), V(e, n->in[0]),
-        node_numel(n));
-}
-
-/* sigmoid and tanh backward read their output */
-static void unary_backward(Emit *e, const Node *n)
-{
-    out(e, "    nnrt_%s_backward(%s, %s, %s, (size_t)n * %zu);\n", op_name(n->op), D(e, n->in[0]), D(e, n->id),
-        V(e, n->id), node_numel(n));
-}
-
-static void relu_forward(Emit *e, const Node *n)
-{
-    if (n->alias >= 0)
-        out(e, "    /* fused: %s applied it, in place (%s is a view of it) */\n", e->vname[n->in[0]],
-            e->vname[n->id]);
-    else
-        unary_forward(e, n);
-}
-
-static void relu_backward(Emit *e, const Node *n)
-{
-    if (n->folded)
-        out(e, "    /* folded into the backward of the max-pool after it */\n");
-    else if (n->alias >= 0)     /* in place: its gradient is its input's */
-        out(e, "    nnrt_relu_backward_inplace(%s, %s, (size_t)n * %zu);\n", D(e, n->id), V(e, n->id),
-            node_numel(n));
-    else
-        unary_backward(e, n);
-}
-
-/* gelu's and silu's backward read their input */
-static void unary_backward_from_input(Emit *e, const Node *n)
-{
-    out(e, "    nnrt_%s_backward(%s, %s, %s, (size_t)n * %zu);\n", op_name(n->op), D(e, n->in[0]), D(e, n->id),
-        V(e, n->in[0]), node_numel(n));
-}
-
-static void leaky_relu_forward(Emit *e, const Node *n)
-{
-    out(e, "    nnrt_leaky_relu_forward(%s, %s, (size_t)n * %zu, %s);\n", V(e, n->id), V(e, n->in[0]),
-        node_numel(n), F(n->alpha));
-}
-
-static void leaky_relu_backward(Emit *e, const Node *n)
-{
-    out(e, "    nnrt_leaky_relu_backward(%s, %s, %s, (size_t)n * %zu, %s);\n", D(e, n->in[0]), D(e, n->id),
-        V(e, n->in[0]), node_numel(n), F(n->alpha));
-}
-
-/* softmax and log_softmax */
-static void softmax_forward(Emit *e, const Node *n)
-{
-    long long o, c, i;
-    softmax_view(n, &o, &c, &i);
-    out(e, "    nnrt_%s_forward(%s, %s, n * %lld, %lld, %lld);\n", op_name(n->op), V(e, n->id), V(e, n->in[0]),
-        o, c, i);
-}
-
-static void softmax_backward(Emit *e, const Node *n)
-{
-    long long o, c, i;
-    softmax_view(n, &o, &c, &i);
-    out(e, "    nnrt_%s_backward(%s, %s, %s, n * %lld, %lld, %lld);\n", op_name(n->op), D(e, n->in[0]),
-        D(e, n->id), V(e, n->id), o, c, i);
-}
-
-static void dropout_forward(Emit *e, const Node *n)
-{
-    size_t numel = node_numel(n);
-    int in = n->in[0];
-    out(e, "    if (m->training) {   /* a fresh mask each step, from the seed: deterministic */\n"
-           "        nnrt_rng rng;\n"
-           "        nnrt_rng_seed(&rng, m->seed ^ (0x9e3779b97f4a7c15u * ((uint64_t)m->steps + 1)) ^ %du);\n"
-           "        nnrt_dropout_forward(%s, m->act + B * %zu, %s, (size_t)n * %zu, %s, &rng);\n"
-           "    } else {\n"
-           "        memcpy(%s, %s, sizeof(float) * (size_t)n * %zu);\n"
-           "    }\n",
-        n->id, V(e, n->id), n->aux, V(e, in), numel, F(n->alpha), V(e, n->id), V(e, in), numel);
-}
-
-static void dropout_backward(Emit *e, const Node *n)
-{
-    size_t numel = node_numel(n);
-    int in = n->in[0];
-    out(e, "    if (m->training)\n"
-           "        nnrt_dropout_backward(%s, %s, m->act + B * %zu, (size_t)n * %zu);\n"
-           "    else\n"
-           "        nnrt_accumulate(%s, %s, (size_t)n * %zu);\n",
-        D(e, in), D(e, n->id), n->aux, numel, D(e, in), D(e, n->id), numel);
-}
-
-static void flatten_forward(Emit *e, const Node *n)
-{
-    out(e, "    /* a view: %s shares the memory of %s */\n", e->vname[n->id], e->vname[n->in[0]]);
-}
-
-static void flatten_backward(Emit *e, const Node *n)
-{
-    out(e, "    /* a view: d %s is d %s */\n", e->vname[n->id], e->vname[n->in[0]]);
-}
-
-static void add_forward(Emit *e, const Node *n)
-{
-    out(e, "    nnrt_add_forward(%s, %s, %s, (size_t)n * %zu);\n", V(e, n->id), V(e, n->in[0]), V(e, n->in[1]),
-        node_numel(n));
-}
-
-static void add_backward(Emit *e, const Node *n)
-{
-    for (int k = 0; k < 2; k++)
-        if (e->g->nodes[n->in[k]].needs_grad)
-            out(e, "    nnrt_accumulate(%s, %s, (size_t)n * %zu);\n", D(e, n->in[k]), D(e, n->id),
-                node_numel(n));
-}
-
-/* concat along channels: each input is copied to (forward) or from
- * (backward) its channels [c0, c0 + ck) of the output */
-static void concat_forward(Emit *e, const Node *n)
-{
-    long long inner = (long long)(node_numel(n) / (size_t)n->shape.dim[0]), c0 = 0;
-    for (int k = 0; k < n->nin; k++) {
-        long long ck = e->g->nodes[n->in[k]].shape.dim[0];
-        out(e, "    nnrt_concat_forward(%s, %s, n, %lld, %lld, %lld, %lld);\n", V(e, n->id), V(e, n->in[k]), ck,
-            (long long)n->shape.dim[0], c0, inner);
-        c0 += ck;
-    }
-}
-
-static void concat_backward(Emit *e, const Node *n)
-{
-    long long inner = (long long)(node_numel(n) / (size_t)n->shape.dim[0]), c0 = 0;
-    for (int k = 0; k < n->nin; k++) {
-        long long ck = e->g->nodes[n->in[k]].shape.dim[0];
-        if (e->g->nodes[n->in[k]].needs_grad)
-            out(e, "    nnrt_concat_backward(%s, %s, n, %lld, %lld, %lld, %lld);\n", D(e, n->in[k]),
-                D(e, n->id), ck, (long long)n->shape.dim[0], c0, inner);
-        c0 += ck;
-    }
-}
-
-/* Per OpKind: writes its forward, and its backward (given the gradient of
- * its output, the gradients of its inputs and parameters). backward_always:
- * the backward runs even when no input needs a gradient (a layer's
- * parameters do; add and concat pass gradients to several inputs, some of
- * which may need one). */
-static const struct {
-    void (*forward)(Emit *e, const Node *n);
-    void (*backward)(Emit *e, const Node *n);
-    bool backward_always;
-} emitters[] = {
-    [OP_INPUT] = {input_forward, input_backward, false},
-    [OP_CONV2D] = {conv2d_forward, conv2d_backward, true},
-    [OP_LINEAR] = {linear_forward, linear_backward, true},
-    [OP_BATCHNORM1D] = {batchnorm_forward, batchnorm_backward, true},
-    [OP_BATCHNORM2D] = {batchnorm_forward, batchnorm_backward, true},
-    [OP_MAXPOOL2D] = {maxpool2d_forward, maxpool2d_backward, false},
-    [OP_AVGPOOL2D] = {avgpool2d_forward, avgpool2d_backward, false},
-    [OP_ADAPTIVE_AVGPOOL2D] = {adaptive_avgpool2d_forward, adaptive_avgpool2d_backward, false},
-    [OP_RELU] = {relu_forward, relu_backward, false},
-    [OP_LEAKY_RELU] = {leaky_relu_forward, leaky_relu_backward, false},
-    [OP_SIGMOID] = {unary_forward, unary_backward, false},
-    [OP_TANH] = {unary_forward, unary_backward, false},
-    [OP_GELU] = {unary_forward, unary_backward_from_input, false},
-    [OP_SILU] = {unary_forward, unary_backward_from_input, false},
-    [OP_SOFTMAX] = {softmax_forward, softmax_backward, false},
-    [OP_LOG_SOFTMAX] = {softmax_forward, softmax_backward, false},
-    [OP_DROPOUT] = {dropout_forward, dropout_backward, false},
-    [OP_FLATTEN] = {flatten_forward, flatten_backward, false},
-    [OP_ADD] = {add_forward, add_backward, true},
-    [OP_CONCAT] = {concat_forward, concat_backward, true},
-};
-_Static_assert(sizeof emitters / sizeof *emitters == OP_COUNT, "every operation in ops/list.h has an emitter");
+/* ---- the nodes: each one's C, as its operation writes it (OpDef, compiler/ops/) ---- */
 
 static void emit_forward_node(Emit *e, const Node *n)
 {
     if (n->op == OP_INPUT)
         return;
     node_comment(e, n, "");
-    assert(emitters[n->op].forward);
-    emitters[n->op].forward(e, n);
+    assert(op_def(n->op)->emit_forward);
+    op_def(n->op)->emit_forward(e, n);
 }
 
 /* backward of one node: the gradients of its inputs (where needed) and of its
@@ -553,37 +181,79 @@ static void emit_backward_node(Emit *e, const Node *n)
 {
     if (n->op == OP_INPUT || !n->needs_grad)
         return;
-    if (!e->g->nodes[n->in[0]].needs_grad && !emitters[n->op].backward_always)
+    if (!e->g->nodes[n->in[0]].needs_grad && !op_def(n->op)->backward_always)
         return;
     node_comment(e, n, "d ");
-    assert(emitters[n->op].backward);
-    emitters[n->op].backward(e, n);
+    assert(op_def(n->op)->emit_backward);
+    op_def(n->op)->emit_backward(e, n);
 }
 /* ---- names ---- */
 
 
-/* Values are named after their layer or operation; repeated ones get _1, _2,
- * and a name another value already has (a layer called relu_1) gets a `_` more */
+/* a C name not yet taken: name, or name with `_` added until it is free */
+static char *fresh(NameMap *taken, char *name)
+{
+    while (namemap_get(taken, name) >= 0)
+        name = xprintf("%s_", name);
+    namemap_put(taken, name, 1);
+    return name;
+}
+
+/* The generated functions' local names. Values are named after their layer
+ * or operation; repeated ones get _1, _2, and a name another value already
+ * has (a layer called relu_1) gets a `_` more. Their value is v_NAME, their
+ * gradient d_NAME, their kernels' dims NAME_dims. The tensors of the
+ * state_dict are named after it with `_` for `.` (conv1_weight, its
+ * gradient conv1_weight_grad). A name already taken gets a `_` more. */
 static void name_values(Emit *e)
 {
     const Graph *g = e->g;
-    NameMap count = {0}, seen = {0}, taken = {0};
+    NameMap count = {0}, seen = {0}, labels = {0}, taken = {0};
+    static const char *const fixed[] = {"B", "n", "m", "lr", "step", "input", "rng", "target"};
+    for (size_t k = 0; k < sizeof fixed / sizeof *fixed; k++)
+        namemap_put(&taken, fixed[k], 1);
     for (int i = 0; i < g->nnodes; i++) {
         int c = namemap_get(&count, g->nodes[i].label);
         namemap_put(&count, g->nodes[i].label, c < 0 ? 1 : c + 1);
     }
     e->vname = xalloc(sizeof(char *) * (size_t)g->nnodes);
+    e->dname = xalloc(sizeof(char *) * (size_t)g->nnodes);
     for (int i = 0; i < g->nnodes; i++) {
         const char *label = g->nodes[i].label;
         int index = namemap_get(&seen, label);
         index = index < 0 ? 1 : index + 1;
         namemap_put(&seen, label, index);
         char *name = namemap_get(&count, label) == 1 ? xprintf("%s", label) : xprintf("%s_%d", label, index);
-        while (namemap_get(&taken, name) >= 0)
+        while (namemap_get(&labels, name) >= 0)
             name = xprintf("%s_", name);
-        namemap_put(&taken, name, i);
+        namemap_put(&labels, name, i);
         e->vname[i] = name;
+        namemap_put(&taken, xprintf("v_%s", name), 1);
+        namemap_put(&taken, xprintf("d_%s", name), 1);
     }
+    for (int i = 0; i < g->nnodes; i++)
+        e->dname[i] = fresh(&taken, xprintf("%s_dims", e->vname[i]));
+    int nt = 0;
+    for (int l = 0; l < g->nlayers; l++)
+        nt += g->layers[l].nparams;
+    e->pname = xalloc(sizeof(char *) * (size_t)(nt + 1));
+    e->use_p = xalloc(sizeof(bool) * (size_t)(nt + 1));
+    e->use_g = xalloc(sizeof(bool) * (size_t)(nt + 1));
+    int k = 0;
+    for (int l = 0; l < g->nlayers; l++)
+        for (int q = 0; q < g->layers[l].nparams; q++, k++) {
+            const Param *p = &g->layers[l].params[q];
+            char *name = xstrdup(p->name);
+            for (char *c = name; *c; c++)
+                if (!isalnum((unsigned char)*c))
+                    *c = '_';
+            while (namemap_get(&taken, name) >= 0 || namemap_get(&taken, xprintf("%s_grad", name)) >= 0)
+                name = xprintf("%s_", name);
+            namemap_put(&taken, name, 1);
+            namemap_put(&taken, xprintf("%s_grad", name), 1);
+            e->pname[k] = name;
+            namemap_put(&e->pindex, p->name, k);
+        }
 }
 
 static char *upper(const char *s)
@@ -598,10 +268,15 @@ static char *upper(const char *s)
 
 typedef struct Buf { char *text; size_t len; FILE *f; FILE *saved; } Buf;
 
+static int count_tensors(const Graph *g);
+
 static void buf_begin(Emit *e, Buf *b)
 {
     memset(e->use_v, 0, sizeof(bool) * (size_t)e->g->nnodes);
     memset(e->use_d, 0, sizeof(bool) * (size_t)e->g->nnodes);
+    memset(e->use_dims, 0, sizeof(bool) * (size_t)e->g->nnodes);
+    memset(e->use_p, 0, sizeof(bool) * (size_t)count_tensors(e->g));
+    memset(e->use_g, 0, sizeof(bool) * (size_t)count_tensors(e->g));
     b->f = open_memstream(&b->text, &b->len);
     if (!b->f) {
         diag_fatal_plain("cannot create a memory buffer");
@@ -611,12 +286,24 @@ static void buf_begin(Emit *e, Buf *b)
     e->out = b->f;
 }
 
-/* Declares the pointers the body used, then writes the body. */
+/* Declares what the body used (the parameters by name, the values and
+ * gradients, the kernels' dims at the batch n), then writes the body. */
 static void buf_end(Emit *e, Buf *b, const char *input_expr)
 {
     fclose(b->f);
     e->out = b->saved;
     const Graph *g = e->g;
+    int k = 0;
+    for (int l = 0; l < g->nlayers; l++)
+        for (int q = 0; q < g->layers[l].nparams; q++, k++) {
+            const Param *p = &g->layers[l].params[q];
+            const char *sh = shape_str(&p->shape);
+            if (e->use_p[k])
+                out(e, "    float *%s = m->%s + %zu; /* %s */\n", e->pname[k], p->buffer ? "buf" : "param",
+                    p->offset, sh);
+            if (e->use_g[k])
+                out(e, "    float *%s_grad = m->grad + %zu;\n", e->pname[k], p->offset);
+        }
     for (int i = 0; i < g->nnodes; i++) {
         const Node *n = &g->nodes[i];
         const char *sh = nshape(&n->shape);
@@ -631,30 +318,122 @@ static void buf_end(Emit *e, Buf *b, const char *input_expr)
         if (e->use_d[i])
             out(e, "    float *d_%s = m->act + B * %zu; /* %s gradient */\n", e->vname[i], n->goffset, sh);
     }
+    for (int i = 0; i < g->nnodes; i++)
+        if (e->use_dims[i]) {
+            const char *t = op_def(g->nodes[i].op)->dims;
+            out(e, "    const nnrt_%s_dims %s = nnrt_%s_batch(%s_%s, n);\n", t, e->dname[i], t, e->M, e->dname[i]);
+        }
     fwrite(b->text, 1, b->len, e->out);
     free(b->text);
 }
 
+/* The dims of every node's kernels, one constant each, at batch 0 */
+static void emit_dims_constants(Emit *e)
+{
+    const Graph *g = e->g;
+    bool any = false;
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = &g->nodes[i];
+        if (!op_def(n->op)->dims)
+            continue;
+        if (!any)
+            out(e, "/* The dims of each layer's kernels, at batch 0: each call gives them its\n"
+                   " * batch (nnrt_conv2d_batch, ...). Their flags are the plan's fusions. */\n");
+        any = true;
+        out(e, "static const nnrt_%s_dims %s_%s = {", op_def(n->op)->dims, e->M, e->dname[i]);
+        op_def(n->op)->emit_dims(e, n);
+        out(e, "};\n");
+    }
+    if (any)
+        out(e, "\n");
+}
+
 /* ---- the parts of the file ---- */
+
+/* a step of the plan's timeline: "fwd conv1", "loss", "bwd fc2", "end" */
+static char *step_name(Emit *e, int t)
+{
+    int N = e->g->nnodes;
+    if (t < N)
+        return xprintf("fwd %s", e->vname[t]);
+    if (t == N)
+        return xstrdup("loss");
+    if (t < 2 * N)
+        return xprintf("bwd %s", e->vname[2 * N - t]);
+    return xstrdup(t == 2 * N ? "end" : "next forward");
+}
+
+/* what a buffer of the plan holds: "conv1 (= relu_1)", "d fc1", "mask of dropout" */
+static char *buffer_name(Emit *e, const PlanBuffer *b)
+{
+    const Graph *g = e->g;
+    const char *v = e->vname[b->node];
+    if (b->kind == BUF_GRAD)
+        return xprintf("d %s", v);
+    if (b->kind == BUF_MASK)
+        return xprintf("mask of %s", v);
+    if (b->kind == BUF_CHOICES)
+        return xprintf("choices of %s", v);
+    char *s = xstrdup(v);
+    int views = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        if (i != b->node && storage(g, i) == b->node)
+            s = xprintf("%s%s%s", s, views++ ? ", " : " (= ", e->vname[i]);
+    return views ? xprintf("%s)", s) : s;
+}
+
+/* The arena's buffers, where each lives and when: the plan's lifetimes,
+ * which are why buffers that share memory are safe. */
+static void emit_lifetimes(Emit *e)
+{
+    const Graph *g = e->g;
+    int wn = 6, wf = 10;    /* the widths of the columns buffer and from (at most 24) */
+    char **name = xalloc(sizeof(char *) * (size_t)(g->nbuffers + 1));
+    char **from = xalloc(sizeof(char *) * (size_t)(g->nbuffers + 1));
+    for (int i = 0; i < g->nbuffers; i++) {
+        name[i] = buffer_name(e, &g->buffers[i]);
+        from[i] = step_name(e, g->buffers[i].start);
+        wn = strlen(name[i]) > (size_t)wn ? (int)strlen(name[i]) : wn;
+        wf = strlen(from[i]) > (size_t)wf ? (int)strlen(from[i]) : wf;
+        wn = wn > 24 ? 24 : wn;
+        wf = wf > 24 ? 24 : wf;
+    }
+    out(e, " * The activation arena, per sample (m->act, B floats for each): every value,\n"
+           " * gradient (d), dropout mask and max-pool's choices (bytes), by offset, with\n"
+           " * its lifetime in a step: from the forward (fwd) of a node or the loss to\n"
+           " * the backward (bwd) of one, the end of backward, or the next forward.\n"
+           " * Buffers that share memory are never alive at the same time.\n"
+           " *   %-15s  %-*s  %-*s  %s\n", "floats", wn, "buffer", wf, "alive from", "to");
+    for (int i = 0; i < g->nbuffers; i++) {
+        const PlanBuffer *b = &g->buffers[i];
+        char *range = xprintf("[%zu, %zu)", b->offset, b->offset + b->size);
+        out(e, " *   %-15s  %-*s  %-*s  %s\n", range, wn, name[i], wf, from[i], step_name(e, b->end));
+    }
+}
 
 static void emit_header(Emit *e, const char *src)
 {
     const Graph *g = e->g;
-    out(e, "/* %s.c — the model `%s`, compiled by nnc %s from %s.\n", e->M, g->name, NNC_VERSION, src);
+    out(e, "/* %s.c — the model `%s`, compiled by nnc %s\n * from %s.\n", e->M, g->name, NNC_VERSION, src);
     out(e, " *\n"
            " * Generated code: change the model and run nnc again rather than editing this.\n"
            " * Build the trainer (main() and the checkpoints use the host library):\n"
            " *     cc -O2 %s.c -I<nnc>/runtime -I<nnc>/runtime/host <nnc>/build/libnnrt-host.a \\\n"
            " *         <nnc>/build/libnnrt.a -lcjson -lz -lm -lpthread -o %s\n"
-           " *     cc -O2 %s.c $(pkg-config --cflags --libs nnrt-host) -o %s   (after make install)\n"
+           " * or, after make install:\n"
+           " *     cc -O2 %s.c $(pkg-config --cflags --libs nnrt-host) -o %s\n"
            " * Embed the model in another program: compile with -DNNC_NO_MAIN and use the\n"
            " * %s_* functions below; it then needs only the kernels, nnrt.h and\n"
            " *     <nnc>/build/libnnrt.a -lm -lpthread   or   $(pkg-config --libs nnrt).\n"
-           " * %s_save and %s_load (safetensors checkpoints) are left out with it unless\n"
-           " * -DNNC_CHECKPOINTS is given too, which needs the host library (nnrt-host).\n"
+           " * %s_save and %s_load (safetensors checkpoints) are left out with it\n"
+           " * unless -DNNC_CHECKPOINTS is given too, which needs the host library.\n"
            " *\n",
         e->M, e->M, e->M, e->M, e->M, e->M, e->M);
     summary_print(e->out, g, " * ");
+    if (g->nbuffers) {
+        out(e, " *\n");
+        emit_lifetimes(e);
+    }
     out(e, " */\n"
            "#include <math.h>\n"
            "#include <stdio.h>\n"
@@ -770,18 +549,70 @@ static void emit_state(Emit *e)
             out(e, "}, %d, %zu, %zu, %s, %s},\n", q->buffer, q->offset, q->numel, inits[q->init], F(q->bound));
         }
     out(e, "};\n\n");
+    emit_dims_constants(e);
+}
+
+/* the values forward checks for m->nan_check: every one with memory of its own */
+static bool checked(const Node *n)
+{
+    return n->op != OP_INPUT && n->alias < 0;
+}
+
+/* Does node j's forward write memory (its value, mask or choices) that
+ * checked value v lives in? Then v is checked before j runs. */
+static bool overwrites(const Graph *g, int j, int v)
+{
+    const Node *x = &g->nodes[v];
+    size_t lo = x->offset, hi = x->offset + node_numel(x);
+    for (int b = 0; b < g->nbuffers; b++) {
+        const PlanBuffer *w = &g->buffers[b];
+        if (w->node == j && w->kind != BUF_GRAD && w->offset < hi && lo < w->offset + w->size)
+            return true;
+    }
+    return false;
+}
+
+/* The table of the values forward checks, and the check: a call checks the
+ * values [from, to), all still in their memory, in order */
+static void emit_check(Emit *e)
+{
+    const Graph *g = e->g;
+    out(e, "/* The values forward checks when m->nan_check is on, in order: name and\n"
+           " * line, place in the arena and floats, per sample. */\n");
+    out(e, "static const struct %s_value {\n"
+           "    const char *name;\n"
+           "    size_t offset, numel;\n"
+           "} %s_checked[] = {\n", e->M, e->M);
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = &g->nodes[i];
+        if (checked(n))
+            out(e, "    {\"%s (line %d)\", %zu, %zu},\n", e->vname[i], n->span.first_line, n->offset, node_numel(n));
+    }
+    out(e, "};\n\n");
+    out(e, "/* Names in m->nonfinite the first of the checked values [from, to) of\n"
+           " * forward that holds a NaN or an infinity, unless one is named already.\n"
+           " * Forward calls it before a value's memory is used again, and at its end. */\n"
+           "static void %s_check(%s *m, int n, int from, int to)\n{\n"
+           "    const size_t B = (size_t)m->batch;\n"
+           "    for (int i = from; i < to && !m->nonfinite; i++) {\n"
+           "        const float *p = m->act + B * %s_checked[i].offset;\n"
+           "        for (size_t k = 0; k < (size_t)n * %s_checked[i].numel; k++)\n"
+           "            if (!isfinite(p[k])) {\n"
+           "                m->nonfinite = %s_checked[i].name;\n"
+           "                break;\n"
+           "            }\n"
+           "    }\n}\n\n", e->M, e->M, e->M, e->M, e->M);
 }
 
 static void emit_forward(Emit *e)
 {
     const Graph *g = e->g;
     Buf b;
-    out(e, "/* Are all n values finite? (for m->nan_check) */\n"
-           "static int %s_finite(const float *p, size_t n)\n{\n"
-           "    for (size_t i = 0; i < n; i++)\n"
-           "        if (!isfinite(p[i]))\n"
-           "            return 0;\n"
-           "    return 1;\n}\n\n", e->M);
+    int nchecked = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        nchecked += checked(&g->nodes[i]);
+    if (nchecked)
+        emit_check(e);
     out(e, "/* Forward, as `output = net(input)`: input %s -> output %s.\n"
            " * n <= m->batch samples; returns the output (inside m->act). */\n",
         nshape(&g->nodes[g->input].shape), nshape(&g->nodes[g->output].shape));
@@ -790,14 +621,24 @@ static void emit_forward(Emit *e)
     buf_begin(e, &b);
     out(e, "\n");
     out(e, "    m->nonfinite = NULL;\n");
+    int from = 0, to = 0;       /* the checked values not yet checked: [from, to) */
+    int *which = xalloc(sizeof(int) * (size_t)(nchecked + 1));
     for (int i = 0; i < g->nnodes; i++) {
         const Node *nd = &g->nodes[i];
+        bool reuse = false;
+        for (int k = from; k < to && !reuse; k++)
+            reuse = overwrites(g, i, which[k]);
+        if (reuse) {
+            out(e, "    if (m->nan_check)    /* %s writes where values above are: check them first */\n"
+                   "        %s_check(m, n, %d, %d);\n", e->vname[i], e->M, from, to);
+            from = to;
+        }
         emit_forward_node(e, nd);
-        if (nd->op != OP_INPUT && nd->alias < 0)
-            out(e, "    if (m->nan_check && !m->nonfinite && !%s_finite(%s, (size_t)n * %lld))\n"
-                   "        m->nonfinite = \"%s (line %d)\";\n", e->M, V(e, i), (long long)shape_numel(&nd->shape),
-                e->vname[i], nd->span.first_line);
+        if (checked(nd))
+            which[to++] = i;
     }
+    if (to > from)
+        out(e, "    if (m->nan_check)\n        %s_check(m, n, %d, %d);\n", e->M, from, to);
     out(e, "\n    m->input = input;\n    m->n = n;\n    m->output = %s;\n    return m->output;\n}\n\n",
         V(e, g->output));
     buf_end(e, &b, "input");
@@ -818,8 +659,9 @@ static void emit_loss(Emit *e)
                                        "cross-entropy of the logits against class indices",
                                        "negative log-likelihood of log-probabilities against class indices",
                                        "binary cross-entropy of the logits"};
-    out(e, "/* The loss, as `loss = criterion(output, target)`: %s\n"
-           " * (reduction %s), of the last forward's output against target %s. */\n",
+    out(e, "/* The loss, as `loss = criterion(output, target)`:\n"
+           " * %s (reduction %s),\n"
+           " * of the last forward's output against target %s. */\n",
         what[g->loss], g->loss_sum ? "sum" : "mean", g->classes ? "[n]" : nshape(&g->target));
     out(e, "float %s_loss(%s *m, const float *target)\n{\n", e->M, e->M);
     out(e, "    m->target = target;\n"
@@ -863,8 +705,15 @@ static void zero_grads(Emit *e, int t)
     }
 }
 
-/* The body of backward (fused: of backward_step, after zero_grad) */
-static void emit_backward_body(Emit *e, bool fused)
+/* plain SGD (no momentum, weight decay or clipping): backward may make the step */
+static bool plain_sgd(const Graph *g)
+{
+    return g->opt == OPT_SGD && g->momentum == 0 && g->weight_decay == 0 && g->clip_norm <= 0;
+}
+
+/* The body of the backward pass; stepping: of the pass that takes `step`,
+ * and with it makes plain SGD's update too */
+static void emit_backward_body(Emit *e, bool stepping)
 {
     const Graph *g = e->g;
     Buf b;
@@ -881,7 +730,7 @@ static void emit_backward_body(Emit *e, bool fused)
             g->loss == LOSS_MSE ? "_r" : "", D(e, g->output), V(e, g->output), loss_args(g, e->U, "n"), red);
     e->grad_written = xalloc(sizeof(bool) * (size_t)(g->nlayers + 1));
     e->stepped = xalloc(sizeof(bool) * (size_t)(g->nlayers + 1));
-    e->fused = fused;
+    e->stepping = stepping;
     for (int i = g->nnodes - 1; i >= 0; i--) {
         zero_grads(e, plan_backward_time(g, i));
         emit_backward_node(e, &g->nodes[i]);
@@ -891,11 +740,12 @@ static void emit_backward_body(Emit *e, bool fused)
             out(e, "    nnrt_join();    /* the weight gradients left running on another thread */\n");
             break;
         }
-    if (fused) {
+    if (stepping) {
         /* the other layers' updates; a layer backward did not reach has
          * zero gradients, which change nothing */
-        out(e, "    /* the step of the layers not updated above, in runs of adjacent parameters\n"
-               "     * (with the padding between them, which stays zero) */\n");
+        out(e, "    if (step) {\n"
+               "        /* the step of the layers not updated above, in runs of adjacent parameters\n"
+               "         * (with the padding between them, which stays zero) */\n");
         size_t lo = 0, hi = 0;      /* the run [lo, hi) */
         for (int l = 0; l <= g->nlayers; l++)
             for (int k = 0; k < (l < g->nlayers ? g->layers[l].nparams : 1); k++) {
@@ -907,43 +757,57 @@ static void emit_backward_body(Emit *e, bool fused)
                     continue;
                 }
                 if (hi > lo)
-                    out(e, "    nnrt_sgd_step(m->param + %zu, m->grad + %zu, %zu, lr);\n", lo, lo, hi - lo);
+                    out(e, "        nnrt_sgd_step(m->param + %zu, m->grad + %zu, %zu, lr);\n", lo, lo, hi - lo);
                 if (p)
                     lo = p->offset, hi = p->offset + p->numel;
             }
-        out(e, "    m->steps += 1;\n    m->grad_zero = 1;\n");
-    } else
+        out(e, "        m->steps += 1;\n        m->grad_zero = 1;\n    } else {\n        m->grad_zero = 0;\n    }\n");
+    } else {
         out(e, "    m->grad_zero = 0;\n");
+    }
     out(e, "}\n\n");
-    e->fused = false;
+    e->stepping = false;
     buf_end(e, &b, "m->input");
 }
 
+/* Backward; with plain SGD, as one pass that backward_step takes too: with
+ * step, each linear layer applied once is updated by its backward kernel,
+ * where it reads the weights anyway, and the other layers after: the
+ * gradients are not written out, and a pass over the parameters is saved. */
 static void emit_backward(Emit *e)
 {
+    const char *M = e->M;
+    bool stepping = plain_sgd(e->g);
+    if (stepping) {
+        out(e, "/* The backward pass; with step (plain SGD, the gradients zero), also\n"
+               " * `optimizer.step(); optimizer.zero_grad()` with learning rate lr, in one\n"
+               " * pass: the linear layers applied once are updated by their backward\n"
+               " * kernel, where it reads the weights anyway; the rest at the end. */\n");
+        out(e, "static void %s_backward_pass(%s *m, float lr, int step)\n{\n", M, M);
+        emit_backward_body(e, true);
+    }
     out(e, "/* Backward, as `loss.backward()`: from the last loss to the gradient of\n"
            " * every parameter, in reverse order of forward. Parameter gradients\n"
-           " * accumulate (+=), as in PyTorch; call %s_zero_grad between steps. */\n", e->M);
-    out(e, "void %s_backward(%s *m)\n{\n", e->M, e->M);
-    emit_backward_body(e, false);
+           " * accumulate (+=), as in PyTorch; call %s_zero_grad between steps. */\n", M);
+    if (!stepping) {
+        out(e, "void %s_backward(%s *m)\n{\n", M, M);
+        emit_backward_body(e, false);
+        return;
+    }
+    out(e, "void %s_backward(%s *m)\n{\n    %s_backward_pass(m, 0.0f, 0);\n}\n\n", M, M, M);
 }
 
-/* backward_step: backward, step and zero_grad as one call, the same bits.
- * With plain SGD (no momentum, weight decay or clipping) each linear layer
- * applied once is updated by its backward kernel, where it reads the
- * weights anyway: the gradients are not written out, and a pass over the
- * parameters is saved. */
+/* backward_step: backward, step and zero_grad as one call, the same bits:
+ * with plain SGD, the backward pass that steps */
 static void emit_backward_step(Emit *e)
 {
-    const Graph *g = e->g;
     const char *M = e->M;
     out(e, "/* As `loss.backward(); optimizer.step(); optimizer.zero_grad()`, with the\n"
            " * same bits, in one pass where it can: the training loop's call. The\n"
            " * gradients are zero after it, as after zero_grad. */\n");
     out(e, "void %s_backward_step(%s *m, float lr)\n{\n", M, M);
     static const char three[] = "%s%s_backward(m);\n%s%s_step(m, lr);\n%s%s_zero_grad(m);\n";
-    bool plain = g->opt == OPT_SGD && g->momentum == 0 && g->weight_decay == 0 && g->clip_norm <= 0;
-    if (!plain) {
+    if (!plain_sgd(e->g)) {
         out(e, three, "    ", M, "    ", M, "    ", M);
         out(e, "}\n\n");
         return;
@@ -951,30 +815,33 @@ static void emit_backward_step(Emit *e)
     out(e, "    if (!m->grad_zero) {    /* gradients from an earlier backward: add to them, then step */\n");
     out(e, three, "        ", M, "        ", M, "        ", M);
     out(e, "        return;\n    }\n");
-    emit_backward_body(e, true);
+    out(e, "    %s_backward_pass(m, lr, 1);\n}\n\n", M);
 }
+
 /* The kernels' scratch at batch n, layer by layer: plan_workspace's list,
  * for the batch the program chooses */
 static void emit_workspace(Emit *e)
 {
     const Graph *g = e->g;
+    Buf b;
     out(e, "/* The scratch the kernels ask for in a training step at batch n\n"
            " * (runtime/sizing/workspace.c; nnc --summary prints it at batch 1 and 64). */\n");
-    out(e, "static void %s_workspace(nnrt_workspace *w, int n)\n{\n    memset(w, 0, sizeof *w);\n", e->M);
+    out(e, "static void %s_workspace(nnrt_workspace *w, int n)\n{\n", e->M);
+    buf_begin(e, &b);
+    out(e, "    memset(w, 0, sizeof *w);\n");
     for (int i = 0; i < g->nnodes; i++) {
         const Node *n = &g->nodes[i];
         if (n->op == OP_CONV2D) {
-            out(e, "    nnrt_workspace_conv2d(w, ");
-            conv_dims(e, n, true);
             int dx, dw, db;
             plan_conv_grads(g, n, &dx, &dw, &db);
-            out(e, ",\n        %d, %d, %d);\n", dx, dw, db);
+            out(e, "    nnrt_workspace_conv2d(w, %s, %d, %d, %d);\n", DIMS(e, n), dx, dw, db);
         } else if (n->op == OP_LINEAR) {
             out(e, "    nnrt_workspace_linear(w, n, %lld, %lld);\n", (long long)n->layer->in,
                 (long long)n->layer->out);
         }
     }
     out(e, "}\n\n");
+    buf_end(e, &b, "NULL");
 }
 
 static void emit_init(Emit *e)
@@ -1008,7 +875,10 @@ static void emit_init(Emit *e)
            "    int threads = nnrt_threads();\n"
            "    %s_workspace(&ws, batch);\n"
            "    size_t work = nnrt_workspace_floats(&ws, threads);\n"
-           "    float *mem = nnrt_alloc(2 * %s_NPARAM + %s_NBUF + %s_NOPT + %s_NSCRATCH + act + work, \"the model\");\n"
+           "    /* the parameters, their gradients, buffers, optimizer state and scratch */\n"
+           "    size_t fixed = 2 * %s_NPARAM + %s_NBUF;\n"
+           "    fixed += %s_NOPT + %s_NSCRATCH;\n"
+           "    float *mem = nnrt_alloc(fixed + act + work, \"the model\");\n"
            "    memset(m, 0, sizeof *m);\n"
            "    m->batch = batch;\n"
            "    m->training = 1;\n"
@@ -1042,14 +912,14 @@ static void emit_step(Emit *e)
 {
     const Graph *g = e->g;
     const char *M = e->M, *U = e->U;
+    out(e, "/* As `optimizer.step()`%s:\n", g->clip_norm > 0 ? ", after clipping the gradients' global norm" : "");
     if (g->opt == OPT_SGD)
-        out(e, "/* As `optimizer.step()`: torch.optim.SGD(lr=%g, momentum=%g, dampening=%g, weight_decay=%g,\n"
-               " * nesterov=%s)%s. */\n", g->lr, g->momentum, g->dampening, g->weight_decay,
-            g->nesterov ? "True" : "False", g->clip_norm > 0 ? ", after clipping the gradients' global norm" : "");
+        out(e, " * torch.optim.SGD(lr=%g, momentum=%g, dampening=%g, weight_decay=%g,\n"
+               " *                 nesterov=%s). */\n", g->lr, g->momentum, g->dampening, g->weight_decay,
+            g->nesterov ? "True" : "False");
     else
-        out(e, "/* As `optimizer.step()`: torch.optim.%s(lr=%g, betas=(%g, %g), eps=%g, weight_decay=%g)%s. */\n",
-            g->opt == OPT_ADAM ? "Adam" : "AdamW", g->lr, g->beta1, g->beta2, g->eps, g->weight_decay,
-            g->clip_norm > 0 ? ", after clipping the gradients' global norm" : "");
+        out(e, " * torch.optim.%s(lr=%g, betas=(%g, %g), eps=%g, weight_decay=%g). */\n",
+            g->opt == OPT_ADAM ? "Adam" : "AdamW", g->lr, g->beta1, g->beta2, g->eps, g->weight_decay);
     out(e, "void %s_step(%s *m, float lr)\n{\n    m->steps += 1;\n    %s_grads_written(m);\n"
            "    m->grad_zero = 0;\n", M, M, M);
     if (g->clip_norm > 0)
@@ -1099,17 +969,24 @@ static void emit_tensors(Emit *e)
            "    int k = 0;\n"
            "    if (what == 1 && m->grad_zero) {   /* the views show (and take) what is there */\n"
            "        %s_grads_written(m);\n"
-           "        ((struct %s *)m)->grad_zero = 0;      /* m is never a const object: init wrote it */\n"
+           "        /* m is never a const object: init wrote it */\n"
+           "        ((struct %s *)m)->grad_zero = 0;\n"
            "    }\n"
            "    for (int s = 0; s < (what == 2 ? %d : 1); s++)\n"
            "        for (int i = 0; i < %s_NTENSORS; i++) {\n"
            "            const struct %s_param *p = &%s_params[i];\n"
            "            if (what && p->buffer)\n"
            "                continue;\n"
-           "            float *base = what == 0 ? (p->buffer ? m->buf : m->param)\n"
-           "                        : what == 1 ? m->grad : m->opt + (size_t)s * %s_NPARAM;\n"
-           "            t[k] = (nnrt_tensor){.name = what == 0 ? p->name : what == 1 ? %s_grad_names[i]\n"
-           "                                 : %s_state_names[k], .ndim = p->ndim, .data = base + p->offset};\n"
+           "            const char *name = p->name;\n"
+           "            float *base = p->buffer ? m->buf : m->param;\n"
+           "            if (what == 1) {\n"
+           "                name = %s_grad_names[i];\n"
+           "                base = m->grad;\n"
+           "            } else if (what == 2) {\n"
+           "                name = %s_state_names[k];\n"
+           "                base = m->opt + (size_t)s * %s_NPARAM;\n"
+           "            }\n"
+           "            t[k] = (nnrt_tensor){.name = name, .ndim = p->ndim, .data = base + p->offset};\n"
            "            memcpy(t[k].shape, p->shape, sizeof p->shape);\n"
            "            k++;\n"
            "        }\n"
@@ -1118,7 +995,7 @@ static void emit_tensors(Emit *e)
            "                             .data = (float *)&m->steps};\n"
            "        k++;\n"
            "    }\n"
-           "    return k;\n}\n\n", M, M, M, M, slots, U, M, M, U, M, M, M);
+           "    return k;\n}\n\n", M, M, M, M, slots, U, M, M, M, M, U, M);
     out(e, "#if !defined(NNC_NO_MAIN) || defined(NNC_CHECKPOINTS)\n"
            "/* Saves the state_dict as safetensors, PyTorch's names (load it with\n"
            " * model.load_state_dict); atomic: the old file stays intact if anything\n"
@@ -1160,13 +1037,28 @@ static void emit_summary_string(Emit *e)
     summary_print(f, e->g, "");
     fclose(f);
     out(e, "static const char %s_summary[] =\n    \"", e->M);
+    size_t col = 5;     /* where the line is: a line longer than 99 goes on in a literal of its own */
     for (size_t i = 0; i < len; i++) {
-        if (text[i] == '\n')
+        if (text[i] == '\n') {
             out(e, i + 1 < len ? "\\n\"\n    \"" : "\\n");
-        else if (text[i] == '"' || text[i] == '\\')
+            col = 5;
+            continue;
+        }
+        const char *eol = memchr(text + i, '\n', len - i);
+        size_t rest = eol ? (size_t)(eol - (text + i)) : len - i;
+        if (col + rest > 91 && col > 40 && text[i] == ' ' && i > 0 && text[i - 1] == ',' &&
+            !memchr(text + i + 1, ',', (size_t)(91 - col < rest ? 91 - col : rest))) {
+            out(e, " \"\n    \"");
+            col = 5;
+            continue;
+        }
+        if (text[i] == '"' || text[i] == '\\') {
             out(e, "\\%c", text[i]);
-        else
+            col += 2;
+        } else {
             fputc(text[i], e->out);
+            col++;
+        }
     }
     out(e, "\";\n\n");
     free(text);
@@ -1230,8 +1122,8 @@ static void emit_main(Emit *e, const char *src)
     out(e, "static int %s_tensors_v(void *m, nnrt_tensor *t, int what) { return %s_tensors(m, t, what); }\n",
         M, M);
     out(e, "static void %s_set_training_v(void *m, int on) { %s_set_training(m, on); }\n", M, M);
-    out(e, "static void %s_set_nan_check_v(void *m, int on) { ((struct %s *)m)->nan_check = on; }\n", M, M);
-    out(e, "static const char *%s_nonfinite_v(void *m) { return ((struct %s *)m)->nonfinite; }\n\n", M, M);
+    out(e, "static void %s_set_nan_check_v(void *m, int on)\n{\n    ((struct %s *)m)->nan_check = on;\n}\n", M, M);
+    out(e, "static const char *%s_nonfinite_v(void *m)\n{\n    return ((struct %s *)m)->nonfinite;\n}\n\n", M, M);
     out(e, "int main(int argc, char **argv)\n{\n"
            "    static struct %s m;   /* `struct`: the model may be called argc or argv */\n"
            "    const nnrt_model model = {\n"
@@ -1332,6 +1224,7 @@ static void emit_file(FILE *f, const Graph *g, const char *source_path)
     Emit e = {.g = g, .out = f, .M = g->name, .U = upper(g->name)};
     e.use_v = xalloc(sizeof(bool) * (size_t)g->nnodes);
     e.use_d = xalloc(sizeof(bool) * (size_t)g->nnodes);
+    e.use_dims = xalloc(sizeof(bool) * (size_t)g->nnodes);
     name_values(&e);
     index_zeroing(&e);
     emit_header(&e, source_path);

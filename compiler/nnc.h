@@ -279,6 +279,18 @@ typedef enum { SCHED_NONE, SCHED_STEP, SCHED_COSINE } SchedKind;
  * whole vectors when its input width is a multiple of 16. */
 enum { PARAM_ALIGN = 16 };
 
+/* One buffer of the activation arena, as plan.c placed it: what it holds,
+ * when it is alive (the plan's timeline: node i's forward is step i, the
+ * loss step N, node i's backward step 2N - i) and where (floats per sample).
+ * Two buffers share memory only when their lifetimes do not overlap. */
+typedef enum { BUF_VALUE, BUF_GRAD, BUF_MASK, BUF_CHOICES } BufKind;
+typedef struct PlanBuffer {
+    BufKind kind;
+    int node;               /* whose value, gradient, dropout mask or max-pool choices */
+    int start, end;         /* alive from step start to step end, inclusive */
+    size_t offset, size;    /* floats per sample (choices: bytes, in size floats) */
+} PlanBuffer;
+
 typedef struct Graph {
     Model *model;
     char *name;
@@ -305,6 +317,8 @@ typedef struct Graph {
     size_t nscratch;        /* floats of fixed scratch (batch norm's saved statistics) */
     size_t nact;            /* floats per sample in the activation arena: values and gradients */
     size_t nact_unplanned;  /* what it would be if no two buffers shared memory */
+    PlanBuffer *buffers;    /* plan.c: the arena's buffers, by offset, then start */
+    int nbuffers;
     bool has_dropout, has_batchnorm;
 } Graph;
 
@@ -344,7 +358,7 @@ Graph *graph_compile(Model *m);
  * infers shapes and lays out parameters, plan.c plans memory and workspace,
  * explain.c explains, emit.c writes the C, export.c draws the backward.
  * A hook left NULL has the default its comment gives. */
-typedef struct Emit Emit;          /* emit.c's state while it writes a file */
+typedef struct Emit Emit;          /* emit.h: the file being written */
 typedef enum {
     READS_NOTHING,      /* its backward needs only the gradient flowing in (or a saved mask) */
     READS_INPUT,        /* ... and the value of its input(s) */
@@ -383,6 +397,18 @@ typedef struct OpDef {
     void (*workspace)(const Graph *g, const Node *n, int N, nnrt_workspace *w);
     /* explain.c: the lines under its shape. NULL: "elementwise; shape unchanged" */
     void (*explain)(FILE *out, const Graph *g, const Node *n);
+    /* emit.c: writes the C of its forward, and of its backward (given the
+     * gradient of its output: the gradients of its inputs and parameters),
+     * with emit.h's writers. backward_always: the backward runs even when no
+     * input needs a gradient (a layer's parameters do; add and concat pass
+     * gradients to several inputs, some of which may need one). dims: its
+     * kernels' dims type (nnrt_<dims>_dims, nnrt_<dims>_batch) and the writer
+     * of its fields, for one constant per node; NULL: none */
+    void (*emit_forward)(Emit *e, const Node *n);
+    void (*emit_backward)(Emit *e, const Node *n);
+    bool backward_always;
+    const char *dims;
+    void (*emit_dims)(Emit *e, const Node *n);
 } OpDef;
 
 const OpDef *op_def(OpKind op);

@@ -29,6 +29,8 @@
 #include <string.h>
 
 typedef struct Buffer {
+    BufKind kind;       /* and whose: the node */
+    int node;
     size_t size;        /* floats per sample */
     int start, end;     /* alive during steps start..end, inclusive */
     size_t *offset;     /* where to write the placement */
@@ -161,7 +163,7 @@ static void fuse(Graph *g)
 /* The buffers and their lifetimes (what a deferred convolution reads
  * lives to the end of the backward, 2N), packed: returns the arena's floats
  * per sample and sets every buffer's offset */
-static size_t place(Graph *g, const int *vend, const int *gstart, Buffer *bufs, bool *late)
+static size_t place(Graph *g, const int *vend, const int *gstart, Buffer *bufs, int *nbufs, bool *late)
 {
     int N = g->nnodes, end = 2 * N, nb = 0;
     memset(late, 0, sizeof(bool) * (size_t)N);
@@ -175,23 +177,44 @@ static size_t place(Graph *g, const int *vend, const int *gstart, Buffer *bufs, 
         size_t size = (size_t)shape_numel(&n->shape);
         /* the convolution whose backward reads this value last, or its max-pool's */
         const Node *c = n->into_conv ? &g->nodes[root(g, n->in[0])] : n;
-        bufs[nb++] = (Buffer){size, fwd_time(i), late[i] ? end : vend[i], &n->offset};
+        bufs[nb++] = (Buffer){BUF_VALUE, i, size, fwd_time(i), late[i] ? end : vend[i], &n->offset};
         /* when n's backward runs: a max-pool's may be the convolution's before it */
         int gend = c->defer_dw ? end : bwd_time(g, c->id);
         if (n->needs_grad && n->pool < 0) {     /* its own backward reads it last; pooled: no buffer */
-            bufs[nb++] = (Buffer){size, gstart[i], gend, &n->goffset};
+            bufs[nb++] = (Buffer){BUF_GRAD, i, size, gstart[i], gend, &n->goffset};
             n->zero_before = gstart[i];
         }
         if (op_def(n->op)->mask)
-            bufs[nb++] = (Buffer){size, fwd_time(i), gend, &n->aux};
+            bufs[nb++] = (Buffer){BUF_MASK, i, size, fwd_time(i), gend, &n->aux};
         if (n->argmax)      /* its choices, bytes, until its backward */
-            bufs[nb++] = (Buffer){(size + 3) / 4, fwd_time(i), gend, &n->aux};
+            bufs[nb++] = (Buffer){BUF_CHOICES, i, (size + 3) / 4, fwd_time(i), gend, &n->aux};
     }
     /* what the naive layout (every buffer its own place) would need */
     g->nact_unplanned = 0;
     for (int i = 0; i < nb; i++)
         g->nact_unplanned += bufs[i].size;
+    *nbufs = nb;
     return pack(bufs, nb);
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const PlanBuffer *x = a, *y = b;
+    if (x->offset != y->offset)
+        return x->offset < y->offset ? -1 : 1;
+    return x->start - y->start;
+}
+
+/* Keeps the placement in g->buffers, by offset, for the generated C's
+ * table of what shares memory and for its checks of the values */
+static void record(Graph *g, const Buffer *bufs, int nb)
+{
+    g->buffers = xalloc(sizeof(PlanBuffer) * (size_t)(nb > 0 ? nb : 1));
+    g->nbuffers = nb;
+    for (int i = 0; i < nb; i++)
+        g->buffers[i] = (PlanBuffer){bufs[i].kind, bufs[i].node, bufs[i].start, bufs[i].end, *bufs[i].offset,
+                                     bufs[i].size};
+    qsort(g->buffers, (size_t)nb, sizeof *g->buffers, by_offset);
 }
 
 void plan_memory(Graph *g)
@@ -228,6 +251,7 @@ void plan_memory(Graph *g)
     vend[out] = 2 * N + 1;                  /* callers read the output after the step */
     gstart[out] = imin(gstart[out], N);     /* the loss writes its gradient */
     Buffer *bufs = xalloc(sizeof(Buffer) * (size_t)(3 * N));
+    int nb = 0;
     bool *late = xalloc(sizeof(bool) * (size_t)N);
     for (int i = 0; i < N; i++) {
         Node *n = &g->nodes[i];
@@ -236,7 +260,7 @@ void plan_memory(Graph *g)
             g->nscratch += op_def(n->op)->scratch(n);
         }
     }
-    g->nact = place(g, vend, gstart, bufs, late);
+    g->nact = place(g, vend, gstart, bufs, &nb, late);
     /* Convolutions whose weight gradient may run on another thread while
      * the layers before them go back (conv2d.c, defer_dw): what it reads
      * then lives to the end of the backward. Taken where that costs no
@@ -250,11 +274,12 @@ void plan_memory(Graph *g)
         if (!conv_geometry(&cg, &d))
             continue;
         c->defer_dw = true;
-        size_t nact = place(g, vend, gstart, bufs, late);
+        size_t nact = place(g, vend, gstart, bufs, &nb, late);
         if (nact > g->nact)
             c->defer_dw = false;
     }
-    g->nact = place(g, vend, gstart, bufs, late);
+    g->nact = place(g, vend, gstart, bufs, &nb, late);
+    record(g, bufs, nb);
     for (int i = 0; i < N; i++)     /* written whole by a max-pool or a convolution: no zeroing */
         if ((g->nodes[i].op == OP_MAXPOOL2D && g->nodes[i].assign && g->nodes[i].needs_grad) ||
             g->nodes[i].assign_dx)

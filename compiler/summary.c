@@ -85,9 +85,9 @@ void summary_print(FILE *out, const Graph *g, const char *prefix)
     plan_workspace(g, 1, &w1);
     plan_workspace(g, 64, &w64);
     size_t ws1 = nnrt_workspace_floats(&w1, 1) * 4, ws64 = nnrt_workspace_floats(&w64, 1) * 4;
-    fprintf(out, "%s  workspace       %12s   the kernels' scratch at batch 1, one thread (+%s a thread more);\n",
+    fprintf(out, "%s  workspace       %12s   kernels' scratch at batch 1, 1 thread (+%s a thread);\n",
             prefix, commas(ws1), commas((nnrt_workspace_floats(&w1, 2) * 4) - ws1));
-    fprintf(out, "%s                                 at batch 64: %s (+%s a thread more)\n", prefix, commas(ws64),
+    fprintf(out, "%s                                 at batch 64: %s (+%s a thread)\n", prefix, commas(ws64),
             commas((nnrt_workspace_floats(&w64, 2) * 4) - ws64));
     size_t fixed = (2 * np + g->nbuf + g->nopt + g->nscratch) * 4;
     fprintf(out, "%s  total           %12s   at batch 1; %s at batch 64 (one thread)\n", prefix,
@@ -106,10 +106,11 @@ void summary_print(FILE *out, const Graph *g, const char *prefix)
                 g->lr, g->beta1, g->beta2, g->eps, g->weight_decay);
     if (g->clip_norm > 0)
         fprintf(out, ", clip_norm %g", g->clip_norm);
-    if (g->sched == SCHED_STEP)
-        fprintf(out, ", lr x%g every %lld epochs", g->sched_gamma, (long long)g->sched_step_size);
-    else if (g->sched == SCHED_COSINE)
-        fprintf(out, ", cosine lr over %lld epochs", (long long)g->sched_t_max);
     fputc('\n', out);
+    if (g->sched == SCHED_STEP)
+        fprintf(out, "%sSchedule:       lr x%g every %lld epochs\n", prefix, g->sched_gamma,
+                (long long)g->sched_step_size);
+    else if (g->sched == SCHED_COSINE)
+        fprintf(out, "%sSchedule:       cosine lr over %lld epochs\n", prefix, (long long)g->sched_t_max);
     rule(out, prefix, '-');
 }

@@ -62,6 +62,13 @@ typedef struct nnrt_conv2d_dims {
                              * (nnrt_spawn) when it returns, until nnrt_join; what they read
                              * (x, dy; pooled: pdy and the choices) must not change until then */
 } nnrt_conv2d_dims;
+/* d with batch N: a generated model keeps each layer's dims in one constant,
+ * at batch 0, and gives it each call's batch */
+static inline nnrt_conv2d_dims nnrt_conv2d_batch(nnrt_conv2d_dims d, int N)
+{
+    d.N = N;
+    return d;
+}
 
 /* y[N,K,P,Q] = conv(x[N,C,H,W], w[K,C/g,R,S]) + b[K], then max(y, 0) if d->relu;
  * b may be NULL (no bias) */
@@ -85,6 +92,11 @@ typedef struct nnrt_pool2d_dims {
                              * maximum is not > 0 passes nothing */
     int assign;             /* maxpool backward: dx = the gradient, not dx += (dx need not be zeroed) */
 } nnrt_pool2d_dims;
+static inline nnrt_pool2d_dims nnrt_pool2d_batch(nnrt_pool2d_dims d, int N)  /* as nnrt_conv2d_batch */
+{
+    d.N = N;
+    return d;
+}
 /* P and Q come from the compiler, in floor or ceil mode as PyTorch computes
  * them; a window that runs past the padded input is clipped (ceil_mode). */
 
@@ -184,6 +196,11 @@ typedef struct nnrt_bn_dims {
     float eps;              /* PyTorch default 1e-5 */
     float momentum;         /* PyTorch default 0.1: running = (1-m) running + m batch */
 } nnrt_bn_dims;
+static inline nnrt_bn_dims nnrt_bn_batch(nnrt_bn_dims d, int N)  /* as nnrt_conv2d_batch */
+{
+    d.N = N;
+    return d;
+}
 /* Training: normalises with the batch's mean and biased variance, keeps
  * mean[C] and invstd[C] = 1/sqrt(var + eps) for backward, and updates
  * running_mean and running_var (with the UNBIASED variance, as PyTorch).

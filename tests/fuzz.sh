@@ -40,7 +40,7 @@ if [ $fail -eq 0 ] && [ "$secs" -gt 0 ]; then
         if make -s build/fuzz/fuzz_nn build/fuzz/fuzz_json >$B/build.log 2>&1 && tests/fuzz/run.sh "$secs" >$B/fuzz.log 2>&1; then
             echo "ok   fuzzed both front-ends for ${secs} s each: nothing found"
         else
-            echo "FAIL the bounded fuzz (build/tests/fuzz/build.log, fuzz.log):"; tail -20 $B/build.log $B/fuzz.log
+            echo "FAIL the bounded fuzz (build/tests/fuzz/build.log, fuzz.log):"; tail -n 20 $B/build.log $B/fuzz.log
             fail=1
         fi
     else

@@ -38,7 +38,7 @@ done
 [ "${1:-}" = --update ] && exit 0
 
 # the generated C without the two lines that name the source
-strip_source() { grep -v -e ' compiled by nnc .* from ' -e '\.source = ' "$1"; }
+strip_source() { grep -v -e ' compiled by nnc ' -e '^ \* from .*\.$' -e '\.source = ' "$1"; }
 same_c() {  # same_c A.c B.c: equal but for the source lines, which must differ only there
     strip_source "$1" >$B/a.stripped; strip_source "$2" >$B/b.stripped
     cmp -s $B/a.stripped $B/b.stripped && [ "$(diff "$1" "$2" | grep -c '^<')" -le 2 ]

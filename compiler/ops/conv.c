@@ -10,6 +10,7 @@
  * and a max-pool after it are plan.c's.
  */
 #include "nnc.h"
+#include "emit.h"
 
 static bool conv2d_bind(Layer *l, const Ast *call, Ast *const *v)
 {
@@ -133,6 +134,42 @@ static void conv2d_explain(FILE *out, const Graph *g, const Node *n)
             l->bias ? xprintf(", bias [%lld]", (long long)l->out) : "");
 }
 
+/* ---- the C it writes (emit.h) ---- */
+
+/* The dims constants' fields (at batch 0), with the plan's fusions: which
+ * the forward reads (a fused ReLU) and which the backward (pooled, ...);
+ * each kernel ignores the other's. */
+static void emit_conv_dims(Emit *e, const Node *n)
+{
+    nnrt_conv2d_dims d = plan_conv_dims(e->g, n, 0);
+    out(e, ".C = %d, .H = %d, .W = %d, .K = %d, .R = %d, .S = %d, .P = %d, .Q = %d, .stride_h = %d, "
+           ".stride_w = %d, .pad_h = %d, .pad_w = %d, .dil_h = %d, .dil_w = %d, .groups = %d%s%s%s%s",
+        d.C, d.H, d.W, d.K, d.R, d.S, d.P, d.Q, d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w,
+        d.groups, d.relu ? ", .relu = 1" : "", d.pooled ? ", .pooled = 1" : "",
+        d.assign_dx ? ", .assign_dx = 1" : "", d.defer_dw ? ", .defer_dw = 1" : "");
+}
+
+static void emit_conv2d_forward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_conv2d_forward(%s, %s, %s, %s, %s);\n", V(e, n->id), V(e, n->in[0]),
+        param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)), DIMS(e, n));
+}
+
+static void emit_conv2d_backward(Emit *e, const Node *n)
+{
+    int in = n->in[0];
+    first_grads(e, n, true);
+    if (n->pool >= 0) {     /* d conv: the max-pool's backward, made inside */
+        const Node *p = &e->g->nodes[n->pool];
+        out(e, "    nnrt_conv2d_backward_pooled(%s, %s, %s, %s, %s, %s, %s, %s, %s);\n", D(e, in),
+            param_ptr(e, "grad", weight(n)), param_ptr(e, "grad", bias(n)), D(e, p->id), pool_codes(e, p),
+            DIMS(e, p), V(e, in), param_ptr(e, "param", weight(n)), DIMS(e, n));
+    } else {
+        out(e, "    nnrt_conv2d_backward(%s, %s, %s, %s, %s, %s, %s);\n", D(e, in), param_ptr(e, "grad", weight(n)),
+            param_ptr(e, "grad", bias(n)), D(e, n->id), V(e, in), param_ptr(e, "param", weight(n)), DIMS(e, n));
+    }
+}
+
 const OpDef op_conv2d = {
     .name = "conv2d",
     .kind = OP_CONV2D,
@@ -146,4 +183,6 @@ const OpDef op_conv2d = {
     .reads = READS_INPUT,
     .workspace = conv2d_workspace,
     .explain = conv2d_explain,
+    .emit_forward = emit_conv2d_forward, .emit_backward = emit_conv2d_backward,
+    .backward_always = true, .dims = "conv2d", .emit_dims = emit_conv_dims,
 };

@@ -7,6 +7,7 @@
  * the flatten before it). Its backward reads its input and weight.
  */
 #include "nnc.h"
+#include "emit.h"
 
 static bool linear_bind(Layer *l, const Ast *call, Ast *const *v)
 {
@@ -83,6 +84,42 @@ static void linear_explain(FILE *out, const Graph *g, const Node *n)
             (long long)l->out, (long long)l->in);
 }
 
+/* ---- the C it writes (emit.h) ---- */
+
+static void emit_linear_forward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_linear_forward(%s, %s, %s, %s, n, %lld, %lld);\n", V(e, n->id), V(e, n->in[0]),
+        param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)), (long long)n->layer->in,
+        (long long)n->layer->out);
+}
+
+/* The first write of the gradients assigns them when zero_grad marked them
+ * zero. In the pass that may step (plain SGD), the backward of a layer
+ * applied once makes its update too, where it reads the weights anyway. */
+static void emit_linear_backward(Emit *e, const Node *n)
+{
+    const Graph *g = e->g;
+    int in = n->in[0];
+    const char *args = xprintf("%s, %s, %s, %s, %s, %s, n, %lld, %lld", D(e, in), param_ptr(e, "grad", weight(n)),
+        param_ptr(e, "grad", bias(n)), D(e, n->id), V(e, in), param_ptr(e, "param", weight(n)),
+        (long long)n->layer->in, (long long)n->layer->out);
+    bool first = first_grads(e, n, false);
+    if (e->stepping && layer_uses(g, n->layer) == 1) {
+        e->stepped[n->layer - g->layers] = true;
+        out(e, "    if (step)\n        nnrt_linear_backward_sgd(%s, %s, %s, %s, %s, %s, %s, n, %lld, %lld, lr);\n"
+               "    else ", D(e, in), param_ptr(e, "grad", weight(n)), param_ptr(e, "grad", bias(n)), D(e, n->id),
+            V(e, in), param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)), (long long)n->layer->in,
+            (long long)n->layer->out);
+    } else if (first) {
+        out(e, "    ");
+    }
+    if (first)
+        out(e, "if (m->grad_zero)\n        nnrt_linear_backward_first(%s);\n"
+               "    else\n        nnrt_linear_backward(%s);\n", args, args);
+    else
+        out(e, "    nnrt_linear_backward(%s);\n", args);
+}
+
 const OpDef op_linear = {
     .name = "linear",
     .kind = OP_LINEAR,
@@ -96,4 +133,6 @@ const OpDef op_linear = {
     .reads = READS_INPUT,
     .workspace = linear_workspace,
     .explain = linear_explain,
+    .emit_forward = emit_linear_forward, .emit_backward = emit_linear_backward,
+    .backward_always = true,
 };

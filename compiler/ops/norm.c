@@ -9,6 +9,7 @@
  * backward, which reads its input too.
  */
 #include "nnc.h"
+#include "emit.h"
 
 static bool batchnorm_bind(Layer *l, const Ast *call, Ast *const *v)
 {
@@ -83,6 +84,39 @@ static void batchnorm_explain(FILE *out, const Graph *g, const Node *n)
             l->in_span.first_line ? "as written, checked" : "inferred from the input");
 }
 
+/* ---- the C it writes (emit.h) ---- */
+
+static void emit_bn_dims(Emit *e, const Node *n)
+{
+    const Shape *s = &n->shape;
+    long long hw = s->ndim == 3 ? (long long)(s->dim[1] * s->dim[2]) : s->ndim == 2 ? (long long)s->dim[1] : 1;
+    out(e, ".C = %lld, .HW = %lld, .eps = %s, .momentum = %s", (long long)s->dim[0], hw, F(n->layer->eps),
+        F(n->layer->momentum));
+}
+
+/* batchnorm1d and batchnorm2d */
+static void emit_batchnorm_forward(Emit *e, const Node *n)
+{
+    int in = n->in[0];
+    out(e, "    if (m->training)\n        nnrt_batchnorm_forward_train(%s, m->scratch + %zu, m->scratch + %zu, %s, %s, "
+           "%s, %s, %s, %s);\n", V(e, n->id), n->scratch, n->scratch + (size_t)n->shape.dim[0],
+        param_ptr(e, "buf", lparam(n, "running_mean")), param_ptr(e, "buf", lparam(n, "running_var")), V(e, in),
+        param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)), DIMS(e, n));
+    out(e, "    else\n        nnrt_batchnorm_forward_eval(%s, %s, %s, %s, %s, %s, %s);\n", V(e, n->id), V(e, in),
+        param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)),
+        param_ptr(e, "buf", lparam(n, "running_mean")), param_ptr(e, "buf", lparam(n, "running_var")),
+        DIMS(e, n));
+}
+
+static void emit_batchnorm_backward(Emit *e, const Node *n)
+{
+    int in = n->in[0];
+    first_grads(e, n, true);
+    out(e, "    nnrt_batchnorm_backward(%s, %s, %s, %s, %s, m->scratch + %zu, m->scratch + %zu, %s, %s);\n",
+        D(e, in), param_ptr(e, "grad", weight(n)), param_ptr(e, "grad", bias(n)), D(e, n->id), V(e, in),
+        n->scratch, n->scratch + (size_t)n->shape.dim[0], param_ptr(e, "param", weight(n)), DIMS(e, n));
+}
+
 #define BATCHNORM(NAME, KIND)                                                   \
     {                                                                           \
         .name = NAME, .kind = KIND, .layer = true,                              \
@@ -91,6 +125,9 @@ static void batchnorm_explain(FILE *out, const Graph *g, const Node *n)
         .bind_layer = batchnorm_bind, .infer = batchnorm_infer,                 \
         .params = batchnorm_params, .reads = READS_INPUT,                       \
         .scratch = batchnorm_scratch, .explain = batchnorm_explain,             \
+        .emit_forward = emit_batchnorm_forward,                                 \
+        .emit_backward = emit_batchnorm_backward, .backward_always = true,      \
+        .dims = "bn", .emit_dims = emit_bn_dims,                                \
     }
 const OpDef op_batchnorm1d = BATCHNORM("batchnorm1d", OP_BATCHNORM1D);
 const OpDef op_batchnorm2d = BATCHNORM("batchnorm2d", OP_BATCHNORM2D);

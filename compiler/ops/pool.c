@@ -9,6 +9,7 @@
  * each window's choice; the averages' backward reads nothing.
  */
 #include "nnc.h"
+#include "emit.h"
 
 #include <string.h>
 
@@ -109,18 +110,90 @@ static void adaptive_explain(FILE *out, const Graph *g, const Node *n)
             (long long)((in->dim[2] + n->size[1] - 1) / n->size[1]));
 }
 
+/* ---- the C it writes (emit.h) ---- */
+
+/* max pooling's flags are its backward's (plan.c's fusions) and its
+ * forward's choices (the ReLU's) */
+static void emit_pool_dims(Emit *e, const Node *n)
+{
+    const Shape *in = &e->g->nodes[n->in[0]].shape;
+    out(e, ".C = %lld, .H = %lld, .W = %lld, .P = %lld, .Q = %lld, .kh = %lld, .kw = %lld, .stride_h = %lld, "
+           ".stride_w = %lld, .pad_h = %lld, .pad_w = %lld, .count_include_pad = %d%s%s",
+        (long long)in->dim[0], (long long)in->dim[1], (long long)in->dim[2], (long long)n->shape.dim[1],
+        (long long)n->shape.dim[2], (long long)n->kernel[0], (long long)n->kernel[1], (long long)n->stride[0],
+        (long long)n->stride[1], (long long)n->pad[0], (long long)n->pad[1], n->count_include_pad,
+        n->relu ? ", .relu = 1" : "", n->assign ? ", .assign = 1" : "");
+}
+
+static void emit_maxpool2d_forward(Emit *e, const Node *n)
+{
+    int in = n->in[0];
+    if (n->argmax)
+        out(e, "    nnrt_maxpool2d_forward_argmax(%s, %s, %s, %s);\n", V(e, n->id), pool_codes(e, n), V(e, in),
+            DIMS(e, n));
+    else
+        out(e, "    nnrt_maxpool2d_forward(%s, %s, %s);\n", V(e, n->id), V(e, in), DIMS(e, n));
+}
+
+static void emit_maxpool2d_backward(Emit *e, const Node *n)
+{
+    int in = n->in[0];
+    if (n->into_conv) {
+        const char *s = e->vname[storage(e->g, in)];
+        out(e, "    /* done by the backward of %s, sample by sample: d %s needs no buffer */\n", s, s);
+        return;
+    }
+    if (n->argmax)
+        out(e, "    nnrt_maxpool2d_backward_argmax(%s, %s, %s, %s);\n", D(e, in), D(e, n->id), pool_codes(e, n),
+            DIMS(e, n));
+    else
+        out(e, "    nnrt_maxpool2d_backward(%s, %s, %s, %s);\n", D(e, in), D(e, n->id), V(e, in), DIMS(e, n));
+}
+
+static void emit_avgpool2d_forward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_avgpool2d_forward(%s, %s, %s);\n", V(e, n->id), V(e, n->in[0]), DIMS(e, n));
+}
+
+static void emit_avgpool2d_backward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_avgpool2d_backward(%s, %s, %s);\n", D(e, n->in[0]), D(e, n->id), DIMS(e, n));
+}
+
+static void emit_adaptive_avgpool2d_forward(Emit *e, const Node *n)
+{
+    const Shape *is = &e->g->nodes[n->in[0]].shape;
+    out(e, "    nnrt_adaptive_avgpool2d_forward(%s, %s, n, %lld, %lld, %lld, %lld, %lld);\n", V(e, n->id),
+        V(e, n->in[0]), (long long)is->dim[0], (long long)is->dim[1], (long long)is->dim[2],
+        (long long)n->shape.dim[1], (long long)n->shape.dim[2]);
+}
+
+static void emit_adaptive_avgpool2d_backward(Emit *e, const Node *n)
+{
+    const Shape *is = &e->g->nodes[n->in[0]].shape;
+    out(e, "    nnrt_adaptive_avgpool2d_backward(%s, %s, n, %lld, %lld, %lld, %lld, %lld);\n", D(e, n->in[0]),
+        D(e, n->id), (long long)is->dim[0], (long long)is->dim[1], (long long)is->dim[2],
+        (long long)n->shape.dim[1], (long long)n->shape.dim[2]);
+}
+
 const OpDef op_maxpool2d = {
     .name = "maxpool2d", .kind = OP_MAXPOOL2D, .ninputs = 1,
     .args = {"kernel", "stride", "padding", "ceil_mode"},
     .bind = pool2d_bind, .infer = pool2d_infer, .reads = READS_INPUT, .explain = pool2d_explain,
+    .emit_forward = emit_maxpool2d_forward, .emit_backward = emit_maxpool2d_backward,
+    .dims = "pool2d", .emit_dims = emit_pool_dims,
 };
 const OpDef op_avgpool2d = {
     .name = "avgpool2d", .kind = OP_AVGPOOL2D, .ninputs = 1,
     .args = {"kernel", "stride", "padding", "ceil_mode", "count_include_pad"},
     .bind = pool2d_bind, .infer = pool2d_infer, .reads = READS_NOTHING, .explain = pool2d_explain,
+    .emit_forward = emit_avgpool2d_forward, .emit_backward = emit_avgpool2d_backward,
+    .dims = "pool2d", .emit_dims = emit_pool_dims,
 };
 const OpDef op_adaptive_avgpool2d = {
     .name = "adaptive_avgpool2d", .alias = "global_avgpool2d", .kind = OP_ADAPTIVE_AVGPOOL2D, .ninputs = 1,
     .args = {"size"},
     .bind = adaptive_bind, .infer = adaptive_infer, .reads = READS_NOTHING, .explain = adaptive_explain,
+    .emit_forward = emit_adaptive_avgpool2d_forward,
+    .emit_backward = emit_adaptive_avgpool2d_backward,
 };

@@ -4,6 +4,7 @@
  * value of forward.
  */
 #include "nnc.h"
+#include "emit.h"
 
 /* [d1, d2, ...] -> [d1*d2*...], a view of its input's memory */
 static bool flatten_infer(Graph *g, Node *n, const Shape *in)
@@ -82,11 +83,76 @@ static void concat_explain(FILE *out, const Graph *g, const Node *n)
 }
 
 /* the input is declared, never called: graph.c makes its node */
-const OpDef op_input = {.name = "input", .kind = OP_INPUT, .explain = input_explain};
+/* ---- the C it writes (emit.h) ---- */
+
+/* input: the caller's pointer; no code */
+static void emit_input_forward(Emit *e, const Node *n) { (void)e, (void)n; }
+
+static void emit_input_backward(Emit *e, const Node *n) { (void)e, (void)n; }
+
+static void emit_flatten_forward(Emit *e, const Node *n)
+{
+    out(e, "    /* a view: %s shares the memory of %s */\n", e->vname[n->id], e->vname[n->in[0]]);
+}
+
+static void emit_flatten_backward(Emit *e, const Node *n)
+{
+    out(e, "    /* a view: d %s is d %s */\n", e->vname[n->id], e->vname[n->in[0]]);
+}
+
+static void emit_add_forward(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_add_forward(%s, %s, %s, (size_t)n * %zu);\n", V(e, n->id), V(e, n->in[0]), V(e, n->in[1]),
+        node_numel(n));
+}
+
+static void emit_add_backward(Emit *e, const Node *n)
+{
+    for (int k = 0; k < 2; k++)
+        if (e->g->nodes[n->in[k]].needs_grad)
+            out(e, "    nnrt_accumulate(%s, %s, (size_t)n * %zu);\n", D(e, n->in[k]), D(e, n->id),
+                node_numel(n));
+}
+
+/* concat along channels: each input is copied to (forward) or from
+ * (backward) its channels [c0, c0 + ck) of the output */
+static void emit_concat_forward(Emit *e, const Node *n)
+{
+    long long inner = (long long)(node_numel(n) / (size_t)n->shape.dim[0]), c0 = 0;
+    for (int k = 0; k < n->nin; k++) {
+        long long ck = e->g->nodes[n->in[k]].shape.dim[0];
+        out(e, "    nnrt_concat_forward(%s, %s, n, %lld, %lld, %lld, %lld);\n", V(e, n->id), V(e, n->in[k]), ck,
+            (long long)n->shape.dim[0], c0, inner);
+        c0 += ck;
+    }
+}
+
+static void emit_concat_backward(Emit *e, const Node *n)
+{
+    long long inner = (long long)(node_numel(n) / (size_t)n->shape.dim[0]), c0 = 0;
+    for (int k = 0; k < n->nin; k++) {
+        long long ck = e->g->nodes[n->in[k]].shape.dim[0];
+        if (e->g->nodes[n->in[k]].needs_grad)
+            out(e, "    nnrt_concat_backward(%s, %s, n, %lld, %lld, %lld, %lld);\n", D(e, n->in[k]),
+                D(e, n->id), ck, (long long)n->shape.dim[0], c0, inner);
+        c0 += ck;
+    }
+}
+
+const OpDef op_input = {
+    .name = "input", .kind = OP_INPUT, .explain = input_explain,
+    .emit_forward = emit_input_forward, .emit_backward = emit_input_backward,
+};
 const OpDef op_flatten = {
     .name = "flatten", .kind = OP_FLATTEN, .ninputs = 1, .infer = flatten_infer, .explain = flatten_explain,
+    .emit_forward = emit_flatten_forward, .emit_backward = emit_flatten_backward,
 };
-const OpDef op_add = {.name = "add", .kind = OP_ADD, .ninputs = 2, .infer = add_infer, .explain = add_explain};
+const OpDef op_add = {
+    .name = "add", .kind = OP_ADD, .ninputs = 2, .infer = add_infer, .explain = add_explain,
+    .emit_forward = emit_add_forward, .emit_backward = emit_add_backward, .backward_always = true,
+};
 const OpDef op_concat = {
     .name = "concat", .kind = OP_CONCAT, .ninputs = -1, .infer = concat_infer, .explain = concat_explain,
+    .emit_forward = emit_concat_forward, .emit_backward = emit_concat_backward,
+    .backward_always = true,
 };
