@@ -1,12 +1,13 @@
 /* activation.c — elementwise activations, forward and backward: ReLU, leaky
- * ReLU, sigmoid, tanh and GELU (torch.nn.functional's, default arguments).
+ * ReLU, ELU, sigmoid, tanh, GELU and SiLU (torch.nn.functional's).
  *
  * Each backward reads whichever of x or y makes it cheapest and exact.
  * ReLU, sigmoid and tanh read their OUTPUT y: their derivatives are simple
  * in y (y > 0; y(1 - y); 1 - y^2), and y is kept by the trainer anyway, so
- * they work computed in place (y == x). Leaky ReLU and GELU read their INPUT
- * x: leaky ReLU's y loses the sign of x when slope is 0 or negative, and
- * GELU's derivative is a function of x.
+ * they work computed in place (y == x). Leaky ReLU, ELU, GELU and SiLU read
+ * their INPUT x: leaky ReLU's y loses the sign of x when slope is 0 or
+ * negative, ELU's when alpha is, and GELU's and SiLU's derivatives are
+ * functions of x.
  *
  * Every backward takes dx == NULL as "not needed" and accumulates into dx.
  * A NaN input gives a NaN output, as in PyTorch. One length n per call.
@@ -92,6 +93,24 @@ void nnrt_leaky_relu_backward(float *dx, const float *dy, const float *x, size_t
         return;
     for (size_t i = 0; i < n; i++)
         dx[i] += x[i] > 0.0f ? dy[i] : slope * dy[i];
+}
+
+/* y[n] = x[n] if x[n] > 0 else alpha * (exp(x[n]) - 1)  (F.elu, default alpha
+ * 1), exp(x) - 1 as expm1 (exact near 0); backward reads x, so y may equal x
+ * only when no backward follows */
+void nnrt_elu_forward(float *y, const float *x, size_t n, float alpha)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
+}
+
+/* dx[n] += dy[n] if x[n] > 0 else dy[n] * alpha * exp(x[n])  (alpha at 0, as PyTorch) */
+void nnrt_elu_backward(float *dx, const float *dy, const float *x, size_t n, float alpha)
+{
+    if (!dx)
+        return;
+    for (size_t i = 0; i < n; i++)
+        dx[i] += x[i] > 0.0f ? dy[i] : dy[i] * alpha * expf(x[i]);
 }
 
 /* y[n] = 1 / (1 + exp(-x[n])); for x < 0 as exp(x) / (1 + exp(x)), so exp

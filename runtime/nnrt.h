@@ -158,6 +158,10 @@ void nnrt_relu_backward_inplace(float *d, const float *y, size_t n);
 /* y = x if x > 0 else slope * x; backward reads x */
 void nnrt_leaky_relu_forward(float *y, const float *x, size_t n, float slope);
 void nnrt_leaky_relu_backward(float *dx, const float *dy, const float *x, size_t n, float slope);
+/* y = x if x > 0 else alpha * (exp(x) - 1) (F.elu); backward reads x:
+ * dx += dy if x > 0 else dy * alpha * exp(x) */
+void nnrt_elu_forward(float *y, const float *x, size_t n, float alpha);
+void nnrt_elu_backward(float *dx, const float *dy, const float *x, size_t n, float alpha);
 /* y = 1 / (1 + exp(-x)), computed without overflow; backward reads y: dx += dy * y * (1 - y) */
 void nnrt_sigmoid_forward(float *y, const float *x, size_t n);
 void nnrt_sigmoid_backward(float *dx, const float *dy, const float *y, size_t n);

@@ -1,9 +1,9 @@
 /* ops/activation.c — the elementwise functions and the normalisations of a
- * value: relu, leaky_relu, sigmoid, tanh, gelu (erf form), silu, softmax,
- * log_softmax and dropout, each with PyTorch's defaults.
+ * value: relu, leaky_relu, elu, sigmoid, tanh, gelu (erf form), silu,
+ * softmax, log_softmax and dropout, each with PyTorch's defaults.
  *
  * The shape is unchanged. relu, sigmoid, tanh and the softmaxes compute
- * their backward from their output; leaky_relu, gelu and silu from their input;
+ * their backward from their output; leaky_relu, elu, gelu and silu from their input;
  * dropout from the mask its forward saves. relu's fusion with a convolution
  * before it is plan.c's.
  */
@@ -16,6 +16,14 @@ static bool leaky_relu_bind(Graph *g, Node *n, const Ast *call, Ast *const *v)
     (void)g, (void)call;
     n->alpha = 0.01;
     return !v[0] || arg_number(v[0], "negative_slope", &n->alpha);
+}
+
+/* elu(x, alpha=1.0) */
+static bool elu_bind(Graph *g, Node *n, const Ast *call, Ast *const *v)
+{
+    (void)g, (void)call;
+    n->alpha = 1.0;
+    return !v[0] || arg_number(v[0], "alpha", &n->alpha);
 }
 
 /* softmax(x, dim=1): PyTorch's dim (1 = the first per-sample dim), checked by infer */
@@ -113,16 +121,17 @@ static void emit_unary_backward_from_input(Emit *e, const Node *n)
         V(e, n->in[0]), node_numel(n));
 }
 
-static void emit_leaky_relu_forward(Emit *e, const Node *n)
+/* leaky_relu and elu: one setting (n->alpha); the backward reads the input */
+static void emit_unary_alpha_forward(Emit *e, const Node *n)
 {
-    out(e, "    nnrt_leaky_relu_forward(%s, %s, (size_t)n * %zu, %s);\n", V(e, n->id), V(e, n->in[0]),
+    out(e, "    nnrt_%s_forward(%s, %s, (size_t)n * %zu, %s);\n", op_name(n->op), V(e, n->id), V(e, n->in[0]),
         node_numel(n), F(n->alpha));
 }
 
-static void emit_leaky_relu_backward(Emit *e, const Node *n)
+static void emit_unary_alpha_backward(Emit *e, const Node *n)
 {
-    out(e, "    nnrt_leaky_relu_backward(%s, %s, %s, (size_t)n * %zu, %s);\n", D(e, n->in[0]), D(e, n->id),
-        V(e, n->in[0]), node_numel(n), F(n->alpha));
+    out(e, "    nnrt_%s_backward(%s, %s, %s, (size_t)n * %zu, %s);\n", op_name(n->op), D(e, n->in[0]),
+        D(e, n->id), V(e, n->in[0]), node_numel(n), F(n->alpha));
 }
 
 /* softmax's view [outer, C, inner] of a per-sample shape, along 1-based dim d */
@@ -187,7 +196,11 @@ const OpDef op_relu = {
 const OpDef op_leaky_relu = {
     .name = "leaky_relu", .kind = OP_LEAKY_RELU, .ninputs = 1, .args = {"negative_slope"},
     .bind = leaky_relu_bind, .reads = READS_INPUT,
-    .emit_forward = emit_leaky_relu_forward, .emit_backward = emit_leaky_relu_backward,
+    .emit_forward = emit_unary_alpha_forward, .emit_backward = emit_unary_alpha_backward,
+};
+const OpDef op_elu = {
+    .name = "elu", .kind = OP_ELU, .ninputs = 1, .args = {"alpha"}, .bind = elu_bind, .reads = READS_INPUT,
+    .emit_forward = emit_unary_alpha_forward, .emit_backward = emit_unary_alpha_backward,
 };
 /* an elementwise function with no settings; its backward reads its output
  * (sigmoid, tanh) or its input (gelu, silu) */

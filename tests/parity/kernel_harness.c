@@ -12,7 +12,7 @@
  *   maxpool2d, avgpool2d   x [N,C,H,W], dy [N,C,P,Q]; kh kw sh sw ph pw
  *                          count_include_pad (P, Q from dy, as the compiler's) -> y, dx
  *   adaptive_avgpool2d     x, dy [N,C,P,Q]                               -> y, dx
- *   relu, leaky_relu, sigmoid, tanh, gelu, silu   x, dy; slope                 -> y, dx
+ *   relu, leaky_relu, elu, sigmoid, tanh, gelu, silu   x, dy; slope (elu: alpha) -> y, dx
  *   softmax, log_softmax   x, dy; dim (normalised over x's dimension dim) -> y, dx
  *   dropout                x, dy; p, seed                                -> y, mask, dx
  *   batchnorm              x [N,C,...], dy, gamma, beta (both or neither),
@@ -151,6 +151,9 @@ static void run_activation(harness_case *hc, const char *k)
     } else if (!strcmp(k, "leaky_relu")) {
         nnrt_leaky_relu_forward(y, x->data, n, slope);
         nnrt_leaky_relu_backward(dx, dy->data, x->data, n, slope);
+    } else if (!strcmp(k, "elu")) {
+        nnrt_elu_forward(y, x->data, n, slope);
+        nnrt_elu_backward(dx, dy->data, x->data, n, slope);
     } else if (!strcmp(k, "sigmoid")) {
         nnrt_sigmoid_forward(y, x->data, n);
         nnrt_sigmoid_backward(dx, dy->data, y, n);
@@ -322,7 +325,7 @@ static void run_case(harness_case *hc, const char *out)
     else if (!strcmp(k, "adaptive_avgpool2d"))
         run_adaptive(hc);
     else if (!strcmp(k, "relu") || !strcmp(k, "leaky_relu") || !strcmp(k, "sigmoid") ||
-             !strcmp(k, "tanh") || !strcmp(k, "gelu") || !strcmp(k, "silu"))
+             !strcmp(k, "tanh") || !strcmp(k, "gelu") || !strcmp(k, "silu") || !strcmp(k, "elu"))
         run_activation(hc, k);
     else if (!strcmp(k, "softmax") || !strcmp(k, "log_softmax"))
         run_softmax(hc, k[0] == 'l');

@@ -102,6 +102,8 @@ def activation(kernel, shape, scale=3.0, slope=0.01, extra=()):
     x = leaf(x)
     if kernel == "leaky_relu":
         y = F.leaky_relu(x, slope)
+    elif kernel == "elu":
+        y = F.elu(x, slope)
     elif kernel == "gelu":
         y = F.gelu(x)
     elif kernel == "silu":
@@ -111,6 +113,7 @@ def activation(kernel, shape, scale=3.0, slope=0.01, extra=()):
     dy = torch.randn_like(y)
     (dx,) = backward(y, dy, x)
     name = f"{kernel} {list(shape)}" + (f" slope {slope}" if kernel == "leaky_relu" else "")
+    name += f" alpha {slope}" if kernel == "elu" else ""
     if extra:
         name += f" with {list(extra)}"
     case(name, kernel, {"x": x, "dy": dy}, {"slope": slope}, {"y": y, "dx": dx})
@@ -353,6 +356,8 @@ def build_cases():
     activation("gelu", (1, 11), scale=1.0)
     activation("silu", (3, 5, 7), extra=(0.0, 30.0, -30.0, 100.0, -100.0))
     activation("silu", (1, 11), scale=1.0)
+    activation("elu", (3, 5, 7), slope=1.0, extra=(0.0, -1e-3, 30.0, -30.0, -100.0))
+    activation("elu", (1, 13), slope=0.3, extra=(0.0,))
     # softmax and log-softmax: [N, C] and along C of [N, C, H, W]
     for k in ("softmax", "log_softmax"):
         softmax(k, (4, 10))

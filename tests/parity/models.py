@@ -188,6 +188,18 @@ class OpsH(nn.Module):
         return self.f2(F.silu(self.f1(torch.flatten(h, 1))))
 
 
+class OpsI(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(2, 3, 3, padding=1)
+        self.f1 = nn.Linear(3 * 6 * 7, 8)
+        self.f2 = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = F.elu(self.c1(x))
+        return self.f2(F.elu(self.f1(torch.flatten(h, 1)), alpha=0.5))
+
+
 def sgd(**kw):
     return lambda ps: torch.optim.SGD(ps, **kw)
 
@@ -220,6 +232,7 @@ CASES = {
     "ops_f": (OpsF, (2, 15, 15), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
     "ops_g": (OpsG, (2, 16, 32), "same", nn.MSELoss(), sgd(lr=0.05), 1e-5, ""),
     "ops_h": (OpsH, (2, 6, 7), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
+    "ops_i": (OpsI, (2, 6, 7), "same", nn.MSELoss(), lambda ps: torch.optim.Adam(ps, lr=0.01), 1e-5, ""),
 }
 CLIP = {"inception_tiny": 5.0, "ops_c": 0.05}
 

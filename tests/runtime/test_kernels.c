@@ -420,6 +420,15 @@ static void hand_activations(void)
     nnrt_leaky_relu_backward(dx, dy, x, 5, 0.1f);
     check("leaky_relu backward", max_err(dx, (float[]){0.1f, 0.2f, 0.3f, 4, 5}, 5), EXACT_TOL);
 
+    /* ELU, alpha 0.5: y = 0.5 (e^x - 1) = [-0.43233236 -0.19673467 0] for x <= 0,
+     * x above; dx = dy * 0.5 e^x = [0.06766764 0.60653066 1.5] for x <= 0
+     * (alpha at x = 0, as PyTorch), dy above */
+    nnrt_elu_forward(y, x, 5, 0.5f);
+    check("elu forward", max_err(y, (float[]){-0.4323323584f, -0.1967346701f, 0, 0.5f, 3}, 5), EXACT_TOL);
+    memset(dx, 0, sizeof dx);
+    nnrt_elu_backward(dx, dy, x, 5, 0.5f);
+    check("elu backward", max_err(dx, (float[]){0.0676676416f, 0.6065306597f, 1.5f, 4, 5}, 5), EXACT_TOL);
+
     /* sigmoid: s(0) = 1/2, s(ln 3) = 3/4, s(-ln 3) = 1/4, and no overflow at
      * +-1000 (exp(1000) is inf in float): 1 and 0. dy = 1: dx = y (1 - y) =
      * [1/4, 3/16, 3/16, 0, 0] */
@@ -1254,8 +1263,8 @@ static void adaptive_grad(const char *name, int N, int C, int H, int W, int P, i
 }
 
 /* the elementwise activations, by kind */
-enum { LEAKY, SIGMOID, TANH, GELU, SILU };
-static const char *const act_names[] = {"leaky_relu", "sigmoid", "tanh", "gelu", "silu"};
+enum { LEAKY, SIGMOID, TANH, GELU, SILU, ELU };
+static const char *const act_names[] = {"leaky_relu", "sigmoid", "tanh", "gelu", "silu", "elu"};
 
 typedef struct act_case {
     int kind;
@@ -1270,6 +1279,7 @@ static void act_forward(const act_case *c)
     case SIGMOID: nnrt_sigmoid_forward(c->y, c->x, c->n); break;
     case TANH: nnrt_tanh_forward(c->y, c->x, c->n); break;
     case SILU: nnrt_silu_forward(c->y, c->x, c->n); break;
+    case ELU: nnrt_elu_forward(c->y, c->x, c->n, 1.5f); break;
     default: nnrt_gelu_forward(c->y, c->x, c->n); break;
     }
 }
@@ -1282,6 +1292,7 @@ static void act_backward(const act_case *c, float *dx, const float *dy)
     case SIGMOID: nnrt_sigmoid_backward(dx, dy, c->y, c->n); break;
     case TANH: nnrt_tanh_backward(dx, dy, c->y, c->n); break;
     case SILU: nnrt_silu_backward(dx, dy, c->x, c->n); break;
+    case ELU: nnrt_elu_backward(dx, dy, c->x, c->n, 1.5f); break;
     default: nnrt_gelu_backward(dx, dy, c->x, c->n); break;
     }
 }
@@ -1294,7 +1305,7 @@ static double act_loss(void *ctx)
 }
 
 /* each activation on 60 inputs in [-3, 3], at least 0.05 from 0 (leaky
- * ReLU's kink); then backward accumulates and takes NULL */
+ * ReLU's and ELU's kink); then backward accumulates and takes NULL */
 static void act_grad(int kind)
 {
     char label[128];
@@ -2370,6 +2381,7 @@ int main(void)
     act_grad(TANH);
     act_grad(GELU);
     act_grad(SILU);
+    act_grad(ELU);
 
     /*           log outer  C inner  scale of x */
     softmax_grad(0,  4,    10,  1,   3.0);
