@@ -27,26 +27,14 @@
 #include <string.h>
 
 #include "nnrt.h"
+#include "kernel_check.h"
 
 #define EPS 1e-3f       /* finite-difference step */
 #define FD_TOL 1e-2     /* finite-difference tolerance, relative to max(1, |n|) */
 #define EXACT_TOL 1e-5  /* hand-computed and reference comparisons */
 
-static int failures;
-static nnrt_rng rng;    /* every random test input comes from here, seed 1 */
 
 /* ---- helpers ---- */
-
-/* prints one result line; passes when err <= tol */
-static void check(const char *name, double err, double tol)
-{
-    if (err <= tol) {
-        printf("ok   %-50s (max err %.2e)\n", name, err);
-    } else {
-        printf("FAIL %-50s (max err %.2e > tol %.1e)\n", name, err, tol);
-        failures++;
-    }
-}
 
 /* max over i of |got[i] - want[i]| / max(1, |want[i]|) */
 static double max_err(const float *got, const float *want, size_t n)
@@ -70,24 +58,6 @@ static double doubled_err(const float *got, const float *once, size_t n)
             worst = isnan(e) ? INFINITY : e;
     }
     return worst;
-}
-
-static float *alloc_floats(size_t n)
-{
-    float *p = calloc(n ? n : 1, sizeof *p);
-    if (!p) {
-        fprintf(stderr, "test_kernels: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-/* n floats, uniform in [-1, 1) */
-static float *random_floats(size_t n)
-{
-    float *p = alloc_floats(n);
-    nnrt_init_uniform(p, n, 1.0f, &rng);
-    return p;
 }
 
 static double dot(const float *a, const float *b, size_t n)

@@ -27,23 +27,11 @@
 #include <string.h>
 
 #include "nnrt.h"
+#include "kernel_check.h"
 
 #include "kernel.h"
 
 #define TOL 1e-5
-
-static int failures;
-static nnrt_rng rng;
-
-static void check(const char *name, double err, double tol)
-{
-    if (err <= tol) {
-        printf("ok   %-64s (err %.2e)\n", name, err);
-    } else {
-        printf("FAIL %-64s (err %.2e > tol %.1e)\n", name, err, tol);
-        failures++;
-    }
-}
 
 /* max |got - want| / max |want| (a NaN counts as infinite) */
 static double rel_err(const float *got, const float *want, size_t n)
@@ -63,23 +51,6 @@ static double rel_err(const float *got, const float *want, size_t n)
 static double differ(const float *got, const float *want, size_t n)
 {
     return memcmp(got, want, n * sizeof *got) != 0;
-}
-
-static float *alloc_floats(size_t n)
-{
-    float *p = calloc(n ? n : 1, sizeof *p);
-    if (!p) {
-        fprintf(stderr, "test_reference: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static float *random_floats(size_t n)
-{
-    float *p = alloc_floats(n);
-    nnrt_init_uniform(p, n, 1.0f, &rng);
-    return p;
 }
 
 static float *copy_floats(const float *src, size_t n)
