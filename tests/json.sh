@@ -51,8 +51,8 @@ else bad "lenet.json and lenet.nn give different C:"; diff $B/lenet_nn.c $B/lene
 $NNC --summary models/lenet.nn >$B/sum_nn && $NNC --summary models/lenet.json >$B/sum_json
 if cmp -s $B/sum_nn $B/sum_json; then ok "--summary of lenet.json is lenet.nn's"; else bad "--summary differs"; fi
 
-# -- round trips: every model (.nn and .json) and the test models
-for m in models/*.nn models/*.json tests/json/models/*.json; do
+# -- round trips: every model (.nn and .json), the test models and the parity models
+for m in models/*.nn models/*.json tests/json/models/*.json tests/parity/models/*.nn; do
     name=$(echo "$m" | tr / _)
     $NNC --emit=json "$m" -o $B/$name.1.json 2>/dev/null || { bad "$m: --emit=json failed"; continue; }
     $NNC --emit=json $B/$name.1.json -o $B/$name.2.json 2>/dev/null || { bad "$m: its JSON does not read back"; continue; }

@@ -27,7 +27,7 @@ static bool batchnorm_bind(Layer *l, const Ast *call, Ast *const *v)
         ok &= arg_size(nf, "num_features", 1, &l->in);
         l->in_span = nf->span;
     }
-    if (v[1]) ok &= arg_range(v[1], "eps", 0, 1, false, &l->eps) && l->eps > 0;
+    if (v[1]) ok &= arg_range(v[1], "eps", 0, 1, false, &l->eps);     /* 0 too, as PyTorch */
     if (v[2]) ok &= arg_range(v[2], "momentum", 0, 1, false, &l->momentum);
     if (v[3]) ok &= arg_bool(v[3], "affine", &l->bias);
     return ok;

@@ -200,6 +200,17 @@ class OpsI(nn.Module):
         return self.f2(F.elu(self.f1(torch.flatten(h, 1)), alpha=0.5))
 
 
+class OpsJ(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(2, 4, 3, bias=False)
+        self.b1 = nn.BatchNorm2d(4, eps=0, momentum=0.2)
+        self.f1 = nn.Linear(4 * 4 * 4, 3)
+
+    def forward(self, x):
+        return self.f1(torch.flatten(torch.tanh(self.b1(self.c1(x))), 1))
+
+
 def sgd(**kw):
     return lambda ps: torch.optim.SGD(ps, **kw)
 
@@ -232,6 +243,7 @@ CASES = {
     "ops_f": (OpsF, (2, 15, 15), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
     "ops_g": (OpsG, (2, 16, 32), "same", nn.MSELoss(), sgd(lr=0.05), 1e-5, ""),
     "ops_h": (OpsH, (2, 6, 7), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
+    "ops_j": (OpsJ, (2, 6, 6), "same", nn.MSELoss(), sgd(lr=0.05), 1e-5, ""),
     "ops_i": (OpsI, (2, 6, 7), "same", nn.MSELoss(), lambda ps: torch.optim.Adam(ps, lr=0.01), 1e-5, ""),
 }
 CLIP = {"inception_tiny": 5.0, "ops_c": 0.05}
