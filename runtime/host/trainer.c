@@ -717,6 +717,435 @@ static void print_timing(const nnrt_model *m, const timing *t)
            t->load_test, t->test);
 }
 
+/* Everything one `train` run holds, from its flags to its files. */
+typedef struct train_run {
+    const nnrt_model *m;
+    nnrt_args *a;
+    session s;
+    nnrt_dataset train, test;
+    const char *test_spec;          /* the test set's spec; NULL: none */
+    const char *save_path;          /* --save, else --resume, else NULL */
+    nnrt_st_file *ck;               /* the --resume checkpoint */
+    FILE *log;                      /* --log */
+    int64_t *perm;                  /* [train.n] the order of the epoch's samples */
+    int64_t nbatches;               /* batches in an epoch */
+    progress p;
+    timing tm;
+    int tty;                        /* stdout is a terminal, not --quiet: the bar */
+    int initialised;                /* m->init ran, so m->release must */
+    int stopped;                    /* a signal or --steps ended the run early */
+    double t0;                      /* when the epochs began */
+    double train_time;              /* seconds in the epochs' batches so far */
+    int64_t trained;                /* samples trained by this process */
+    struct sigaction old_int, old_term; /* the handlers before the run's */
+} train_run;
+
+/* An empty run of m with the flags a. */
+static void init_run(train_run *r, const nnrt_model *m, nnrt_args *a)
+{
+    memset(r, 0, sizeof *r);
+    r->m = m;
+    r->a = a;
+    session_init(&r->s, m);
+    r->save_path = a->save ? a->save : a->resume;
+    r->tty = isatty(STDOUT_FILENO) && !a->quiet;
+}
+
+/* The transform the flags give, then the training set and the test set (if
+ * there is one), timed. 0, or -1 after printing why. */
+static int open_train_data(train_run *r)
+{
+    session *s = &r->s;
+    const nnrt_args *a = r->a;
+    s->tf.pad = a->pad >= 0 ? a->pad : 0;
+    if (a->normalize) {
+        s->tf.mean = a->mean;
+        s->tf.std = a->std;
+    }
+    double tl = nnrt_seconds();
+    if (open_data(s, &r->train, a->data, 0, a->limit))
+        return -1;
+    r->tm.load = nnrt_seconds() - tl;
+    r->test_spec = a->test_data ? a->test_data : nnrt_data_spec_has_test(a->data) ? a->data : NULL;
+    int train_mode = s->mode, train_classes = s->classes;
+    tl = nnrt_seconds();
+    if (r->test_spec && open_data(s, &r->test, r->test_spec, 1, a->test_limit))
+        return -1;
+    r->tm.load_test = nnrt_seconds() - tl;
+    s->mode = train_mode;
+    s->classes = train_classes;
+    return 0;
+}
+
+/* --resume: opens the checkpoint and reads where it stopped, noting a change
+ * of --lr. 0, or -1 after printing why. */
+static int read_resume(train_run *r)
+{
+    char err[4096];
+    const char *name = r->m->name, *path = r->a->resume;
+    r->ck = nnrt_st_open(path, err, sizeof err);
+    if (!r->ck) {
+        fprintf(stderr, "%s: error: %s\n", name, err);
+        return -1;
+    }
+    if (resume_progress(&r->s, r->a, r->ck, r->train.n, &r->p))
+        return -1;
+    char lr[32];
+    float_text(lr, sizeof lr, r->a->lr);
+    if (meta(r->ck, "lr") && strcmp(meta(r->ck, "lr"), lr) != 0 && !r->a->quiet)
+        printf("%s: note: %s was trained with --lr %s; this run goes on with --lr %s\n", name, path,
+               meta(r->ck, "lr"), lr);
+    return 0;
+}
+
+/* Where the run starts (the seed's, or the --resume checkpoint's position),
+ * then the model, with the weights of --load or --resume. 0, or -1 after
+ * printing why. */
+static int start_model(train_run *r)
+{
+    const nnrt_model *m = r->m;
+    const nnrt_args *a = r->a;
+    char err[4096];
+    r->p = (progress){.test_acc = -1, .test_loss = -1};
+    nnrt_rng_seed(&r->p.rng, a->seed ^ 0x5851f42d4c957f2du);
+    if (a->resume && read_resume(r))
+        return -1;
+    m->init(m->self, a->batch, a->seed);
+    r->initialised = 1;
+    if (a->nan_check && m->set_nan_check)
+        m->set_nan_check(m->self, 1);
+    if ((a->load && load(m, a->load, 0, err, sizeof err)) ||
+        (a->resume && load(m, a->resume, 1, err, sizeof err))) {
+        fprintf(stderr, "%s: error: %s\n", m->name, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The batch buffers, the permutation and the --log file (appended to by a
+ * resumed run). 0, or -1 after printing why. */
+static int prepare_epochs(train_run *r)
+{
+    const nnrt_model *m = r->m;
+    const nnrt_args *a = r->a;
+    session_alloc(&r->s, a->batch);
+    r->perm = nnrt_alloc((size_t)r->train.n * 2, "the order of the samples");
+    r->nbatches = (r->train.n + a->batch - 1) / a->batch;
+    if (r->p.epoch_step > r->nbatches) {
+        fprintf(stderr, "%s: error: %s: its position (batch %" PRId64 ") is past the end of an epoch\n",
+                m->name, a->resume, r->p.epoch_step);
+        return -1;
+    }
+    if (a->log) {
+        r->log = fopen(a->log, a->resume ? "a" : "w");
+        if (!r->log) {
+            fprintf(stderr, "%s: error: %s: cannot open: %s\n", m->name, a->log, strerror(errno));
+            return -1;
+        }
+        if (ftell(r->log) == 0)
+            fprintf(r->log, "kind,epoch,step,loss,accuracy,test_loss,test_accuracy,lr,seconds\n");
+    }
+    return 0;
+}
+
+/* What is about to happen: the data sets, the settings, where a resumed run
+ * goes on (nothing with --quiet). */
+static void print_plan(const train_run *r)
+{
+    const nnrt_model *m = r->m;
+    const nnrt_args *a = r->a;
+    if (a->quiet)
+        return;
+    char what[4608], norm[64];
+    normalize_text(norm, sizeof norm, &r->s.tf);
+    describe(what, sizeof what, &r->train);
+    printf("%s: training on %s\n", m->name, what);
+    if (r->test_spec) {
+        describe(what, sizeof what, &r->test);
+        printf("%s: testing on %s\n", m->name, what);
+    }
+    printf("%s: batch %d, %ld epoch%s, lr %g, seed %" PRIu64 ", pad %d, normalize %s\n", m->name, a->batch,
+           a->epochs, a->epochs == 1 ? "" : "s", (double)a->lr, a->seed, r->s.tf.pad, norm);
+    if (a->resume)
+        printf("%s: resuming %s at epoch %" PRId64 ", batch %" PRId64 " of %" PRId64 " (step %" PRId64 ")\n",
+               m->name, a->resume, r->p.epoch + 1, r->p.epoch_step, r->nbatches, r->p.step);
+    fflush(stdout);
+}
+
+/* SIGINT and SIGTERM ask the run to stop after the step under way and save;
+ * a second one stops it at once. */
+static void catch_stop_signals(train_run *r)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    stop_signal = 0;
+    sigaction(SIGINT, &sa, &r->old_int);
+    sigaction(SIGTERM, &sa, &r->old_term);
+}
+
+/* the handlers of SIGINT and SIGTERM as they were before the run */
+static void restore_signals(const train_run *r)
+{
+    sigaction(SIGINT, &r->old_int, NULL);
+    sigaction(SIGTERM, &r->old_term, NULL);
+}
+
+/* 1 if the run must stop here: a signal came, or --steps are done */
+static int stop_asked(const train_run *r)
+{
+    return stop_signal || (r->a->steps >= 0 && r->p.step >= r->a->steps);
+}
+
+/* Saves p as the run's checkpoint. 0, or 1 after printing why (after lead). */
+static int save_run(const train_run *r, const progress *p, const char *lead)
+{
+    char err[4096];
+    if (save_checkpoint(&r->s, r->a, p, r->save_path, r->train.n, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "%s%s: error: %s\n", lead, r->m->name, err);
+    return 1;
+}
+
+/* One step on the n samples of batch b: zero_grad, forward, loss, backward
+ * and step at lr, then the epoch's running sums. 0, or 1 after printing
+ * where a value stopped being finite. */
+static int train_step(train_run *r, int64_t b, int n, float lr, float *loss)
+{
+    const nnrt_model *m = r->m;
+    session *s = &r->s;
+    progress *p = &r->p;
+    nnrt_data_batch(s->x, s->t, s->labels, &r->train, r->perm + b * r->a->batch, n, &s->tf, s->mode, s->tsize);
+    m->zero_grad(m->self);
+    const float *out = m->forward(m->self, s->x, n);
+    if (stop_nonfinite(m, r->a->nan_check, p->step + 1)) {
+        if (r->tty)
+            printf("\n");
+        return 1;
+    }
+    *loss = m->loss(m->self, s->t);
+    if (!isfinite(*loss)) {
+        if (r->tty)
+            printf("\n");
+        fprintf(stderr, "%s: error: the loss is %g at step %" PRId64 "; stopping without saving\n", m->name,
+                (double)*loss, p->step + 1);
+        name_nonfinite(m, s->x, n);
+        return 1;
+    }
+    backward_and_step(m, lr, 0);
+    p->step++;
+    p->epoch_step = b + 1;
+    p->loss_sum += (double)*loss * n;
+    p->seen += n;
+    for (int i = 0; s->classes > 0 && i < n; i++)
+        p->correct += argmax(out + (size_t)i * s->out_size, s->out_size) == s->labels[i];
+    r->trained += n;
+    return 0;
+}
+
+/* After the step on the n samples of batch b: its --log row, the
+ * --print-every line, and on a terminal the bar (at most every 0.1 s since
+ * *tbar, and at the epoch's end); te is when the epoch began. */
+static void show_step(const train_run *r, int64_t b, int n, float loss, float lr, double te, double *tbar)
+{
+    const nnrt_args *a = r->a;
+    const progress *p = &r->p;
+    const int64_t at = b * a->batch;
+    double now = nnrt_seconds();
+    if (r->log)
+        log_row(r->log, "step", (double)p->epoch + (double)(b + 1) / (double)r->nbatches, p->step, loss, -1, -1,
+                -1, lr, now - r->t0);
+    if (a->print_every > 0 && p->step % a->print_every == 0 && !a->quiet)
+        printf("%sstep %" PRId64 "  epoch %" PRId64 "  loss %.6g\n", r->tty ? "\r\033[K" : "", p->step,
+               p->epoch + 1, (double)loss);
+    if (r->tty && (now - *tbar >= 0.1 || b + 1 == r->nbatches)) {
+        double rate = (double)r->trained / (r->train_time + now - te);
+        int64_t left = (a->epochs - p->epoch - 1) * r->train.n + (r->train.n - at - n);
+        draw_bar(p->epoch + 1, a->epochs, at + n, r->train.n, p->loss_sum / (double)p->seen, rate,
+                 (double)left / rate);
+        *tbar = now;
+    }
+}
+
+/* The batches of the epoch under way, from p.epoch_step on, at lr; te is
+ * when the epoch began, *here counts its samples. Saves every --save-every
+ * steps; a signal or --steps stops it (r->stopped). 0, or 1 after an error. */
+static int train_batches(train_run *r, float lr, double te, int64_t *here)
+{
+    const nnrt_args *a = r->a;
+    double tbar = 0;
+    for (int64_t b = r->p.epoch_step; b < r->nbatches; b++) {
+        const int64_t at = b * a->batch;
+        const int n = (int)(r->train.n - at < a->batch ? r->train.n - at : a->batch);
+        float loss;
+        if (train_step(r, b, n, lr, &loss))
+            return 1;
+        *here += n;
+        show_step(r, b, n, loss, lr, te, &tbar);
+        if (stop_asked(r)) {
+            r->stopped = 1;
+            return 0;
+        }
+        if (a->save_every > 0 && r->p.step % a->save_every == 0 && r->save_path &&
+            save_run(r, &r->p, r->tty ? "\n" : ""))
+            return 1;
+    }
+    return 0;
+}
+
+/* The model's loss and accuracy on the test set, into p.test_loss and
+ * p.test_acc (timed). */
+static void test_epoch(train_run *r)
+{
+    int64_t right;
+    if (r->tty) {
+        printf("\repoch %" PRId64 "/%ld  testing on %" PRId64 " samples\033[K", r->p.epoch + 1, r->a->epochs,
+               r->test.n);
+        fflush(stdout);
+    }
+    const double tt = nnrt_seconds();
+    evaluate(&r->s, &r->test, &r->p.test_loss, &right, NULL, NULL);
+    r->tm.test += nnrt_seconds() - tt;
+    r->p.test_acc = r->s.classes > 0 ? (double)right / (double)r->test.n : -1;
+}
+
+/* The epoch's line: its loss and accuracy, the test set's, and the speed of
+ * its dt seconds over here samples. */
+static void print_epoch(const train_run *r, double train_loss, double train_acc, double dt, int64_t here)
+{
+    const progress *p = &r->p;
+    printf("%sepoch %" PRId64 "/%ld  loss %.4f", r->tty ? "\r\033[K" : "", p->epoch + 1, r->a->epochs,
+           train_loss);
+    if (train_acc >= 0)
+        printf("  acc %.2f%%", 100 * train_acc);
+    if (r->test_spec)
+        printf("  test loss %.4f", p->test_loss);
+    if (r->test_spec && p->test_acc >= 0)
+        printf("  acc %.2f%%", 100 * p->test_acc);
+    if (here > 0)
+        printf("  (%.1f s, %.0f samples/s)", dt, (double)here / dt);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* An epoch is done: evaluate, report, log; then the progress moves to the
+ * next epoch (whose generator is after) and is saved. A signal or --steps
+ * stops the run here (r->stopped). 0, or 1 after a failed save. */
+static int end_epoch(train_run *r, float lr, nnrt_rng after, double dt, int64_t here)
+{
+    progress *p = &r->p;
+    double train_loss = p->loss_sum / (double)(p->seen ? p->seen : 1);
+    double train_acc = r->s.classes > 0 && p->seen ? (double)p->correct / (double)p->seen : -1;
+    if (r->test_spec)
+        test_epoch(r);
+    if (!r->a->quiet)
+        print_epoch(r, train_loss, train_acc, dt, here);
+    if (r->log) {
+        log_row(r->log, "epoch", (double)(p->epoch + 1), p->step, train_loss, train_acc, p->test_loss,
+                p->test_acc, lr, nnrt_seconds() - r->t0);
+        fflush(r->log);
+    }
+    p->rng = after;
+    p->epoch++;
+    p->epoch_step = 0;
+    p->loss_sum = 0;
+    p->correct = p->seen = 0;
+    if (r->save_path && save_run(r, p, ""))
+        return 1;
+    if (stop_asked(r))
+        r->stopped = 1;
+    return 0;
+}
+
+/* One epoch at the schedule's rate: shuffle, the batches, and unless the run
+ * stopped inside it, its end. 0, or 1 after an error. */
+static int train_epoch(train_run *r)
+{
+    progress *p = &r->p;
+    const float lr = epoch_lr(r->m, r->a->lr, p->epoch);
+    nnrt_rng start = p->rng; /* the checkpoint keeps the generator as the epoch begins */
+    nnrt_shuffle(r->perm, r->train.n, &p->rng);
+    nnrt_rng after = p->rng;
+    p->rng = start;
+    const double te = nnrt_seconds();
+    int64_t here = 0; /* samples of this epoch trained by this process */
+    if (train_batches(r, lr, te, &here))
+        return 1;
+    const double dt = nnrt_seconds() - te;
+    r->train_time += dt;
+    return r->stopped ? 0 : end_epoch(r, lr, after, dt, here);
+}
+
+/* The epochs from p.epoch up to --epochs, in training mode, until one stops
+ * the run. 0, or 1 after an error. */
+static int train_epochs(train_run *r)
+{
+    const nnrt_model *m = r->m;
+    const nnrt_args *a = r->a;
+    r->t0 = nnrt_seconds();
+    if (r->p.epoch >= a->epochs && !a->quiet)
+        printf("%s: nothing to do: %s has finished %" PRId64 " epochs, and --epochs is %ld\n", m->name,
+               a->resume, r->p.epoch, a->epochs);
+    if (m->set_training)
+        m->set_training(m->self, 1);
+    while (r->p.epoch < a->epochs && !r->stopped)
+        if (train_epoch(r))
+            return 1;
+    return 0;
+}
+
+/* The end of the run: if it stopped early, the checkpoint and where it
+ * stopped; else the summary and the timings. The exit status. */
+static int report_end(train_run *r)
+{
+    const nnrt_model *m = r->m;
+    const nnrt_args *a = r->a;
+    const progress *p = &r->p;
+    if (!r->stopped) {
+        if (a->quiet)
+            return 0;
+        printf("%s: trained %ld epoch%s (%" PRId64 " steps) in %.1f s", m->name, a->epochs,
+               a->epochs == 1 ? "" : "s", p->step, nnrt_seconds() - r->t0);
+        if (p->test_acc >= 0)
+            printf(", test accuracy %.2f%%", 100 * p->test_acc);
+        printf(r->save_path ? "; saved %s\n" : "\n", r->save_path);
+        r->tm.train = r->train_time;
+        print_timing(m, &r->tm);
+        return 0;
+    }
+    if (r->tty)
+        printf("\n");
+    if (r->save_path && save_run(r, p, ""))
+        return 1;
+    if (p->epoch < a->epochs && !a->quiet)
+        printf("%s: stopped at step %" PRId64 " (epoch %" PRId64 ", batch %" PRId64 " of %" PRId64 ")%s%s%s\n",
+               m->name, p->step, p->epoch + 1, p->epoch_step, r->nbatches, r->save_path ? "; saved " : "",
+               r->save_path ? r->save_path : "; nothing saved (no --save)",
+               r->save_path ? ": continue with --resume" : "");
+    return stop_signal ? 128 + (int)stop_signal : 0;
+}
+
+/* Closes the log (a failed write turns an exit status of 0 into 1), releases
+ * the model and frees what the run holds. Returns the exit status. */
+static int close_run(train_run *r, int rc)
+{
+    if (r->log && fclose(r->log) != 0) {
+        fprintf(stderr, "%s: error: %s: cannot write: %s\n", r->m->name, r->a->log, strerror(errno));
+        rc = rc ? rc : 1;
+    }
+    if (r->initialised)
+        r->m->release(r->m->self);
+    free(r->perm);
+    session_free(&r->s);
+    nnrt_data_free(&r->train);
+    nnrt_data_free(&r->test);
+    if (r->ck)
+        nnrt_st_close(r->ck);
+    return rc;
+}
+
 static int cmd_train(const nnrt_model *m, nnrt_args *a)
 {
     if (!a->data)
@@ -724,281 +1153,18 @@ static int cmd_train(const nnrt_model *m, nnrt_args *a)
     if (a->load && a->resume)
         return usage(m, "train", "--load and --resume both give the weights: --resume FILE continues a "
                      "run, --load FILE starts one from its weights");
-    char err[4096];
-    session s;
-    session_init(&s, m);
-    nnrt_dataset train, test;
-    memset(&train, 0, sizeof train);
-    memset(&test, 0, sizeof test);
-    nnrt_st_file *ck = NULL;
-    FILE *log = NULL;
-    int64_t *perm = NULL;
-    timing tm = {0};
-    int rc = 1, initialised = 0;
-    const char *save_path = a->save ? a->save : a->resume;
-
-    s.tf.pad = a->pad >= 0 ? a->pad : 0;
-    if (a->normalize) {
-        s.tf.mean = a->mean;
-        s.tf.std = a->std;
+    train_run r;
+    init_run(&r, m, a);
+    int rc = 1;
+    if (open_train_data(&r) == 0 && start_model(&r) == 0 && prepare_epochs(&r) == 0) {
+        print_plan(&r);
+        catch_stop_signals(&r);
+        rc = train_epochs(&r);
+        if (rc == 0)
+            rc = report_end(&r);
+        restore_signals(&r);
     }
-    /* the data sets */
-    double tl = nnrt_seconds();
-    if (open_data(&s, &train, a->data, 0, a->limit))
-        goto out;
-    tm.load = nnrt_seconds() - tl;
-    const char *test_spec = a->test_data ? a->test_data : nnrt_data_spec_has_test(a->data) ? a->data : NULL;
-    int train_mode = s.mode, train_classes = s.classes;
-    tl = nnrt_seconds();
-    if (test_spec && open_data(&s, &test, test_spec, 1, a->test_limit))
-        goto out;
-    tm.load_test = nnrt_seconds() - tl;
-    s.mode = train_mode;
-    s.classes = train_classes;
-
-    /* the model, and where it starts */
-    progress p = {.test_acc = -1, .test_loss = -1};
-    nnrt_rng_seed(&p.rng, a->seed ^ 0x5851f42d4c957f2du);
-    if (a->resume) {
-        ck = nnrt_st_open(a->resume, err, sizeof err);
-        if (!ck) {
-            fprintf(stderr, "%s: error: %s\n", m->name, err);
-            goto out;
-        }
-        if (resume_progress(&s, a, ck, train.n, &p))
-            goto out;
-        char lr[32];
-        float_text(lr, sizeof lr, a->lr);
-        if (meta(ck, "lr") && strcmp(meta(ck, "lr"), lr) != 0 && !a->quiet)
-            printf("%s: note: %s was trained with --lr %s; this run goes on with --lr %s\n", m->name, a->resume,
-                   meta(ck, "lr"), lr);
-    }
-    m->init(m->self, a->batch, a->seed);
-    initialised = 1;
-    if (a->nan_check && m->set_nan_check)
-        m->set_nan_check(m->self, 1);
-    if ((a->load && load(m, a->load, 0, err, sizeof err)) || (a->resume && load(m, a->resume, 1, err, sizeof err))) {
-        fprintf(stderr, "%s: error: %s\n", m->name, err);
-        goto out;
-    }
-    session_alloc(&s, a->batch);
-    perm = nnrt_alloc((size_t)train.n * 2, "the order of the samples");
-    const int64_t nbatches = (train.n + a->batch - 1) / a->batch;
-    if (p.epoch_step > nbatches) {
-        fprintf(stderr, "%s: error: %s: its position (batch %" PRId64 ") is past the end of an epoch\n",
-                m->name, a->resume, p.epoch_step);
-        goto out;
-    }
-    if (a->log) {
-        log = fopen(a->log, a->resume ? "a" : "w");
-        if (!log) {
-            fprintf(stderr, "%s: error: %s: cannot open: %s\n", m->name, a->log, strerror(errno));
-            goto out;
-        }
-        if (ftell(log) == 0)
-            fprintf(log, "kind,epoch,step,loss,accuracy,test_loss,test_accuracy,lr,seconds\n");
-    }
-
-    /* what is about to happen */
-    const int tty = isatty(STDOUT_FILENO) && !a->quiet;
-    char what[4608], norm[64];
-    normalize_text(norm, sizeof norm, &s.tf);
-    if (!a->quiet) {
-        describe(what, sizeof what, &train);
-        printf("%s: training on %s\n", m->name, what);
-        if (test_spec) {
-            describe(what, sizeof what, &test);
-            printf("%s: testing on %s\n", m->name, what);
-        }
-        printf("%s: batch %d, %ld epoch%s, lr %g, seed %" PRIu64 ", pad %d, normalize %s\n", m->name,
-               a->batch, a->epochs, a->epochs == 1 ? "" : "s", (double)a->lr, a->seed, s.tf.pad, norm);
-        if (a->resume)
-            printf("%s: resuming %s at epoch %" PRId64 ", batch %" PRId64 " of %" PRId64 " (step %" PRId64 ")\n",
-                   m->name, a->resume, p.epoch + 1, p.epoch_step, nbatches, p.step);
-        fflush(stdout);
-    }
-
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C stops at once */
-    sigemptyset(&sa.sa_mask);
-    stop_signal = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-
-    const double t0 = nnrt_seconds();
-    double train_time = 0;
-    int64_t trained = 0; /* samples trained by this process */
-    int stopped = 0;
-    rc = 0;
-    if (p.epoch >= a->epochs && !a->quiet)
-        printf("%s: nothing to do: %s has finished %" PRId64 " epochs, and --epochs is %ld\n", m->name,
-               a->resume, p.epoch, a->epochs);
-    if (m->set_training)
-        m->set_training(m->self, 1);
-    for (; p.epoch < a->epochs && !stopped; p.epoch++) {
-        const float lr = epoch_lr(m, a->lr, p.epoch);
-        nnrt_rng start = p.rng;     /* the checkpoint keeps the generator as the epoch begins */
-        nnrt_shuffle(perm, train.n, &p.rng);
-        nnrt_rng after = p.rng;
-        p.rng = start;
-        const double te = nnrt_seconds();
-        double tbar = 0;
-        int64_t here = 0; /* samples of this epoch trained by this process */
-        for (int64_t b = p.epoch_step; b < nbatches; b++) {
-            int64_t at = b * a->batch;
-            int n = (int)(train.n - at < a->batch ? train.n - at : a->batch);
-            nnrt_data_batch(s.x, s.t, s.labels, &train, perm + at, n, &s.tf, s.mode, s.tsize);
-            m->zero_grad(m->self);
-            const float *out = m->forward(m->self, s.x, n);
-            if (stop_nonfinite(m, a->nan_check, p.step + 1)) {
-                if (tty)
-                    printf("\n");
-                rc = 1;
-                goto restore;
-            }
-            float loss = m->loss(m->self, s.t);
-            if (!isfinite(loss)) {
-                if (tty)
-                    printf("\n");
-                fprintf(stderr, "%s: error: the loss is %g at step %" PRId64 "; stopping without saving\n",
-                        m->name, (double)loss, p.step + 1);
-                name_nonfinite(m, s.x, n);
-                rc = 1;
-                goto restore;
-            }
-            backward_and_step(m, lr, 0);
-            p.step++;
-            p.epoch_step = b + 1;
-            p.loss_sum += (double)loss * n;
-            p.seen += n;
-            for (int i = 0; s.classes > 0 && i < n; i++)
-                p.correct += argmax(out + (size_t)i * s.out_size, s.out_size) == s.labels[i];
-            trained += n;
-            here += n;
-            double now = nnrt_seconds();
-            if (log)
-                log_row(log, "step", (double)p.epoch + (double)(b + 1) / (double)nbatches, p.step, loss, -1,
-                        -1, -1, lr, now - t0);
-            if (a->print_every > 0 && p.step % a->print_every == 0 && !a->quiet)
-                printf("%sstep %" PRId64 "  epoch %" PRId64 "  loss %.6g\n", tty ? "\r\033[K" : "", p.step,
-                       p.epoch + 1, (double)loss);
-            if (tty && (now - tbar >= 0.1 || b + 1 == nbatches)) {
-                double rate = (double)trained / (train_time + now - te);
-                int64_t left = (a->epochs - p.epoch - 1) * train.n + (train.n - at - n);
-                draw_bar(p.epoch + 1, a->epochs, at + n, train.n, p.loss_sum / (double)p.seen, rate,
-                         (double)left / rate);
-                tbar = now;
-            }
-            if (stop_signal || (a->steps >= 0 && p.step >= a->steps)) {
-                stopped = 1;
-                break;
-            }
-            if (a->save_every > 0 && p.step % a->save_every == 0 && save_path &&
-                save_checkpoint(&s, a, &p, save_path, train.n, err, sizeof err)) {
-                fprintf(stderr, "%s%s: error: %s\n", tty ? "\n" : "", m->name, err);
-                rc = 1;
-                goto restore;
-            }
-        }
-        const double dt = nnrt_seconds() - te;
-        train_time += dt;
-        if (stopped)
-            break;
-        /* the epoch is done: evaluate, report, save */
-        double train_loss = p.loss_sum / (double)(p.seen ? p.seen : 1);
-        double train_acc = s.classes > 0 && p.seen ? (double)p.correct / (double)p.seen : -1;
-        if (test_spec) {
-            int64_t right;
-            if (tty) {
-                printf("\repoch %" PRId64 "/%ld  testing on %" PRId64 " samples\033[K", p.epoch + 1, a->epochs,
-                       test.n);
-                fflush(stdout);
-            }
-            const double tt = nnrt_seconds();
-            evaluate(&s, &test, &p.test_loss, &right, NULL, NULL);
-            tm.test += nnrt_seconds() - tt;
-            p.test_acc = s.classes > 0 ? (double)right / (double)test.n : -1;
-        }
-        if (!a->quiet) {
-            printf("%sepoch %" PRId64 "/%ld  loss %.4f", tty ? "\r\033[K" : "", p.epoch + 1, a->epochs, train_loss);
-            if (train_acc >= 0)
-                printf("  acc %.2f%%", 100 * train_acc);
-            if (test_spec)
-                printf("  test loss %.4f", p.test_loss);
-            if (test_spec && p.test_acc >= 0)
-                printf("  acc %.2f%%", 100 * p.test_acc);
-            if (here > 0)
-                printf("  (%.1f s, %.0f samples/s)", dt, (double)here / dt);
-            printf("\n");
-            fflush(stdout);
-        }
-        if (log) {
-            log_row(log, "epoch", (double)(p.epoch + 1), p.step, train_loss, train_acc, p.test_loss, p.test_acc,
-                    lr, nnrt_seconds() - t0);
-            fflush(log);
-        }
-        p.rng = after;
-        p.epoch_step = 0;
-        p.loss_sum = 0;
-        p.correct = p.seen = 0;
-        if (save_path) {
-            progress next = p;
-            next.epoch = p.epoch + 1;
-            if (save_checkpoint(&s, a, &next, save_path, train.n, err, sizeof err)) {
-                fprintf(stderr, "%s: error: %s\n", m->name, err);
-                rc = 1;
-                goto restore;
-            }
-        }
-        if (stop_signal || (a->steps >= 0 && p.step >= a->steps)) {
-            stopped = 1;
-            p.epoch++;
-            break;
-        }
-    }
-    if (stopped) {
-        if (tty)
-            printf("\n");
-        if (save_path && save_checkpoint(&s, a, &p, save_path, train.n, err, sizeof err)) {
-            fprintf(stderr, "%s: error: %s\n", m->name, err);
-            rc = 1;
-            goto restore;
-        }
-        if (p.epoch < a->epochs && !a->quiet)
-            printf("%s: stopped at step %" PRId64 " (epoch %" PRId64 ", batch %" PRId64 " of %" PRId64 ")%s%s%s\n",
-                   m->name, p.step, p.epoch + 1, p.epoch_step, nbatches, save_path ? "; saved " : "",
-                   save_path ? save_path : "; nothing saved (no --save)",
-                   save_path ? ": continue with --resume" : "");
-        if (stop_signal)
-            rc = 128 + (int)stop_signal;
-    } else if (!a->quiet) {
-        printf("%s: trained %ld epoch%s (%" PRId64 " steps) in %.1f s", m->name, a->epochs,
-               a->epochs == 1 ? "" : "s", p.step, nnrt_seconds() - t0);
-        if (p.test_acc >= 0)
-            printf(", test accuracy %.2f%%", 100 * p.test_acc);
-        printf(save_path ? "; saved %s\n" : "\n", save_path);
-        tm.train = train_time;
-        print_timing(m, &tm);
-    }
-restore:
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-out:
-    if (log && fclose(log) != 0) {
-        fprintf(stderr, "%s: error: %s: cannot write: %s\n", m->name, a->log, strerror(errno));
-        rc = rc ? rc : 1;
-    }
-    if (initialised)
-        m->release(m->self);
-    free(perm);
-    session_free(&s);
-    nnrt_data_free(&train);
-    nnrt_data_free(&test);
-    if (ck)
-        nnrt_st_close(ck);
-    return rc;
+    return close_run(&r, rc);
 }
 
 /* ---- eval ---- */
