@@ -153,6 +153,11 @@ FUZZ_SRC     := $(filter-out compiler/main.c,$(COMPILER_SRC)) $(B)/compiler/pars
 	runtime/sizing/workspace.c
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_SRC) $(B)/compiler/cnames.h compiler/nnc.h compiler/parse.h | $(B)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icompiler -Iruntime -Iruntime/sizing -I$(B)/compiler $(filter %.c,$^) -lcjson -lm -o $@
+# the runtime, the kernels' tests and every model's trainer under clang's
+# AddressSanitizer and UBSan (tests/sanitize/clang.sh), which catch what
+# GCC's miss; make SANITIZE=1 test is the whole suite under GCC's
+sanitize-clang: all
+	tests/sanitize/clang.sh
 fuzz:
 	@FUZZ_CC="$(FUZZ_CC)" tests/fuzz/run.sh --check || { echo "make fuzz: $(FUZZ_CC) with libFuzzer is missing: run make fuzz-deps (Debian: clang libclang-rt-14-dev)"; exit 1; }
 	$(MAKE) all $(B)/fuzz/fuzz_nn $(B)/fuzz/fuzz_json
@@ -222,4 +227,4 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all demo test bench graphs deps deps-build install clean mnist fashion-mnist plot fuzz fuzz-deps
+.PHONY: sanitize-clang all demo test bench graphs deps deps-build install clean mnist fashion-mnist plot fuzz fuzz-deps

@@ -614,12 +614,19 @@ static void emit_forward(Emit *e)
     if (nchecked)
         emit_check(e);
     out(e, "/* Forward, as `output = net(input)`: input %s -> output %s.\n"
-           " * n <= m->batch samples; returns the output (inside m->act). */\n",
-        nshape(&g->nodes[g->input].shape), nshape(&g->nodes[g->output].shape));
+           " * n: 0 to m->batch samples; returns the output (inside m->act). A batch\n"
+           " * larger than the one %s_init planned for is refused, with a message on\n"
+           " * stderr: forward returns NULL and changes nothing. */\n",
+        nshape(&g->nodes[g->input].shape), nshape(&g->nodes[g->output].shape), e->M);
     out(e, "float *%s_forward(%s *m, const float *input, int n)\n{\n", e->M, e->M);
     out(e, "    const size_t B = (size_t)m->batch; /* the blocks are laid out for the capacity */\n");
     buf_begin(e, &b);
     out(e, "\n");
+    out(e, "    if (n < 0 || n > m->batch) {\n"
+           "        fprintf(stderr, \"%s_forward: a batch of %%d samples, but the model was made for at \"\n"
+           "                \"most %%d (%s_init)\\n\", n, m->batch);\n"
+           "        return NULL;\n"
+           "    }\n", e->M, e->M);
     out(e, "    m->nonfinite = NULL;\n");
     int from = 0, to = 0;       /* the checked values not yet checked: [from, to) */
     int *which = xalloc(sizeof(int) * (size_t)(nchecked + 1));
@@ -642,6 +649,18 @@ static void emit_forward(Emit *e)
     out(e, "\n    m->input = input;\n    m->n = n;\n    m->output = %s;\n    return m->output;\n}\n\n",
         V(e, g->output));
     buf_end(e, &b, "input");
+}
+
+/* a double literal that reads back as v exactly: 0.999, 1e-08 */
+static char *dbl(double v)
+{
+    for (int digits = 15; digits < 17; digits++) {
+        char *t = xprintf("%.*g", digits, v);
+        if (strtod(t, NULL) == v)
+            return strpbrk(t, ".en") ? t : xprintf("%s.0", t);
+    }
+    char *t = xprintf("%.17g", v);
+    return strpbrk(t, ".en") ? t : xprintf("%s.0", t);
 }
 
 /* the loss's arguments after the output: "m->target, (size_t)n * 10" or "m->target, n, 10" */
@@ -829,6 +848,11 @@ static void emit_workspace(Emit *e)
     out(e, "static void %s_workspace(nnrt_workspace *w, int n)\n{\n", e->M);
     buf_begin(e, &b);
     out(e, "    memset(w, 0, sizeof *w);\n");
+    bool any = false;
+    for (int i = 0; i < g->nnodes; i++)
+        any |= g->nodes[i].op == OP_CONV2D || g->nodes[i].op == OP_LINEAR;
+    if (!any)
+        out(e, "    (void)n;    /* no kernel of this model asks for scratch */\n");
     for (int i = 0; i < g->nnodes; i++) {
         const Node *n = &g->nodes[i];
         if (n->op == OP_CONV2D) {
@@ -934,12 +958,13 @@ static void emit_step(Emit *e)
         out(e, "    static const nnrt_sgd_opts o = {.momentum = %s, .dampening = %s, .weight_decay = %s,\n"
                "                                    .nesterov = %d};\n"
                "    nnrt_sgd_step_opts(m->param, m->grad, %s, %s_NPARAM, lr, &o, (long)m->steps);\n",
-            F(g->momentum), F(g->dampening), F(g->weight_decay), g->nesterov, g->momentum > 0 ? "m->opt" : "NULL", U);
+            F(g->momentum), dbl(g->dampening), F(g->weight_decay), g->nesterov, g->momentum > 0 ? "m->opt" : "NULL",
+            U);
     else
         out(e, "    static const nnrt_adam_opts o = {.beta1 = %s, .beta2 = %s, .eps = %s,\n"
                "                                     .weight_decay = %s, .decoupled = %d};\n"
                "    nnrt_adam_step(m->param, m->grad, m->opt, m->opt + %s_NPARAM, %s_NPARAM, lr, &o, (long)m->steps);\n",
-            F(g->beta1), F(g->beta2), F(g->eps), F(g->weight_decay), g->opt == OPT_ADAMW, U, U);
+            dbl(g->beta1), dbl(g->beta2), F(g->eps), dbl(g->weight_decay), g->opt == OPT_ADAMW, U, U);
     out(e, "}\n\n");
 }
 
@@ -1007,13 +1032,16 @@ static void emit_tensors(Emit *e)
            "    const char *vals[] = {\"pt\", \"%s\"};\n"
            "    return nnrt_save_safetensors(path, t, n, keys, vals, 2, err, errlen);\n}\n\n",
         M, M, U, M, g->name);
-    out(e, "/* Loads weights saved by %s_save or by PyTorch; refuses, changing nothing,\n"
-           " * a file whose tensors do not match the model. 0, or -1 with a message. */\n", M);
+    out(e, "/* Loads weights saved by %s_save or by PyTorch, or a checkpoint of the\n"
+           " * trainer (its optimizer's state is loaded too, so training goes on where\n"
+           " * it stopped); refuses, changing nothing, a file whose tensors do not match\n"
+           " * the model. 0, or -1 with a message. */\n", M);
     out(e, "int %s_load(%s *m, const char *path, char *err, size_t errlen)\n{\n"
-           "    nnrt_tensor t[%s_NTENSORS];\n"
+           "    nnrt_tensor t[%s_NTENSORS + %s_NSTATE];\n"
            "    int n = %s_tensors(m, t, 0);\n"
-           "    return nnrt_load_safetensors(path, t, n, err, errlen);\n}\n"
-           "#endif /* NNC_CHECKPOINTS */\n\n", M, M, U, M);
+           "    int k = %s_tensors(m, t + n, 2);\n"
+           "    return nnrt_load_checkpoint(path, t, n, t + n, k, 0, err, errlen);\n}\n"
+           "#endif /* NNC_CHECKPOINTS */\n\n", M, M, U, U, M, M);
 }
 
 static void emit_api(Emit *e)

@@ -432,16 +432,20 @@ HOT static void bwd_rows(float *restrict dx, float *restrict dw, const float *re
         for (int o = 0; o < OUT; o++) {
             float g = dy[(size_t)n * OUT + o];
             const float *wo = w + (size_t)o * IN, *xn = x + (size_t)n * IN;
-            float *dxn = dx + (size_t)n * IN, *dwo = dw + (size_t)o * IN;
-            if (dx)
+            if (dx) {
+                float *dxn = dx + (size_t)n * IN;
                 for (int i = i0; i < i1; i++)
                     dxn[i] += g * wo[i];
-            if (dw && assign && n == 0)
-                for (int i = i0; i < i1; i++)
-                    dwo[i] = g * xn[i];
-            else if (dw)
-                for (int i = i0; i < i1; i++)
-                    dwo[i] += g * xn[i];
+            }
+            if (dw) {
+                float *dwo = dw + (size_t)o * IN;
+                if (assign && n == 0)
+                    for (int i = i0; i < i1; i++)
+                        dwo[i] = g * xn[i];
+                else
+                    for (int i = i0; i < i1; i++)
+                        dwo[i] += g * xn[i];
+            }
         }
 }
 

@@ -294,9 +294,13 @@ void nnrt_sgd_step(float *p, const float *g, size_t n, float lr);
  *                buf = momentum * buf + (1 - dampening) * g';
  *                g' = nesterov ? g' + momentum * buf : buf
  *   p -= lr * g'
- * buf[n] is the momentum buffer (may be NULL when momentum == 0); g is not modified. */
+ * buf[n] is the momentum buffer (may be NULL when momentum == 0); g is not modified.
+ * As in PyTorch, where the settings are Python floats: 1 - dampening is
+ * computed in double, then rounded to float. */
 typedef struct nnrt_sgd_opts {
-    float momentum, dampening, weight_decay;
+    float momentum;
+    double dampening;
+    float weight_decay;
     int nesterov;
 } nnrt_sgd_opts;
 void nnrt_sgd_step_opts(float *p, const float *g, float *buf, size_t n, float lr,
@@ -307,9 +311,14 @@ void nnrt_sgd_step_opts(float *p, const float *g, float *buf, size_t n, float lr
  *   Adam:  g' = g + wd * p;            AdamW: p *= 1 - lr * wd; g' = g
  *   m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2
  *   p -= lr / (1 - b1^step) * m / (sqrt(v) / sqrt(1 - b2^step) + eps)
- * m[n], v[n] are the moment buffers (zero before the first step). */
+ * m[n], v[n] are the moment buffers (zero before the first step). As in
+ * PyTorch, where the settings are Python floats: 1 - b1, 1 - b2, the bias
+ * corrections, lr / (1 - b1^step) and AdamW's 1 - lr * wd are computed in
+ * double, then rounded to float; b1, b2, eps and Adam's wd are floats. */
 typedef struct nnrt_adam_opts {
-    float beta1, beta2, eps, weight_decay;
+    double beta1, beta2;
+    float eps;
+    double weight_decay;
     int decoupled;
 } nnrt_adam_opts;
 void nnrt_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr,

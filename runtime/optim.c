@@ -51,7 +51,7 @@ HOT static void sgd_opts_range(void *arg, size_t lo, size_t hi)
     const nnrt_sgd_opts *o = c->sgd;
     float *p = c->p, *buf = c->a, lr = c->lr;
     const float *g = c->g;
-    float mom = o->momentum, damp = 1.0f - o->dampening, wd = o->weight_decay;
+    float mom = o->momentum, damp = (float)(1.0 - o->dampening), wd = o->weight_decay;
     for (size_t i = lo; i < hi; i++) {
         float d = g[i];
         if (wd != 0.0f)
@@ -79,16 +79,17 @@ HOT static void adam_range(void *arg, size_t lo, size_t hi)
     const nnrt_adam_opts *o = c->adam;
     float *p = c->p, *m = c->a, *v = c->b;
     const float *g = c->g;
-    float b1 = o->beta1, b2 = o->beta2, eps = o->eps, wd = o->weight_decay;
-    float decay = 1.0f - c->lr * wd;    /* AdamW's decoupled weight decay */
+    float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = o->eps, wd = (float)o->weight_decay;
+    float one_b1 = (float)(1.0 - o->beta1), one_b2 = (float)(1.0 - o->beta2);
+    float decay = (float)(1.0 - (double)c->lr * o->weight_decay);  /* AdamW's decoupled weight decay */
     for (size_t i = lo; i < hi; i++) {
         float d = g[i];
         if (o->decoupled)
             p[i] *= decay;
         else if (wd != 0.0f)
             d += wd * p[i];
-        m[i] = b1 * m[i] + (1.0f - b1) * d;
-        v[i] = b2 * v[i] + (1.0f - b2) * d * d;
+        m[i] = b1 * m[i] + one_b1 * d;
+        v[i] = b2 * v[i] + one_b2 * d * d;
         p[i] -= c->step_size * (m[i] / (sqrtf(v[i]) / c->bc2_sqrt + eps));
     }
 }

@@ -36,5 +36,8 @@ for nn in models/lenet.nn models/mlp.nn; do
     $CC ${CFLAGS:--O2} -Iruntime -Iruntime/host -DNNC_CHECKPOINTS -DMODEL_C="\"$PWD/$B/$name.c\"" -DMODEL=$name \
         -DMODEL_UP=$up tests/embed/embed.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} \
         -lcjson -lz -lm -lpthread -o $B/embed_ckpt_$name
-    $B/embed_ckpt_$name $B/$name.safetensors
+    # a checkpoint of the trainer (with the optimizer's state): NAME_load takes it
+    build/nnc "$nn" -o $B/trainer_$name
+    $B/trainer_$name --steps 3 --batch 2 --quiet --save $B/trained_$name.st
+    $B/embed_ckpt_$name $B/$name.safetensors $B/trained_$name.st 3
 done

@@ -9,7 +9,7 @@ B=build/tests/generated_c
 mkdir -p $B
 compilers=gcc
 if command -v clang >/dev/null; then compilers="gcc clang"; else echo "note: no clang here; gcc only"; fi
-for nn in models/*.nn tests/parity/models/*.nn; do
+for nn in models/*.nn tests/parity/models/*.nn tests/generated_c/*.nn; do
     name=$(basename "$nn" .nn)
     build/nnc "$nn" -o $B/$name.c
     for cc in $compilers; do

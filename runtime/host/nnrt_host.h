@@ -52,6 +52,13 @@ void nnrt_st_close(nnrt_st_file *f);
  * checkpoint of another model); err then names every mismatch. Returns 0 or -1. */
 int nnrt_load_safetensors(const char *path, const nnrt_tensor *t, int n,
                           char *err, size_t errlen);
+/* Loads a checkpoint: the n tensors of t (the weights), and the nstate
+ * tensors of state (the optimizer's) too when the file holds any of them
+ * or need_state is set; then every one of them must fit. A PyTorch
+ * state_dict, without the optimizer's state, loads the weights alone. As
+ * nnrt_load_safetensors: all or nothing, 0 or -1 with every mismatch in err. */
+int nnrt_load_checkpoint(const char *path, const nnrt_tensor *t, int n, const nnrt_tensor *state,
+                         int nstate, int need_state, char *err, size_t errlen);
 
 /* ---- args.c: the trainer's command line ---- */
 

@@ -755,6 +755,32 @@ int nnrt_load_safetensors(const char *path, const nnrt_tensor *t, int n,
     return 0;
 }
 
+int nnrt_load_checkpoint(const char *path, const nnrt_tensor *t, int n, const nnrt_tensor *state,
+                         int nstate, int need_state, char *err, size_t errlen)
+{
+    int with_state = need_state && nstate > 0;
+    if (nstate > 0 && !with_state) {
+        nnrt_st_file *f = nnrt_st_open(path, err, errlen);
+        if (!f)
+            return -1;
+        for (int i = 0; i < nstate && !with_state; i++)
+            with_state = nnrt_st_get(f, state[i].name) != NULL;
+        nnrt_st_close(f);
+    }
+    if (!with_state)
+        return nnrt_load_safetensors(path, t, n, err, errlen);
+    nnrt_tensor *all = malloc(sizeof *all * (size_t)(n + nstate));
+    if (!all) {
+        set_err(err, errlen, "%s: not loaded: out of memory", path);
+        return -1;
+    }
+    memcpy(all, t, sizeof *all * (size_t)n);
+    memcpy(all + n, state, sizeof *all * (size_t)nstate);
+    int rc = nnrt_load_safetensors(path, all, n + nstate, err, errlen);
+    free(all);
+    return rc;
+}
+
 /* ---- writing ---- */
 
 /* Checks the caller's tensors: names present, unique, not reserved; shapes

@@ -8,7 +8,9 @@
  *
  * With NNC_CHECKPOINTS defined too (and the host library linked) it also
  * saves the trained weights with NAME_save, loads them into a second model
- * with NAME_load, and checks that both give the same output.
+ * with NAME_load, and checks that both give the same output; given a
+ * checkpoint the trainer wrote and its steps (argv[2], argv[3]), it loads
+ * that too. First, forward must refuse a batch larger than init's.
  *
  * Includes the generated C (MODEL_C, model MODEL, its macros' prefix
  * MODEL_UP) like tests/grads/grads.c.
@@ -17,6 +19,7 @@
 #include MODEL_C
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
@@ -48,6 +51,11 @@ int main(int argc, char **argv)
     static MODEL m;
     FN(init)(&m, BATCH, 1);
     FN(set_training)(&m, 1);
+    /* a batch larger than init's: refused (NULL and a message), nothing read */
+    if (FN(forward)(&m, input, BATCH + 1) != NULL) {
+        printf("FAIL %s: forward took a batch of %d at batch %d\n", argv[0], BATCH + 1, BATCH);
+        return 1;
+    }
     float first = 0, last = 0;
     for (int s = 0; s < STEPS; s++) {
         FN(zero_grad)(&m);
@@ -84,6 +92,20 @@ int main(int argc, char **argv)
             printf("FAIL %s: the loaded model's output %d differs: %g, not %g\n", argv[0], i, b[i], a[i]);
             return 1;
         }
+    /* a checkpoint the trainer wrote (argv[2], after argv[3] steps): the
+     * weights and the optimizer's state load */
+    if (argc > 3) {
+        if (FN(load)(&copy, argv[2], err, sizeof err) != 0) {
+            printf("FAIL %s: the trainer's checkpoint: %s\n", argv[0], err);
+            return 1;
+        }
+        if (copy.steps != (float)atoi(argv[3])) {
+            printf("FAIL %s: the trainer's checkpoint gives %g steps, not %s\n", argv[0], (double)copy.steps,
+                   argv[3]);
+            return 1;
+        }
+        printf("ok   %s: loaded the trainer's checkpoint %s (%s steps)\n", argv[0], argv[2], argv[3]);
+    }
     FN(free)(&copy);
 #endif
     FN(free)(&m);

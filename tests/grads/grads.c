@@ -83,7 +83,7 @@ static int tensors_aligned(MODEL *m)
 static void run(int n)     /* n >= 2: the second pass has n - 1 samples */
 {
     MODEL m;
-    FN(init)(&m, 5, 3);
+    FN(init)(&m, n > 5 ? n : 5, 3);    /* room for the n samples of the first pass */
     nnrt_rng rng;
     nnrt_rng_seed(&rng, 7);
     float *x = nnrt_alloc((size_t)n * UP(INPUT_SIZE), "x"), *t = nnrt_alloc((size_t)n * UP(TARGET_SIZE), "t");

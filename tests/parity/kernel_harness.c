@@ -275,10 +275,10 @@ static void run_optimizer(harness_case *hc, int adam)
     float lr = (float)opt(hc, "lr", 0.01);
     float *p = copy_of(hc, "p", p0), *b1 = out_like(hc, adam ? "m" : "buf", p0);
     float *b2 = adam ? out_like(hc, "v", p0) : NULL;
-    nnrt_sgd_opts so = {.momentum = (float)opt(hc, "momentum", 0), .dampening = (float)opt(hc, "dampening", 0),
+    nnrt_sgd_opts so = {.momentum = (float)opt(hc, "momentum", 0), .dampening = opt(hc, "dampening", 0),
                         .weight_decay = (float)opt(hc, "weight_decay", 0), .nesterov = (int)opt(hc, "nesterov", 0)};
-    nnrt_adam_opts ao = {.beta1 = (float)opt(hc, "beta1", 0.9), .beta2 = (float)opt(hc, "beta2", 0.999),
-                         .eps = (float)opt(hc, "eps", 1e-8), .weight_decay = (float)opt(hc, "weight_decay", 0),
+    nnrt_adam_opts ao = {.beta1 = opt(hc, "beta1", 0.9), .beta2 = opt(hc, "beta2", 0.999),
+                         .eps = (float)opt(hc, "eps", 1e-8), .weight_decay = opt(hc, "weight_decay", 0),
                          .decoupled = (int)opt(hc, "decoupled", 0)};
     for (long step = 1;; step++) {
         char name[32];

@@ -660,7 +660,7 @@ static void hand_optim(void)
      *   step 2: g' = [1.089 0.792]; buf = 0.9 [1.1 0.8] + 0.5 g' = [1.5345 1.116];
      *           p = [0.89 - 0.15345, -2.08 - 0.1116] = [0.73655 -2.1916] */
     float p[2] = {1, -2}, buf[2];
-    nnrt_sgd_opts o = {.momentum = 0.9f, .dampening = 0.5f, .weight_decay = 0.1f};
+    nnrt_sgd_opts o = {.momentum = 0.9f, .dampening = 0.5, .weight_decay = 0.1f};
     nnrt_sgd_step_opts(p, (float[]){1, 1}, buf, 2, 0.1f, &o, 1);
     check("sgd momentum, weight decay, step 1", max_err(p, (float[]){0.89f, -2.08f}, 2), EXACT_TOL);
     nnrt_sgd_step_opts(p, (float[]){1, 1}, buf, 2, 0.1f, &o, 2);
@@ -689,7 +689,7 @@ static void hand_optim(void)
      * p = 0.9 - 0.1 * (0.185/0.19) / sqrt(0.0019015/0.001999) = 0.8001665.
      * AdamW, weight decay 0.5: p *= 1 - 0.05 first: 0.95 - 0.1 = 0.85, then
      * 0.85 * 0.95 - 0.1 = 0.7075 */
-    nnrt_adam_opts ao = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    nnrt_adam_opts ao = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8f};
     float pa[3] = {1, 1, 1}, m[3] = {0}, v[3] = {0};
     for (long step = 1; step <= 2; step++) {
         ao.weight_decay = 0, ao.decoupled = 0;
