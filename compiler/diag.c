@@ -146,14 +146,16 @@ static void print_message(const char *fmt, va_list ap)
 
 static void report(const char *kind, const char *kcolor, Span at, const char *fmt, va_list ap)
 {
-    if (at.first_line > 0)
+    if (at.first_line > 0 && at.first_column == 0)     /* a line of the source, no place in this text (json.c) */
+        fprintf(stderr, "%s%s:%d: %s", BOLD, src_path, at.first_line, RESET);
+    else if (at.first_line > 0)
         fprintf(stderr, "%s%s:%d:%d: %s", BOLD, src_path, at.first_line, at.first_column, RESET);
     else
         fprintf(stderr, "%s%s: %s", BOLD, src_path, RESET);
     fprintf(stderr, "%s%s:%s %s", kcolor, kind, RESET, BOLD);
     print_message(fmt, ap);
     fprintf(stderr, "%s\n", RESET);
-    if (at.first_line > 0)
+    if (at.first_line > 0 && at.first_column > 0)
         show_span(at);
     const char *where = locator && at.first_line > 0 ? locator(at) : NULL;
     if (where)
@@ -203,7 +205,9 @@ void diag_note(Span at, const char *fmt, ...)
     va_start(ap, fmt);
     fprintf(stderr, "%snote:%s ", CYAN, RESET);
     print_message(fmt, ap);
-    if (at.first_line > 0)
+    if (at.first_line > 0 && at.first_column == 0)
+        fprintf(stderr, " (at %s:%d)", src_path, at.first_line);
+    else if (at.first_line > 0)
         fprintf(stderr, " (at %s:%d:%d)", src_path, at.first_line, at.first_column);
     fputc('\n', stderr);
     va_end(ap);
@@ -260,6 +264,21 @@ static int edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
+/* Do a and b differ only in their digits (conv1d, conv2d; fc2, fc3)? Then
+ * one is not a misspelling of the other, but another thing. */
+static bool differ_in_digits(const char *a, const char *b)
+{
+    if (strlen(a) != strlen(b) || !strcmp(a, b))
+        return false;
+    for (; *a; a++, b++)
+        if (*a != *b && !((*a >= '0' && *a <= '9') && (*b >= '0' && *b <= '9')))
+            return false;
+    return true;
+}
+
+/* The closest candidate, if it is close enough to be a misspelling: at most
+ * about a third of the word's letters differ, fewer than the shorter word
+ * has when it has two or more (`init` is not `in`), and not only a digit. */
 const char *diag_closest(const char *word, const char *const *cand, int n)
 {
     if (stopped)    /* nobody will see the suggestion */
@@ -268,6 +287,9 @@ const char *diag_closest(const char *word, const char *const *cand, int n)
     int bestd = 99;
     for (int i = 0; i < n; i++) {
         int d = edit_distance(word, cand[i]);
+        int shorter = (int)(strlen(word) < strlen(cand[i]) ? strlen(word) : strlen(cand[i]));
+        if ((shorter >= 2 && d >= shorter) || differ_in_digits(word, cand[i]))
+            d = 99;
         /* a prefix also counts: `maxpool` for `maxpool2d` */
         if (strncmp(word, cand[i], strlen(word)) == 0 && strlen(word) >= 3)
             d = 1;

@@ -11,7 +11,9 @@
  * forward node is written on the line its source had where it can be (blank
  * lines are cheap in JSON), so the summary's Line column and the comments of
  * the generated C read the same whether they come from the .nn file or from
- * its JSON; and writing the JSON of that JSON gives the same text again.
+ * its JSON; where it cannot be (`h = fc2(` on line 6, `fc1(x))` on line 7:
+ * fc1 is written first), the node says its line, `"line": 6`. Writing the
+ * JSON of that JSON gives the same text again.
  */
 #include "nnc.h"
 
@@ -257,6 +259,8 @@ static void json_node(JOut *o, const Graph *g, const Node *n, char **names)
     }
     jo_put(o, "]");
     jo_args(o, n->call, n->nin);   /* the first nin arguments are the inputs */
+    if (n->span.first_line != o->line)     /* not on its source's line (json.c reads it back) */
+        jo_printf(o, ", \"line\": %d", n->span.first_line);
     jo_put(o, ", \"inferred\": {\"operation\": ");
     jo_string(o, op_name(n->op));
     jo_put(o, ", \"shape\": ");

@@ -28,9 +28,58 @@ typedef struct Bound {
     int npos;           /* positional arguments given */
 } Bound;
 
+/* PyTorch's names for nnc's arguments, accepted as they are: one name
+ * each, for one operation, so never ambiguous. */
+static const struct { const char *op, *torch, *name; } arg_aliases[] = {
+    {"conv2d", "in_channels", "in"},     {"conv2d", "out_channels", "out"}, {"conv2d", "kernel_size", "kernel"},
+    {"linear", "in_features", "in"},     {"linear", "out_features", "out"},
+    {"maxpool2d", "kernel_size", "kernel"}, {"avgpool2d", "kernel_size", "kernel"},
+    {"adaptive_avgpool2d", "output_size", "size"},
+};
+
+/* PyTorch's arguments nnc has no use for, and what to write instead */
+static const struct { const char *torch, *help; } arg_hints[] = {
+    {"inplace", "nnc decides itself which values share memory: leave `inplace` out"},
+    {"padding_mode", "nnc pads with zeros, PyTorch's default: leave `padding_mode` out"},
+    {"device", "nnc's trainer runs on the CPU: leave `device` out"},
+    {"dtype", "nnc trains in float32: leave `dtype` out"},
+    {"init", "nnc initialises every layer as PyTorch does; there is no `init` argument"},
+    {"track_running_stats", "batch norm always keeps running statistics here, PyTorch's default: leave it out"},
+    {"amsgrad", "nnc has no AMSGrad yet: leave `amsgrad` out"},
+};
+
+/* the parameter PyTorch's name torch stands for in call, or NULL */
+static const char *arg_alias(const Ast *call, const char *torch)
+{
+    for (int i = 0; i < COUNT(arg_aliases); i++)
+        if (!strcmp(call->name, arg_aliases[i].op) && !strcmp(torch, arg_aliases[i].torch))
+            return arg_aliases[i].name;
+    return NULL;
+}
+
+/* The help for an argument name that call does not have */
+static void unknown_arg_help(const Ast *call, const char *name, const char *const *names, int nnames)
+{
+    for (int i = 0; i < COUNT(arg_hints); i++)
+        if (!strcmp(name, arg_hints[i].torch)) {
+            diag_help("%s", arg_hints[i].help);
+            return;
+        }
+    for (int i = 0; i < COUNT(arg_aliases); i++)     /* another operation's PyTorch name: in_channels in linear */
+        for (int j = 0; j < nnames; j++)
+            if (!strcmp(name, arg_aliases[i].torch) && !strcmp(names[j], arg_aliases[i].name)) {
+                diag_help("%s calls it `%s`", call->name, names[j]);
+                return;
+            }
+    const char *near = diag_closest(name, names, nnames);
+    if (near)
+        diag_help("did you mean `%s`?", near);
+}
+
 /* Binds call's arguments to names. Positional arguments fill pos_order
- * (indices into names) in turn. Reports unknown, repeated and surplus
- * arguments; returns false if any. */
+ * (indices into names) in turn; PyTorch's names (kernel_size) stand for
+ * nnc's, and Python's True and False for true and false. Reports unknown,
+ * repeated and surplus arguments; returns false if any. */
 static bool bind_args(Bound *b, const Ast *call, const char *const *names, int nnames,
                       const int *pos_order, int npos_max)
 {
@@ -48,14 +97,15 @@ static bool bind_args(Bound *b, const Ast *call, const char *const *names, int n
             }
             slot = pos_order[b->npos++];
         } else {
+            const char *alias = arg_alias(call, arg->name);
+            if (alias)
+                arg->name = (char *)alias;  /* the AST says it as nnc does (for --emit=json) */
             for (int j = 0; j < nnames; j++)
                 if (strcmp(arg->name, names[j]) == 0)
                     slot = j;
             if (slot < 0) {
                 diag_error(arg->name_span, "%s has no argument named `%s`", call->name, arg->name);
-                const char *near = diag_closest(arg->name, names, nnames);
-                if (near)
-                    diag_help("did you mean `%s`?", near);
+                unknown_arg_help(call, arg->name, names, nnames);
                 ok = false;
                 continue;
             }
@@ -65,7 +115,10 @@ static bool bind_args(Bound *b, const Ast *call, const char *const *names, int n
             ok = false;
             continue;
         }
-        b->slot[slot] = arg->value;
+        Ast *v = arg->value;
+        if (v->kind == A_IDENT && (!strcmp(v->name, "True") || !strcmp(v->name, "False")))
+            v->name = v->name[0] == 'T' ? "true" : "false";
+        b->slot[slot] = v;
         arg->param = names[slot];
     }
     return ok;
@@ -137,6 +190,17 @@ static bool get_shape(const Ast *v, const char *what, Shape *s)
         diag_error(v->span, "%s must have 1 to %d dimensions, found %d", what, MAX_DIMS, v->nkids);
         return false;
     }
+    const Ast *first = v->kids[0];
+    if (first->kind == A_IDENT || (first->kind == A_INT && first->ival == -1)) {   /* [N, 3, 32, 32], [-1, 784] */
+        diag_error(first->span, "the batch dimension is implicit: %s gives the size of one sample", what);
+        if (v->nkids > 1) {
+            char *rest = diag_snippet((Span){v->kids[1]->span.first_line, v->kids[1]->span.first_column,
+                                             v->span.last_line, v->span.last_column - 1});
+            diag_help("leave `%s` out: `[%s]`; the batch is chosen when the trainer runs", diag_snippet(first->span),
+                      rest);
+        }
+        return false;
+    }
     s->ndim = v->nkids;
     for (int i = 0; i < v->nkids; i++)
         if (!arg_size(v->kids[i], "a dimension", 1, &s->dim[i]))
@@ -196,6 +260,119 @@ static void add_layer(Graph *g, Layer l)
     namemap_put(&g->layer_index, l.name, g->nlayers - 1);
 }
 
+/* PyTorch's operations that nnc does not have (yet), by their names
+ * without `_` in lower case, and what nnc has instead, if anything */
+static const struct { const char *name, *instead; } missing_ops[] = {
+    {"conv1d", NULL}, {"conv3d", NULL}, {"convtranspose1d", NULL}, {"convtranspose2d", NULL},
+    {"convtranspose3d", NULL}, {"maxpool1d", NULL}, {"maxpool3d", NULL}, {"avgpool1d", NULL},
+    {"avgpool3d", NULL}, {"adaptivemaxpool2d", NULL}, {"adaptiveavgpool1d", NULL}, {"batchnorm3d", NULL},
+    {"layernorm", NULL}, {"groupnorm", NULL}, {"instancenorm2d", NULL}, {"localresponsenorm", NULL},
+    {"embedding", NULL}, {"lstm", NULL}, {"gru", NULL}, {"rnn", NULL}, {"multiheadattention", NULL},
+    {"attention", NULL}, {"transformer", NULL}, {"mish", NULL}, {"softplus", NULL}, {"softsign", NULL},
+    {"selu", NULL}, {"celu", NULL}, {"prelu", NULL}, {"rrelu", NULL}, {"relu6", NULL}, {"hardtanh", NULL},
+    {"hardswish", NULL}, {"hardsigmoid", NULL}, {"logsigmoid", NULL}, {"softmin", NULL}, {"upsample", NULL},
+    {"interpolate", NULL}, {"pixelshuffle", NULL}, {"pad", NULL}, {"zeropad2d", NULL}, {"mul", NULL},
+    {"sub", NULL}, {"div", NULL}, {"matmul", NULL}, {"bmm", NULL}, {"sum", NULL}, {"mean", NULL},
+    {"reshape", NULL}, {"view", NULL}, {"transpose", NULL}, {"permute", NULL}, {"squeeze", NULL},
+    {"unsqueeze", NULL}, {"dropout2d", NULL}, {"alphadropout", NULL}, {"identity", NULL},
+    {"swish", "silu"}, {"cat", "concat"}, {"concatenate", "concat"}, {"dense", "linear"},
+    {"fullyconnected", "linear"}, {"conv", "conv2d"}, {"batchnorm", "batchnorm1d` or `batchnorm2d"},
+    {"globalavgpool2d", "global_avgpool2d"}, {"sequential", NULL},
+};
+
+/* name in lower case without `_`: MaxPool2d, max_pool2d -> maxpool2d */
+static char *op_key(const char *name)
+{
+    char *k = xalloc(strlen(name) + 1), *o = k;
+    for (; *name; name++)
+        if (*name != '_')
+            *o++ = (char)(*name >= 'A' && *name <= 'Z' ? *name - 'A' + 'a' : *name);
+    return k;
+}
+
+/* the operation whose name (or alias) is name but for case and `_`
+ * (PyTorch's spelling: MaxPool2d, max_pool2d, LeakyReLU), or NULL */
+static const OpDef *op_find_loosely(const char *name)
+{
+    const char *names[OP_COUNT * 2];
+    int n = op_names(names, OP_COUNT * 2, true);
+    n += op_names(names + n, OP_COUNT * 2 - n, false);
+    char *key = op_key(name);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(op_key(names[i]), key))
+            return op_find(names[i]);
+    return NULL;
+}
+
+/* the index of name in missing_ops, or -1 */
+static int missing_op(const char *name)
+{
+    char *key = op_key(name);
+    for (int i = 0; i < COUNT(missing_ops); i++)
+        if (!strcmp(key, missing_ops[i].name))
+            return i;
+    return -1;
+}
+
+/* "`a`", "`a` or `b`", "`a`, `b` or `c`": up to three of cands close to
+ * name in spelling (diag_closest's rule), the closest first */
+static char *close_names(const char *name, const char *const *cands, int n)
+{
+    const char *left[128];
+    int nleft = n < 128 ? n : 128;
+    memcpy(left, cands, sizeof(char *) * (size_t)nleft);
+    const char *found[3];
+    int nfound = 0;
+    while (nfound < 3) {
+        const char *near = diag_closest(name, left, nleft);
+        if (!near)
+            break;
+        found[nfound++] = near;
+        for (int i = 0; i < nleft; i++)
+            if (!strcmp(left[i], near))
+                left[i--] = left[--nleft];
+    }
+    if (!nfound)
+        return NULL;
+    char *list = "";
+    for (int i = 0; i < nfound; i++)
+        list = xprintf("%s%s`%s`", list, i == 0 ? "" : i == nfound - 1 ? " or " : ", ", found[i]);
+    return list;
+}
+
+/* The help under "unknown operation `name`": PyTorch's spelling of one of
+ * nnc's, an operation nnc does not have yet, or names close in spelling
+ * (cands); else where the operations are listed. Never a guess that
+ * changes the meaning (conv1d is not conv2d, selu is not relu). */
+static void unknown_op_help(const char *name, const char *const *cands, int n, bool want_layer)
+{
+    const OpDef *d = op_find_loosely(name);
+    if (d) {
+        if (d->layer == want_layer)
+            diag_help("nnc calls it `%s`", d->name);
+        else if (d->layer)
+            diag_help("nnc calls it `%s`, a layer: declare it first, as `name = %s(...)`, then call `name(x)`",
+                      d->name, d->name);
+        else
+            diag_help("nnc calls it `%s`, which has no weights: use it directly in forward, as `%s(x)`", d->name,
+                      d->name);
+        return;
+    }
+    int m = missing_op(name);
+    if (m >= 0) {
+        if (missing_ops[m].instead)
+            diag_help("nnc calls it `%s`", missing_ops[m].instead);
+        else
+            diag_note(NO_SPAN, "nnc has no `%s` yet; docs/language.md lists the operations it has", name);
+        return;
+    }
+    char *near = close_names(name, cands, n);
+    if (near)
+        diag_help("did you mean %s?", near);
+    else
+        diag_note(NO_SPAN, "docs/language.md lists the operations nnc has");
+}
+
 /* The error for a layer declared with something that is not a layer type
  * (d: the function it names, or NULL) */
 static void unknown_layer_type(const Ast *call, const OpDef *d)
@@ -208,24 +385,50 @@ static void unknown_layer_type(const Ast *call, const OpDef *d)
     diag_error(call->name_span, "unknown layer type `%s`", call->name);
     const char *cands[OP_COUNT], *fcands[OP_COUNT * 2];
     int n = op_names(cands, OP_COUNT, true), nf = op_names(fcands, OP_COUNT * 2, false);
-    const char *near = diag_closest(call->name, cands, n), *fnear = diag_closest(call->name, fcands, nf);
-    if (near) {
-        diag_help("did you mean `%s`?", near);
-    } else if (fnear) {
-        diag_help("`%s` has no weights: use it directly in forward, as `%s(x)`", fnear, fnear);
-    } else {
-        char list[512] = "";
-        size_t len = 0;
-        for (int i = 0; i < n; i++)
-            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? (i == n - 1 ? " and " : ", ") : "",
-                                    cands[i]);
-        diag_help("the layers are %s", list);
+    char *fnear = close_names(call->name, fcands, nf);
+    if (!op_find_loosely(call->name) && missing_op(call->name) < 0 && !close_names(call->name, cands, n) && fnear) {
+        diag_help("%s has no weights: use it directly in forward, as `f(x)`", fnear);
+        return;
     }
+    unknown_op_help(call->name, cands, n, true);
+}
+
+/* Is the argument `name` (or its PyTorch name) given by name in call? */
+static bool named_arg(const Ast *call, const char *name)
+{
+    for (int i = 0; i < call->nkids; i++) {
+        const char *n = call->kids[i]->name;
+        if (n && (!strcmp(n, name) || (arg_alias(call, n) && !strcmp(arg_alias(call, n), name))))
+            return true;
+    }
+    return false;
+}
+
+/* conv2d(3, 16): two integers that nnc reads as (out, kernel) and PyTorch's
+ * nn.Conv2d(3, 16, ...) as (in, out). Said, with how nnc read them. */
+static void warn_positional_reading(const OpDef *d, const Ast *call)
+{
+    const Ast *v[2];
+    for (int i = 0, k = 0; i < call->nkids && k < 2; i++)
+        if (!call->kids[i]->name)
+            v[k++] = call->kids[i]->value;
+    if (v[0]->kind != A_INT || v[1]->kind != A_INT)
+        return;
+    const char *a = d->args[d->order[0]], *b = d->args[d->order[1]];
+    const char *ta = d->args[d->torch_order[0]], *tb = d->args[d->torch_order[1]];
+    diag_warning(call->span, "%s(%lld, %lld) reads as %s=%lld, %s=%lld", call->name, v[0]->ival, v[1]->ival, a,
+                 v[0]->ival, b, v[1]->ival);
+    diag_note(NO_SPAN, "nnc's order is %s(%s, %s); in PyTorch's order, %s(%s, %s, %s), it would be %s=%lld, %s=%lld",
+              call->name, a, b, call->name, ta, tb, d->args[d->torch_order[2]], ta, v[0]->ival, tb, v[1]->ival);
+    diag_help("name the %s to say which: `%s(%lld, %s=%lld)` as nnc reads it, or `%s(%lld, %lld, %s=3)` for %s=%lld, "
+              "%s=%lld", b, call->name, v[0]->ival, b, v[1]->ival, call->name, v[0]->ival, v[1]->ival,
+              d->args[d->torch_order[2]], ta, v[0]->ival, tb, v[1]->ival);
 }
 
 /* Binds a layer's arguments to its operation's (d) and reads them: the
  * positional ones in the operation's order, or in PyTorch's when that many
- * are given (conv2d(1, 6, 5)); false after reporting an error. */
+ * are given (conv2d(1, 6, 5)), or when the one PyTorch's order would give
+ * next is named (conv2d(1, 6, kernel=5)); false after reporting an error. */
 static bool bind_layer(Layer *l, const OpDef *d, const Ast *call)
 {
     int npos = 0, nargs = 0;
@@ -233,7 +436,10 @@ static bool bind_layer(Layer *l, const OpDef *d, const Ast *call)
         npos += call->kids[i]->name == NULL;
     while (nargs < COUNT(d->args) && d->args[nargs])
         nargs++;
-    bool torch = d->ntorch && npos >= d->ntorch;
+    bool torch = d->ntorch && (npos >= d->ntorch ||
+                               (npos == d->ntorch - 1 && named_arg(call, d->args[d->torch_order[npos]])));
+    if (!torch && d->norder == 2 && d->ntorch == 3 && npos == 2)
+        warn_positional_reading(d, call);
     Bound b;
     if (!bind_args(&b, call, d->args, nargs, torch ? d->torch_order : d->order, torch ? d->ntorch : d->norder))
         return false;
@@ -278,6 +484,8 @@ typedef struct Binding { const char *name; int node; } Binding;
 typedef struct Env {
     Binding *b; int n, cap;     /* every binding, in order (for "did you mean") */
     NameMap last;               /* each name's latest binding */
+    const Stmt *fw;             /* the forward block, and the statement being read */
+    int at;
 } Env;
 
 /* the node name is bound to (-2: a value whose error was reported), or -1 */
@@ -330,18 +538,17 @@ static int eval_layer_call(Graph *g, Env *env, Ast *call, Layer *l)
  * sit on the stack at every level of a deeply nested expression. */
 __attribute__((noinline)) static void unknown_function(Graph *g, const Ast *call, bool layer_type)
 {
-    if (layer_type)
+    if (layer_type) {
         diag_error(call->name_span, "`%s` is a layer type: declare it first, as `name = %s(...)`, then call "
                    "`name(x)`", call->name, call->name);
-    else
-        diag_error(call->name_span, "unknown operation or layer `%s`", call->name);
+        return;
+    }
+    diag_error(call->name_span, "unknown operation or layer `%s`", call->name);
     const char *cands[96];
-    int n = layer_type ? 0 : op_names(cands, 96, false);
+    int n = op_names(cands, 96, false);
     for (int i = 0; i < g->nlayers && n < 96; i++)
         cands[n++] = g->layers[i].name;
-    const char *near = layer_type ? NULL : diag_closest(call->name, cands, n);
-    if (near)
-        diag_help("did you mean `%s`?", near);
+    unknown_op_help(call->name, cands, n, false);
 }
 
 /* relu(x), maxpool2d(x, 2), add(a, b), concat(a, b, c), ...: a function of
@@ -404,6 +611,15 @@ __attribute__((noinline)) static void undefined_value(Graph *g, const Env *env, 
         diag_help("apply it to a value: `%s(x)`", e->name);
         return;
     }
+    for (int i = env->fw ? env->at + 1 : 0; env->fw && i < env->fw->nbody; i++) {
+        const Stmt *later = env->fw->body[i];
+        if (later->kind == S_ASSIGN && !strcmp(later->name, e->name)) {
+            diag_error(e->span, "`%s` is used before its definition at line %d", e->name, later->span.first_line);
+            diag_note(later->name_span, "`%s` is defined here", e->name);
+            diag_help("forward runs from top to bottom: define a value above its first use");
+            return;
+        }
+    }
     diag_error(e->span, "`%s` is not defined", e->name);
     const char *cands[256];
     int n = 0;
@@ -433,11 +649,18 @@ static int eval(Graph *g, Env *env, Ast *e)
     return -1;
 }
 
+/* errors the front-end reported before graph_build: a syntax error may have
+ * cost a statement (the optimizer's, the return), so its absence is not
+ * reported as a second error */
+static int front_end_errors;
+
 static void build_forward(Graph *g, Stmt *fw, Env *env)
 {
     g->output = -1;
+    env->fw = fw;
     for (int i = 0; i < fw->nbody; i++) {
         Stmt *s = fw->body[i];
+        env->at = i;
         if (g->output >= 0) {
             diag_error(s->span, "statement after `return`");
             return;
@@ -451,7 +674,7 @@ static void build_forward(Graph *g, Stmt *fw, Env *env)
         int id = s->expr ? eval(g, env, s->expr) : -1;  /* no expr: a syntax error, reported */
         env_bind(env, s->name, id >= 0 ? id : -2);      /* -2: its error is reported; uses stay quiet */
     }
-    if (g->output == -1) {
+    if (g->output == -1 && !front_end_errors) {    /* after a syntax error it may be the lost line */
         diag_error(fw->span, "forward has no `return`");
         diag_help("end forward with `return <value>`: the value the loss compares with the target");
     }
@@ -677,6 +900,7 @@ Graph *graph_build(Model *m)
                    "`%s` is %s", m->name, m->name, clash);
         diag_help("give it another name, such as `%s_net`", m->name[0] == '_' ? "my" : m->name);
     }
+    front_end_errors = diag_error_count();
     Stmt *input = NULL, *forward = NULL, *loss = NULL, *opt = NULL;
     for (int i = 0; i < m->nitems; i++) {
         Stmt *s = m->items[i];
@@ -690,17 +914,19 @@ Graph *graph_build(Model *m)
         default: break;
         }
     }
-    if (!input) {
+    if (front_end_errors) {
+        /* say nothing of what is missing: a syntax error may have cost it */
+    } else if (!input) {
         diag_error(m->name_span, "model `%s` has no input", m->name);
         diag_help("declare it, e.g. `input x: [1, 32, 32]` (channels, height, width; the batch is implicit)");
     }
-    if (!forward)
+    if (!forward && !front_end_errors)
         diag_error(m->name_span, "model `%s` has no forward block", m->name);
-    if (!loss) {
+    if (!loss && !front_end_errors) {
         diag_error(m->name_span, "model `%s` has no loss", m->name);
         diag_help("add e.g. `loss mse(target: [10])`");
     }
-    if (!opt) {
+    if (!opt && !front_end_errors) {
         diag_error(m->name_span, "model `%s` has no optimizer", m->name);
         diag_help("add e.g. `optimizer sgd(lr=0.01)`");
     }

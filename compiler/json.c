@@ -455,6 +455,8 @@ static bool span_contains(Span outer, Span in)
 static const char *json_where(Span at)
 {
     const JVal *best = NULL;
+    if (at.first_column == 0 && at.last_column < 0 && -at.last_column - 1 < nall_vals)     /* relocate() */
+        return xprintf("JSON path %s", json_path(all_vals[-at.last_column - 1]));
     for (int i = 0; i < nall_vals; i++) {
         const JVal *j = all_vals[i];
         if (span_contains(j->span, at) || span_contains(j->member_span, at))
@@ -705,6 +707,27 @@ static void read_layers(Model *m, const JVal *layers)
     }
 }
 
+/* "line": 6, on a node that --emit=json could not write on its source's
+ * line (`h = fc2(` on line 6, `fc1(x))` on line 7: fc1 comes first): the
+ * node keeps that line, for the summary and the generated C. Its span then
+ * names a line of the source but no place in the JSON text (column 0, the
+ * JVal's index in last_column), and json_where still finds its JSON path. */
+static bool relocate(Ast *call, const JVal *line)
+{
+    if (!cJSON_IsNumber(line->v) || line->v->valuedouble != (double)(int)line->v->valuedouble ||
+        line->v->valuedouble < 1 || line->v->valuedouble > 1e9) {
+        diag_error(line->span, "\"line\" must be a positive integer, the node's line in its source, found %s",
+                   type_name(line));
+        return false;
+    }
+    int index = 0;
+    while (index < nall_vals && all_vals[index] != line->parent)
+        index++;
+    int l = (int)line->v->valuedouble;
+    call->span = (Span){l, 0, l, -(index + 1)};
+    return true;
+}
+
 /* {"name": "h3", "op": "maxpool2d", "inputs": ["h2"], "kernel": 2}
  *   ->  h3 = maxpool2d(h2, kernel=2): the inputs come first, positionally.
  * A broken node still defines its name (with no call), so that its uses
@@ -726,7 +749,7 @@ static Stmt *read_node(const JVal *n)
 /* the call of a forward node; NULL after reporting what is wrong with it */
 static Ast *read_node_call(const JVal *n)
 {
-    static const char *const reserved[] = {"name", "inputs"};
+    static const char *const reserved[] = {"name", "inputs", "line"};
     const char *example = "{\"name\": \"h2\", \"op\": \"relu\", \"inputs\": [\"h1\"]}";
     if (!want_object(n, "a forward node", example))
         return NULL;
@@ -740,8 +763,20 @@ static Ast *read_node_call(const JVal *n)
         diag_error(name->span, "the node name must be a string, found %s", type_name(name));
         return NULL;
     }
-    Ast *call = to_call(n, reserved, 2, "a forward node", example);
+    for (int i = 0; !inputs && i < n->nkids; i++) {    /* "input": a misspelt "inputs", not an argument */
+        static const char *const want[] = {"inputs"};
+        const JVal *k = n->kids[i];
+        if (strcmp(k->key, "op") && strcmp(k->key, "name") && diag_closest(k->key, want, 1)) {
+            diag_error(k->key_span, "a forward node has no key \"%s\"", k->key);
+            diag_help("did you mean \"inputs\"? a node's inputs are a list of node names, `\"inputs\": [\"h1\"]`");
+            return NULL;
+        }
+    }
+    Ast *call = to_call(n, reserved, 3, "a forward node", example);
     if (!call)
+        return NULL;
+    const JVal *line = member(n, "line");
+    if (line && !relocate(call, line))
         return NULL;
     if (inputs && !cJSON_IsArray(inputs->v)) {
         diag_error(inputs->span, "\"inputs\" must be an array of node names, found %s", type_name(inputs));

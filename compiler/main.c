@@ -271,6 +271,13 @@ static int run(int argc, char **argv)
                 usage_error("-o needs a file name%s", "");
             output = argv[i];
         } else if (a[0] == '-' && a[1]) {
+            static const char *const options[] = {"--summary", "--explain-shapes", "-Werror", "--emit=", "--backward",
+                                                  "--version", "--help", "-o"};
+            const char *near = diag_closest(a, options, (int)(sizeof options / sizeof *options));
+            if (!near && !strncmp(a, "--emit", 6))
+                near = "--emit=";
+            if (near)
+                usage_error(xprintf("unknown option '%%s' (did you mean '%s'?)", near), a);
             usage_error("unknown option '%s'", a);
         } else if (input) {
             usage_error("one model at a time; '%s' is a second one", a);

@@ -86,7 +86,17 @@ void shape_warn_dropped(const Node *n, int a, int64_t in, int64_t k_ext, int64_t
     diag_help("%s", help);
 }
 
-/* Needs a [C, H, W] input; reports otherwise */
+/* Is node id the input, or the input through operations that keep its
+ * shape (relu(x))? */
+static bool from_input(const Graph *g, int id)
+{
+    while (id != g->input && g->nodes[id].nin == 1 && shape_same(&g->nodes[id].shape, &g->nodes[g->nodes[id].in[0]].shape))
+        id = g->nodes[id].in[0];
+    return id == g->input;
+}
+
+/* Needs a [C, H, W] input; reports otherwise. An input declared with four
+ * dims ([64, 3, 32, 32]) that reaches it as it is holds a batch size. */
 bool shape_want_chw(const Graph *g, const Node *n, const Shape *in)
 {
     if (in->ndim == 3)
@@ -96,6 +106,14 @@ bool shape_want_chw(const Graph *g, const Node *n, const Shape *in)
     if (in->ndim == 1)
         diag_help("%s works on images; it cannot follow flatten or linear", op_name(n->op));
     shape_note_chain(g, n->in[0]);
+    if (in->ndim == 4 && from_input(g, n->in[0])) {
+        const Node *x = &g->nodes[g->input];
+        diag_note(x->span, "the input is declared with 4 dims, %s: the batch dimension is implicit, so %lld "
+                  "reads as channels", shape_str(&x->shape), (long long)x->shape.dim[0]);
+        diag_help("if %lld is the batch size, leave it out: `input %s: [%lld, %lld, %lld]`",
+                  (long long)x->shape.dim[0], x->label, (long long)x->shape.dim[1], (long long)x->shape.dim[2],
+                  (long long)x->shape.dim[3]);
+    }
     return false;
 }
 
@@ -196,10 +214,36 @@ static void layout_params(Graph *g)
     g->nopt = g->opt == OPT_SGD ? (g->momentum > 0 ? g->nparam : 0) : 2 * g->nparam;
 }
 
+/* The losses that take logits and apply their own (log-)softmax or sigmoid,
+ * as PyTorch's do: warns when the output has it applied already. */
+static void warn_normalised_twice(const Graph *g, const Node *out)
+{
+    const char *name = loss_name(g->loss);
+    if (g->loss == LOSS_CROSS_ENTROPY && (out->op == OP_SOFTMAX || out->op == OP_LOG_SOFTMAX)) {
+        diag_warning(out->span, "cross_entropy takes logits, but the output is already normalised by %s",
+                     op_name(out->op));
+        diag_note(NO_SPAN, "cross_entropy applies log_softmax itself, as PyTorch's nn.CrossEntropyLoss does, so "
+                  "this normalises twice and trains slowly");
+        if (out->op == OP_LOG_SOFTMAX)
+            diag_help("return the logits, `%s`, or keep log_softmax and use `loss nll()`",
+                      diag_snippet(g->nodes[out->in[0]].span));
+        else
+            diag_help("return the logits, `%s`", diag_snippet(g->nodes[out->in[0]].span));
+    } else if (g->loss == LOSS_NLL && out->op == OP_SOFTMAX) {
+        diag_warning(out->span, "nll takes log-probabilities, but the output is softmax's probabilities");
+        diag_help("use `log_softmax`, or return the logits and use `loss cross_entropy()`");
+    } else if (g->loss == LOSS_BCE_WITH_LOGITS && out->op == OP_SIGMOID) {
+        diag_warning(out->span, "%s takes logits, but the output is already a sigmoid", name);
+        diag_note(NO_SPAN, "%s applies the sigmoid itself, as PyTorch's nn.BCEWithLogitsLoss does", name);
+        diag_help("return the logits, `%s`", diag_snippet(g->nodes[out->in[0]].span));
+    }
+}
+
 static void check_loss(Graph *g)
 {
     const Node *out = &g->nodes[g->output];
     const char *name = loss_name(g->loss);
+    warn_normalised_twice(g, out);
     if (g->loss == LOSS_CROSS_ENTROPY || g->loss == LOSS_NLL) {
         if (out->shape.ndim != 1) {
             diag_error(g->loss_span, "%s needs an output of shape [classes], but the output is %s", name,
@@ -231,6 +275,46 @@ static void check_loss(Graph *g)
     }
 }
 
+/* Warns about each value computed in forward that never reaches the output
+ * (`a = fc2(x)` when forward returns fc1(x)), once for the last of a chain,
+ * and says which layers that leaves without a gradient. Nothing else
+ * changes: the value is still computed. */
+static void warn_dead_values(const Graph *g)
+{
+    bool *live = xalloc((size_t)g->nnodes), *read = xalloc((size_t)g->nnodes);
+    live[g->output] = true;
+    for (int i = g->nnodes - 1; i >= 0; i--)
+        for (int k = 0; k < g->nodes[i].nin; k++) {
+            live[g->nodes[i].in[k]] |= live[i];
+            read[g->nodes[i].in[k]] = true;
+        }
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = &g->nodes[i];
+        if (live[i] || read[i] || n->op == OP_INPUT)
+            continue;
+        diag_warning(n->span, "the value of `%s` is computed but never used on the way to the output",
+                     diag_snippet(n->span));
+        bool *mine = xalloc((size_t)g->nnodes), *told = xalloc((size_t)g->nlayers + 1);
+        mine[i] = true;
+        for (int j = i; j >= 0; j--) {      /* the dead values on the way to it, and their layers */
+            if (!mine[j])
+                continue;
+            for (int k = 0; k < g->nodes[j].nin; k++)
+                mine[g->nodes[j].in[k]] |= !live[g->nodes[j].in[k]];
+            const Layer *l = g->nodes[j].layer;
+            if (!l || told[l - g->layers])
+                continue;
+            bool alive = false;
+            for (int k = 0; k < g->nnodes; k++)
+                alive |= g->nodes[k].layer == l && live[k];
+            told[l - g->layers] = true;
+            if (!alive)
+                diag_note(l->span, "so `%s` gets no gradient: its weights do not learn", l->name);
+        }
+        diag_help("use it, or remove it");
+    }
+}
+
 void shape_infer(Graph *g)
 {
     bool ok = true;
@@ -241,6 +325,8 @@ void shape_infer(Graph *g)
         n->shape.ndim = 0;  /* failed, reported: what depends on it stays quiet */
         ok = false;
     }
+    if (g->output >= 0)
+        warn_dead_values(g);
     for (int i = 0; i < g->nlayers; i++) {
         Layer *l = &g->layers[i];
         if (!l->uses) {

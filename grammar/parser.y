@@ -13,7 +13,11 @@
  * locations, reports "expected X, found Y" (parse.c), and recovers at the end
  * of a line, so one run reports every independent syntax error. A definition
  * whose right side is broken still defines its name (with no expression), so
- * later uses of the name raise no second error. The parser's stack is
+ * later uses of the name raise no second error; so does a statement lost to
+ * an error after its right side (parse_recover_*). A missing `}` is put in by
+ * the token reader (parse_lex). Python's habits are read as PyTorch users
+ * write them: tuples `(0.9, 0.99)` are lists, a trailing comma is allowed,
+ * and an operator (`x + h`) is one error that says what to write. The parser's stack is
  * bounded (YYMAXDEPTH): an expression nested deeper than that is a located
  * error (parse.c's yyerror), and nothing after the parser recurses deeper
  * than it lets an expression nest.
@@ -35,7 +39,7 @@
 %code {
 #include "lexer.h"
 #define YYMAXDEPTH PARSE_MAX_DEPTH
-int yylex(YYSTYPE *lval, Span *lloc, void *scanner);
+#define yylex parse_lex
 void yyerror(Span *loc, void *scanner, ParseCtx *ctx, const char *msg);
 static Span join(Span a, Span b) { a.last_line = b.last_line; a.last_column = b.last_column; return a; }
 }
@@ -54,6 +58,10 @@ static Span join(Span a, Span b) { a.last_line = b.last_line; a.last_column = b.
 %token <str> IDENT "a name" STRING "a string"
 %token <ival> INT "an integer"
 %token <fval> FLOAT "a number"
+%token <ival> OPERATOR "an operator"
+
+%left OPERATOR '-'
+%precedence NEG
 
 %type <model> items
 %type <stmt> item stmts stmt
@@ -70,7 +78,7 @@ nls:    %empty | nls NL ;
 items:  %empty                  { $$ = model_new(); }
     |   items NL                { $$ = $1; }
     |   items item NL           { model_push($1, $2); $$ = $1; }
-    |   items error NL          { $$ = $1; yyerrok; }
+    |   items error NL          { $$ = parse_recover_item($1, ctx); yyerrok; }
     ;
 
 item:   INPUT IDENT ':' expr            { $$ = stmt_new(S_INPUT, join(@1, @4), @2, $2, $4); }
@@ -88,7 +96,7 @@ item:   INPUT IDENT ':' expr            { $$ = stmt_new(S_INPUT, join(@1, @4), @
 stmts:  %empty                  { $$ = stmt_new(S_FORWARD, NO_SPAN, NO_SPAN, NULL, NULL); }
     |   stmts NL                { $$ = $1; }
     |   stmts stmt NL           { $$ = stmt_push($1, $2); }
-    |   stmts error NL          { $$ = $1; yyerrok; }
+    |   stmts error NL          { $$ = parse_recover_stmt($1, ctx); yyerrok; }
     ;
 
 stmt:   IDENT '=' expr                  { $$ = stmt_new(S_ASSIGN, join(@1, @3), @1, $1, $3); }
@@ -101,13 +109,16 @@ expr:   IDENT                           { $$ = ast_ident(@1, $1); }
     |   INT                             { $$ = ast_int(@1, $1); }
     |   FLOAT                           { $$ = ast_float(@1, $1); }
     |   STRING                          { $$ = ast_string(@1, $1); }
-    |   '-' expr                        { $$ = ast_neg(join(@1, @2), $2); }
+    |   '-' expr %prec NEG              { $$ = ast_neg(join(@1, @2), $2); }
+    |   expr OPERATOR expr              { $$ = parse_operator(join(@1, @3), $1, $2, @2, $3); }
+    |   expr '-' expr                   { $$ = parse_operator(join(@1, @3), $1, '-', @2, $3); }
     |   list                            { $$ = $1; }
     |   call                            { $$ = $1; }
     ;
 
 call:   IDENT '(' ')'                   { $$ = ast_call(join(@1, @3), @1, $1); }
     |   IDENT '(' args ')'              { $$ = $3; $$->span = join(@1, @4); $$->name = $1; $$->name_span = @1; }
+    |   IDENT '(' args ',' ')'          { $$ = $3; $$->span = join(@1, @5); $$->name = $1; $$->name_span = @1; }
     ;
 
 args:   arg                             { $$ = ast_push(ast_call(@1, @1, NULL), $1); }
@@ -121,6 +132,9 @@ arg:    expr                            { $$ = ast_arg(@1, NO_SPAN, NULL, 0, $1)
 
 list:   '[' ']'                         { $$ = ast_list(join(@1, @2)); }
     |   '[' exprs ']'                   { $$ = $2; $$->span = join(@1, @3); }
+    |   '[' exprs ',' ']'               { $$ = $2; $$->span = join(@1, @4); }
+    |   '(' exprs ')'                   { $$ = parse_tuple(join(@1, @3), $2, false); }
+    |   '(' exprs ',' ')'               { $$ = parse_tuple(join(@1, @4), $2, true); }
     ;
 
 exprs:  expr                            { $$ = ast_push(ast_list(@1), $1); }
@@ -129,22 +143,19 @@ exprs:  expr                            { $$ = ast_push(ast_list(@1), $1); }
 
 %%
 
-/* "expected ')' or ',', found newline" — bison's tables give both sides */
+/* "expected `)` or `,`, found end of line" — bison's tables give both sides */
 static int yyreport_syntax_error(const yypcontext_t *pc, void *scanner, ParseCtx *ctx)
 {
-    (void)scanner; (void)ctx;
-    enum { MAX = 6 };
+    enum { MAX = 12 };
     yysymbol_kind_t exp[MAX];
+    const char *names[MAX];
     int n = yypcontext_expected_tokens(pc, exp, MAX);
+    for (int i = 0; i < n; i++)
+        names[i] = yysymbol_name(exp[i]);
     yysymbol_kind_t found = yypcontext_token(pc);
-    char buf[256] = "";
-    size_t len = 0;
-    for (int i = 0; n > 0 && i < n && len < sizeof buf - 40; i++)
-        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s",
-                                i == 0 ? "" : i == n - 1 ? " or " : ", ", parse_token_name(yysymbol_name(exp[i])));
     Span *at = yypcontext_location(pc);
     const char *what = found == YYSYMBOL_YYEOF ? "end of file"
                      : found == YYSYMBOL_NL ? "end of line" : xprintf("`%s`", diag_snippet(*at));
-    parse_syntax_error(*at, n > 0 ? buf : NULL, what, ((LexState *)yyget_extra(scanner)));
+    parse_syntax_error(*at, names, n, what, yyget_extra(scanner), ctx);
     return 0;
 }

@@ -51,4 +51,15 @@ elif ! grep -q "error: layer \`spare\` is defined but never used in forward \[-W
 else
     echo "ok   -Werror turns the warning into an error"
 fi
+
+# a misspelt option gets a did-you-mean, as the trainer's flags do
+if build/nnc --sumary models/lenet.nn >/dev/null 2>$out/option.err; then
+    echo "FAIL --sumary was accepted"
+    fail=1
+elif ! grep -q "unknown option '--sumary' (did you mean '--summary'?)" $out/option.err; then
+    echo "FAIL --sumary: no did-you-mean:"; cat $out/option.err
+    fail=1
+else
+    echo "ok   --sumary: did you mean '--summary'"
+fi
 exit $fail

@@ -78,6 +78,29 @@ printf '\357\273\277' | cat - models/lenet.json >$B/bom.json
 $NNC $B/bom.json -o $B/bom.c && same_c $B/lenet_json.c $B/bom.c || bad "a UTF-8 BOM breaks the JSON"
 ok "found by content, BOM accepted"
 
+# -- a node keeps its source line through JSON: "line" gives it where
+#    --emit=json cannot write the node on its own line (`h = fc2(` on line 2,
+#    `fc1(x))` on line 3: fc1 is written first, on line 3, and fc2 after it)
+cat >$B/line.json <<'EOF'
+{"model": "wrapped",
+ "input": {"name": "x", "shape": [16]},
+ "layers": {"fc1": {"op": "linear", "out": 16}, "fc2": {"op": "linear", "out": 4}},
+ "forward": [
+   {"name": "fc1", "op": "fc1", "inputs": ["x"]}, {"name": "fc2", "op": "fc2", "inputs": ["fc1"], "line": 2}],
+ "output": "fc2", "loss": {"op": "mse"}, "optimizer": {"op": "sgd", "lr": 0.01}}
+EOF
+if $NNC --summary $B/line.json >$B/line.sum 2>&1 && grep -q '^fc1 .* 5$' $B/line.sum && grep -q '^fc2 .* 2$' $B/line.sum; then
+    ok "\"line\" keeps a node's source line"
+else
+    bad "\"line\" is not the node's line in the summary:"; cat $B/line.sum
+fi
+# -- a wrapped statement keeps its lines through --emit=json (fc2 on line 6, fc1 on 7)
+printf 'model wrapped {\n  input x: [16]\n  fc1 = linear(16)\n  fc2 = linear(4)\n  forward {\n    h = fc2(\n      fc1(x))\n    return h\n  }\n  loss mse()\n  optimizer sgd(lr=0.01)\n}\n' >$B/wrapped.nn
+$NNC --summary $B/wrapped.nn >$B/wrapped_nn.sum && $NNC --emit=json $B/wrapped.nn -o $B/wrapped.json &&
+    $NNC --summary $B/wrapped.json >$B/wrapped_json.sum && grep -q '^fc2 .* 6$' $B/wrapped_json.sum &&
+    cmp -s $B/wrapped_nn.sum $B/wrapped_json.sum && ok "a wrapped statement keeps its lines through JSON" ||
+    { bad "a wrapped statement loses its lines through JSON:"; diff $B/wrapped_nn.sum $B/wrapped_json.sum; }
+
 # -- hostile input: each must give exit 1 and a message, never a crash
 hostile() {  # hostile NAME FILE PATTERN
     NO_COLOR=1 $NNC "$2" -o $B/hostile.c >/dev/null 2>$B/hostile.err

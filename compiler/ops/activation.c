@@ -58,8 +58,9 @@ static bool softmax_infer(Graph *g, Node *n, const Shape *in)
     if (d < 0)
         d += nd + 1;
     if (d < 1 || d > nd) {
-        diag_error(n->call && n->call->nkids > 1 ? n->call->kids[1]->span : n->span,
-                   "%s over dim %d: %s", n->label, n->dim,
+        const Ast *arg = n->call && n->call->nkids > 1 ? n->call->kids[1] : NULL;
+        long long written = arg && arg->value->kind == A_INT ? arg->value->ival : n->dim;  /* not clamped */
+        diag_error(arg ? arg->span : n->span, "%s over dim %lld: %s", n->label, written,
                    d == 0 ? "that is the batch dimension, which nnc does not normalise over"
                           : xprintf("the input %s has dims 1 to %d (0 is the batch)", shape_str(in), nd));
         shape_note_chain(g, n->in[0]);

@@ -46,9 +46,18 @@ static bool conv2d_bind(Layer *l, const Ast *call, Ast *const *v)
         if (l->pad[a] != -1)
             continue;
         int64_t span = l->dil[a] * (l->kernel[a] - 1);
-        if (l->stride[a] != 1 || span % 2) {
-            diag_error(v[4]->span, "padding=\"same\" needs stride 1 and an odd (dilated) kernel here");
-            diag_note(NO_SPAN, "PyTorch pads unevenly in that case, which nnc does not support yet");
+        if (l->stride[a] != 1) {
+            diag_error(v[4]->span, "padding=\"same\" needs stride 1, and this convolution has stride %lld",
+                       (long long)l->stride[a]);
+            diag_note(NO_SPAN, "PyTorch refuses it too: nn.Conv2d says \"padding='same' is not supported for "
+                      "strided convolutions\"");
+            diag_help("write the padding as a number, e.g. padding=%lld", (long long)(span / 2));
+            ok = false;
+        } else if (span % 2) {
+            diag_error(v[4]->span, "padding=\"same\" needs an odd (dilated) kernel here, and it is %lld",
+                       (long long)(span + 1));
+            diag_note(NO_SPAN, "PyTorch pads unevenly in that case, one more on the right, which nnc does not "
+                      "support yet");
             diag_help("write the padding as a number, e.g. padding=%lld", (long long)(span / 2));
             ok = false;
         }
@@ -60,6 +69,41 @@ static bool conv2d_bind(Layer *l, const Ast *call, Ast *const *v)
         ok = false;
     }
     return ok;
+}
+
+/* "5" or "5x3" */
+static char *hw_str(const int64_t v[2])
+{
+    return v[0] == v[1] ? xprintf("%lld", (long long)v[0]) : xprintf("%lldx%lld", (long long)v[0], (long long)v[1]);
+}
+
+/* The error for a kernel larger than its (padded) input, in plain words,
+ * with the usual fixes: padding, and pooling less before it */
+static void conv2d_too_large(const Graph *g, const Node *n, const Shape *in)
+{
+    const Layer *l = n->layer;
+    int64_t ext[2], padded[2];
+    for (int a = 0; a < 2; a++) {
+        ext[a] = l->dil[a] * (l->kernel[a] - 1) + 1;
+        padded[a] = in->dim[1 + a] + 2 * l->pad[a];
+    }
+    char *kernel = hw_str(l->kernel);
+    if (ext[0] != l->kernel[0] || ext[1] != l->kernel[1])
+        kernel = xprintf("%s (dilated to %s)", kernel, hw_str(ext));
+    char *padding = l->pad[0] || l->pad[1] ? xprintf(", %lldx%lld when padded", (long long)padded[0],
+                                                     (long long)padded[1]) : "";
+    diag_error(n->span, "kernel %s is larger than the %lldx%lld input of %s%s", kernel, (long long)in->dim[1],
+               (long long)in->dim[2], l->name, padding);
+    shape_note_chain(g, n->in[0]);
+    int pools = 0;
+    for (int id = n->in[0]; id >= 0; id = g->nodes[id].nin ? g->nodes[id].in[0] : -1)
+        pools += g->nodes[id].op == OP_MAXPOOL2D || g->nodes[id].op == OP_AVGPOOL2D;
+    int64_t same = (ext[0] > ext[1] ? ext[0] : ext[1]) / 2;
+    if (pools)
+        diag_help("pad its input (`padding=%lld` keeps the size), use a smaller kernel, or pool less before %s (%d "
+                  "pooling%s on the way)", (long long)same, l->name, pools, pools == 1 ? "" : "s");
+    else
+        diag_help("pad its input (`padding=%lld` keeps the size), or use a smaller kernel", (long long)same);
 }
 
 /* [C, H, W] -> [out, P, Q]; learns or checks `in` */
@@ -86,16 +130,11 @@ static bool conv2d_infer(Graph *g, Node *n, const Shape *in)
         return false;
     }
     int64_t out[2];
-    for (int a = 0; a < 2; a++) {
+    for (int a = 0; a < 2; a++)
         out[a] = shape_window_out(in->dim[1 + a], l->kernel[a], l->stride[a], l->pad[a], l->dil[a]);
-        if (out[a] <= 0) {
-            diag_error(n->span, "%s's kernel (%lld, dilated %lld) is larger than its %s%s input (%lld%s)",
-                       l->name, (long long)l->kernel[a], (long long)(l->dil[a] * (l->kernel[a] - 1) + 1),
-                       l->pad[a] ? "padded " : "", a ? "width" : "height",
-                       (long long)(in->dim[1 + a] + 2 * l->pad[a]), "");
-            shape_note_chain(g, n->in[0]);
-            return false;
-        }
+    if (out[0] <= 0 || out[1] <= 0) {
+        conv2d_too_large(g, n, in);
+        return false;
     }
     for (int a = 0; a < 2; a++)
         shape_warn_dropped(n, a, in->dim[1 + a], l->dil[a] * (l->kernel[a] - 1) + 1, l->stride[a], l->pad[a], out[a],

@@ -35,6 +35,10 @@ static bool linear_infer(Graph *g, Node *n, const Shape *in)
         diag_help("flatten it first: `%s(flatten(x))` gives %lld features", l->name,
                   (long long)shape_numel(in));
         shape_note_chain(g, n->in[0]);
+        const Node *x = &g->nodes[g->input];
+        if (n->in[0] == g->input && in->ndim == 2)    /* [64, 784]: perhaps a batch of flat samples */
+            diag_note(x->span, "the batch dimension is implicit: if %lld is the batch size, declare `input %s: "
+                      "[%lld]`", (long long)in->dim[0], x->label, (long long)in->dim[1]);
         return false;
     }
     if (l->in < 0) {

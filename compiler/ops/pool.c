@@ -28,11 +28,13 @@ static bool pool2d_bind(Graph *g, Node *n, const Ast *call, Ast *const *v)
     if (v[2]) ok &= arg_pair(v[2], "padding", 0, n->pad);
     if (v[3]) ok &= arg_bool(v[3], "ceil_mode", &n->ceil_mode);
     if (n->op == OP_AVGPOOL2D && v[4]) ok &= arg_bool(v[4], "count_include_pad", &n->count_include_pad);
-    if (ok && (n->pad[0] * 2 > n->kernel[0] || n->pad[1] * 2 > n->kernel[1])) {
-        diag_error(v[2]->span, "padding of %s must be at most half the kernel (%lld), found %lld",
-                   call->name, (long long)n->kernel[0], (long long)n->pad[0]);
-        ok = false;
-    }
+    for (int a = 0; ok && a < 2; a++)   /* the axis that is wrong, with its own numbers */
+        if (n->pad[a] * 2 > n->kernel[a]) {
+            bool square = n->pad[0] == n->pad[1] && n->kernel[0] == n->kernel[1];
+            diag_error(v[2]->span, "padding of %s must be at most half the kernel%s (%lld), found %lld", call->name,
+                       square ? "" : a ? "'s width" : "'s height", (long long)n->kernel[a], (long long)n->pad[a]);
+            ok = false;
+        }
     return ok;
 }
 
@@ -72,9 +74,14 @@ static bool pool2d_infer(Graph *g, Node *n, const Shape *in)
     for (int a = 0; a < 2; a++) {
         out[a] = pool_out(in->dim[1 + a], n->kernel[a], n->stride[a], n->pad[a], n->ceil_mode);
         if (out[a] <= 0) {
-            diag_error(n->span, "%s's window (%lld) is larger than its %s input (%lld)", n->label,
-                       (long long)n->kernel[a], a ? "width" : "height", (long long)(in->dim[1 + a] + 2 * n->pad[a]));
+            char *win = n->kernel[0] == n->kernel[1] ? xprintf("%lld", (long long)n->kernel[0])
+                      : xprintf("%lldx%lld", (long long)n->kernel[0], (long long)n->kernel[1]);
+            diag_error(n->span, "%s's window %s is larger than its %lldx%lld input%s", n->label, win,
+                       (long long)in->dim[1], (long long)in->dim[2],
+                       n->pad[0] || n->pad[1] ? xprintf(", %lldx%lld when padded", (long long)(in->dim[1] + 2 * n->pad[0]),
+                                                        (long long)(in->dim[2] + 2 * n->pad[1])) : "");
             shape_note_chain(g, n->in[0]);
+            diag_help("pool less before it, or pad the convolutions before it to keep their size");
             return false;
         }
     }
