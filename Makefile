@@ -186,6 +186,7 @@ deps: deps-build
 	@missing=""; \
 	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	command -v gnuplot >/dev/null || missing="$$missing gnuplot-nox"; \
 	/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null || missing="$$missing python3-torch python3-numpy"; \
 	[ -z "$$missing" ] || { $(APT_INSTALL); }
 
@@ -205,7 +206,7 @@ fashion-mnist:
 	@mkdir -p data && ln -sfn /usr/share/datasets/fashion-mnist data/fashion-mnist
 
 # ---- plot: loss and accuracy curves from a trainer's --log (LOG=FILE.csv) into FILE.png ----
-LOG ?= build/train.csv
+LOG ?= build/lenet_ce.csv
 plot:
 	@command -v gnuplot >/dev/null || { missing=gnuplot-nox; $(APT_INSTALL); }
 	gnuplot -e "log='$(LOG)'; out='$(basename $(LOG)).png'" tools/plot.gp

@@ -604,6 +604,17 @@ static void emit_check(Emit *e)
            "    }\n}\n\n", e->M, e->M, e->M, e->M, e->M);
 }
 
+/* the first batch norm that has one value per channel and sample, or NULL */
+static const Node *one_per_channel(const Graph *g)
+{
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = &g->nodes[i];
+        if ((n->op == OP_BATCHNORM1D || n->op == OP_BATCHNORM2D) && node_numel(n) == (size_t)n->shape.dim[0])
+            return n;
+    }
+    return NULL;
+}
+
 static void emit_forward(Emit *e)
 {
     const Graph *g = e->g;
@@ -627,6 +638,14 @@ static void emit_forward(Emit *e)
            "                \"most %%d (%s_init)\\n\", n, m->batch);\n"
            "        return NULL;\n"
            "    }\n", e->M, e->M);
+    const Node *bn = one_per_channel(g);
+    if (bn)
+        out(e, "    if (m->training && n == 1) {    /* as PyTorch: the batch's variance would be 0/0 */\n"
+               "        fprintf(stderr, \"%s_forward: batch norm `%s` (line %d) cannot train on a batch of 1, \"\n"
+               "                \"one value per channel (PyTorch: Expected more than 1 value per channel \"\n"
+               "                \"when training)\\n\");\n"
+               "        return NULL;\n"
+               "    }\n", e->M, bn->layer->name, bn->span.first_line);
     out(e, "    m->nonfinite = NULL;\n");
     int from = 0, to = 0;       /* the checked values not yet checked: [from, to) */
     int *which = xalloc(sizeof(int) * (size_t)(nchecked + 1));
@@ -932,10 +951,57 @@ static void emit_init(Emit *e)
            "        memset(m->grad, 0, sizeof(float) * %s_NPARAM);\n}\n\n", M, M, U);
 }
 
+/* Per layer: does it reach the output (is any node of it upstream of it)?
+ * A layer applied only to values the output does not need gets no
+ * gradient in PyTorch, and its optimizer skips it. */
+static bool *live_layers(const Graph *g)
+{
+    bool *node = xalloc(sizeof(bool) * (size_t)(g->nnodes + 1));
+    bool *layer = xalloc(sizeof(bool) * (size_t)(g->nlayers + 1));
+    node[g->output] = true;
+    for (int i = g->nnodes - 1; i >= 0; i--)
+        for (int k = 0; node[i] && k < g->nodes[i].nin; k++)
+            node[g->nodes[i].in[k]] = true;
+    for (int i = 0; i < g->nnodes; i++)
+        if (node[i] && g->nodes[i].layer)
+            layer[g->nodes[i].layer - g->layers] = true;
+    return layer;
+}
+
+/* The runs [lo, hi) of the parameter block that the optimizer steps: all of
+ * it, or when a layer gets no gradient the runs of the others' parameters
+ * (with the padding between adjacent ones). Returns how many. */
+static int step_runs(const Graph *g, size_t *lo, size_t *hi)
+{
+    bool *live = live_layers(g), all = true;
+    for (int l = 0; l < g->nlayers; l++)
+        for (int k = 0; k < g->layers[l].nparams; k++)
+            all &= live[l] || g->layers[l].params[k].buffer;
+    if (all) {
+        lo[0] = 0, hi[0] = g->nparam;
+        return 1;
+    }
+    int n = 0;
+    for (int l = 0; l < g->nlayers; l++)
+        for (int k = 0; live[l] && k < g->layers[l].nparams; k++) {
+            const Param *p = &g->layers[l].params[k];
+            if (p->buffer)
+                continue;
+            if (n > 0 && p->offset >= hi[n - 1] && p->offset - hi[n - 1] < PARAM_ALIGN)
+                hi[n - 1] = p->offset + p->numel;
+            else
+                lo[n] = p->offset, hi[n] = p->offset + p->numel, n++;
+        }
+    return n;
+}
+
 static void emit_step(Emit *e)
 {
     const Graph *g = e->g;
     const char *M = e->M, *U = e->U;
+    int nt = count_tensors(g);
+    size_t *lo = xalloc(sizeof(size_t) * (size_t)(nt + 1)), *hi = xalloc(sizeof(size_t) * (size_t)(nt + 1));
+    int nruns = step_runs(g, lo, hi);
     out(e, "/* As `optimizer.step()`%s:\n", g->clip_norm > 0 ? ", after clipping the gradients' global norm" : "");
     if (g->opt == OPT_SGD)
         out(e, " * torch.optim.SGD(lr=%g, momentum=%g, dampening=%g, weight_decay=%g,\n"
@@ -952,19 +1018,29 @@ static void emit_step(Emit *e)
                "    if (norm > %s)\n"
                "        nnrt_scale(m->grad, %s_NPARAM, %s / (norm + 1e-6f));\n", g->clip_norm, U, F(g->clip_norm),
             U, F(g->clip_norm));
-    if (g->opt == OPT_SGD && g->momentum == 0 && g->weight_decay == 0)
-        out(e, "    nnrt_sgd_step(m->param, m->grad, %s_NPARAM, lr);\n", U);
-    else if (g->opt == OPT_SGD)
+    bool whole = nruns == 1 && lo[0] == 0 && hi[0] == g->nparam;
+    if (!whole)
+        out(e, "    /* the layers that get a gradient: the others, as in PyTorch, are not stepped */\n");
+    if (g->opt == OPT_SGD && !(g->momentum == 0 && g->weight_decay == 0))
         out(e, "    static const nnrt_sgd_opts o = {.momentum = %s, .dampening = %s, .weight_decay = %s,\n"
-               "                                    .nesterov = %d};\n"
-               "    nnrt_sgd_step_opts(m->param, m->grad, %s, %s_NPARAM, lr, &o, (long)m->steps);\n",
-            F(g->momentum), dbl(g->dampening), F(g->weight_decay), g->nesterov, g->momentum > 0 ? "m->opt" : "NULL",
-            U);
-    else
+               "                                    .nesterov = %d};\n",
+            F(g->momentum), dbl(g->dampening), F(g->weight_decay), g->nesterov);
+    else if (g->opt != OPT_SGD)
         out(e, "    static const nnrt_adam_opts o = {.beta1 = %s, .beta2 = %s, .eps = %s,\n"
-               "                                     .weight_decay = %s, .decoupled = %d};\n"
-               "    nnrt_adam_step(m->param, m->grad, m->opt, m->opt + %s_NPARAM, %s_NPARAM, lr, &o, (long)m->steps);\n",
-            dbl(g->beta1), dbl(g->beta2), F(g->eps), dbl(g->weight_decay), g->opt == OPT_ADAMW, U, U);
+               "                                     .weight_decay = %s, .decoupled = %d};\n",
+            dbl(g->beta1), dbl(g->beta2), F(g->eps), dbl(g->weight_decay), g->opt == OPT_ADAMW);
+    for (int r = 0; r < nruns; r++) {
+        const char *at = whole ? "" : xprintf(" + %zu", lo[r]);
+        const char *count = whole ? xprintf("%s_NPARAM", U) : xprintf("%zu", hi[r] - lo[r]);
+        if (g->opt == OPT_SGD && g->momentum == 0 && g->weight_decay == 0)
+            out(e, "    nnrt_sgd_step(m->param%s, m->grad%s, %s, lr);\n", at, at, count);
+        else if (g->opt == OPT_SGD)
+            out(e, "    nnrt_sgd_step_opts(m->param%s, m->grad%s, %s, %s, lr, &o, (long)m->steps);\n", at, at,
+                g->momentum > 0 ? xprintf("m->opt%s", at) : "NULL", count);
+        else
+            out(e, "    nnrt_adam_step(m->param%s, m->grad%s, m->opt%s, m->opt + %s_NPARAM%s, %s, lr, &o,\n"
+                   "                   (long)m->steps);\n", at, at, at, U, at, count);
+    }
     out(e, "}\n\n");
 }
 
@@ -1040,8 +1116,8 @@ static void emit_tensors(Emit *e)
            "    nnrt_tensor t[%s_NTENSORS + %s_NSTATE];\n"
            "    int n = %s_tensors(m, t, 0);\n"
            "    int k = %s_tensors(m, t + n, 2);\n"
-           "    return nnrt_load_checkpoint(path, t, n, t + n, k, 0, err, errlen);\n}\n"
-           "#endif /* NNC_CHECKPOINTS */\n\n", M, M, U, U, M, M);
+           "    return nnrt_load_checkpoint(path, \"%s\", t, n, t + n, k, 0, err, errlen);\n}\n"
+           "#endif /* NNC_CHECKPOINTS */\n\n", M, M, U, U, M, M, g->name);
 }
 
 static void emit_api(Emit *e)
@@ -1125,10 +1201,7 @@ static void emit_dims(Emit *e, const char *field, const Shape *s)
  * refuses to train it on a batch of 1: the variance would be 0/0) */
 static int min_batch(const Graph *g)
 {
-    for (int i = 0; i < g->nnodes; i++)
-        if (g->nodes[i].op == OP_BATCHNORM1D && g->nodes[i].shape.ndim == 1)
-            return 2;
-    return 1;
+    return one_per_channel(g) ? 2 : 1;
 }
 
 /* main(): the runtime's trainer (runtime/host/trainer.c), given this model */

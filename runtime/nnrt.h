@@ -425,7 +425,8 @@ float *nnrt_scratch(int slot, size_t nfloats);
 typedef struct nnrt_workspace {
     size_t slot[4];
 } nnrt_workspace;
-/* a conv2d layer's forward and backward; dx, dw, db: whether the backward computes them */
+/* a conv2d layer's forward and backward, at any batch from 1 to d->N; dx, dw, db:
+ * whether the backward computes them */
 void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx, int dw, int db);
 void nnrt_workspace_linear(nnrt_workspace *w, int N, int IN, int OUT);
 size_t nnrt_workspace_slot(const nnrt_workspace *w, int slot);

@@ -158,9 +158,54 @@ set +e; $T eval --data csv:$B/tiny.csv >$B/out 2>$B/err; rc=$?; set -e
 [ $rc -eq 2 ] && grep -q "eval needs --load FILE" $B/err || fail "eval without --load: $rc $(cat $B/err)"
 ok "refused: --resume of a plain checkpoint, of another batch or seed; missing --data, --load"
 
+# -- the tutorial's loop on --data: its first --batch samples, all of them without --batch
+$T --steps 1 --batch 6 --quiet --dump $B/six.st
+$T --data $B/six.st --steps 2 >$B/out
+grep -q "^batch 6, 2 steps" $B/out || { cat $B/out; fail "--data without --batch: not the whole file"; }
+$T --data $B/six.st --steps 2 --batch 4 >$B/out
+grep -q "^batch 4, 2 steps" $B/out || { cat $B/out; fail "--data --batch 4: not 4 samples"; }
+expect_error $B/six.st "--batch 7, but it holds 6 samples" $T --data $B/six.st --steps 1 --batch 7
+ok "the tutorial's loop on --data: --batch takes its first samples (6 without, 4, 7 refused)"
+
+# -- a regression target saved as [N] for a model with one output: values, not labels
+build/nnc tests/data/reg.nn -o $B/reg
+python3 - $B/reg_target.st <<'PY'
+import json, struct, sys
+x = [0.1 * i for i in range(12)]           # input [4, 3]
+t = [0.332449, 0.5, 0.25, 0.75]            # target [4]: one value a sample
+head = {"input": {"dtype": "F32", "shape": [4, 3], "data_offsets": [0, 48]},
+        "target": {"dtype": "F32", "shape": [4], "data_offsets": [48, 64]}}
+h = json.dumps(head).encode()
+h += b" " * (-len(h) % 8)
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h + struct.pack("<12f", *x) + struct.pack("<4f", *t))
+PY
+$B/reg train --data $B/reg_target.st --batch 2 --quiet --save $B/reg.st ||
+    fail "train on targets [N] of a one-output regression model"
+ok "a regression target [N] for a model with one output: read as values"
+expect_error $B/plain.st "is a checkpoint of the model \`tiny\`, not of \`reg\`" $B/reg --load $B/plain.st --steps 1
+ok "another model's checkpoint: said so, with its name"
+$B/reg predict --load $B/reg.st --data $B/reg_target.st --index 1 >$B/out
+grep -q "^$B/reg_target.st\[1\]: output [-0-9.e]* (target 0.5)\$" $B/out || { cat $B/out; fail "predict of a regression model"; }
+ok "predict on a regression model: its output and the target, not a class"
+sed 's/input x: \[1, 4, 4\]/input x: [3, 6, 6]/; s/model tiny/model rgb/' tests/data/tiny.nn >$B/rgb.nn
+build/nnc $B/rgb.nn -o $B/rgb
+expect_error $B/img "the height and width fit; the channels do not: 1 here, 3" $B/rgb train --data idx:$B/img,$B/lbl --pad 1
+grep -q "help: --pad" $B/err && fail "a --pad suggested where the channels differ"
+ok "channels that differ: said so, and no --pad suggested"
+mkdir -p $B/mn $B/nodata && cp $B/img $B/mn/train-images-idx3-ubyte
+expect_error $B/mn "help: write --data mnist:$B/mn" $T train --data $B/mn
+expect_error $B/nodata "is a folder, not a data set" $T train --data $B/nodata
+ok "--data DIR: a folder of MNIST's files gets mnist:DIR; another folder, what --data takes"
+
 # -- make plot, where gnuplot is
 if command -v gnuplot >/dev/null; then
     make -s plot LOG=$B/log.csv >/dev/null
     [ -s $B/log.png ] || fail "make plot made no PNG"
-    ok "make plot"
+    # a regression model's log has no accuracy; a run shorter than an epoch, no epoch rows
+    $B/reg train --data $B/reg_target.st --batch 2 --epochs 2 --quiet --log $B/reg_log.csv
+    make -s plot LOG=$B/reg_log.csv >/dev/null && [ -s $B/reg_log.png ] || fail "make plot of a regression log"
+    grep '^step,' $B/reg_log.csv >$B/steps_log.csv
+    make -s plot LOG=$B/steps_log.csv >/dev/null && [ -s $B/steps_log.png ] || fail "make plot of step rows alone"
+    ok "make plot: a classifier's log, a regression model's, step rows alone"
 fi

@@ -51,6 +51,7 @@ static const struct command {
 enum opt_id { OPT_STEPS, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_DATA, OPT_TEST_DATA,
               OPT_LIMIT, OPT_TEST_LIMIT, OPT_PAD, OPT_NORMALIZE, OPT_SAVE, OPT_SAVE_EVERY,
               OPT_LOAD, OPT_RESUME, OPT_LOG, OPT_DUMP, OPT_INDEX, OPT_PRINT_EVERY, OPT_QUIET, OPT_NAN_CHECK,
+              OPT_DROP_LAST,
               OPT_THREADS, OPT_HELP };
 
 /* The flags, in the order --help lists them. */
@@ -67,6 +68,8 @@ static const struct opt {
     {OPT_EPOCHS, "epochs", "N", C_TRAIN, NULL, "passes over the training set"},
     {OPT_BATCH, "batch", "N", C_NONE | C_TRAIN | C_EVAL, "batch size, 1 to 1048576",
      "batch size, 1 to 1048576 (an epoch's last batch may be smaller)"},
+    {OPT_DROP_LAST, "drop-last", NULL, C_TRAIN, NULL,
+     "skip each epoch's last batch when it is smaller (DataLoader's drop_last)"},
     {OPT_LR, "lr", "X", C_NONE | C_TRAIN, "learning rate of SGD", "the learning rate"},
     {OPT_SEED, "seed", "N", C_NONE | C_TRAIN, "random seed",
      "random seed: the initial weights and the shuffling"},
@@ -247,6 +250,7 @@ static void set_option(nnrt_args *a, const struct opt *o, const char *val, const
         if (v < 1 || v > (1 << 20))
             usage_error(prog, "--batch must be between 1 and %d, got '%s'", 1 << 20, val);
         a->batch = (int)v;
+        a->batch_given = 1;
         break;
     case OPT_PRINT_EVERY:
         if (parse_int(val, &v) < 0 || v < 1 || v > LONG_MAX)
@@ -315,6 +319,9 @@ static void set_option(nnrt_args *a, const struct opt *o, const char *val, const
         break;
     case OPT_QUIET:
         a->quiet = 1;
+        break;
+    case OPT_DROP_LAST:
+        a->drop_last = 1;
         break;
     case OPT_NAN_CHECK:
         a->nan_check = 1;

@@ -607,7 +607,7 @@ fail:
 
 /* ---- safetensors ---- */
 
-int nnrt_data_safetensors(nnrt_dataset *d, const char *path, char *err, size_t errlen)
+int nnrt_data_safetensors(nnrt_dataset *d, const char *path, size_t ntargets, char *err, size_t errlen)
 {
     memset(d, 0, sizeof *d);
     if (set_paths(d, path, NULL, err, errlen))
@@ -633,7 +633,7 @@ int nnrt_data_safetensors(nnrt_dataset *d, const char *path, char *err, size_t e
     memcpy(d->shape, ti->shape + 1, sizeof(int64_t) * (size_t)d->ndim);
     d->size = nnrt_tensor_numel(ti) / (size_t)d->n;
     d->f32 = ti->data;
-    if (tt->ndim == 1) /* [N]: class labels */
+    if (tt->ndim == 1 && ntargets != 1) /* [N]: class labels */
         return labels_from_floats(d, tt->data, path, err, errlen) ? (nnrt_data_free(d), -1) : 0;
     d->tndim = tt->ndim - 1;
     memcpy(d->tshape, tt->shape + 1, sizeof(int64_t) * (size_t)d->tndim);
@@ -801,6 +801,18 @@ int nnrt_data_load(nnrt_dataset *d, const char *spec, int test, size_t nfeatures
     }
     if (strncmp(spec, "csv:", 4) == 0)
         return nnrt_data_csv(d, spec + 4, nfeatures, ntargets, err, errlen);
+    /* a folder: MNIST's files (what else holds a data set in pieces) */
+    struct stat st;
+    if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) {
+        char images[4096];
+        pick_file(images, sizeof images, spec, "train-images-idx3-ubyte");
+        if (access(images, F_OK) == 0)
+            set_err(err, errlen, "%s is a folder of MNIST's IDX files\nhelp: write --data mnist:%s", spec, spec);
+        else
+            set_err(err, errlen, "%s is a folder, not a data set\nhelp: --data takes mnist:DIR (MNIST's IDX "
+                    "files), idx:IMAGES,LABELS, csv:FILE, or a file: .safetensors, .csv, IDX or PGM", spec);
+        return -1;
+    }
     /* a file: told apart by its first bytes, then by its name */
     const char *colon = strchr(spec, ':');
     if (colon && access(spec, F_OK) != 0) {
@@ -816,7 +828,7 @@ int nnrt_data_load(nnrt_dataset *d, const char *spec, int test, size_t nfeatures
         return nnrt_data_idx(d, spec, NULL, err, errlen);
     if (has_suffix(spec, ".csv") || has_suffix(spec, ".csv.gz"))
         return nnrt_data_csv(d, spec, nfeatures, ntargets, err, errlen);
-    return nnrt_data_safetensors(d, spec, err, errlen);
+    return nnrt_data_safetensors(d, spec, ntargets, err, errlen);
 }
 
 /* ---- fitting data to a model ---- */
@@ -865,13 +877,26 @@ int nnrt_data_fit(const nnrt_dataset *d, const nnrt_transform *tf, int ndim, con
     int n = snprintf(err, errlen, "%s: its samples are %s%s, but the model's input is %s", d->path,
                      shape_str(s1, sizeof s1, d->ndim, d->shape), padded,
                      shape_str(s2, sizeof s2, ndim, shape));
-    /* the padding that would fit, if one would */
+    /* the padding that would fit, if one would; when the height and width
+     * fit already (the given --pad), what differs is the channels */
     if (d->ndim >= 2 && ndim >= 2 && n > 0 && (size_t)n < errlen) {
         int64_t dh = shape[ndim - 2] - d->shape[d->ndim - 2], dw = shape[ndim - 1] - d->shape[d->ndim - 1];
-        if (dh == dw && dh > 0 && dh % 2 == 0)
+        int64_t p = dh / 2;
+        int64_t with_p[NNRT_MAX_DIMS + 1];
+        memcpy(with_p, d->shape, sizeof(int64_t) * (size_t)d->ndim);
+        with_p[d->ndim - 2] += 2 * p;
+        with_p[d->ndim - 1] += 2 * p;
+        const int64_t *c = with_p, *e = shape;
+        int cn = squeeze(&c, d->ndim), en = squeeze(&e, ndim);
+        int fits = cn == en && memcmp(c, e, sizeof(int64_t) * (size_t)cn) == 0;
+        if (dh == dw && dh > 0 && dh % 2 == 0 && fits && p != tf->pad)
             snprintf(err + n, errlen - (size_t)n, "\nhelp: --pad %lld zero-pads %lldx%lld to %lldx%lld",
-                     (long long)(dh / 2), (long long)d->shape[d->ndim - 2], (long long)d->shape[d->ndim - 1],
+                     (long long)p, (long long)d->shape[d->ndim - 2], (long long)d->shape[d->ndim - 1],
                      (long long)shape[ndim - 2], (long long)shape[ndim - 1]);
+        else if (dh == dw && dh >= 0 && dh % 2 == 0 && (p == tf->pad || (dh == 0 && tf->pad == 0)) && ndim >= 3)
+            snprintf(err + n, errlen - (size_t)n, "\nhelp: the height and width fit; the channels do not: %lld "
+                     "here, %lld in the model's input (change its input, or convert the data)",
+                     (long long)(d->ndim >= 3 ? d->shape[d->ndim - 3] : 1), (long long)shape[ndim - 3]);
     }
     return -1;
 }

@@ -49,16 +49,19 @@ void nnrt_st_close(nnrt_st_file *f);
 /* Loads every tensor of t[] (by name) from path, copying into t[i].data.
  * Refuses the file, changing nothing, if any tensor is missing, has another
  * shape or a non-float dtype, or if the file holds a tensor t[] lacks (a
- * checkpoint of another model); err then names every mismatch. Returns 0 or -1. */
+ * checkpoint of another model); err then names the mismatches (six, and how
+ * many more). Returns 0 or -1. */
 int nnrt_load_safetensors(const char *path, const nnrt_tensor *t, int n,
                           char *err, size_t errlen);
 /* Loads a checkpoint: the n tensors of t (the weights), and the nstate
  * tensors of state (the optimizer's) too when the file holds any of them
  * or need_state is set; then every one of them must fit. A PyTorch
  * state_dict, without the optimizer's state, loads the weights alone. As
- * nnrt_load_safetensors: all or nothing, 0 or -1 with every mismatch in err. */
-int nnrt_load_checkpoint(const char *path, const nnrt_tensor *t, int n, const nnrt_tensor *state,
-                         int nstate, int need_state, char *err, size_t errlen);
+ * nnrt_load_safetensors: all or nothing, 0 or -1 with the mismatches in err,
+ * which says so when the file is a checkpoint of a model other than model
+ * (its metadata's name; model may be NULL). */
+int nnrt_load_checkpoint(const char *path, const char *model, const nnrt_tensor *t, int n,
+                         const nnrt_tensor *state, int nstate, int need_state, char *err, size_t errlen);
 
 /* ---- args.c: the trainer's command line ---- */
 
@@ -66,6 +69,7 @@ int nnrt_load_checkpoint(const char *path, const nnrt_tensor *t, int n, const nn
 typedef struct nnrt_args {
     long steps;           /* --steps N    (default given by the model) */
     int batch;            /* --batch N    */
+    int batch_given;      /* --batch was given (the tutorial's loop on --data: else the whole file) */
     float lr;             /* --lr X       */
     uint64_t seed;        /* --seed N     */
     const char *save;     /* --save FILE  */
@@ -94,6 +98,7 @@ typedef struct nnrt_args {
     char **inputs;        /* predict's files (PGM or IDX): moved to the front of argv */
     int ninputs;
     int threads;          /* --threads N     kernel threads; 0: NNRT_THREADS, else one per core */
+    int drop_last;        /* --drop-last     skip each epoch's last batch when it is smaller */
 } nnrt_args;
 
 /* Parses argv into a (which holds the defaults on entry); "--steps 10" and
@@ -192,8 +197,10 @@ int nnrt_data_idx(nnrt_dataset *d, const char *images, const char *labels, char 
  * (one-hot encoded later). A first row that is not numbers is a header. */
 int nnrt_data_csv(nnrt_dataset *d, const char *path, size_t nfeatures, size_t ntargets, char *err,
                   size_t errlen);
-/* "input" [N, ...] and "target" [N] (class labels) or [N, ...] */
-int nnrt_data_safetensors(nnrt_dataset *d, const char *path, char *err, size_t errlen);
+/* "input" [N, ...] and "target" [N, ...], or [N]: class labels, but for a
+ * model whose target is one value (ntargets 1, as nnrt_data_csv's), whose
+ * targets [N] are those values */
+int nnrt_data_safetensors(nnrt_dataset *d, const char *path, size_t ntargets, char *err, size_t errlen);
 /* A PGM image (P5 or P2): one sample [H, W], scaled to [0, 1] by its maxval. */
 int nnrt_data_pgm(nnrt_dataset *d, const char *path, char *err, size_t errlen);
 /* A data set named by a spec: mnist:DIR (the training files, or the test

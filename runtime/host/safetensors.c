@@ -143,15 +143,27 @@ static void msg_add(msgbuf *m, const char *fmt, ...)
     va_end(ap);
 }
 
-/* adds one item of a list, after a "; " if it is not the first */
+enum { MSG_ITEMS = 6 };     /* the items a message lists; the rest it counts */
+
+/* adds one item of a list, after a "; " if it is not the first; after
+ * MSG_ITEMS, only counts it (msg_rest says how many more) */
 static void msg_item(msgbuf *m, const char *fmt, ...)
 {
-    if (m->items++ > 0)
+    if (m->items++ >= MSG_ITEMS)
+        return;
+    if (m->items > 1)
         msg_add(m, "; ");
     va_list ap;
     va_start(ap, fmt);
     msg_vadd(m, fmt, ap);
     va_end(ap);
+}
+
+/* "; and 74 more" when the list was longer than it shows */
+static void msg_rest(msgbuf *m)
+{
+    if (m->items > MSG_ITEMS)
+        msg_add(m, "; and %d more", m->items - MSG_ITEMS);
 }
 
 /* "[120, 400]" into buf */
@@ -707,8 +719,10 @@ void nnrt_st_close(nnrt_st_file *f)
 
 /* ---- loading into a model ---- */
 
-int nnrt_load_safetensors(const char *path, const nnrt_tensor *t, int n,
-                          char *err, size_t errlen)
+/* loads t[n] from path; model, when known: the model loading it, named in
+ * the message if the file is another model's checkpoint */
+static int load_tensors(const char *path, const char *model, const nnrt_tensor *t, int n, char *err,
+                        size_t errlen)
 {
     nnrt_st_file *f = nnrt_st_open(path, err, errlen);
     if (!f)
@@ -716,7 +730,11 @@ int nnrt_load_safetensors(const char *path, const nnrt_tensor *t, int n,
     msgbuf m = {err, errlen, 0, 0};
     if (err && errlen)
         err[0] = '\0';
-    msg_add(&m, "%s: ", path);
+    const char *theirs = nnrt_st_meta(f, "model");
+    if (model && theirs && strcmp(model, theirs) != 0)
+        msg_add(&m, "%s is a checkpoint of the model `%.64s`, not of `%s`: ", path, theirs, model);
+    else
+        msg_add(&m, "%s: ", path);
     char s1[256], s2[256];
     for (int i = 0; i < n; i++) {
         const st_entry *e = find_entry(f, t[i].name);
@@ -739,6 +757,7 @@ int nnrt_load_safetensors(const char *path, const nnrt_tensor *t, int n,
         if (i == n)
             msg_item(&m, "unexpected tensor '%s'", name);
     }
+    msg_rest(&m);
     if (m.items > 0) {
         nnrt_st_close(f);
         return -1;
@@ -755,8 +774,13 @@ int nnrt_load_safetensors(const char *path, const nnrt_tensor *t, int n,
     return 0;
 }
 
-int nnrt_load_checkpoint(const char *path, const nnrt_tensor *t, int n, const nnrt_tensor *state,
-                         int nstate, int need_state, char *err, size_t errlen)
+int nnrt_load_safetensors(const char *path, const nnrt_tensor *t, int n, char *err, size_t errlen)
+{
+    return load_tensors(path, NULL, t, n, err, errlen);
+}
+
+int nnrt_load_checkpoint(const char *path, const char *model, const nnrt_tensor *t, int n,
+                         const nnrt_tensor *state, int nstate, int need_state, char *err, size_t errlen)
 {
     int with_state = need_state && nstate > 0;
     if (nstate > 0 && !with_state) {
@@ -768,7 +792,7 @@ int nnrt_load_checkpoint(const char *path, const nnrt_tensor *t, int n, const nn
         nnrt_st_close(f);
     }
     if (!with_state)
-        return nnrt_load_safetensors(path, t, n, err, errlen);
+        return load_tensors(path, model, t, n, err, errlen);
     nnrt_tensor *all = malloc(sizeof *all * (size_t)(n + nstate));
     if (!all) {
         set_err(err, errlen, "%s: not loaded: out of memory", path);
@@ -776,7 +800,7 @@ int nnrt_load_checkpoint(const char *path, const nnrt_tensor *t, int n, const nn
     }
     memcpy(all, t, sizeof *all * (size_t)n);
     memcpy(all + n, state, sizeof *all * (size_t)nstate);
-    int rc = nnrt_load_safetensors(path, all, n + nstate, err, errlen);
+    int rc = load_tensors(path, model, all, n + nstate, err, errlen);
     free(all);
     return rc;
 }

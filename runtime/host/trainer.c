@@ -183,21 +183,13 @@ static int load(const nnrt_model *m, const char *path, int need_state, char *err
         return -1;
     }
     int k = checkpoint_tensors(m, ts);
-    int with_state = need_state;
-    if (m->nstate && !need_state) {
-        nnrt_st_file *f = nnrt_st_open(path, err, errlen);
-        if (!f) {
-            free(ts);
-            return -1;
-        }
-        for (int i = m->ntensors; i < k && !with_state; i++)
-            with_state = nnrt_st_get(f, ts[i].name) != NULL;
-        nnrt_st_close(f);
-    }
-    int rc = nnrt_load_safetensors(path, ts, with_state ? k : m->ntensors, err, errlen);
+    int rc = nnrt_load_checkpoint(path, m->name, ts, m->ntensors, ts + m->ntensors, k - m->ntensors, need_state,
+                                  err, errlen);
     free(ts);
     return rc;
 }
+
+static int check_min_batch(const nnrt_model *m, const nnrt_args *a, int64_t last, int64_t n);
 
 /* ---- the tutorial's loop (no command) ---- */
 
@@ -222,7 +214,8 @@ static int64_t check_batch_tensor(const nnrt_tensor *t, int ndim, const int64_t 
     return t->shape[0];
 }
 
-/* --data FILE: "input" [N, ...] and "target" [N, ...] (or [N] class indices) */
+/* --data FILE: "input" [N, ...] and "target" [N, ...] (or [N] class indices);
+ * *batch 0 takes all its samples, else its first *batch */
 static int read_data(const nnrt_model *m, const char *path, nnrt_st_file **f, const float **x,
                      const float **t, int *batch)
 {
@@ -255,9 +248,15 @@ static int read_data(const nnrt_model *m, const char *path, nnrt_st_file **f, co
         fprintf(stderr, "%s: error: %s: %s\n", m->name, path, why);
         return -1;
     }
+    if (*batch > ni) {
+        fprintf(stderr, "%s: error: %s: --batch %d, but it holds %lld samples\n", m->name, path, *batch,
+                (long long)ni);
+        return -1;
+    }
     *x = ti->data;
     *t = tt->data;
-    *batch = (int)ni;
+    if (*batch == 0)
+        *batch = (int)ni;
     return 0;
 }
 
@@ -306,10 +305,17 @@ static int cmd_loop(const nnrt_model *m, nnrt_args a)
     nnrt_st_file *data = NULL;
     const float *input, *target;
     float *random = NULL;
-    if (a.data) {
+    if (a.data) {     /* its first --batch samples; all of them without --batch */
+        if (!a.batch_given)
+            a.batch = 0;
         if (read_data(m, a.data, &data, &input, &target, &a.batch))
             return 1;
-    } else {
+    }
+    if (check_min_batch(m, &a, a.batch, a.batch) < 0) {
+        nnrt_st_close(data);
+        return 1;
+    }
+    if (!a.data) {
         /* as the tutorial: input = torch.randn(1, 1, 32, 32); target = torch.randn(10).view(1, -1) */
         size_t ni = (size_t)a.batch * per_sample(m->in_ndim, m->in_shape);
         size_t nt = (size_t)a.batch * per_sample(m->target_ndim, m->target_shape);
@@ -822,6 +828,27 @@ static int start_model(train_run *r)
     return 0;
 }
 
+/* Batch norm cannot train on one value per channel (PyTorch raises): with
+ * such a layer (m->min_batch 2), a batch of one sample, or an epoch whose
+ * last batch (last samples of n) has one, is refused before training, with
+ * the way out. 0, or -1 after printing why. */
+static int check_min_batch(const nnrt_model *m, const nnrt_args *a, int64_t last, int64_t n)
+{
+    if (a->batch >= m->min_batch && last >= m->min_batch)
+        return 0;
+    int whole = a->batch < m->min_batch;
+    fprintf(stderr, "%s: error: %s has %" PRId64 " sample%s, and batch norm cannot train on one value per "
+            "channel\n", m->name, whole ? "a batch" : "the epoch's last batch", whole ? (int64_t)a->batch : last,
+            (whole ? a->batch : last) == 1 ? "" : "s");
+    fprintf(stderr, "note: PyTorch refuses it too: \"Expected more than 1 value per channel when training\"\n");
+    if (whole)
+        fprintf(stderr, "help: use --batch %d or more\n", m->min_batch);
+    else
+        fprintf(stderr, "help: add --drop-last to skip it (%" PRId64 " samples, batches of %d), or choose "
+                "another --batch\n", n, a->batch);
+    return -1;
+}
+
 /* The batch buffers, the permutation and the --log file (appended to by a
  * resumed run). 0, or -1 after printing why. */
 static int prepare_epochs(train_run *r)
@@ -830,7 +857,14 @@ static int prepare_epochs(train_run *r)
     const nnrt_args *a = r->a;
     session_alloc(&r->s, a->batch);
     r->perm = nnrt_alloc((size_t)r->train.n * 2, "the order of the samples");
-    r->nbatches = (r->train.n + a->batch - 1) / a->batch;
+    r->nbatches = a->drop_last ? r->train.n / a->batch : (r->train.n + a->batch - 1) / a->batch;
+    if (r->nbatches == 0) {
+        fprintf(stderr, "%s: error: --drop-last: the %" PRId64 " training samples are fewer than a batch "
+                "of %d, so nothing is left to train on\n", m->name, r->train.n, a->batch);
+        return -1;
+    }
+    if (check_min_batch(m, a, r->train.n - (r->nbatches - 1) * a->batch, r->train.n) < 0)
+        return -1;
     if (r->p.epoch_step > r->nbatches) {
         fprintf(stderr, "%s: error: %s: its position (batch %" PRId64 ") is past the end of an epoch\n",
                 m->name, a->resume, r->p.epoch_step);
@@ -1283,6 +1317,19 @@ static void predict_one(session *s, const nnrt_dataset *d, int64_t index, const 
     nnrt_data_batch(s->x, NULL, s->labels, d, s->idx, 1, &s->tf, 0, s->tsize);
     const float *out = m->forward(m->self, s->x, 1);
     size_t k = s->out_size;
+    if (m->classes == 0 && !d->labels) {    /* a regression: its outputs, and the target when known */
+        printf("%s: output", name);
+        for (size_t i = 0; i < k; i++)
+            printf("%s%.6g", i ? ", " : " ", (double)out[i]);
+        if (d->targets) {
+            printf(" (target");
+            for (size_t i = 0; i < d->tsize; i++)
+                printf("%s%.6g", i ? ", " : " ", (double)d->targets[(size_t)index * d->tsize + i]);
+            printf(")");
+        }
+        printf("\n");
+        return;
+    }
     int best = argmax(out, k);
     /* probabilities for a model of classes (its outputs are logits); else the outputs */
     double sum = 0;

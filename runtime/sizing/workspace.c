@@ -64,7 +64,8 @@ static void at_least(size_t *slot, size_t n)
         *slot = n;
 }
 
-void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx, int dw, int db)
+/* what the kernels of one convolution ask for at batch d->N */
+static void conv2d_at(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx, int dw, int db)
 {
     conv_geom g;
     if (d->pooled && dx && conv_sparse_shape(d)) {     /* conv2d_pooled.c's d input */
@@ -104,6 +105,19 @@ void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx,
     }
     if (dx)                             /* the shifted gradients of one block of channels */
         at_least(&w->slot[0], (size_t)d->S * CONV_MR * g.PL + CONV_LW);
+}
+
+/* Any batch from 1 to d->N may come (an epoch's last, the C API's n), and
+ * below CONV_CHUNK the asks are not monotonic in the batch: one chunk may be
+ * shared between the threads, or its d weight left to a worker, where more
+ * samples take the chunked path. Above, they grow with the batch. So the
+ * plan is the largest of every batch up to CONV_CHUNK and of d->N. */
+void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx, int dw, int db)
+{
+    nnrt_conv2d_dims e = *d;
+    for (e.N = 1; e.N < d->N && e.N <= CONV_CHUNK; e.N++)
+        conv2d_at(w, &e, dx, dw, db);
+    conv2d_at(w, d, dx, dw, db);
 }
 
 void nnrt_workspace_linear(nnrt_workspace *w, int N, int IN, int OUT)

@@ -301,16 +301,21 @@ static void test_safetensors_data(void)
     nnrt_data_free(&d);
     t[1] = (nnrt_tensor){"target", 2, {2, 2}, tg};
     CHECK(nnrt_save_safetensors(path("t.st"), t, 2, NULL, NULL, 0, err, sizeof err) == 0);
-    CHECK(nnrt_data_safetensors(&d, path("t.st"), err, sizeof err) == 0);
+    CHECK(nnrt_data_safetensors(&d, path("t.st"), 0, err, sizeof err) == 0);
     CHECK(!d.labels && d.targets && d.tsize == 2 && d.targets[3] == 3);
     nnrt_data_free(&d);
     t[1] = (nnrt_tensor){"target", 1, {2}, frac};
     CHECK(nnrt_save_safetensors(path("f.st"), t, 2, NULL, NULL, 0, err, sizeof err) == 0);
-    CHECK(nnrt_data_safetensors(&d, path("f.st"), err, sizeof err) == -1);
+    CHECK(nnrt_data_safetensors(&d, path("f.st"), 0, err, sizeof err) == -1);
     CHECK_HAS(err, "f.st: the label of sample 0 is 0.5, not a class index");
+    /* the same [N] for a model whose target is one value: its targets */
+    CHECK(nnrt_data_safetensors(&d, path("f.st"), 1, err, sizeof err) == 0);
+    CHECK(!d.labels && d.targets && d.tsize == 1 && d.targets[0] == 0.5f && d.targets[1] == 1);
+    CHECK(nnrt_data_targets_mode(&d, 0, 1, err, sizeof err) == NNRT_TARGET_VALUES);
+    nnrt_data_free(&d);
     t[1] = (nnrt_tensor){"target", 1, {1}, frac};
     CHECK(nnrt_save_safetensors(path("n.st"), t, 2, NULL, NULL, 0, err, sizeof err) == 0);
-    CHECK(nnrt_data_safetensors(&d, path("n.st"), err, sizeof err) == -1);
+    CHECK(nnrt_data_safetensors(&d, path("n.st"), 0, err, sizeof err) == -1);
     CHECK_HAS(err, "n.st: 'input' [2, 1, 3] and 'target' [1] do not hold the same number");
     CHECK(nnrt_data_load(&d, "mnsit:dir", 0, 3, 0, err, sizeof err) == -1);
     CHECK_HAS(err, "mnsit:dir: unknown kind of data 'mnsit'");

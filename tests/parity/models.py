@@ -211,6 +211,17 @@ class OpsJ(nn.Module):
         return self.f1(torch.flatten(torch.tanh(self.b1(self.c1(x))), 1))
 
 
+class OpsK(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f1 = nn.Linear(5, 4)
+        self.f2 = nn.Linear(5, 3)      # never used: no gradient, not stepped
+        self.f3 = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.f3(F.relu(self.f1(x)))
+
+
 def sgd(**kw):
     return lambda ps: torch.optim.SGD(ps, **kw)
 
@@ -243,6 +254,8 @@ CASES = {
     "ops_f": (OpsF, (2, 15, 15), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
     "ops_g": (OpsG, (2, 16, 32), "same", nn.MSELoss(), sgd(lr=0.05), 1e-5, ""),
     "ops_h": (OpsH, (2, 6, 7), "same", nn.MSELoss(), sgd(lr=0.05, momentum=0.9), 1e-5, ""),
+    "ops_k": (OpsK, (5,), "same", nn.MSELoss(), lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+              1e-5, ""),
     "ops_j": (OpsJ, (2, 6, 6), "same", nn.MSELoss(), sgd(lr=0.05), 1e-5, ""),
     "ops_i": (OpsI, (2, 6, 7), "same", nn.MSELoss(), lambda ps: torch.optim.Adam(ps, lr=0.01), 1e-5, ""),
 }
@@ -287,7 +300,7 @@ def first_step_grads(name, net, x, t):
     net = copy.deepcopy(net)
     net.train()
     CASES[name][3](net(x), t).backward()
-    return {k: p.grad.detach().clone() for k, p in net.named_parameters()}
+    return {k: p.grad.detach().clone() for k, p in net.named_parameters() if p.grad is not None}
 
 
 def on_a_kink(name, batch, seed, tol):
@@ -333,7 +346,9 @@ def run(name, trainer, work, batch, steps=3, seed=0):
         loss.backward()
         if name in CLIP:
             torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP[name])
-        grads = {k: p.grad.detach().clone() for k, p in net.named_parameters()}
+        # a parameter the output does not reach has no gradient (None); nnc's is zero
+        grads = {k: (p.grad if p.grad is not None else torch.zeros_like(p)).detach().clone()
+                 for k, p in net.named_parameters()}
         opt.step()
     want = {"loss": loss.detach().reshape(1), "output": out.detach()}
     for k, v in net.state_dict().items():
