@@ -298,7 +298,9 @@ static void buf_end(Emit *e, Buf *b, const char *input_expr)
         for (int q = 0; q < g->layers[l].nparams; q++, k++) {
             const Param *p = &g->layers[l].params[q];
             const char *sh = shape_str(&p->shape);
-            if (e->use_p[k])
+            if (e->use_p[k] && p->count)
+                out(e, "    int64_t *%s = m->counts + %zu; /* %s */\n", e->pname[k], p->offset, sh);
+            else if (e->use_p[k])
                 out(e, "    float *%s = m->%s + %zu; /* %s */\n", e->pname[k], p->buffer ? "buf" : "param",
                     p->offset, sh);
             if (e->use_g[k])
@@ -491,6 +493,7 @@ static void emit_sizes(Emit *e)
     out(e, "#define %s_NBUF        %zu /* floats in the buffer block (running statistics) */\n", e->U, g->nbuf);
     out(e, "#define %s_NOPT        %zu /* floats of optimizer state */\n", e->U, g->nopt);
     out(e, "#define %s_NSCRATCH    %zu /* floats of scratch kept from forward for backward */\n", e->U, g->nscratch);
+    out(e, "#define %s_NCOUNT      %zu /* int64 counts (batch norms' num_batches_tracked) */\n", e->U, g->ncount);
     out(e, "#define %s_NACT        %zu /* floats per sample in the activation block */\n", e->U, g->nact);
     out(e, "#define %s_NTENSORS    %d /* tensors in the state_dict */\n", e->U, count_tensors(g));
     out(e, "#define %s_NTRAINABLE  %d /* of which parameters with a gradient */\n", e->U, count_trainable(g));
@@ -518,14 +521,15 @@ static void emit_state(Emit *e)
            "    const float *target; /* the last loss's target %s */\n"
            "    float *output;       /* the output %s, inside act */\n"
            "    float loss;          /* the last loss */\n"
-           "    float steps;         /* optimizer steps taken (a float, so a checkpoint holds it) */\n"
+           "    int64_t steps;       /* optimizer steps taken (a checkpoint holds it as I64) */\n"
+           "    int64_t counts[%zu];  /* %s_NCOUNT counts: batch norms' num_batches_tracked */\n"
            "    int grad_zero;       /* 1 after zero_grad: the gradients are zero, but not yet written\n"
            "                          * (backward's first writes assign them) */\n"
            "    int nan_check;       /* 1: forward checks every value and names the first non-finite one */\n"
            "    const char *nonfinite; /* that value's layer or operation, and its line; NULL if none */\n"
            "} %s;\n\n",
         e->U, e->U, e->U, e->U, e->U, e->U, nshape(in), g->classes ? "[n] (class indices)" : nshape(&g->target),
-        nshape(o), e->M);
+        nshape(o), g->ncount > 0 ? g->ncount : 1, e->U, e->M);
 
     out(e, "/* The state_dict: parameters (gradient in the same place of m->grad) and\n"
            " * buffers, under PyTorch's names, with PyTorch's layouts (conv weight\n"
@@ -534,7 +538,7 @@ static void emit_state(Emit *e)
            "    const char *name;\n"
            "    int ndim;\n"
            "    int64_t shape[4];\n"
-           "    int buffer;           /* 0: in m->param (trained); 1: in m->buf */\n"
+           "    int buffer;           /* 0: in m->param (trained); 1: in m->buf; 2: in m->counts */\n"
            "    size_t offset, numel; /* floats, into that block */\n"
            "    int init;             /* NNRT_INIT_UNIFORM in (-bound, bound), as PyTorch: bound = 1/sqrt(fan_in) */\n"
            "    float bound;\n"
@@ -546,7 +550,10 @@ static void emit_state(Emit *e)
             out(e, "    {\"%s\", %d, {", q->name, q->shape.ndim);
             for (int d = 0; d < q->shape.ndim; d++)
                 out(e, "%s%lld", d ? ", " : "", (long long)q->shape.dim[d]);
-            out(e, "}, %d, %zu, %zu, %s, %s},\n", q->buffer, q->offset, q->numel, inits[q->init], F(q->bound));
+            if (q->shape.ndim == 0)
+                out(e, "0");     /* a scalar: no dimension (C has no empty initializer) */
+            out(e, "}, %d, %zu, %zu, %s, %s},\n", q->count ? 2 : q->buffer, q->offset, q->numel, inits[q->init],
+                F(q->bound));
         }
     out(e, "};\n\n");
     emit_dims_constants(e);
@@ -899,6 +906,10 @@ static void emit_init(Emit *e)
            "    m->steps = 0;\n"
            "    for (int i = 0; i < %s_NTENSORS; i++) {\n"
            "        const struct %s_param *p = &%s_params[i];\n"
+           "        if (p->buffer == 2) {    /* a count */\n"
+           "            memset(m->counts + p->offset, 0, sizeof(int64_t) * p->numel);\n"
+           "            continue;\n"
+           "        }\n"
            "        float *w = (p->buffer ? m->buf : m->param) + p->offset;\n"
            "        for (size_t k = 0; p->init != NNRT_INIT_UNIFORM && k < p->numel; k++)\n"
            "            w[k] = p->init == NNRT_INIT_ONE ? 1.0f : 0.0f;\n"
@@ -1079,7 +1090,7 @@ static void emit_tensors(Emit *e)
            "            if (what && p->buffer)\n"
            "                continue;\n"
            "            const char *name = p->name;\n"
-           "            float *base = p->buffer ? m->buf : m->param;\n"
+           "            float *base = p->buffer == 1 ? m->buf : m->param;\n"
            "            if (what == 1) {\n"
            "                name = %s_grad_names[i];\n"
            "                base = m->grad;\n"
@@ -1087,13 +1098,17 @@ static void emit_tensors(Emit *e)
            "                name = %s_state_names[k];\n"
            "                base = m->opt + (size_t)s * %s_NPARAM;\n"
            "            }\n"
-           "            t[k] = (nnrt_tensor){.name = name, .ndim = p->ndim, .data = base + p->offset};\n"
+           "            t[k] = (nnrt_tensor){.name = name, .ndim = p->ndim};\n"
+           "            if (p->buffer == 2)     /* a count (m is never const: init wrote it) */\n"
+           "                t[k].i64 = (int64_t *)m->counts + p->offset;\n"
+           "            else\n"
+           "                t[k].data = base + p->offset;\n"
            "            memcpy(t[k].shape, p->shape, sizeof p->shape);\n"
            "            k++;\n"
            "        }\n"
            "    if (what == 2) {\n"
            "        t[k] = (nnrt_tensor){.name = %s_state_names[k], .ndim = 1, .shape = {1},\n"
-           "                             .data = (float *)&m->steps};\n"
+           "                             .i64 = (int64_t *)&m->steps};   /* m is never const (init wrote it) */\n"
            "        k++;\n"
            "    }\n"
            "    return k;\n}\n\n", M, M, M, M, slots, U, M, M, M, M, U, M);

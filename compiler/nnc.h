@@ -200,6 +200,7 @@ typedef struct Param {
     char *name;         /* state_dict name: "conv1.weight" */
     Shape shape;        /* [6, 1, 5, 5] */
     bool buffer;        /* a buffer (running_mean, running_var): no gradient, in the buffer block */
+    bool count;         /* a buffer that counts (num_batches_tracked): int64, in the count block */
     size_t offset;      /* in floats, into the parameter (or buffer) block */
     size_t numel;
     int init;           /* INIT_UNIFORM (bound), INIT_ZERO, INIT_ONE */
@@ -221,7 +222,7 @@ typedef struct Layer {
     double eps, momentum;   /* batch norm */
     int uses;           /* how many times forward applies it */
     bool bad;           /* its definition had an error (reported); uses stay quiet */
-    Param params[4];    /* weight, bias; batch norm: + running_mean, running_var */
+    Param params[5];    /* weight, bias; batch norm: + running_mean, running_var, num_batches_tracked */
     int nparams;
 } Layer;
 
@@ -313,6 +314,7 @@ typedef struct Graph {
     size_t nparam;          /* floats in the parameter block: each tensor at a multiple of PARAM_ALIGN */
     size_t ntrainable;      /* of them, the parameters themselves (the rest is padding) */
     size_t nbuf;            /* floats in the buffer block (running statistics) */
+    size_t ncount;          /* int64s in the count block (batch norms' num_batches_tracked) */
     size_t nopt;            /* floats of optimizer state (momentum, Adam's moments) */
     size_t nscratch;        /* floats of fixed scratch (batch norm's saved statistics) */
     size_t nact;            /* floats per sample in the activation arena: values and gradients */

@@ -197,6 +197,11 @@ static void layout_params(Graph *g)
             continue;
         for (int p = 0; p < l->nparams; p++) {   /* each tensor at a cache line (nnc.h) */
             Param *q = &l->params[p];
+            if (q->count) {                        /* an integer, in the count block */
+                q->offset = g->ncount;
+                g->ncount += q->numel;
+                continue;
+            }
             size_t *o = q->buffer ? &boff : &off;
             q->offset = *o = (*o + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
             *o += q->numel;

@@ -359,6 +359,8 @@ typedef struct nnrt_tensor {
     int ndim;
     int64_t shape[NNRT_MAX_DIMS];
     float *data;                    /* prod(shape) floats */
+    int64_t *i64;                   /* or, data NULL, prod(shape) integers (a count:
+                                     * steps, num_batches_tracked), saved as I64 */
 } nnrt_tensor;
 size_t nnrt_tensor_numel(const nnrt_tensor *t);     /* prod(shape) (alloc.c) */
 

@@ -168,7 +168,7 @@ expect_error $B/six.st "--batch 7, but it holds 6 samples" $T --data $B/six.st -
 ok "the tutorial's loop on --data: --batch takes its first samples (6 without, 4, 7 refused)"
 
 # -- a regression target saved as [N] for a model with one output: values, not labels
-build/nnc tests/data/reg.nn -o $B/reg
+CC="${CC:-cc} ${LDFLAGS:-}" build/nnc tests/data/reg.nn -o $B/reg
 python3 - $B/reg_target.st <<'PY'
 import json, struct, sys
 x = [0.1 * i for i in range(12)]           # input [4, 3]
@@ -189,7 +189,7 @@ $B/reg predict --load $B/reg.st --data $B/reg_target.st --index 1 >$B/out
 grep -q "^$B/reg_target.st\[1\]: output [-0-9.e]* (target 0.5)\$" $B/out || { cat $B/out; fail "predict of a regression model"; }
 ok "predict on a regression model: its output and the target, not a class"
 sed 's/input x: \[1, 4, 4\]/input x: [3, 6, 6]/; s/model tiny/model rgb/' tests/data/tiny.nn >$B/rgb.nn
-build/nnc $B/rgb.nn -o $B/rgb
+CC="${CC:-cc} ${LDFLAGS:-}" build/nnc $B/rgb.nn -o $B/rgb
 expect_error $B/img "the height and width fit; the channels do not: 1 here, 3" $B/rgb train --data idx:$B/img,$B/lbl --pad 1
 grep -q "help: --pad" $B/err && fail "a --pad suggested where the channels differ"
 ok "channels that differ: said so, and no --pad suggested"

@@ -37,7 +37,7 @@ for nn in models/lenet.nn models/mlp.nn; do
         -DMODEL_UP=$up tests/embed/embed.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} \
         -lcjson -lz -lm -lpthread -o $B/embed_ckpt_$name
     # a checkpoint of the trainer (with the optimizer's state): NAME_load takes it
-    build/nnc "$nn" -o $B/trainer_$name
+    CC="${CC:-cc} ${LDFLAGS:-}" build/nnc "$nn" -o $B/trainer_$name
     $B/trainer_$name --steps 3 --batch 2 --quiet --save $B/trained_$name.st
     $B/embed_ckpt_$name $B/$name.safetensors $B/trained_$name.st 3
 done

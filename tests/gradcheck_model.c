@@ -89,13 +89,16 @@ int main(void)
     FN(backward)(&m);
 
     int failed = 0;
-    for (int i = 0; i < UP(NTENSORS); i++) {
+    for (int i = 0, seed = 0; i < UP(NTENSORS); i++) {
         const struct CAT(MODEL, _param) *p = &CAT(MODEL, _params)[i];
+        if (p->buffer == 2)     /* a count (num_batches_tracked): not a float, no seed of its own */
+            continue;
+        seed++;
         if (p->buffer)      /* running statistics: no gradient */
             continue;
-        Check c = check_tensor(&m, x, t, n, p, EPS, (uint64_t)i);
+        Check c = check_tensor(&m, x, t, n, p, EPS, (uint64_t)(seed - 1));
         if (c.kinks * 4 > c.checked + c.kinks)  /* steps too long for this tensor: shorter ones */
-            c = check_tensor(&m, x, t, n, p, EPS / 10, (uint64_t)i);
+            c = check_tensor(&m, x, t, n, p, EPS / 10, (uint64_t)(seed - 1));
         int ok = c.rel < 5e-2 && c.kinks * 4 <= c.checked + c.kinks;
         failed |= !ok;
         printf("%s %-14s %2d entries: |num - ana| / |ana| = %.2e, max abs err %.1e (eps %g", ok ? "ok  " : "FAIL",

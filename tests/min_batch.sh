@@ -12,7 +12,7 @@ rm -rf $B && mkdir -p $B
 fail=0
 ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fail=1; }
-build/nnc tests/min_batch/bn_flat.nn -o $B/bn_flat
+CC="${CC:-cc} ${LDFLAGS:-}" build/nnc tests/min_batch/bn_flat.nn -o $B/bn_flat
 # 9 samples: 4 features and a class
 for i in 0 1 2 3 4 5 6 7 8; do echo "0.$i,1.$i,-0.$i,2,$((i % 2))"; done >$B/d.csv
 

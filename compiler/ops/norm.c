@@ -69,6 +69,10 @@ static bool batchnorm_params(Graph *g, Layer *l)
     }
     l->params[l->nparams++] = param_make(l, "running_mean", c, INIT_ZERO, true);
     l->params[l->nparams++] = param_make(l, "running_var", c, INIT_ONE, true);
+    /* the training forwards so far: an int64 scalar, as nn.BatchNorm's */
+    Param nbt = param_make(l, "num_batches_tracked", (Shape){0, {0}}, INIT_ZERO, true);
+    nbt.count = true;
+    l->params[l->nparams++] = nbt;
     g->has_batchnorm = true;
     return true;
 }
@@ -98,11 +102,12 @@ static void emit_bn_dims(Emit *e, const Node *n)
 static void emit_batchnorm_forward(Emit *e, const Node *n)
 {
     int in = n->in[0];
-    out(e, "    if (m->training)\n        nnrt_batchnorm_forward_train(%s, m->scratch + %zu, m->scratch + %zu, %s, %s, "
-           "%s, %s, %s, %s);\n", V(e, n->id), n->scratch, n->scratch + (size_t)n->shape.dim[0],
+    out(e, "    if (m->training) {\n        nnrt_batchnorm_forward_train(%s, m->scratch + %zu, m->scratch + %zu, %s, "
+           "%s, %s, %s, %s, %s);\n", V(e, n->id), n->scratch, n->scratch + (size_t)n->shape.dim[0],
         param_ptr(e, "buf", lparam(n, "running_mean")), param_ptr(e, "buf", lparam(n, "running_var")), V(e, in),
         param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)), DIMS(e, n));
-    out(e, "    else\n        nnrt_batchnorm_forward_eval(%s, %s, %s, %s, %s, %s, %s);\n", V(e, n->id), V(e, in),
+    out(e, "        %s[0] += 1;\n    }", param_ptr(e, "buf", lparam(n, "num_batches_tracked")));
+    out(e, " else {\n        nnrt_batchnorm_forward_eval(%s, %s, %s, %s, %s, %s, %s);\n    }\n", V(e, n->id), V(e, in),
         param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)),
         param_ptr(e, "buf", lparam(n, "running_mean")), param_ptr(e, "buf", lparam(n, "running_var")),
         DIMS(e, n));

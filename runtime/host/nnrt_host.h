@@ -40,14 +40,15 @@ nnrt_st_file *nnrt_st_open(const char *path, char *err, size_t errlen);
 const nnrt_tensor *nnrt_st_get(const nnrt_st_file *f, const char *name);
 int nnrt_st_count(const nnrt_st_file *f);
 /* tensor i (0 <= i < count) in the header's order, or NULL; its data is NULL
- * if its dtype is not a float */
+ * if its dtype is not a float (an I64 tensor's values are in i64) */
 const nnrt_tensor *nnrt_st_at(const nnrt_st_file *f, int i);
 /* the metadata value for key, or NULL */
 const char *nnrt_st_meta(const nnrt_st_file *f, const char *key);
 void nnrt_st_close(nnrt_st_file *f);
 
 /* Loads every tensor of t[] (by name) from path, copying into t[i].data.
- * Refuses the file, changing nothing, if any tensor is missing, has another
+ * Refuses the file, changing nothing, if any tensor is missing (but a count,
+ * an i64 tensor, which then keeps its value), has another
  * shape or a non-float dtype, or if the file holds a tensor t[] lacks (a
  * checkpoint of another model); err then names the mismatches (six, and how
  * many more). Returns 0 or -1. */

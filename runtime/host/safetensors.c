@@ -12,7 +12,8 @@
  *              it, row-major, little-endian. The tensors fill the buffer
  *              exactly: no gaps, no overlaps, nothing after the last one.
  *
- * Writing: the tensors are written in the order given, contiguous, as F32.
+ * Writing: the tensors are written in the order given, contiguous, as F32,
+ * or as I64 for an integer tensor (a count: nnrt_tensor.i64).
  * The file appears atomically: it is written to "<path>.tmp.<pid>", flushed
  * to disk (fsync) and renamed over path, so a crash or a full disk never
  * leaves half a checkpoint where the old one was.
@@ -21,9 +22,10 @@
  * checked before anything is used, so a truncated or hostile file gives a
  * message naming the file and the problem, never a crash. Tensors stored as
  * F64, F16 or BF16 are converted to float32 on open (as PyTorch's
- * load_state_dict would copy them into float32 parameters); tensors of other
- * dtypes (integers, bool, F8) are kept in the listing with data NULL, so a
- * load can say "tensor 'x' has dtype I64, expected F32". The float data is
+ * load_state_dict would copy them into float32 parameters); I64 tensors are
+ * read as integers (i64, data NULL: the counts); tensors of other dtypes
+ * (other integers, bool, F8) are kept in the listing with data NULL, so a
+ * load can say "tensor 'x' has dtype I32, expected F32". The float data is
  * copied out of the file buffer into one 64-byte-aligned block owned by the
  * nnrt_st_file, each tensor starting on a 64-byte boundary.
  *
@@ -96,6 +98,7 @@ struct nnrt_st_file {
     int nmeta;
     char **meta_keys, **meta_vals; /* [nmeta] */
     float *data;            /* one block holding every float tensor */
+    int64_t *ints;          /* and one holding every I64 tensor */
 };
 
 /* ---- small helpers ---- */
@@ -506,13 +509,35 @@ static int index_names(nnrt_st_file *f, char *err, size_t errlen)
 }
 
 /* Copies every float-convertible tensor out of the data buffer into f->data,
- * each tensor 64-byte aligned. */
+ * each tensor 64-byte aligned, and every I64 tensor into f->ints. */
 static int copy_data(nnrt_st_file *f, const unsigned char *data, char *err, size_t errlen)
 {
-    size_t total = 16; /* floats; 16 floats = 64 bytes */
+    size_t total = 16, ints = 1; /* floats (16 = 64 bytes), integers */
     for (int i = 0; i < f->n; i++)
         if (f->e[i].dt->to_f32)
             total += (nnrt_tensor_numel(&f->e[i].t) + 15) / 16 * 16;
+        else if (!strcmp(f->e[i].dt->name, "I64"))
+            ints += nnrt_tensor_numel(&f->e[i].t);
+    f->ints = malloc(ints * sizeof *f->ints);
+    if (!f->ints) {
+        set_err(err, errlen, "%s: out of memory for the tensors", f->path);
+        return -1;
+    }
+    size_t ati = 0;
+    for (int i = 0; i < f->n; i++) {
+        st_entry *e = &f->e[i];
+        if (e->dt->to_f32 || strcmp(e->dt->name, "I64"))
+            continue;
+        size_t numel = nnrt_tensor_numel(&e->t);
+        e->t.i64 = f->ints + ati;
+        for (size_t k = 0; k < numel; k++) {
+            uint64_t u = 0;
+            for (int b = 7; b >= 0; b--)
+                u = u << 8 | data[e->begin + 8 * k + (size_t)b];
+            memcpy(&e->t.i64[k], &u, 8);
+        }
+        ati += numel;
+    }
     f->data = aligned_alloc(64, total * sizeof(float));
     if (!f->data) {
         set_err(err, errlen, "%s: out of memory for the tensors (%zu bytes)", f->path,
@@ -713,6 +738,7 @@ void nnrt_st_close(nnrt_st_file *f)
     free(f->e);
     free(f->by_name);
     free(f->data);
+    free(f->ints);
     free(f->path);
     free(f);
 }
@@ -738,10 +764,12 @@ static int load_tensors(const char *path, const char *model, const nnrt_tensor *
     char s1[256], s2[256];
     for (int i = 0; i < n; i++) {
         const st_entry *e = find_entry(f, t[i].name);
+        if (!e && t[i].i64)
+            continue;       /* a count the file lacks (a state_dict without num_batches_tracked): kept */
         if (!e)
             msg_item(&m, "missing tensor '%s'", t[i].name);
-        else if (!e->dt->to_f32)
-            msg_item(&m, "tensor '%s' has dtype %s, expected F32", t[i].name, e->dt->name);
+        else if (t[i].i64 ? !e->t.i64 && !e->dt->to_f32 : !e->dt->to_f32)
+            msg_item(&m, "tensor '%s' has dtype %s, expected %s", t[i].name, e->dt->name, t[i].i64 ? "I64" : "F32");
         else if (e->t.ndim != t[i].ndim ||
                  memcmp(e->t.shape, t[i].shape, (size_t)t[i].ndim * sizeof t[i].shape[0]))
             msg_item(&m, "tensor '%s' has shape %s, the model expects %s", t[i].name,
@@ -765,7 +793,14 @@ static int load_tensors(const char *path, const char *model, const nnrt_tensor *
     for (int i = 0; i < n; i++) {
         const st_entry *e = find_entry(f, t[i].name);
         size_t numel = nnrt_tensor_numel(&t[i]);
-        if (numel > 0) /* an empty tensor may have data NULL */
+        if (!e)
+            continue;
+        if (t[i].i64 && e->t.i64)
+            memcpy(t[i].i64, e->t.i64, numel * sizeof(int64_t));
+        else if (t[i].i64)     /* a count saved as floats (an older checkpoint) */
+            for (size_t k = 0; k < numel; k++)
+                t[i].i64[k] = (int64_t)llround((double)e->t.data[k]);
+        else if (numel > 0) /* an empty tensor may have data NULL */
             memcpy(t[i].data, e->t.data, numel * sizeof(float));
     }
     if (err && errlen)
@@ -788,7 +823,7 @@ int nnrt_load_checkpoint(const char *path, const char *model, const nnrt_tensor 
         if (!f)
             return -1;
         for (int i = 0; i < nstate && !with_state; i++)
-            with_state = nnrt_st_get(f, state[i].name) != NULL;
+            with_state = find_entry(f, state[i].name) != NULL;
         nnrt_st_close(f);
     }
     if (!with_state)
@@ -838,7 +873,7 @@ static int check_tensors(const char *path, const nnrt_tensor *t, int n, char *er
                         path, t[i].name, t[i].shape[d]);
                 return -1;
             }
-        if (!t[i].data && nnrt_tensor_numel(&t[i]) > 0) {
+        if (!t[i].data && !t[i].i64 && nnrt_tensor_numel(&t[i]) > 0) {
             set_err(err, errlen, "%s: not saved: tensor '%s' has no data", path, t[i].name);
             return -1;
         }
@@ -872,9 +907,9 @@ static char *build_header(const nnrt_tensor *t, int n, const char *const *meta_k
     }
     uint64_t at = 0; /* data offset of tensor i */
     for (int i = 0; ok && i < n; i++) {
-        uint64_t end = at + 4 * (uint64_t)nnrt_tensor_numel(&t[i]);
+        uint64_t end = at + (t[i].i64 ? 8 : 4) * (uint64_t)nnrt_tensor_numel(&t[i]);
         cJSON *e = cJSON_AddObjectToObject(root, t[i].name);
-        ok = e && cJSON_AddStringToObject(e, "dtype", "F32");
+        ok = e && cJSON_AddStringToObject(e, "dtype", t[i].i64 ? "I64" : "F32");
         cJSON *shape = ok ? cJSON_AddArrayToObject(e, "shape") : NULL;
         cJSON *offs = shape ? cJSON_AddArrayToObject(e, "data_offsets") : NULL;
         ok = offs != NULL;
@@ -908,6 +943,14 @@ static int write_contents(FILE *fp, const char *hdr, size_t hlen, const nnrt_ten
         return -1;
     for (int i = 0; i < n; i++) {
         size_t numel = nnrt_tensor_numel(&t[i]), k = 0;
+        for (; t[i].i64 && k < numel; k++) {     /* I64, little-endian */
+            uint64_t u;
+            memcpy(&u, &t[i].i64[k], 8);
+            for (int b = 0; b < 8; b++)
+                buf[b] = (unsigned char)(u >> (8 * b));
+            if (fwrite(buf, 1, 8, fp) != 8)
+                return -1;
+        }
         while (k < numel) {
             size_t chunk = 0;
             for (; chunk < sizeof buf / 4 && k < numel; chunk++, k++) {

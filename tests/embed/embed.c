@@ -99,12 +99,25 @@ int main(int argc, char **argv)
             printf("FAIL %s: the trainer's checkpoint: %s\n", argv[0], err);
             return 1;
         }
-        if (copy.steps != (float)atoi(argv[3])) {
-            printf("FAIL %s: the trainer's checkpoint gives %g steps, not %s\n", argv[0], (double)copy.steps,
+        if (copy.steps != atoi(argv[3])) {
+            printf("FAIL %s: the trainer's checkpoint gives %lld steps, not %s\n", argv[0], (long long)copy.steps,
                    argv[3]);
             return 1;
         }
         printf("ok   %s: loaded the trainer's checkpoint %s (%s steps)\n", argv[0], argv[2], argv[3]);
+    }
+    /* the step count is an integer past float's 2^24, in the model and in a
+     * checkpoint (the weights and the optimizer's state, as the trainer saves) */
+    copy.steps = (1LL << 24) + 1;
+    FN(step)(&copy, 0.0f);
+    nnrt_tensor all[UP(NTENSORS) + UP(NSTATE)];
+    int k = FN(tensors)(&copy, all, 0);
+    k += FN(tensors)(&copy, all + k, 2);
+    if (copy.steps != (1LL << 24) + 2 || nnrt_save_safetensors(path, all, k, NULL, NULL, 0, err, sizeof err) ||
+        FN(load)(&m, path, err, sizeof err) != 0 || m.steps != copy.steps) {
+        printf("FAIL %s: the step count past 2^24: %lld, loaded %lld (%s)\n", argv[0], (long long)copy.steps,
+               (long long)m.steps, err);
+        return 1;
     }
     FN(free)(&copy);
 #endif

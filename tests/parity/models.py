@@ -331,7 +331,7 @@ def run(name, trainer, work, batch, steps=3, seed=0):
     net, x, t, t_nnc = make_case(name, batch, seed)
     tag = f"{name}_n{batch}"
     init, data, dump = (os.path.join(work, f"{k}_{tag}.safetensors") for k in ("init", "data", "dump"))
-    st.save(init, {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")})
+    st.save(init, dict(net.state_dict()))   # num_batches_tracked too: nnc keeps and counts it
     st.save(data, {"input": x, "target": t_nnc})
     subprocess.run([trainer, "--load", init, "--data", data, "--steps", str(steps), "--dump", dump, "--quiet"],
                    check=True)
@@ -351,9 +351,8 @@ def run(name, trainer, work, batch, steps=3, seed=0):
                  for k, p in net.named_parameters()}
         opt.step()
     want = {"loss": loss.detach().reshape(1), "output": out.detach()}
-    for k, v in net.state_dict().items():
-        if not k.endswith("num_batches_tracked"):
-            want[k] = v
+    for k, v in net.state_dict().items():   # num_batches_tracked included
+        want[k] = v
     for k, g in grads.items():
         want[k + ".grad"] = g
     bad, worst = [], 0.0

@@ -159,10 +159,10 @@ static void fill_model(void)
 
 /* conv1.weight [6,1,5,5], conv1.bias [6], scale [] (a scalar), empty [0,3] */
 static nnrt_tensor model[4] = {
-    {"conv1.weight", 4, {6, 1, 5, 5}, w1},
-    {"conv1.bias", 1, {6}, b1},
-    {"scale", 0, {0}, scale},
-    {"empty", 2, {0, 3}, NULL},
+    {"conv1.weight", 4, {6, 1, 5, 5}, w1, NULL},
+    {"conv1.bias", 1, {6}, b1, NULL},
+    {"scale", 0, {0}, scale, NULL},
+    {"empty", 2, {0, 3}, NULL, NULL},
 };
 static const char *const meta_keys[] = {"format", "note"};
 static const char *const meta_vals[] = {"pt", "quote \" backslash \\ newline \n caf\xc3\xa9"};
@@ -207,10 +207,10 @@ static void test_roundtrip(void)
     memset(b, 0, sizeof b);
     s[0] = 0;
     nnrt_tensor other[4] = {
-        {"scale", 0, {0}, s},
-        {"empty", 2, {0, 3}, NULL},
-        {"conv1.bias", 1, {6}, b},
-        {"conv1.weight", 4, {6, 1, 5, 5}, w},
+        {"scale", 0, {0}, s, NULL},
+        {"empty", 2, {0, 3}, NULL, NULL},
+        {"conv1.bias", 1, {6}, b, NULL},
+        {"conv1.weight", 4, {6, 1, 5, 5}, w, NULL},
     };
     strcpy(err, "stale");
     CHECK(nnrt_load_safetensors(p, other, 4, err, sizeof err) == 0);
@@ -302,7 +302,7 @@ static void test_layout(void)
 
     /* one small file, byte for byte */
     float ab[2] = {1.0f, 2.0f};
-    nnrt_tensor a = {"a", 1, {2}, ab};
+    nnrt_tensor a = {"a", 1, {2}, ab, NULL};
     p = tmp_path("exact.st");
     CHECK(nnrt_save_safetensors(p, &a, 1, NULL, NULL, 0, err, sizeof err) == 0);
     const char *want_hdr = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
@@ -318,7 +318,7 @@ static void test_layout(void)
     for (int len8 = 1; len8 <= 16; len8++) {
         char name[17] = "abcdefghijklmnop";
         name[len8] = '\0';
-        nnrt_tensor t = {name, 1, {2}, ab};
+        nnrt_tensor t = {name, 1, {2}, ab, NULL};
         CHECK(nnrt_save_safetensors(p, &t, 1, NULL, NULL, 0, err, sizeof err) == 0);
         unsigned char *c = slurp(p, &len);
         uint64_t h = c ? c[0] | (uint64_t)c[1] << 8 : 0;
@@ -385,10 +385,22 @@ static void test_dtypes(void)
 
     /* loading: the converted ones fit, the integer one is refused by name */
     float dd[3] = {9, 9, 9}, step[1] = {9};
-    nnrt_tensor m[2] = {{"d", 1, {3}, dd}, {"step", 1, {1}, step}};
+    nnrt_tensor m[2] = {{"d", 1, {3}, dd, NULL}, {"step", 1, {1}, step, NULL}};
     CHECK(nnrt_load_safetensors(p, m, 2, err, sizeof err) == -1);
     CHECK_HAS(err, "tensor 'step' has dtype I64, expected F32");
     CHECK(dd[0] == 9 && step[0] == 9);
+    /* into an integer tensor (a count), it loads; and a count saved as F32 too */
+    int64_t count = 0;
+    float hh[5], bb[2];
+    nnrt_tensor mi[4] = {{"d", 1, {3}, dd, NULL}, {"h", 1, {5}, hh, NULL}, {"bf", 2, {1, 2}, bb, NULL},
+                         {"step", 1, {1}, NULL, &count}};
+    CHECK(nnrt_load_safetensors(p, mi, 4, err, sizeof err) == 0 && count == 7 && dd[0] == 0.1f);
+    /* written as I64 and read back: a count past float's 2^24 stays exact */
+    int64_t big = (1LL << 40) + 3, back = 0;
+    nnrt_tensor w[1] = {{.name = "n", .ndim = 0, .i64 = &big}};
+    CHECK(nnrt_save_safetensors(p, w, 1, NULL, NULL, 0, err, sizeof err) == 0);
+    nnrt_tensor r[1] = {{.name = "n", .ndim = 0, .i64 = &back}};
+    CHECK(nnrt_load_safetensors(p, r, 1, err, sizeof err) == 0 && back == big);
 }
 
 static void test_load_refuses(void)
@@ -399,10 +411,10 @@ static void test_load_refuses(void)
     for (int i = 0; i < 12; i++)
         w[i] = (float)i;
     nnrt_tensor file[4] = {
-        {"fc1.weight", 2, {3, 4}, w},
-        {"fc1.bias", 1, {3}, b},
-        {"extra", 1, {2}, x},
-        {"fc2.weight", 1, {6}, q},
+        {"fc1.weight", 2, {3, 4}, w, NULL},
+        {"fc1.bias", 1, {3}, b, NULL},
+        {"extra", 1, {2}, x, NULL},
+        {"fc2.weight", 1, {6}, q, NULL},
     };
     memset(b, 0, sizeof b);
     memset(x, 0, sizeof x);
@@ -418,10 +430,10 @@ static void test_load_refuses(void)
     for (int i = 0; i < 6; i++)
         mq[i] = 7;
     nnrt_tensor m[4] = {
-        {"fc1.weight", 2, {3, 5}, mw},
-        {"fc1.bias", 1, {3}, mb},   /* this one fits, but must not be copied */
-        {"fc3.bias", 1, {2}, m3},
-        {"fc2.weight", 2, {2, 3}, mq},
+        {"fc1.weight", 2, {3, 5}, mw, NULL},
+        {"fc1.bias", 1, {3}, mb, NULL},   /* this one fits, but must not be copied */
+        {"fc3.bias", 1, {2}, m3, NULL},
+        {"fc2.weight", 2, {2, 3}, mq, NULL},
     };
     CHECK(nnrt_load_safetensors(p, m, 4, err, sizeof err) == -1);
     CHECK(strncmp(err, p, strlen(p)) == 0); /* names the file first */
@@ -446,7 +458,7 @@ static void test_load_refuses(void)
     CHECK_HAS(err, "unexpected tensor 'fc2.weight'");
     CHECK(mb[0] == 7);
     /* and everything fits when the model matches the file */
-    nnrt_tensor all[4] = {m[1], {"extra", 1, {2}, m3}, m[0], m[3]};
+    nnrt_tensor all[4] = {m[1], {"extra", 1, {2}, m3, NULL}, m[0], m[3]};
     CHECK(nnrt_load_safetensors(p, all, 4, err, sizeof err) == 0);
     CHECK(mw[11] == 11 && mb[0] == 0);
 
@@ -472,7 +484,7 @@ static void test_corrupt(void)
     char err[512];
     const char *good = tmp_path("good.st"), *bad = tmp_path("bad.st");
     float a[3] = {1, 2, 3}, b[2] = {4, 5};
-    nnrt_tensor t[2] = {{"a", 1, {3}, a}, {"b", 2, {1, 2}, b}};
+    nnrt_tensor t[2] = {{"a", 1, {3}, a, NULL}, {"b", 2, {1, 2}, b, NULL}};
     const char *mk[] = {"k"}, *mv[] = {"v"};
     CHECK(nnrt_save_safetensors(good, t, 2, mk, mv, 1, err, sizeof err) == 0);
     size_t len;
@@ -491,7 +503,7 @@ static void test_corrupt(void)
         }
         nnrt_st_close(f);
         float ma[3] = {7, 7, 7}, mb[2] = {7, 7};
-        nnrt_tensor m[2] = {{"a", 1, {3}, ma}, {"b", 2, {1, 2}, mb}};
+        nnrt_tensor m[2] = {{"a", 1, {3}, ma, NULL}, {"b", 2, {1, 2}, mb, NULL}};
         if (nnrt_load_safetensors(bad, m, 2, err, sizeof err) != -1 || ma[0] != 7 || mb[1] != 7) {
             printf("    prefix of %zu bytes: loaded\n", n);
             failures++;
@@ -642,8 +654,8 @@ static void test_atomic(void)
 {
     char err[512];
     float a[4] = {1, 2, 3, 4}, z[4] = {0};
-    nnrt_tensor t = {"a", 1, {4}, a};
-    nnrt_tensor other = {"a", 1, {4}, z};
+    nnrt_tensor t = {"a", 1, {4}, a, NULL};
+    nnrt_tensor other = {"a", 1, {4}, z, NULL};
 
     /* a directory that does not exist */
     const char *nodir = tmp_path("no-such-dir/w.st");
@@ -682,7 +694,7 @@ static void test_atomic(void)
         if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
             _exit(3);
         static float big[100000];
-        nnrt_tensor bt = {"a", 1, {100000}, big};
+        nnrt_tensor bt = {"a", 1, {100000}, big, NULL};
         int rc = nnrt_save_safetensors(p, &bt, 1, NULL, NULL, 0, err, sizeof err);
         if (rc != -1 || !strstr(err, strerror(EFBIG))) {
             printf("    child: rc %d, err '%s'\n", rc, err);
@@ -700,15 +712,15 @@ static void test_atomic(void)
     nnrt_tensor dup[2] = {t, t};
     CHECK(nnrt_save_safetensors(p, dup, 2, NULL, NULL, 0, err, sizeof err) == -1);
     CHECK_HAS(err, "tensor 'a' given twice");
-    nnrt_tensor reserved = {"__metadata__", 1, {4}, a};
+    nnrt_tensor reserved = {"__metadata__", 1, {4}, a, NULL};
     CHECK(nnrt_save_safetensors(p, &reserved, 1, NULL, NULL, 0, err, sizeof err) == -1);
     CHECK_HAS(err, "reserved");
-    nnrt_tensor negative = {"a", 2, {-1, 4}, a};
+    nnrt_tensor negative = {"a", 2, {-1, 4}, a, NULL};
     CHECK(nnrt_save_safetensors(p, &negative, 1, NULL, NULL, 0, err, sizeof err) == -1);
     CHECK_HAS(err, "dimension -1");
-    nnrt_tensor deep = {"a", 9, {1}, a};
+    nnrt_tensor deep = {"a", 9, {1}, a, NULL};
     CHECK(nnrt_save_safetensors(p, &deep, 1, NULL, NULL, 0, err, sizeof err) == -1);
-    nnrt_tensor nodata = {"a", 1, {4}, NULL};
+    nnrt_tensor nodata = {"a", 1, {4}, NULL, NULL};
     CHECK(nnrt_save_safetensors(p, &nodata, 1, NULL, NULL, 0, err, sizeof err) == -1);
     CHECK_HAS(err, "no data");
     CHECK(same_file(p, old, len));
