@@ -714,8 +714,9 @@ static void read_layers(Model *m, const JVal *layers)
  * JVal's index in last_column), and json_where still finds its JSON path. */
 static bool relocate(Ast *call, const JVal *line)
 {
-    if (!cJSON_IsNumber(line->v) || line->v->valuedouble != (double)(int)line->v->valuedouble ||
-        line->v->valuedouble < 1 || line->v->valuedouble > 1e9) {
+    /* the range first: (int) of a number outside it is undefined */
+    if (!cJSON_IsNumber(line->v) || !(line->v->valuedouble >= 1 && line->v->valuedouble <= 1e9) ||
+        line->v->valuedouble != (double)(int)line->v->valuedouble) {
         diag_error(line->span, "\"line\" must be a positive integer, the node's line in its source, found %s",
                    type_name(line));
         return false;
