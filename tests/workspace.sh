@@ -89,7 +89,7 @@ for nn in models/*.nn tests/parity/models/*.nn tests/workspace/*.nn; do
         tests/workspace/every_batch.c build/libnnrt.a ${LDFLAGS:-} -lm -lpthread -o $B/eb_$name
     for batch in 20 64; do
         for threads in 1 2; do
-            $B/eb_$name $batch $threads >$B/eb.out 2>$B/eb.err || { cat $B/eb.out; exit 1; }
+            $B/eb_$name $batch $threads >$B/eb.out 2>$B/eb.err || { cat $B/eb.out $B/eb.err; exit 1; }
         done
     done
 done

@@ -41,6 +41,8 @@ int main(int argc, char **argv)
         }
     }
     FN(free)(&m);
+    free(x);
+    free(t);
     if (!bad)
         printf("ok   %s: planned for batch %d, %d thread%s: every batch of 1 to %d within the plan (%d steps)\n",
                argv[0], B, T, T > 1 ? "s" : "", B, ran);
