@@ -60,8 +60,11 @@ for nn in models/*.nn tests/parity/models/*.nn; do
     build/nnc "$nn" -o $B/models/$name.c 2>/dev/null
     $CLANG $CFLAGS -Iruntime -Iruntime/host $B/models/$name.c $LIBS -o $B/models/$name
     for n in 1 5; do for t in 1 2; do
-        $B/models/$name --steps 3 --batch $n --threads $t --quiet >$B/models/$name.out 2>&1 ||
-            { echo "FAIL $name --batch $n --threads $t:"; head -30 $B/models/$name.out; exit 1; }
+        if ! $B/models/$name --steps 3 --batch $n --threads $t --quiet >$B/models/$name.out 2>&1; then
+            # a batch norm on one value per channel: no batch of one (tests/min_batch.sh)
+            grep -q "batch norm cannot train on one value per channel" $B/models/$name.out && continue
+            echo "FAIL $name --batch $n --threads $t:"; head -30 $B/models/$name.out; exit 1
+        fi
     done; done
     echo "ok   $name: 3 steps at batches 1 and 5, 1 and 2 threads"
 done
