@@ -177,27 +177,24 @@ class OpsG(nn.Module):
 
 
 class OpsH(nn.Module):
-    def __init__(self):
+    """ops_h.nn: silu after a convolution and after a linear layer; ops_i.nn
+    is the same network with other activations (OpsI)"""
+    def __init__(self, act1=F.silu, act2=F.silu):
         super().__init__()
         self.c1 = nn.Conv2d(2, 3, 3, padding=1)
         self.f1 = nn.Linear(3 * 6 * 7, 8)
         self.f2 = nn.Linear(8, 3)
+        self.act1, self.act2 = act1, act2
 
     def forward(self, x):
-        h = F.silu(self.c1(x))
-        return self.f2(F.silu(self.f1(torch.flatten(h, 1))))
+        h = self.act1(self.c1(x))
+        return self.f2(self.act2(self.f1(torch.flatten(h, 1))))
 
 
-class OpsI(nn.Module):
+class OpsI(OpsH):
+    """ops_i.nn: elu, with its default alpha, then alpha=0.5"""
     def __init__(self):
-        super().__init__()
-        self.c1 = nn.Conv2d(2, 3, 3, padding=1)
-        self.f1 = nn.Linear(3 * 6 * 7, 8)
-        self.f2 = nn.Linear(8, 3)
-
-    def forward(self, x):
-        h = F.elu(self.c1(x))
-        return self.f2(F.elu(self.f1(torch.flatten(h, 1)), alpha=0.5))
+        super().__init__(F.elu, lambda v: F.elu(v, alpha=0.5))
 
 
 class OpsJ(nn.Module):
