@@ -214,6 +214,21 @@ void arg_missing(const Ast *call, const char *name, const char *example)
     diag_help("for example `%s`", example);
 }
 
+bool arg_in_out(Layer *l, const Ast *call, const Ast *in, const Ast *out, const char *example)
+{
+    bool ok = true;
+    l->in = -1;
+    if (in) {
+        ok &= arg_size(in, "in", 1, &l->in);
+        l->in_span = in->span;
+    }
+    if (!out)
+        arg_missing(call, "out", example), ok = false;
+    else
+        ok &= arg_size(out, "out", 1, &l->out);
+    return ok;
+}
+
 /* a number in [lo, hi] (hi_open: below hi) */
 bool arg_range(const Ast *v, const char *what, double lo, double hi, bool hi_open, double *out)
 {

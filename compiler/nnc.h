@@ -344,6 +344,9 @@ bool arg_range(const Ast *v, const char *what, double lo, double hi, bool hi_ope
 int arg_choice(const Ast *v, const char *what, const char *const *choices, int n);
 /* "conv2d needs the argument `kernel`", with example as the help */
 void arg_missing(const Ast *call, const char *name, const char *example);
+/* a layer's `in` (optional: -1 until inferred) and `out` (required; example
+ * shows it) sizes, with in's span; false after reporting an error */
+bool arg_in_out(Layer *l, const Ast *call, const Ast *in, const Ast *out, const char *example);
 
 /* ================= pipeline.c: the checks after the front-end ================= */
 

@@ -14,18 +14,9 @@
 
 static bool conv2d_bind(Layer *l, const Ast *call, Ast *const *v)
 {
-    bool ok = true;
-    l->in = -1;
     l->stride[0] = l->stride[1] = l->dil[0] = l->dil[1] = l->groups = 1;
     l->bias = true;
-    if (v[0]) {
-        ok &= arg_size(v[0], "in", 1, &l->in);
-        l->in_span = v[0]->span;
-    }
-    if (!v[1])
-        arg_missing(call, "out", "conv2d(6, kernel=5)"), ok = false;
-    else
-        ok &= arg_size(v[1], "out", 1, &l->out);
+    bool ok = arg_in_out(l, call, v[0], v[1], "conv2d(6, kernel=5)");
     if (!v[2])
         arg_missing(call, "kernel", "conv2d(6, kernel=5)"), ok = false;
     else

@@ -11,17 +11,8 @@
 
 static bool linear_bind(Layer *l, const Ast *call, Ast *const *v)
 {
-    bool ok = true;
-    l->in = -1;
     l->bias = true;
-    if (v[0]) {
-        ok &= arg_size(v[0], "in", 1, &l->in);
-        l->in_span = v[0]->span;
-    }
-    if (!v[1])
-        arg_missing(call, "out", "linear(120)"), ok = false;
-    else
-        ok &= arg_size(v[1], "out", 1, &l->out);
+    bool ok = arg_in_out(l, call, v[0], v[1], "linear(120)");
     if (v[2]) ok &= arg_bool(v[2], "bias", &l->bias);
     return ok;
 }
