@@ -27,11 +27,16 @@
  *   conv2d_forward.c   the forward's register tiles of those sums;
  *   conv2d_backward.c  d input, d weight and d bias by the same reads;
  *   conv2d_pooled.c    the backward of a convolution followed by a 2x2
- *                      max-pool, from the pool's choices (dy is 3/4 zeros).
- * The fast path (conv_geometry: stride 1, any padding, dilation and groups,
- * outputs of at least CONV_VL pixels) sums in another order than the plain
- * loops, and with fused multiply-adds, so the last bits differ from the
- * reference's; each path gives the same bits with any number of threads.
+ *                      max-pool, from the pool's choices (dy is 3/4 zeros);
+ *   conv2d_gemm.c      the convolution as matrix products (gemm.c): im2col
+ *                      read into packed panels, for every other shape.
+ * The shifted-row path (conv_geometry: stride 1, any padding, dilation and
+ * groups, outputs of at least CONV_VL pixels) is the faster one where it
+ * applies (bench/results.md); conv_gemm_path takes the rest (strides,
+ * small outputs); the plain loops are left for sizes past an int. The fast
+ * paths sum in another order than the plain loops, and with fused
+ * multiply-adds, so the last bits differ from the reference's; each path
+ * gives the same bits with any number of threads.
  */
 #include "nnrt.h"
 
@@ -45,6 +50,10 @@ void nnrt_conv2d_forward(float *y, const float *x, const float *w, const float *
                          const nnrt_conv2d_dims *d)
 {
     conv_geom g;
+    if (conv_gemm_path(d)) {
+        conv2d_forward_gemm(y, x, w, b, d);   /* the ReLU in its last block */
+        return;
+    }
     if (conv_geometry(&g, d)) {
         conv2d_forward_fast(y, x, w, b, d, &g);     /* the ReLU in its tiles */
         return;
@@ -63,6 +72,10 @@ void nnrt_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
     conv_geom g;
     if (!dx && !dw && !db)
         return;
+    if (conv_gemm_path(d)) {
+        conv2d_backward_gemm(dx, dw, db, dy, x, w, d);
+        return;
+    }
     if (conv_geometry(&g, d)) {
         conv2d_backward_fast(dx, dw, db, dy, NULL, NULL, NULL, x, w, d, &g, 0);
         return;
@@ -83,6 +96,12 @@ void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *p
     dd.pooled = 1;                      /* dy made in the copies */
     if (!dx && !dw && !db)
         return;
+    if (conv_gemm_path(&dd)) {          /* dy made whole first, in slot 2 */
+        float *dy = nnrt_scratch(2, (size_t)d->N * d->K * d->P * d->Q);
+        nnrt_maxpool2d_backward_argmax(dy, pdy, arg, &p);
+        conv2d_backward_gemm(dx, dw, db, dy, x, w, &dd);
+        return;
+    }
     if (conv_geometry(&g, &dd)) {
         /* d weight, then d input, from the pool's choices where it can
          * (conv2d_pooled.c; the d weight maybe left to a worker), else here */

@@ -2,8 +2,7 @@
  * the reference that the fast paths (conv2d_forward.c, conv2d_backward.c,
  * conv2d_pooled.c) are tested against (tests/runtime/test_reference.c),
  * and what nnrt_conv2d_forward and nnrt_conv2d_backward (conv2d.c) run for
- * the shapes the fast paths do not take (stride > 1, outputs of fewer than
- * CONV_VL pixels).
+ * the shapes no fast path takes (sizes whose products pass an int).
  *
  * Output pixel (p, q) of out channel k reads input pixel
  * (p*stride_h - pad_h + r*dil_h, q*stride_w - pad_w + s*dil_w) under kernel

@@ -80,6 +80,43 @@ INLINE void sum_lanes(v16f *r, const v16f *a)
          SHUF(z, z, 1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
+/* ---- gemm.c: C[M,N] = (C or bias) + A[M,Kd] B[Kd,N] from packed panels ---- */
+
+/* A packer fills one panel: of A, dst[k][m] (GEMM_MR floats a row) for rows
+ * i0 .. i0+mr-1 and reduction indices k0 .. k0+kc-1; of B, dst[k][v]
+ * (GEMM_NR a row) for columns j0 .. j0+nr-1. Zeros past mr or nr. */
+typedef void gemm_pack_fn(float *dst, const void *ctx, int i0, int n, int k0, int kc);
+typedef struct gemm_call {
+    int M, N, K;                /* C is M x N; K is the reduction (Kd) */
+    const float *ap;            /* A packed for the call (gemm_pack_a), or NULL: */
+    gemm_pack_fn *pack_a;       /* A panel by panel */
+    const void *actx;
+    gemm_pack_fn *pack_b;
+    const void *bctx;
+    float *c;
+    size_t ldc;
+    const float *bias;          /* per row of C, or NULL: C starts from it (or from zero) */
+    int accumulate;             /* C += A B (bias unused) */
+    int relu;                   /* C = max(C, 0) at the end */
+} gemm_call;
+/* a strided matrix: A's element (i, k), or B's (k, j), is p[row*rs + col*cs] */
+typedef struct gemm_mat {
+    const float *p;
+    ptrdiff_t rs, cs;
+} gemm_mat;
+gemm_pack_fn gemm_pack_a_mat, gemm_pack_b_mat;
+/* all of A, by g->pack_a, into dst (round_up(M, GEMM_MR) * K floats) */
+void gemm_pack_a(float *dst, const gemm_call *g);
+/* C[i0:i1, j0:j1] (i0 a multiple of GEMM_MR); bp: GEMM_KC * GEMM_NC floats
+ * for panels of B; ap: round_up(i1 - i0, GEMM_MR) * GEMM_KC floats for
+ * panels of A when g->ap is NULL */
+void gemm_block(const gemm_call *g, int i0, int i1, int j0, int j1, float *bp, float *ap);
+/* c[i][j] (ldc apart) += sum over l < L of a[i*lda + l] * b[j*ldb + l] for
+ * i < M, j < N: L a multiple of 16, and rows of a and b readable up to
+ * round_up(M, 4) and round_up(N, 4) */
+void gemm_nt_acc(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb, int M, int N,
+                 int L);
+
 /* ---- the convolution's files; conv2d.c chooses between them ---- */
 
 /* conv2d_ref.c: the plain loops (any shape; conv2d.c explains the
@@ -99,6 +136,12 @@ void conv2d_forward_fast(float *y, const float *x, const float *w, const float *
 void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, const float *pdy,
                           const unsigned char *parg, const nnrt_pool2d_dims *pd, const float *x, const float *w,
                           const nnrt_conv2d_dims *d, const conv_geom *g, int dx_after);
+
+/* conv2d_gemm.c: by matrix products, the shapes of conv_gemm_path; the
+ * backward accumulates into dx (or assigns: d->assign_dx), dw and db */
+void conv2d_forward_gemm(float *y, const float *x, const float *w, const float *b, const nnrt_conv2d_dims *d);
+void conv2d_backward_gemm(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                          const nnrt_conv2d_dims *d);
 
 /* conv2d_copy.c: the copies the fast path reads (moves only) */
 void conv_shift_input(float *restrict xs, const float *restrict x, int n, const nnrt_conv2d_dims *d,

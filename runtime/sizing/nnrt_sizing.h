@@ -71,6 +71,19 @@ typedef struct conv_bwd_sizes {
 void conv_backward_sizes(conv_bwd_sizes *z, const nnrt_conv2d_dims *d, const conv_geom *g, int dx, int dw,
                          int db);
 
+/* ---- gemm.c and conv2d_gemm.c: the matrix products ---- */
+enum {
+    GEMM_MR = 8,        /* rows of C per register tile */
+    GEMM_NR = 32,       /* columns of C per register tile: two AVX-512 vectors */
+    GEMM_KC = 128,      /* the reduction per block */
+    GEMM_NC = 256,      /* columns of C per block */
+    CONV_DW_JC = 512,   /* conv2d_gemm.c's d weight: pixels per block */
+    CONV_DW_TB = 64,    /* ... taps per task, at most */
+};
+/* whether a convolution goes by matrix products (conv2d_gemm.c) rather than
+ * the shifted rows of conv_geometry or the plain loops */
+int conv_gemm_path(const nnrt_conv2d_dims *d);
+
 /* ---- conv2d_pooled.c: the backward of a convolution and the 2x2 max-pool
  * after it, from the pool's choices ---- */
 enum { SPARSE_CL = 8 };     /* in channels, at most: 8 lanes of a vector's 16 */

@@ -64,10 +64,49 @@ static void at_least(size_t *slot, size_t n)
         *slot = n;
 }
 
+int conv_gemm_path(const nnrt_conv2d_dims *d)
+{
+    conv_geom g;
+    /* the sizes fit an int (as conv_geometry's) */
+    if ((double)d->C * d->R * d->S * d->P * d->Q >= 1e9 || (double)d->N * d->P * d->Q >= 1e9)
+        return 0;
+    return !conv_geometry(&g, d);
+}
+
+static size_t round_up(size_t a, size_t b)
+{
+    return (a + b - 1) / b * b;
+}
+
+/* conv2d_gemm.c's asks: panels of B and A (every thread), the weights
+ * packed (slot 1), a block of d input's columns (every thread), and for a
+ * pooled call its dy (slot 2) */
+static void conv2d_gemm_at(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx, int dw)
+{
+    size_t Kg = (size_t)(d->K / d->groups), T = (size_t)(d->C / d->groups) * d->R * d->S;
+    size_t L = (size_t)d->P * d->Q;
+    at_least(&w->slot[0], (size_t)GEMM_KC * GEMM_NC);
+    if (dw)                             /* d weight's copies of col and dy */
+        at_least(&w->slot[0], (round_up(T < CONV_DW_TB ? T : CONV_DW_TB, 4) + round_up(Kg, 4)) * CONV_DW_JC);
+    at_least(&w->slot[1], (size_t)d->groups * round_up(Kg, GEMM_MR) * T);
+    if (dx)
+        at_least(&w->slot[1], (size_t)d->groups * round_up(T, GEMM_MR) * Kg);
+    int pointwise = d->R == 1 && d->S == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 0 &&
+                    d->pad_w == 0;
+    if (dx && !pointwise)
+        at_least(&w->slot[3], T * GEMM_NC);
+    if (d->pooled && (dx || dw))
+        at_least(&w->slot[2], (size_t)d->N * d->K * L);
+}
+
 /* what the kernels of one convolution ask for at batch d->N */
 static void conv2d_at(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx, int dw, int db)
 {
     conv_geom g;
+    if (conv_gemm_path(d)) {
+        conv2d_gemm_at(w, d, dx, dw);
+        return;
+    }
     if (d->pooled && dx && conv_sparse_shape(d)) {     /* conv2d_pooled.c's d input */
         at_least(&w->slot[2], conv_sparse_wt(d));
         at_least(&w->slot[0], conv_sparse_dxt(d));

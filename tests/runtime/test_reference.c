@@ -72,7 +72,13 @@ static int avx512(void)
 /* ---- which paths were taken ---- */
 
 enum {
-    CONV_PLAIN,             /* conv_geometry 0: the reference itself */
+    CONV_GEMM_FWD,          /* conv_gemm_path: the forward by im2col panels */
+    CONV_GEMM_FWD_POINT,    /* ... a 1x1 kernel of stride 1: x itself */
+    CONV_GEMM_FWD_PARTS,    /* ... a sample shared between threads */
+    CONV_GEMM_DX,           /* d input by col2im */
+    CONV_GEMM_DX_POINT,     /* ... straight into dx */
+    CONV_GEMM_DW,           /* d weight by dot products along pixels */
+    CONV_GEMM_DW_SPLIT,     /* ... out channels split between threads */
     CONV_FWD_CORR,          /* corr_tile (Kg < CONV_KVMIN) */
     CONV_FWD_CORR_HALF,     /* ... its half tile for a plane's last <= 16 pixels */
     CONV_FWD_LANES,         /* lanes_tile (Kg >= CONV_KVMIN) */
@@ -89,7 +95,7 @@ enum {
     CONV_POOLED_SPARSE_DX,  /* conv2d_sparse_dx */
     CONV_POOLED_SPARSE_DW,  /* conv2d_sparse_dw */
     CONV_POOLED_DENSE,      /* conv2d_backward_fast with the pool's dy */
-    CONV_POOLED_PLAIN,      /* the pool's dy, then the reference */
+    CONV_POOLED_GEMM,       /* the pool's dy, then conv2d_gemm.c */
     LIN_FWD_ROWS_AVX512,    /* fwd_rows_avx512, all rows in one loop */
     LIN_FWD_ROWS_TASKS,     /* N <= LIN_ROWS in tasks (fwd_rows_avx512 or fwd_row) */
     LIN_FWD_TILE,           /* fwd_tile of LIN_NS samples */
@@ -106,10 +112,11 @@ enum {
     NPATHS
 };
 static const char *path_names[NPATHS] = {
-    "conv plain", "conv fwd corr", "conv fwd corr half", "conv fwd lanes", "conv fwd rows",
+    "conv gemm fwd", "conv gemm fwd 1x1", "conv gemm fwd parts", "conv gemm dx", "conv gemm dx 1x1",
+    "conv gemm dw", "conv gemm dw split", "conv fwd corr", "conv fwd corr half", "conv fwd lanes", "conv fwd rows",
     "conv fwd parts", "conv bwd dw rows", "conv bwd dw lanes", "conv bwd dx 64", "conv bwd dx 48",
     "conv bwd chunks", "conv bwd slices", "conv bwd defer", "conv bwd dx parts", "conv pooled sparse dx",
-    "conv pooled sparse dw", "conv pooled dense", "conv pooled plain", "linear fwd rows avx512",
+    "conv pooled sparse dw", "conv pooled dense", "conv pooled gemm", "linear fwd rows avx512",
     "linear fwd rows tasks", "linear fwd tile", "linear fwd tile half", "linear bwd small",
     "linear bwd small keep", "linear bwd small rows", "linear bwd rows", "linear bwd tiles",
     "linear sgd fused", "linear sgd split", "maxpool 2x2", "maxpool 2x2 shape, reference",
@@ -133,6 +140,23 @@ static size_t conv_nx(const nnrt_conv2d_dims *d) { return (size_t)d->N * d->C * 
 static size_t conv_ny(const nnrt_conv2d_dims *d) { return (size_t)d->N * d->K * d->P * d->Q; }
 static size_t conv_nw(const nnrt_conv2d_dims *d) { return (size_t)d->K * (d->C / d->groups) * d->R * d->S; }
 
+static int pointwise(const nnrt_conv2d_dims *d)
+{
+    return d->R == 1 && d->S == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 0 && d->pad_w == 0;
+}
+
+static double conv_macs(const nnrt_conv2d_dims *d)
+{
+    return (double)d->N * d->K * (d->C / d->groups) * d->R * d->S * d->P * d->Q;
+}
+
+/* every shape takes a fast path (the plain loops are left for sizes past an int) */
+static int conv_fast(const nnrt_conv2d_dims *d)
+{
+    conv_geom g;
+    return conv_gemm_path(d) || conv_geometry(&g, d);
+}
+
 /* the forward's path, by nnrt_conv2d_forward's and conv2d_forward_fast's conditions */
 static void conv_fwd_paths(char *name, size_t len, const nnrt_conv2d_dims *d, int threads)
 {
@@ -140,9 +164,18 @@ static void conv_fwd_paths(char *name, size_t len, const nnrt_conv2d_dims *d, in
     int n = 0;
     n += snprintf(name + n, len - n, "conv fwd %dx%dx%dx%d K%d %dx%d g%d:", d->N, d->C, d->H, d->W, d->K, d->R,
                   d->S, d->groups);
+    if (conv_gemm_path(d)) {
+        int point = pointwise(d);
+        taken[point ? CONV_GEMM_FWD_POINT : CONV_GEMM_FWD] = 1;
+        n += snprintf(name + n, len - n, point ? " gemm 1x1" : " gemm");
+        if (threads > 1 && conv_macs(d) >= NNRT_PAR_MACS && d->N < 2 * threads) {
+            taken[CONV_GEMM_FWD_PARTS] = 1;
+            snprintf(name + n, len - n, " parts");
+        }
+        return;
+    }
     if (!conv_geometry(&g, d)) {
-        taken[CONV_PLAIN] = 1;
-        snprintf(name + n, len - n, " plain");
+        snprintf(name + n, len - n, " plain?");
         return;
     }
     if (g.Kg >= CONV_KVMIN) {
@@ -180,11 +213,8 @@ static void conv_forward_case(nnrt_conv2d_dims d, int bias, int relu, int thread
     conv2d_forward_ref(want, x, w, b, &d);
     for (size_t i = 0; relu && i < conv_ny(&d); i++)
         want[i] = want[i] < 0.0f ? 0.0f : want[i];
-    conv_geom g;
-    if (conv_geometry(&g, &d))
-        check(name, rel_err(y, want, conv_ny(&d)), TOL);
-    else
-        check(name, differ(y, want, conv_ny(&d)), 0);
+    check(name, conv_fast(&d) ? rel_err(y, want, conv_ny(&d)) : differ(y, want, conv_ny(&d)),
+          conv_fast(&d) ? TOL : 0);
     free(x), free(w), free(b), free(y), free(want);
 }
 
@@ -195,9 +225,24 @@ static void conv_bwd_paths(char *name, size_t len, const nnrt_conv2d_dims *d, in
     int n = 0;
     n += snprintf(name + n, len - n, "conv bwd %dx%dx%dx%d K%d %dx%d g%d%s%s:", d->N, d->C, d->H, d->W, d->K, d->R,
                   d->S, d->groups, dx ? " dx" : "", dw ? " dw" : "");
+    if (conv_gemm_path(d)) {
+        int point = pointwise(d);
+        if (dx) {
+            taken[point ? CONV_GEMM_DX_POINT : CONV_GEMM_DX] = 1;
+            n += snprintf(name + n, len - n, point ? " gemm-dx 1x1" : " gemm-dx");
+        }
+        if (dw) {
+            /* conv2d_backward_gemm's split: tasks from taps, out channels too when they are few */
+            int tasks = d->groups * ((d->C / d->groups * d->R * d->S + CONV_DW_TB - 1) / CONV_DW_TB);
+            int split = threads > 1 && conv_macs(d) >= NNRT_PAR_MACS && d->K / d->groups > 4 &&
+                        tasks < 2 * threads;
+            taken[split ? CONV_GEMM_DW_SPLIT : CONV_GEMM_DW] = 1;
+            n += snprintf(name + n, len - n, split ? " gemm-dw split" : " gemm-dw");
+        }
+        return;
+    }
     if (!conv_geometry(&g, d)) {
-        taken[CONV_PLAIN] = 1;
-        snprintf(name + n, len - n, " plain");
+        snprintf(name + n, len - n, " plain?");
         return;
     }
     conv_bwd_sizes z;
@@ -251,8 +296,7 @@ static void conv_backward_case(nnrt_conv2d_dims d, int want_dx, int want_dw, int
     nnrt_join();
     nnrt_set_threads(1);
     conv2d_backward_ref(want_dx ? rdx : NULL, want_dw ? rdw : NULL, want_dw ? rdb : NULL, dy, x, w, &d);
-    conv_geom g;
-    int fast = conv_geometry(&g, &d);
+    int fast = conv_fast(&d);
     char sub[240];
     if (want_dx) {
         snprintf(sub, sizeof sub, "%s / dx", name);
@@ -287,9 +331,21 @@ static void conv_cases(void)
     /* a sample shared between 2 threads: corr_tile and row runs */
     conv_forward_case(conv_dims(1, 8, 28, 28, 10, 5, 5, 1, 0, 1, 1, 1), 1, 0, 2);
     conv_forward_case(conv_dims(1, 6, 14, 14, 16, 5, 5, 1, 2, 1, 1, 1), 1, 1, 2);
-    /* not the fast path: stride 2, and an output under CONV_VL pixels */
+    /* by matrix products: stride 2, and an output under CONV_VL pixels */
     conv_forward_case(conv_dims(2, 3, 9, 9, 4, 3, 3, 2, 1, 1, 1, 1), 1, 1, 1);
     conv_forward_case(conv_dims(2, 3, 7, 7, 4, 3, 3, 1, 0, 1, 1, 1), 1, 0, 1);
+    /* 144 taps (two blocks of the reduction), 20 out channels (tiles of 8, 8, 4), 81 pixels */
+    conv_forward_case(conv_dims(3, 16, 17, 17, 20, 3, 3, 2, 1, 1, 1, 1), 1, 1, 1);
+    /* 400 pixels (two column blocks), groups, dilation with stride, odd width */
+    conv_forward_case(conv_dims(2, 8, 40, 41, 12, 3, 3, 2, 1, 1, 1, 2), 1, 0, 1);
+    conv_forward_case(conv_dims(2, 4, 15, 16, 8, 3, 3, 2, 2, 2, 2, 1), 0, 1, 1);
+    /* 1x1 of stride 1 on 25 pixels (x itself) and of stride 2 */
+    conv_forward_case(conv_dims(2, 6, 5, 5, 10, 1, 1, 1, 0, 1, 1, 1), 1, 0, 1);
+    conv_forward_case(conv_dims(4, 4, 12, 12, 8, 1, 1, 2, 0, 1, 1, 1), 1, 1, 1);
+    /* depthwise with stride; a sample shared between 2 threads, and a batch */
+    conv_forward_case(conv_dims(2, 6, 11, 11, 6, 3, 3, 2, 1, 1, 1, 6), 1, 0, 1);
+    conv_forward_case(conv_dims(1, 16, 32, 32, 32, 3, 3, 2, 1, 1, 1, 1), 1, 1, 2);
+    conv_forward_case(conv_dims(9, 16, 16, 16, 24, 3, 3, 2, 1, 1, 1, 1), 0, 0, 2);
 
     /* backward: d weight by rows, d input in tiles of 64, one chunk, 1 thread */
     conv_backward_case(conv_dims(3, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1, 1), 1, 1, 1, 0, 0);
@@ -311,8 +367,20 @@ static void conv_cases(void)
     /* d input only, and d weight only (1 thread) */
     conv_backward_case(conv_dims(2, 5, 11, 9, 7, 3, 2, 1, 1, 1, 1, 1), 1, 0, 1, 0, 0);
     conv_backward_case(conv_dims(2, 5, 11, 9, 13, 2, 3, 1, 1, 1, 1, 1), 0, 1, 1, 0, 0);
-    /* not the fast path: the reference's own bits */
+    /* by matrix products (stride 2, or few pixels): assign_dx; 144 taps, 20 out channels; groups and
+     * 400 pixels; dilation; 1x1 of stride 1 and 2; depthwise; d weight only; on 2 threads: taps, and
+     * out channels split; d input by sample */
     conv_backward_case(conv_dims(2, 3, 9, 9, 4, 3, 3, 2, 1, 1, 1, 1), 1, 1, 1, 0, 1);
+    conv_backward_case(conv_dims(3, 16, 17, 17, 20, 3, 3, 2, 1, 1, 1, 1), 1, 1, 1, 0, 0);
+    conv_backward_case(conv_dims(2, 8, 40, 41, 12, 3, 3, 2, 1, 1, 1, 2), 1, 1, 1, 0, 0);
+    conv_backward_case(conv_dims(2, 4, 15, 16, 8, 3, 3, 2, 2, 2, 2, 1), 1, 1, 1, 0, 1);
+    conv_backward_case(conv_dims(2, 6, 5, 5, 10, 1, 1, 1, 0, 1, 1, 1), 1, 1, 1, 0, 0);
+    conv_backward_case(conv_dims(2, 6, 5, 5, 10, 1, 1, 1, 0, 1, 1, 1), 1, 0, 1, 0, 1);
+    conv_backward_case(conv_dims(4, 4, 12, 12, 8, 1, 1, 2, 0, 1, 1, 1), 1, 1, 1, 0, 0);
+    conv_backward_case(conv_dims(2, 6, 11, 11, 6, 3, 3, 2, 1, 1, 1, 6), 1, 1, 1, 0, 0);
+    conv_backward_case(conv_dims(3, 5, 9, 9, 7, 3, 3, 2, 0, 1, 1, 1), 0, 1, 1, 0, 0);
+    conv_backward_case(conv_dims(6, 24, 16, 16, 16, 3, 3, 2, 1, 1, 1, 1), 1, 1, 2, 0, 0);
+    conv_backward_case(conv_dims(8, 3, 32, 32, 16, 3, 3, 2, 1, 1, 1, 1), 1, 1, 2, 0, 1);
 }
 
 /* ---- the convolution's backward through a 2x2 max-pool ---- */
@@ -330,9 +398,11 @@ static void pooled_case(nnrt_conv2d_dims d, int threads, int defer, int assign)
     conv_geom g;
     nnrt_conv2d_dims dd = d;
     dd.pooled = 1;
-    if (!conv_geometry(&g, &dd)) {
-        taken[CONV_POOLED_PLAIN] = 1;
-        n += snprintf(name + n, sizeof name - n, " plain");
+    if (conv_gemm_path(&dd)) {
+        taken[CONV_POOLED_GEMM] = 1;
+        n += snprintf(name + n, sizeof name - n, " gemm");
+    } else if (!conv_geometry(&g, &dd)) {
+        n += snprintf(name + n, sizeof name - n, " plain?");
     } else {
         int sdx = conv2d_sparse_dx_ok(&pd, &dd), sdw = conv2d_sparse_dw_ok(&pd, &dd);
         if (sdx)
@@ -386,6 +456,9 @@ static void pooled_cases(void)
     /* on 2 threads, d weight left to a worker */
     pooled_case(conv_dims(4, 6, 14, 14, 16, 5, 5, 1, 0, 1, 1, 1), 2, 1, 0);
     pooled_case(conv_dims(10, 1, 28, 28, 6, 5, 5, 1, 2, 1, 1, 1), 2, 0, 1);
+    /* by matrix products: stride 2 (d input, d weight), and 1 thread of 2 */
+    pooled_case(conv_dims(2, 4, 18, 18, 8, 3, 3, 2, 1, 1, 1, 1), 1, 0, 0);
+    pooled_case(conv_dims(6, 8, 34, 34, 16, 3, 3, 2, 1, 1, 1, 1), 2, 0, 1);
     /* dense: a 4-wide kernel, and 9 in channels */
     pooled_case(conv_dims(2, 3, 11, 11, 8, 4, 4, 1, 1, 1, 1, 1), 1, 0, 0);
     pooled_case(conv_dims(2, 9, 10, 10, 14, 3, 3, 1, 1, 1, 1, 1), 1, 0, 1);
