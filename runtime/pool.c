@@ -144,12 +144,14 @@ static int avg_window(int *h0, int *h1, int *w0, int *w1, int p, int q,
 }
 
 /* y[N,C,P,Q] = sum of each window of x[N,C,H,W] / its divisor */
-void nnrt_avgpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d)
+static void avg_fwd_range(void *arg, size_t lo, size_t hi)
 {
+    const pool_ctx *c = arg;
+    const nnrt_pool2d_dims *d = c->d;
     size_t HW = (size_t)d->H * d->W, PQ = (size_t)d->P * d->Q;
-    for (size_t nc = 0; nc < (size_t)d->N * d->C; nc++) {
-        const float *xc = x + nc * HW;
-        float *yc = y + nc * PQ;
+    for (size_t nc = lo; nc < hi; nc++) {
+        const float *xc = c->a + nc * HW;
+        float *yc = c->out + nc * PQ;
         for (int p = 0; p < d->P; p++)
             for (int q = 0; q < d->Q; q++) {
                 int h0, h1, w0, w1;
@@ -163,15 +165,20 @@ void nnrt_avgpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d)
     }
 }
 
-/* dx[N,C,H,W] += dy[N,C,P,Q] / divisor over each window; dx may be NULL */
-void nnrt_avgpool2d_backward(float *dx, const float *dy, const nnrt_pool2d_dims *d)
+void nnrt_avgpool2d_forward(float *y, const float *x, const nnrt_pool2d_dims *d)
 {
-    if (!dx)
-        return;
+    pool_ctx c = {y, x, NULL, d, NULL};
+    nnrt_parallel_for(avg_fwd_range, &c, (size_t)d->N * d->C, plane_grain(d));
+}
+
+static void avg_bwd_range(void *arg, size_t lo, size_t hi)
+{
+    const pool_ctx *c = arg;
+    const nnrt_pool2d_dims *d = c->d;
     size_t HW = (size_t)d->H * d->W, PQ = (size_t)d->P * d->Q;
-    for (size_t nc = 0; nc < (size_t)d->N * d->C; nc++) {
-        const float *dyc = dy + nc * PQ;
-        float *dxc = dx + nc * HW;
+    for (size_t nc = lo; nc < hi; nc++) {
+        const float *dyc = c->a + nc * PQ;
+        float *dxc = c->out + nc * HW;
         for (int p = 0; p < d->P; p++)
             for (int q = 0; q < d->Q; q++) {
                 int h0, h1, w0, w1;
@@ -186,6 +193,15 @@ void nnrt_avgpool2d_backward(float *dx, const float *dy, const nnrt_pool2d_dims 
     }
 }
 
+/* dx[N,C,H,W] += dy[N,C,P,Q] / divisor over each window; dx may be NULL */
+void nnrt_avgpool2d_backward(float *dx, const float *dy, const nnrt_pool2d_dims *d)
+{
+    if (!dx)
+        return;
+    pool_ctx c = {dx, dy, NULL, d, NULL};
+    nnrt_parallel_for(avg_bwd_range, &c, (size_t)d->N * d->C, plane_grain(d));
+}
+
 /* The range [*lo, *hi) of the n input positions that adaptive output cell i
  * of m averages: floor(i*n/m) .. ceil((i+1)*n/m) (PyTorch's start_index and
  * end_index) */
@@ -195,14 +211,16 @@ static void adaptive_range(int *lo, int *hi, int i, int n, int m)
     *hi = (int)(((long long)(i + 1) * n + m - 1) / m);
 }
 
-/* y[N,C,P,Q] = mean of each adaptive window of x[N,C,H,W] */
-void nnrt_adaptive_avgpool2d_forward(float *y, const float *x, int N, int C, int H, int W,
-                                     int P, int Q)
+/* y[N,C,P,Q] = mean of each adaptive window of x[N,C,H,W] (one plane each
+ * of [lo, hi); the sizes travel in a pool2d_dims) */
+static void adaptive_fwd_range(void *arg, size_t lo, size_t hi)
 {
+    const pool_ctx *c = arg;
+    int H = c->d->H, W = c->d->W, P = c->d->P, Q = c->d->Q;
     size_t HW = (size_t)H * W, PQ = (size_t)P * Q;
-    for (size_t nc = 0; nc < (size_t)N * C; nc++) {
-        const float *xc = x + nc * HW;
-        float *yc = y + nc * PQ;
+    for (size_t nc = lo; nc < hi; nc++) {
+        const float *xc = c->a + nc * HW;
+        float *yc = c->out + nc * PQ;
         for (int p = 0; p < P; p++) {
             int h0, h1;
             adaptive_range(&h0, &h1, p, H, P);
@@ -219,16 +237,22 @@ void nnrt_adaptive_avgpool2d_forward(float *y, const float *x, int N, int C, int
     }
 }
 
-/* dx[N,C,H,W] += dy[N,C,P,Q] / window size over each adaptive window; dx may be NULL */
-void nnrt_adaptive_avgpool2d_backward(float *dx, const float *dy, int N, int C, int H, int W,
-                                      int P, int Q)
+void nnrt_adaptive_avgpool2d_forward(float *y, const float *x, int N, int C, int H, int W,
+                                     int P, int Q)
 {
-    if (!dx)
-        return;
+    nnrt_pool2d_dims d = {.N = N, .C = C, .H = H, .W = W, .P = P, .Q = Q};
+    pool_ctx c = {y, x, NULL, &d, NULL};
+    nnrt_parallel_for(adaptive_fwd_range, &c, (size_t)N * C, plane_grain(&d));
+}
+
+static void adaptive_bwd_range(void *arg, size_t lo, size_t hi)
+{
+    const pool_ctx *c = arg;
+    int H = c->d->H, W = c->d->W, P = c->d->P, Q = c->d->Q;
     size_t HW = (size_t)H * W, PQ = (size_t)P * Q;
-    for (size_t nc = 0; nc < (size_t)N * C; nc++) {
-        const float *dyc = dy + nc * PQ;
-        float *dxc = dx + nc * HW;
+    for (size_t nc = lo; nc < hi; nc++) {
+        const float *dyc = c->a + nc * PQ;
+        float *dxc = c->out + nc * HW;
         for (int p = 0; p < P; p++) {
             int h0, h1;
             adaptive_range(&h0, &h1, p, H, P);
@@ -242,4 +266,15 @@ void nnrt_adaptive_avgpool2d_backward(float *dx, const float *dy, int N, int C, 
             }
         }
     }
+}
+
+/* dx[N,C,H,W] += dy[N,C,P,Q] / window size over each adaptive window; dx may be NULL */
+void nnrt_adaptive_avgpool2d_backward(float *dx, const float *dy, int N, int C, int H, int W,
+                                      int P, int Q)
+{
+    if (!dx)
+        return;
+    nnrt_pool2d_dims d = {.N = N, .C = C, .H = H, .W = W, .P = P, .Q = Q};
+    pool_ctx c = {dx, dy, NULL, &d, NULL};
+    nnrt_parallel_for(adaptive_bwd_range, &c, (size_t)N * C, plane_grain(&d));
 }
