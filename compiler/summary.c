@@ -4,6 +4,7 @@
  * model.summary(), plus the memory the trainer will allocate.
  */
 #include "nnc.h"
+#include "nnrt_sizing.h" /* conv_path_name */
 
 #include <string.h>
 
@@ -68,6 +69,16 @@ void summary_print(FILE *out, const Graph *g, const char *prefix)
                 n->span.first_line);
     }
     rule(out, prefix, '=');
+    for (int i = 0, first = 1; i < g->nnodes; i++) {   /* the kernels the shapes chose */
+        const Node *n = &g->nodes[i];
+        if (n->op != OP_CONV2D)
+            continue;
+        if (first)
+            fprintf(out, "%sConvolutions, the kernels their shapes take:\n", prefix);
+        first = 0;
+        nnrt_conv2d_dims d = plan_conv_dims(g, n, 1);
+        fprintf(out, "%s  %-14s %s\n", prefix, n->label, conv_path_name(&d));
+    }
     size_t np = g->nparam;
     fprintf(out, "%sTotal params:   %s (%s)\n", prefix, commas(g->ntrainable), bytes(g->ntrainable * 4));
     fprintf(out, "%sMemory, in one block the trainer allocates once (bytes):\n", prefix);

@@ -14,20 +14,34 @@
 
 #include "nnrt.h"
 
+#include "kernel.h"
+
+/* shared between threads from this many elements (as activation.c) */
+#define EW_GRAIN 32768
+
+typedef struct add_ctx {
+    float *y;
+    const float *a, *b;
+} add_ctx;
+
+HOT static void add_range(void *arg, size_t lo, size_t hi)
+{
+    const add_ctx *c = arg;
+    for (size_t i = lo; i < hi; i++)
+        c->y[i] = c->a[i] + c->b[i];
+}
+
 /* y[n] = a[n] + b[n]; y may equal a or b */
 void nnrt_add_forward(float *y, const float *a, const float *b, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        y[i] = a[i] + b[i];
+    nnrt_parallel_for(add_range, &(add_ctx){y, a, b}, n, EW_GRAIN);
 }
 
 /* dx[n] += dy[n]; dx may be NULL. The backward of add, once per operand. */
 void nnrt_accumulate(float *dx, const float *dy, size_t n)
 {
-    if (!dx)
-        return;
-    for (size_t i = 0; i < n; i++)
-        dx[i] += dy[i];
+    if (dx)
+        nnrt_parallel_for(add_range, &(add_ctx){dx, dx, dy}, n, EW_GRAIN);
 }
 
 /* y[N, Cy, inner][:, c0 .. c0+Cx-1, :] = x[N, Cx, inner]; c0 + Cx <= Cy */

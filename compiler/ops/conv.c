@@ -11,6 +11,7 @@
  */
 #include "nnc.h"
 #include "emit.h"
+#include "nnrt_sizing.h" /* conv_path_name: the kernel the shapes choose */
 
 static bool conv2d_bind(Layer *l, const Ast *call, Ast *const *v)
 {
@@ -181,6 +182,8 @@ static void emit_conv_dims(Emit *e, const Node *n)
 
 static void emit_conv2d_forward(Emit *e, const Node *n)
 {
+    nnrt_conv2d_dims d = plan_conv_dims(e->g, n, 1);
+    out(e, "    /* kernel: %s */\n", conv_path_name(&d));
     out(e, "    nnrt_conv2d_forward(%s, %s, %s, %s, %s);\n", V(e, n->id), V(e, n->in[0]),
         param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)), DIMS(e, n));
 }

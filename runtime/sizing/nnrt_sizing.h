@@ -83,6 +83,9 @@ enum {
 /* whether a convolution goes by matrix products (conv2d_gemm.c) rather than
  * the shifted rows of conv_geometry or the plain loops */
 int conv_gemm_path(const nnrt_conv2d_dims *d);
+/* which of the three a convolution takes, and why, in words (nnc --summary
+ * and the generated C's comments) */
+const char *conv_path_name(const nnrt_conv2d_dims *d);
 
 /* ---- conv2d_pooled.c: the backward of a convolution and the 2x2 max-pool
  * after it, from the pool's choices ---- */

@@ -73,6 +73,17 @@ int conv_gemm_path(const nnrt_conv2d_dims *d)
     return !conv_geometry(&g, d);
 }
 
+const char *conv_path_name(const nnrt_conv2d_dims *d)
+{
+    conv_geom g;
+    if (conv_gemm_path(d))
+        return d->stride_h > 1 || d->stride_w > 1 ? "matrix products (conv2d_gemm.c): strided"
+                                                  : "matrix products (conv2d_gemm.c): under 32 output pixels";
+    if (conv_geometry(&g, d))
+        return "shifted rows (conv2d_forward.c, conv2d_backward.c): stride 1, 32 pixels or more";
+    return "plain loops (conv2d_ref.c): sizes past an int";
+}
+
 static size_t round_up(size_t a, size_t b)
 {
     return (a + b - 1) / b * b;
