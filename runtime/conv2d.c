@@ -29,10 +29,12 @@
  *   conv2d_pooled.c    the backward of a convolution followed by a 2x2
  *                      max-pool, from the pool's choices (dy is 3/4 zeros);
  *   conv2d_gemm.c      the convolution as matrix products (gemm.c): im2col
- *                      read into packed panels, for every other shape.
+ *                      read into packed panels, for every other shape;
+ *   conv2d_depthwise.c groups = in = out channels: plane by plane.
  * The shifted-row path (conv_geometry: stride 1, any padding, dilation and
  * groups, outputs of at least CONV_VL pixels) is the faster one where it
- * applies (bench/results.md); conv_gemm_path takes the rest (strides,
+ * applies (bench/results.md), except for depthwise convolutions
+ * (conv_depthwise), which have their own; conv_gemm_path takes the rest (strides,
  * small outputs); the plain loops are left for sizes past an int. The fast
  * paths sum in another order than the plain loops, and with fused
  * multiply-adds, so the last bits differ from the reference's; each path
@@ -50,6 +52,10 @@ void nnrt_conv2d_forward(float *y, const float *x, const float *w, const float *
                          const nnrt_conv2d_dims *d)
 {
     conv_geom g;
+    if (conv_depthwise(d)) {
+        conv2d_forward_depthwise(y, x, w, b, d);
+        return;
+    }
     if (conv_gemm_path(d)) {
         conv2d_forward_gemm(y, x, w, b, d);   /* the ReLU in its last block */
         return;
@@ -72,6 +78,10 @@ void nnrt_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
     conv_geom g;
     if (!dx && !dw && !db)
         return;
+    if (conv_depthwise(d)) {
+        conv2d_backward_depthwise(dx, dw, db, dy, x, w, d);
+        return;
+    }
     if (conv_gemm_path(d)) {
         conv2d_backward_gemm(dx, dw, db, dy, x, w, d);
         return;
@@ -96,10 +106,13 @@ void nnrt_conv2d_backward_pooled(float *dx, float *dw, float *db, const float *p
     dd.pooled = 1;                      /* dy made in the copies */
     if (!dx && !dw && !db)
         return;
-    if (conv_gemm_path(&dd)) {          /* dy made whole first, in slot 2 */
+    if (conv_depthwise(&dd) || conv_gemm_path(&dd)) {     /* dy made whole first, in slot 2 */
         float *dy = nnrt_scratch(2, (size_t)d->N * d->K * d->P * d->Q);
         nnrt_maxpool2d_backward_argmax(dy, pdy, arg, &p);
-        conv2d_backward_gemm(dx, dw, db, dy, x, w, &dd);
+        if (conv_depthwise(&dd))
+            conv2d_backward_depthwise(dx, dw, db, dy, x, w, &dd);
+        else
+            conv2d_backward_gemm(dx, dw, db, dy, x, w, &dd);
         return;
     }
     if (conv_geometry(&g, &dd)) {

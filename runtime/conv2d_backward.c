@@ -175,21 +175,6 @@ typedef struct bwd_ctx {
     int pk0, pk1;           /* prep: the out channels whose dy (and bias sums) it makes */
 } bwd_ctx;
 
-/* p[0] + ... + p[n-1], summed in 16 lanes (so it vectorises), in a fixed order */
-INLINE float sum_floats(const float *p, int n)
-{
-    float lane[16] = {0}, sum = 0.0f;
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int v = 0; v < 16; v++)
-            lane[v] += p[i + v];
-    for (; i < n; i++)
-        sum += p[i];
-    for (int v = 0; v < 16; v++)
-        sum += lane[v];
-    return sum;
-}
-
 /* prep task i: sample n0 + i's dy copy (either layout), shifted copies of x
  * and bias sums. Pooled, dy is made here, in dyp, and the rest read it there. */
 HOT static void bwd_prep(void *arg, int i)

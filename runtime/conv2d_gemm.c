@@ -331,11 +331,8 @@ void conv2d_backward_gemm(float *dx, float *dw, float *db, const float *dy, cons
     if (db)
         for (int k = 0; k < d->K; k++) {
             float s = 0;
-            for (int n = 0; n < d->N; n++) {
-                const float *dyk = dy + ((size_t)n * d->K + k) * cc.L;
-                for (int l = 0; l < cc.L; l++)
-                    s += dyk[l];
-            }
+            for (int n = 0; n < d->N; n++)
+                s += sum_floats(dy + ((size_t)n * d->K + k) * cc.L, (size_t)cc.L);
             db[k] += s;
         }
     if (dw) {

@@ -7,6 +7,8 @@
 #ifndef NNRT_KERNEL_H
 #define NNRT_KERNEL_H
 
+#include <string.h>
+
 #include "sizing/nnrt_sizing.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
@@ -80,6 +82,22 @@ INLINE void sum_lanes(v16f *r, const v16f *a)
          SHUF(z, z, 1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
+/* p[0] + ... + p[n-1], summed in 16 lanes (so it vectorises), in a fixed
+ * order: the tail past the last 16, then lane by lane */
+INLINE float sum_floats(const float *p, size_t n)
+{
+    float lane[16] = {0}, sum = 0.0f;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int v = 0; v < 16; v++)
+            lane[v] += p[i + v];
+    for (; i < n; i++)
+        sum += p[i];
+    for (int v = 0; v < 16; v++)
+        sum += lane[v];
+    return sum;
+}
+
 /* ---- gemm.c: C[M,N] = (C or bias) + A[M,Kd] B[Kd,N] from packed panels ---- */
 
 /* A packer fills one panel: of A, dst[k][m] (GEMM_MR floats a row) for rows
@@ -142,6 +160,13 @@ void conv2d_backward_fast(float *dx, float *dw, float *db, const float *dy, cons
 void conv2d_forward_gemm(float *y, const float *x, const float *w, const float *b, const nnrt_conv2d_dims *d);
 void conv2d_backward_gemm(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                           const nnrt_conv2d_dims *d);
+
+/* conv2d_depthwise.c: groups = in = out channels (conv_depthwise); the
+ * backward accumulates into dx (or assigns: d->assign_dx), dw and db */
+void conv2d_forward_depthwise(float *y, const float *x, const float *w, const float *b,
+                              const nnrt_conv2d_dims *d);
+void conv2d_backward_depthwise(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                               const nnrt_conv2d_dims *d);
 
 /* conv2d_copy.c: the copies the fast path reads (moves only) */
 void conv_shift_input(float *restrict xs, const float *restrict x, int n, const nnrt_conv2d_dims *d,

@@ -83,7 +83,27 @@ enum {
 /* whether a convolution goes by matrix products (conv2d_gemm.c) rather than
  * the shifted rows of conv_geometry or the plain loops */
 int conv_gemm_path(const nnrt_conv2d_dims *d);
-/* which of the three a convolution takes, and why, in words (nnc --summary
+/* whether a convolution is depthwise (groups = in = out channels), the
+ * path of conv2d_depthwise.c; it needs no workspace but, pooled, its dy */
+static inline int conv_depthwise(const nnrt_conv2d_dims *d)
+{
+    return d->groups > 1 && d->groups == d->C && d->groups == d->K;
+}
+/* its padded plane (conv2d_depthwise.c): a row of it, in floats (the
+ * border, and room for 16 outputs' reads past the last column), and the
+ * whole plane */
+static inline int conv_dw_row(const nnrt_conv2d_dims *d)
+{
+    return d->W + 2 * d->pad_w + 16 * d->stride_w + d->dil_w * (d->S - 1) + 16;
+}
+static inline size_t conv_dw_plane(const nnrt_conv2d_dims *d)
+{
+    /* rows: the border, and those the last output row's taps reach */
+    int rows = d->H + 2 * d->pad_h;
+    int reach = (d->P - 1) * d->stride_h + d->dil_h * (d->R - 1) + 1;
+    return (size_t)(rows > reach ? rows : reach) * conv_dw_row(d);
+}
+/* which of the four a convolution takes, and why, in words (nnc --summary
  * and the generated C's comments) */
 const char *conv_path_name(const nnrt_conv2d_dims *d);
 

@@ -68,7 +68,8 @@ int conv_gemm_path(const nnrt_conv2d_dims *d)
 {
     conv_geom g;
     /* the sizes fit an int (as conv_geometry's) */
-    if ((double)d->C * d->R * d->S * d->P * d->Q >= 1e9 || (double)d->N * d->P * d->Q >= 1e9)
+    if (conv_depthwise(d) || (double)d->C * d->R * d->S * d->P * d->Q >= 1e9 ||
+        (double)d->N * d->P * d->Q >= 1e9)
         return 0;
     return !conv_geometry(&g, d);
 }
@@ -76,6 +77,8 @@ int conv_gemm_path(const nnrt_conv2d_dims *d)
 const char *conv_path_name(const nnrt_conv2d_dims *d)
 {
     conv_geom g;
+    if (conv_depthwise(d))
+        return "depthwise (conv2d_depthwise.c): groups = channels";
     if (conv_gemm_path(d))
         return d->stride_h > 1 || d->stride_w > 1 ? "matrix products (conv2d_gemm.c): strided"
                                                   : "matrix products (conv2d_gemm.c): under 32 output pixels";
@@ -114,6 +117,18 @@ static void conv2d_gemm_at(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx,
 static void conv2d_at(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx, int dw, int db)
 {
     conv_geom g;
+    if (conv_depthwise(d)) {            /* a padded plane, a row or plane of dy; pooled: the pool's dy */
+        size_t Qv = (size_t)(d->Q + 15) / 16 * 16;
+        at_least(&w->slot[0], conv_dw_plane(d) + (dw || dx ? (size_t)d->P * Qv : 0));
+        nnrt_conv2d_dims t = *d;        /* d input of stride 1: a forward over dy (conv2d_depthwise.c) */
+        t.H = d->P, t.W = d->Q, t.P = d->H, t.Q = d->W;
+        t.pad_h = (d->R - 1) * d->dil_h - d->pad_h, t.pad_w = (d->S - 1) * d->dil_w - d->pad_w;
+        if (dx && t.pad_h >= 0 && t.pad_w >= 0)
+            at_least(&w->slot[0], conv_dw_plane(&t) + (size_t)d->R * d->S);
+        if (d->pooled && (dx || dw || db))
+            at_least(&w->slot[2], (size_t)d->N * d->K * d->P * d->Q);
+        return;
+    }
     if (conv_gemm_path(d)) {
         conv2d_gemm_at(w, d, dx, dw);
         return;

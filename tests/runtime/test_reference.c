@@ -72,6 +72,10 @@ static int avx512(void)
 /* ---- which paths were taken ---- */
 
 enum {
+    CONV_DW_FWD,            /* conv_depthwise: the forward, plane by plane */
+    CONV_DW_DX_FWD,         /* ... d input of stride 1 as a forward over dy */
+    CONV_DW_DX_SCATTER,     /* ... d input tap by tap (strides, or padding past the kernel) */
+    CONV_DW_DW,             /* ... d weight */
     CONV_GEMM_FWD,          /* conv_gemm_path: the forward by im2col panels */
     CONV_GEMM_FWD_POINT,    /* ... a 1x1 kernel of stride 1: x itself */
     CONV_GEMM_FWD_PARTS,    /* ... a sample shared between threads */
@@ -112,6 +116,7 @@ enum {
     NPATHS
 };
 static const char *path_names[NPATHS] = {
+    "conv depthwise fwd", "conv depthwise dx fwd", "conv depthwise dx scatter", "conv depthwise dw",
     "conv gemm fwd", "conv gemm fwd 1x1", "conv gemm fwd parts", "conv gemm dx", "conv gemm dx 1x1",
     "conv gemm dw", "conv gemm dw split", "conv fwd corr", "conv fwd corr half", "conv fwd lanes", "conv fwd rows",
     "conv fwd parts", "conv bwd dw rows", "conv bwd dw lanes", "conv bwd dx 64", "conv bwd dx 48",
@@ -154,7 +159,7 @@ static double conv_macs(const nnrt_conv2d_dims *d)
 static int conv_fast(const nnrt_conv2d_dims *d)
 {
     conv_geom g;
-    return conv_gemm_path(d) || conv_geometry(&g, d);
+    return conv_depthwise(d) || conv_gemm_path(d) || conv_geometry(&g, d);
 }
 
 /* the forward's path, by nnrt_conv2d_forward's and conv2d_forward_fast's conditions */
@@ -164,6 +169,11 @@ static void conv_fwd_paths(char *name, size_t len, const nnrt_conv2d_dims *d, in
     int n = 0;
     n += snprintf(name + n, len - n, "conv fwd %dx%dx%dx%d K%d %dx%d g%d:", d->N, d->C, d->H, d->W, d->K, d->R,
                   d->S, d->groups);
+    if (conv_depthwise(d)) {
+        taken[CONV_DW_FWD] = 1;
+        snprintf(name + n, len - n, " depthwise");
+        return;
+    }
     if (conv_gemm_path(d)) {
         int point = pointwise(d);
         taken[point ? CONV_GEMM_FWD_POINT : CONV_GEMM_FWD] = 1;
@@ -225,6 +235,19 @@ static void conv_bwd_paths(char *name, size_t len, const nnrt_conv2d_dims *d, in
     int n = 0;
     n += snprintf(name + n, len - n, "conv bwd %dx%dx%dx%d K%d %dx%d g%d%s%s:", d->N, d->C, d->H, d->W, d->K, d->R,
                   d->S, d->groups, dx ? " dx" : "", dw ? " dw" : "");
+    if (conv_depthwise(d)) {
+        int as_fwd = d->stride_h == 1 && d->stride_w == 1 && d->pad_h <= (d->R - 1) * d->dil_h &&
+                     d->pad_w <= (d->S - 1) * d->dil_w;
+        if (dx) {
+            taken[as_fwd ? CONV_DW_DX_FWD : CONV_DW_DX_SCATTER] = 1;
+            n += snprintf(name + n, len - n, as_fwd ? " dw-dx fwd" : " dw-dx scatter");
+        }
+        if (dw) {
+            taken[CONV_DW_DW] = 1;
+            snprintf(name + n, len - n, " dw-dw");
+        }
+        return;
+    }
     if (conv_gemm_path(d)) {
         int point = pointwise(d);
         if (dx) {
@@ -342,8 +365,13 @@ static void conv_cases(void)
     /* 1x1 of stride 1 on 25 pixels (x itself) and of stride 2 */
     conv_forward_case(conv_dims(2, 6, 5, 5, 10, 1, 1, 1, 0, 1, 1, 1), 1, 0, 1);
     conv_forward_case(conv_dims(4, 4, 12, 12, 8, 1, 1, 2, 0, 1, 1, 1), 1, 1, 1);
-    /* depthwise with stride; a sample shared between 2 threads, and a batch */
+    /* depthwise: stride 1 and 2, 21 columns (16 and 5), 5x5 with dilation, stride 3, 2 threads */
     conv_forward_case(conv_dims(2, 6, 11, 11, 6, 3, 3, 2, 1, 1, 1, 6), 1, 0, 1);
+    conv_forward_case(conv_dims(3, 5, 13, 21, 5, 3, 3, 1, 1, 1, 1, 5), 1, 1, 1);
+    conv_forward_case(conv_dims(2, 4, 17, 19, 4, 5, 5, 2, 3, 2, 2, 4), 0, 0, 1);
+    conv_forward_case(conv_dims(2, 3, 20, 20, 3, 3, 3, 3, 0, 1, 1, 3), 1, 0, 1);
+    conv_forward_case(conv_dims(4, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 32), 1, 1, 2);
+    /* a sample shared between 2 threads, and a batch */
     conv_forward_case(conv_dims(1, 16, 32, 32, 32, 3, 3, 2, 1, 1, 1, 1), 1, 1, 2);
     conv_forward_case(conv_dims(9, 16, 16, 16, 24, 3, 3, 2, 1, 1, 1, 1), 0, 0, 2);
 
@@ -378,6 +406,14 @@ static void conv_cases(void)
     conv_backward_case(conv_dims(2, 6, 5, 5, 10, 1, 1, 1, 0, 1, 1, 1), 1, 0, 1, 0, 1);
     conv_backward_case(conv_dims(4, 4, 12, 12, 8, 1, 1, 2, 0, 1, 1, 1), 1, 1, 1, 0, 0);
     conv_backward_case(conv_dims(2, 6, 11, 11, 6, 3, 3, 2, 1, 1, 1, 6), 1, 1, 1, 0, 0);
+    /* depthwise: d input as a forward (stride 1; 21 columns; assign), by taps (padding past the
+     * kernel, 5x5 stride 2 with dilation, stride 3); on 2 threads */
+    conv_backward_case(conv_dims(3, 5, 13, 21, 5, 3, 3, 1, 1, 1, 1, 5), 1, 1, 1, 0, 1);
+    conv_backward_case(conv_dims(2, 4, 9, 9, 4, 3, 3, 1, 3, 1, 1, 4), 1, 1, 1, 0, 0);
+    conv_backward_case(conv_dims(2, 4, 17, 19, 4, 5, 5, 2, 3, 2, 2, 4), 1, 1, 1, 0, 1);
+    conv_backward_case(conv_dims(2, 3, 20, 20, 3, 3, 3, 3, 0, 1, 1, 3), 1, 1, 1, 0, 0);
+    conv_backward_case(conv_dims(8, 32, 16, 16, 32, 3, 3, 2, 1, 1, 1, 32), 1, 1, 2, 0, 0);
+    conv_backward_case(conv_dims(8, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 32), 1, 1, 2, 0, 1);
     conv_backward_case(conv_dims(3, 5, 9, 9, 7, 3, 3, 2, 0, 1, 1, 1), 0, 1, 1, 0, 0);
     conv_backward_case(conv_dims(6, 24, 16, 16, 16, 3, 3, 2, 1, 1, 1, 1), 1, 1, 2, 0, 0);
     conv_backward_case(conv_dims(8, 3, 32, 32, 16, 3, 3, 2, 1, 1, 1, 1), 1, 1, 2, 0, 1);
@@ -398,7 +434,7 @@ static void pooled_case(nnrt_conv2d_dims d, int threads, int defer, int assign)
     conv_geom g;
     nnrt_conv2d_dims dd = d;
     dd.pooled = 1;
-    if (conv_gemm_path(&dd)) {
+    if (conv_depthwise(&dd) || conv_gemm_path(&dd)) {
         taken[CONV_POOLED_GEMM] = 1;
         n += snprintf(name + n, sizeof name - n, " gemm");
     } else if (!conv_geometry(&g, &dd)) {
@@ -459,6 +495,7 @@ static void pooled_cases(void)
     /* by matrix products: stride 2 (d input, d weight), and 1 thread of 2 */
     pooled_case(conv_dims(2, 4, 18, 18, 8, 3, 3, 2, 1, 1, 1, 1), 1, 0, 0);
     pooled_case(conv_dims(6, 8, 34, 34, 16, 3, 3, 2, 1, 1, 1, 1), 2, 0, 1);
+    pooled_case(conv_dims(2, 6, 12, 12, 6, 3, 3, 1, 1, 1, 1, 6), 1, 0, 0);     /* depthwise */
     /* dense: a 4-wide kernel, and 9 in channels */
     pooled_case(conv_dims(2, 3, 11, 11, 8, 4, 4, 1, 1, 1, 1, 1), 1, 0, 0);
     pooled_case(conv_dims(2, 9, 10, 10, 14, 3, 3, 1, 1, 1, 1, 1), 1, 0, 1);
