@@ -131,6 +131,16 @@ static void fuse(Graph *g)
         c->assign_dx = c->op == OP_CONV2D && in->needs_grad && readers[in->id] == 1 && in->op != OP_INPUT &&
                        in->alias < 0;
     }
+    for (int i = 0; i < N; i++) {       /* ... and a ReLU (not in place) or an addition */
+        Node *c = &g->nodes[i];
+        if (!(c->op == OP_RELU && c->alias < 0) && c->op != OP_ADD)
+            continue;
+        for (int k = 0; k < c->nin; k++) {
+            const Node *in = &g->nodes[c->in[k]];
+            if (in->needs_grad && readers[in->id] == 1 && in->op != OP_INPUT && in->alias < 0 && in->pool < 0)
+                c->assign_in |= 1u << k;
+        }
+    }
     for (int i = 0; i < N; i++) {
         Node *p = &g->nodes[i];
         if (p->op != OP_MAXPOOL2D)
@@ -280,10 +290,14 @@ void plan_memory(Graph *g)
     }
     g->nact = place(g, vend, gstart, bufs, &nb, late);
     record(g, bufs, nb);
-    for (int i = 0; i < N; i++)     /* written whole by a max-pool or a convolution: no zeroing */
-        if ((g->nodes[i].op == OP_MAXPOOL2D && g->nodes[i].assign && g->nodes[i].needs_grad) ||
-            g->nodes[i].assign_dx)
-            g->nodes[root(g, g->nodes[i].in[0])].zero_before = -1;
+    for (int i = 0; i < N; i++) {   /* written whole by a max-pool, convolution, ReLU or add: no zeroing */
+        const Node *n = &g->nodes[i];
+        if ((n->op == OP_MAXPOOL2D && n->assign && n->needs_grad) || n->assign_dx)
+            g->nodes[root(g, n->in[0])].zero_before = -1;
+        for (int k = 0; k < n->nin; k++)
+            if (n->assign_in & (1u << k))
+                g->nodes[root(g, n->in[k])].zero_before = -1;
+    }
     for (int i = 0; i < N; i++) {   /* views: their root's places */
         Node *n = &g->nodes[i];
         if (n->alias >= 0) {

@@ -63,6 +63,24 @@ void nnrt_relu_backward(float *dx, const float *dy, const float *y, size_t n)
         nnrt_parallel_for(relu_bwd_range, &(ew_ctx){dx, dy, y, 0}, n, EW_GRAIN);
 }
 
+HOT static void relu_assign_range(void *arg, size_t lo, size_t hi)
+{
+    const ew_ctx *c = arg;
+    float *restrict dx = c->out;
+    const float *restrict dy = c->a, *restrict y = c->b;
+    for (size_t i = lo; i < hi; i++) {
+        float g = dy[i];
+        dx[i] = y[i] > 0.0f ? g : 0.0f;
+    }
+}
+
+/* dx[n] = dy[n] where y[n] > 0, else 0: the backward of a ReLU that is the
+ * only writer of its input's gradient (dx need not be zeroed) */
+void nnrt_relu_backward_assign(float *dx, const float *dy, const float *y, size_t n)
+{
+    nnrt_parallel_for(relu_assign_range, &(ew_ctx){dx, dy, y, 0}, n, EW_GRAIN);
+}
+
 HOT static void relu_inplace_range(void *arg, size_t lo, size_t hi)
 {
     const ew_ctx *c = arg;

@@ -19,7 +19,8 @@
  *     value used twice gets the sum of its gradients, and the caller zeroes
  *     gradients once per step (one memset). The exceptions say so where they
  *     are declared: nnrt_linear_backward_first and nnrt_linear_backward_sgd
- *     assign dw and db; nnrt_relu_backward_inplace rewrites its gradient in
+ *     assign dw and db; nnrt_relu_backward_assign assigns dx;
+ *     nnrt_relu_backward_inplace rewrites its gradient in
  *     place; d->assign_dx (conv2d) and d->assign (max-pool) make dx an
  *     assignment; nnrt_conv2d_backward_pooled writes its dy whole;
  *   - a NULL gradient pointer means "not needed" (e.g. dx of the network input);
@@ -155,6 +156,8 @@ void nnrt_relu_backward(float *dx, const float *dy, const float *y, size_t n);
 /* d[n] = y[n] > 0 ? d[n] : 0: relu's backward in place, for a ReLU whose output
  * is its input's memory (a ReLU fused into the convolution before it) */
 void nnrt_relu_backward_inplace(float *d, const float *y, size_t n);
+/* dx[n] = y[n] > 0 ? dy[n] : 0: as nnrt_relu_backward, assigning dx */
+void nnrt_relu_backward_assign(float *dx, const float *dy, const float *y, size_t n);
 /* y = x if x > 0 else slope * x; backward reads x */
 void nnrt_leaky_relu_forward(float *y, const float *x, size_t n, float slope);
 void nnrt_leaky_relu_backward(float *dx, const float *dy, const float *x, size_t n, float slope);

@@ -111,6 +111,9 @@ static void emit_relu_backward(Emit *e, const Node *n)
     else if (n->alias >= 0)     /* in place: its gradient is its input's */
         out(e, "    nnrt_relu_backward_inplace(%s, %s, (size_t)n * %zu);\n", D(e, n->id), V(e, n->id),
             node_numel(n));
+    else if (n->assign_in & 1)  /* the only writer of its input's gradient */
+        out(e, "    nnrt_relu_backward_assign(%s, %s, %s, (size_t)n * %zu);\n", D(e, n->in[0]), D(e, n->id),
+            V(e, n->id), node_numel(n));
     else
         emit_unary_backward(e, n);
 }

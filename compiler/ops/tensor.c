@@ -109,7 +109,10 @@ static void emit_add_forward(Emit *e, const Node *n)
 static void emit_add_backward(Emit *e, const Node *n)
 {
     for (int k = 0; k < 2; k++)
-        if (e->g->nodes[n->in[k]].needs_grad)
+        if (n->assign_in & (1u << k))   /* the only writer of that gradient */
+            out(e, "    memcpy(%s, %s, sizeof(float) * (size_t)n * %zu);\n", D(e, n->in[k]), D(e, n->id),
+                node_numel(n));
+        else if (e->g->nodes[n->in[k]].needs_grad)
             out(e, "    nnrt_accumulate(%s, %s, (size_t)n * %zu);\n", D(e, n->in[k]), D(e, n->id),
                 node_numel(n));
 }

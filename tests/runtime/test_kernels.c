@@ -1468,6 +1468,39 @@ static void bn_grad(const char *name, int N, int C, int HW, int affine)
     free(c.mean), free(c.invstd), free(c.rm), free(c.rv);
 }
 
+/* batch norm large enough to share its channels between threads (2^17
+ * values): 2d [16, 8, 32x32] channel by channel, 1d [1024, 128] by runs of
+ * channels; forward (training, evaluation) and backward give the same bits
+ * with 1 and 2 threads */
+static void bn_threads_same_bits(void)
+{
+    const int shapes[2][3] = {{16, 8, 1024}, {1024, 128, 1}};
+    int differ = 0, threads = nnrt_threads();
+    for (int s = 0; s < 2; s++) {
+        int N = shapes[s][0], C = shapes[s][1], HW = shapes[s][2];
+        size_t n = (size_t)N * C * HW, len[9] = {n, C, C, C, C, n, C, C, n};
+        nnrt_bn_dims d = {N, C, HW, 1e-5f, 0.1f};
+        float *x = random_floats(n), *dy = random_floats(n), *gamma = random_floats(C), *beta = random_floats(C);
+        float *out[2][9];       /* y, mean, invstd, running mean, running var, dx, dgamma, dbeta, eval y */
+        for (int t = 0; t < 2; t++) {
+            float **o = out[t];
+            for (int i = 0; i < 9; i++)
+                o[i] = alloc_floats(len[i]);
+            nnrt_set_threads(t + 1);
+            nnrt_batchnorm_forward_train(o[0], o[1], o[2], o[3], o[4], x, gamma, beta, &d);
+            nnrt_batchnorm_backward(o[5], o[6], o[7], dy, x, o[1], o[2], gamma, &d);
+            nnrt_batchnorm_forward_eval(o[8], x, gamma, beta, o[3], o[4], &d);
+        }
+        for (int i = 0; i < 9; i++) {
+            differ += memcmp(out[0][i], out[1][i], len[i] * sizeof(float)) != 0;
+            free(out[0][i]), free(out[1][i]);
+        }
+        free(x), free(dy), free(gamma), free(beta);
+    }
+    nnrt_set_threads(threads);
+    check("batchnorm 2d, 1d: the same bits with 1 and 2 threads", differ, 0);
+}
+
 typedef struct merge_case {
     int N, C1, C2, inner;
     float *a, *b, *y, *r;       /* add: a, b [N, C1, inner]; concat: a [N,C1,..], b [N,C2,..] */
@@ -1829,9 +1862,14 @@ static void fusions_exact(void)
         memset(dr, 0, nx * sizeof(float));
         nnrt_relu_backward(dr, d4, x, nx);
         differ += memcmp(d3, dr, nx * sizeof(float)) != 0;
+        for (size_t k = 0; k < nx; k++)         /* relu assigning: what dx held does not matter */
+            d3[k] = 1e30f;
+        nnrt_relu_backward_assign(d3, d4, x, nx);
+        differ += memcmp(d3, dr, nx * sizeof(float)) != 0;
         free(x), free(dy), free(dr), free(dx1), free(dx2), free(d3), free(d4);
     }
-    check("max-pool backward with the ReLU's folded in (adding, assigning), relu in place: unfused bits",
+    check("max-pool backward with the ReLU's folded in (adding, assigning), relu in place and assigning: "
+          "unfused bits",
           differ, 0);
 }
 
@@ -2370,6 +2408,9 @@ int main(void)
     bn_grad("2d [2,3,3,4]", 2, 3, 12, 1);
     bn_grad("2d no affine", 2, 3, 12, 0);
     bn_grad("2d batch 1",   1, 2, 20, 1);
+    bn_grad("2d [3,5,37]",  3, 5, 37, 1);   /* vectors of 16 and a tail of 5 */
+    bn_grad("1d [2,20,15]", 2, 20, 15, 1);  /* two runs of channels (17 and 3) */
+    bn_threads_same_bits();
 
     merge_grad(1, 2, 3, 5);
     merge_grad(3, 1, 2, 4);
