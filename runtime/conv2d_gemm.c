@@ -85,8 +85,8 @@ INLINE void scatter2_add(float *restrict row, const float *restrict src, int lo,
         row[2 * u] += src[u];
 }
 
-/* dst[t][v] (ld apart) = col[t0 + t][j0 + v] for t < nt, v < nj, and zero
- * for nj <= v < ld; x: one sample's channels of the group, [Cg, H, W] */
+/* dst[t][v] (ld apart) = col[t0 + t][j0 + v] for t < nt, v < nj; x: one
+ * sample's channels of the group, [Cg, H, W] */
 HOT static void col_rows(float *restrict dst, size_t ld, const float *restrict x, const nnrt_conv2d_dims *d, int t0,
                      int nt, int j0, int nj)
 {
@@ -124,7 +124,6 @@ HOT static void col_rows(float *restrict dst, size_t ld, const float *restrict x
             p++;
             q = 0;
         }
-        memset(o + nj, 0, sizeof(float) * (ld - (size_t)nj));
     }
 }
 
@@ -138,6 +137,8 @@ static void pack_col(float *restrict dst, const void *ctx, int j0, int nr, int k
 {
     const col_src *cs = ctx;
     col_rows(dst, NR, cs->x, cs->d, k0, kc, j0, nr);
+    for (int t = 0; nr < NR && t < kc; t++)
+        memset(dst + (size_t)t * NR + nr, 0, sizeof(float) * (size_t)(NR - nr));
 }
 
 /* dx[Cg, H, W] += dcol[T, j0 .. j0 + nj) (ld apart): each tap's column back
@@ -300,20 +301,28 @@ static void dw_task(void *arg, int task)
     int ntp = round_up(nt, 4), nkp = round_up(nk, 4);
     float *colb = nnrt_scratch(0, (size_t)(ntp + nkp) * DW_JC), *dyb = colb + (size_t)ntp * DW_JC;
     float *dw = cc->out + ((size_t)g * cc->Kg + k0) * cc->T + t0;
-    for (int n = 0; n < d->N; n++) {
-        const float *xg = cc->x + ((size_t)n * d->C + (size_t)g * cc->Cg) * d->H * d->W;
-        const float *dyg = cc->dy + ((size_t)n * d->K + (size_t)g * cc->Kg + k0) * cc->L;
+    /* blocks of the reduction over (n, pixel): a run of whole samples when
+     * they are small, else a sample's pixels DW_JC at a time */
+    int per = cc->L < DW_JC ? DW_JC / cc->L : 1;
+    for (int n0 = 0; n0 < d->N; n0 += per) {
+        int ns = d->N - n0 < per ? d->N - n0 : per;
         for (int j0 = 0; j0 < cc->L; j0 += DW_JC) {
-            int nj = cc->L - j0 < DW_JC ? cc->L - j0 : DW_JC, ld = round_up(nj, 16);
-            col_rows(colb, (size_t)ld, xg, d, t0, nt, j0, nj);
-            memset(colb + (size_t)nt * ld, 0, sizeof(float) * (size_t)(ntp - nt) * ld);
-            for (int k = 0; k < nkp; k++) {
-                float *o = dyb + (size_t)k * ld;
-                int have = k < nk ? nj : 0;
-                if (have)
-                    memcpy(o, dyg + (size_t)k * cc->L + j0, sizeof(float) * (size_t)nj);
-                memset(o + have, 0, sizeof(float) * (size_t)(ld - have));
+            int nj = cc->L - j0 < DW_JC ? cc->L - j0 : DW_JC, used = ns * nj, ld = round_up(used, 16);
+            for (int i = 0; i < ns; i++) {
+                size_t n = (size_t)(n0 + i);
+                const float *xg = cc->x + (n * d->C + (size_t)g * cc->Cg) * d->H * d->W;
+                const float *dyg = cc->dy + (n * d->K + (size_t)g * cc->Kg + k0) * cc->L + j0;
+                col_rows(colb + (size_t)i * nj, (size_t)ld, xg, d, t0, nt, j0, nj);
+                for (int k = 0; k < nk; k++)
+                    memcpy(dyb + (size_t)k * ld + (size_t)i * nj, dyg + (size_t)k * cc->L,
+                           sizeof(float) * (size_t)nj);
             }
+            for (int t = 0; t < ntp; t++)       /* zeros past the pixels, and in the rows past nt */
+                memset(colb + (size_t)t * ld + (t < nt ? used : 0), 0,
+                       sizeof(float) * (size_t)(ld - (t < nt ? used : 0)));
+            for (int k = 0; k < nkp; k++)
+                memset(dyb + (size_t)k * ld + (k < nk ? used : 0), 0,
+                       sizeof(float) * (size_t)(ld - (k < nk ? used : 0)));
             gemm_nt_acc(dw, (size_t)cc->T, dyb, (size_t)ld, colb, (size_t)ld, nk, nt, ld);
         }
     }
