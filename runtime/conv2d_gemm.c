@@ -133,6 +133,28 @@ typedef struct col_src {
     const nnrt_conv2d_dims *d;
 } col_src;
 
+/* several samples' im2col side by side, columns (n, p, q) from sample n0:
+ * B of the forward when a sample has few pixels */
+typedef struct cols_src {
+    const float *x;                 /* sample 0, the group's first channel */
+    const nnrt_conv2d_dims *d;
+    int n0, L;
+} cols_src;
+
+static void pack_cols(float *restrict dst, const void *ctx, int j0, int nr, int k0, int kc)
+{
+    const cols_src *cs = ctx;
+    const nnrt_conv2d_dims *d = cs->d;
+    for (int j = 0; j < nr;) {
+        int n = cs->n0 + (j0 + j) / cs->L, l = (j0 + j) % cs->L;
+        int len = nr - j < cs->L - l ? nr - j : cs->L - l;
+        col_rows(dst + j, NR, cs->x + (size_t)n * d->C * d->H * d->W, d, k0, kc, l, len);
+        j += len;
+    }
+    for (int t = 0; nr < NR && t < kc; t++)
+        memset(dst + (size_t)t * NR + nr, 0, sizeof(float) * (size_t)(NR - nr));
+}
+
 static void pack_col(float *restrict dst, const void *ctx, int j0, int nr, int k0, int kc)
 {
     const col_src *cs = ctx;
@@ -195,7 +217,33 @@ typedef struct conv_call {
     const float *wp;                /* the weights packed, per group */
     const nnrt_conv2d_dims *d;
     int Cg, Kg, T, L, chunk, nchunks;
+    int per;                        /* forward of few pixels: samples a task */
 } conv_call;
+
+/* a task of few-pixel samples: samples task*per .. + per - 1 as the columns
+ * of one product, into a block in scratch, then each sample's part to y */
+static void fwd_samples_task(void *arg, int task)
+{
+    const conv_call *cc = arg;
+    const nnrt_conv2d_dims *d = cc->d;
+    int n0 = task * cc->per, ns = d->N - n0 < cc->per ? d->N - n0 : cc->per, cols = ns * cc->L;
+    float *bp = nnrt_scratch(0, (size_t)KC * NC);
+    float *blk = nnrt_scratch(3, (size_t)cc->Kg * NC);
+    for (int g = 0; g < d->groups; g++) {
+        cols_src cs = {cc->x + (size_t)g * cc->Cg * d->H * d->W, d, n0, cc->L};
+        gemm_call gc = {
+            .M = cc->Kg, .N = cols, .K = cc->T,
+            .ap = cc->wp + (size_t)g * round_up(cc->Kg, MR) * cc->T, .pack_b = pack_cols, .bctx = &cs,
+            .c = blk, .ldc = (size_t)cols,
+            .bias = cc->b ? cc->b + (size_t)g * cc->Kg : NULL, .relu = d->relu,
+        };
+        gemm_block(&gc, 0, cc->Kg, 0, cols, bp, NULL);
+        for (int i = 0; i < ns; i++)
+            for (int k = 0; k < cc->Kg; k++)
+                memcpy(cc->out + (((size_t)n0 + i) * d->K + (size_t)g * cc->Kg + k) * cc->L,
+                       blk + (size_t)k * cols + (size_t)i * cc->L, sizeof(float) * (size_t)cc->L);
+    }
+}
 
 static void fwd_task(void *arg, int task)
 {
@@ -234,13 +282,21 @@ void conv2d_forward_gemm(float *y, const float *x, const float *w, const float *
         gemm_pack_a(wp + (size_t)g * round_up(cc.Kg, MR) * cc.T, &pc);
     }
     cc.wp = wp;
-    /* at least two tasks per thread where the batch alone gives fewer */
     int threads = nnrt_threads();
+    double macs = (double)d->N * d->K * cc.T * cc.L;
+    if (cc.L <= CONV_FEW_PIXELS && d->N > 1) {  /* few pixels: samples side by side, as many as NC */
+        cc.per = NC / cc.L;
+        while (cc.per > 1 && (d->N + cc.per - 1) / cc.per < 2 * threads)
+            cc.per /= 2;
+        run(fwd_samples_task, &cc, (d->N + cc.per - 1) / cc.per, macs);
+        return;
+    }
+    /* at least two tasks per thread where the batch alone gives fewer */
     cc.chunk = NC;
     while (cc.chunk > NR && d->N * ((cc.L + cc.chunk - 1) / cc.chunk) < 2 * threads)
         cc.chunk /= 2;
     cc.nchunks = (cc.L + cc.chunk - 1) / cc.chunk;
-    run(fwd_task, &cc, d->N * cc.nchunks, (double)d->N * d->K * cc.T * cc.L);
+    run(fwd_task, &cc, d->N * cc.nchunks, macs);
 }
 
 static void dx_task(void *arg, int n)

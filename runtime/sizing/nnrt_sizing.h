@@ -79,6 +79,7 @@ enum {
     GEMM_NC = 256,      /* columns of C per block */
     CONV_DW_JC = 512,   /* conv2d_gemm.c's d weight: pixels per block */
     CONV_DW_TB = 64,    /* ... taps per task, at most */
+    CONV_FEW_PIXELS = 64,   /* the forward puts samples of at most this many pixels side by side */
 };
 /* whether a convolution goes by matrix products (conv2d_gemm.c) rather than
  * the shifted rows of conv_geometry or the plain loops */

@@ -109,6 +109,8 @@ static void conv2d_gemm_at(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx,
                     d->pad_w == 0;
     if (dx && !pointwise)
         at_least(&w->slot[3], T * GEMM_NC);
+    if (L <= CONV_FEW_PIXELS && d->N > 1)   /* the forward's block of several samples */
+        at_least(&w->slot[3], Kg * GEMM_NC);
     if (d->pooled && (dx || dw))
         at_least(&w->slot[2], (size_t)d->N * d->K * L);
 }

@@ -79,6 +79,7 @@ enum {
     CONV_GEMM_FWD,          /* conv_gemm_path: the forward by im2col panels */
     CONV_GEMM_FWD_POINT,    /* ... a 1x1 kernel of stride 1: x itself */
     CONV_GEMM_FWD_PARTS,    /* ... a sample shared between threads */
+    CONV_GEMM_FWD_SAMPLES,  /* ... samples of few pixels side by side */
     CONV_GEMM_DX,           /* d input by col2im */
     CONV_GEMM_DX_POINT,     /* ... straight into dx */
     CONV_GEMM_DW,           /* d weight by dot products along pixels */
@@ -117,7 +118,7 @@ enum {
 };
 static const char *path_names[NPATHS] = {
     "conv depthwise fwd", "conv depthwise dx fwd", "conv depthwise dx scatter", "conv depthwise dw",
-    "conv gemm fwd", "conv gemm fwd 1x1", "conv gemm fwd parts", "conv gemm dx", "conv gemm dx 1x1",
+    "conv gemm fwd", "conv gemm fwd 1x1", "conv gemm fwd parts", "conv gemm fwd samples", "conv gemm dx", "conv gemm dx 1x1",
     "conv gemm dw", "conv gemm dw split", "conv fwd corr", "conv fwd corr half", "conv fwd lanes", "conv fwd rows",
     "conv fwd parts", "conv bwd dw rows", "conv bwd dw lanes", "conv bwd dx 64", "conv bwd dx 48",
     "conv bwd chunks", "conv bwd slices", "conv bwd defer", "conv bwd dx parts", "conv pooled sparse dx",
@@ -178,6 +179,11 @@ static void conv_fwd_paths(char *name, size_t len, const nnrt_conv2d_dims *d, in
         int point = pointwise(d);
         taken[point ? CONV_GEMM_FWD_POINT : CONV_GEMM_FWD] = 1;
         n += snprintf(name + n, len - n, point ? " gemm 1x1" : " gemm");
+        if (d->P * d->Q <= CONV_FEW_PIXELS && d->N > 1) {
+            taken[CONV_GEMM_FWD_SAMPLES] = 1;
+            snprintf(name + n, len - n, " samples");
+            return;
+        }
         if (threads > 1 && conv_macs(d) >= NNRT_PAR_MACS && d->N < 2 * threads) {
             taken[CONV_GEMM_FWD_PARTS] = 1;
             snprintf(name + n, len - n, " parts");
