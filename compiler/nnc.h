@@ -266,8 +266,9 @@ typedef struct Node {
                          * for its backward, which then does not read its input */
     bool assign_dx;     /* conv2d: the only writer of its input's gradient: its backward
                          * writes it whole, so nothing zeroes it first */
-    unsigned assign_in; /* relu, add: bit k: the same for input k (nnrt_relu_backward_assign,
-                         * a copy in place of an accumulation) */
+    unsigned assign_in; /* relu, add, batch norm: bit k: the same for input k
+                         * (nnrt_relu_backward_assign, a copy in place of an accumulation,
+                         * the batch norm's dims' assign_dx) */
     bool defer_dw;      /* conv2d: its backward may leave its weight's gradient to another
                          * thread, which reads its input and output gradient (or its
                          * max-pool's) until the end of the backward: they live until then */

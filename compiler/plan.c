@@ -131,9 +131,10 @@ static void fuse(Graph *g)
         c->assign_dx = c->op == OP_CONV2D && in->needs_grad && readers[in->id] == 1 && in->op != OP_INPUT &&
                        in->alias < 0;
     }
-    for (int i = 0; i < N; i++) {       /* ... and a ReLU (not in place) or an addition */
+    for (int i = 0; i < N; i++) {       /* ... and a ReLU (not in place), addition or batch norm */
         Node *c = &g->nodes[i];
-        if (!(c->op == OP_RELU && c->alias < 0) && c->op != OP_ADD)
+        if (!(c->op == OP_RELU && c->alias < 0) && c->op != OP_ADD && c->op != OP_BATCHNORM1D &&
+            c->op != OP_BATCHNORM2D)
             continue;
         for (int k = 0; k < c->nin; k++) {
             const Node *in = &g->nodes[c->in[k]];

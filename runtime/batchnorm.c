@@ -370,23 +370,24 @@ static void bwd_coef(const bwd_job *j, int c, double sg, double sgx, float *k, f
     *proj = (float)(sgx * is * is / (double)M);
 }
 
-/* dx[n] += k * (g[n] - mg - (x[n] - mu) * proj), one row; prefetches dx + on
- * for writing */
+/* dx[n] += k * (g[n] - mg - (x[n] - mu) * proj), one row (assign: dx[n] =);
+ * prefetches dx + on for writing */
 INLINE void dx_row(float *dx, const float *g, const float *x, size_t n, float mu, float k, float mg, float proj,
-                   ptrdiff_t on)
+                   ptrdiff_t on, int assign)
 {
     size_t i = 0;
     for (; i + VL <= n; i += VL) {
-        v16f vd, vg, vx;
+        v16f vd = {0}, vg, vx;
         __builtin_prefetch(dx + i + on, 1);
-        memcpy(&vd, dx + i, sizeof vd);
+        if (!assign)
+            memcpy(&vd, dx + i, sizeof vd);
         memcpy(&vg, g + i, sizeof vg);
         memcpy(&vx, x + i, sizeof vx);
         vd += k * (vg - mg - (vx - mu) * proj);
         memcpy(dx + i, &vd, sizeof vd);
     }
     for (; i < n; i++)
-        dx[i] += k * (g[i] - mg - (x[i] - mu) * proj);
+        dx[i] = (assign ? 0.0f : dx[i]) + k * (g[i] - mg - (x[i] - mu) * proj);
 }
 
 /* one channel, HW >= VL: the two sums, then dx */
@@ -403,7 +404,7 @@ static inline void bwd_channel(const bwd_job *j, int c)
         return;
     for (int n = 0; n < d->N; n++)
         dx_row(j->dx + c0 + n * cs, j->dy + c0 + n * cs, j->x + c0 + n * cs, HW, mu, k, mg, proj,
-               ahead(n, d->N, cs));
+               ahead(n, d->N, cs), d->assign_dx);
 }
 
 /* channels c0 .. c1-1, HW < VL: runs of RUN / HW channels, the two sums by
@@ -446,7 +447,7 @@ static inline void bwd_runs(const bwd_job *j, int c0, int c1)
             float *dx = j->dx + at;
             const float *g = j->dy + at, *x = j->x + at;
             for (size_t i = 0; i < L; i++)
-                dx[i] += k[i] * (g[i] - mg[i] - (x[i] - mu[i]) * proj[i]);
+                dx[i] = (d->assign_dx ? 0.0f : dx[i]) + k[i] * (g[i] - mg[i] - (x[i] - mu[i]) * proj[i]);
         }
     }
 }
@@ -462,7 +463,7 @@ HOT static void bn_bwd_task(void *arg, int task)
             bwd_channel(j, c);
 }
 
-/* dx[N,C,HW] += ..., dgamma[C] += sum dy * xhat, dbeta[C] += sum dy, given
+/* dx[N,C,HW] += ... (d->assign_dx: =), dgamma[C] += sum dy * xhat, dbeta[C] += sum dy, given
  * dy[N,C,HW], x, and the training forward's mean[C], invstd[C]; gamma may be
  * NULL (affine=false, then dgamma and dbeta are NULL too); any gradient may be NULL */
 void nnrt_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,

@@ -21,7 +21,7 @@
  *     are declared: nnrt_linear_backward_first and nnrt_linear_backward_sgd
  *     assign dw and db; nnrt_relu_backward_assign assigns dx;
  *     nnrt_relu_backward_inplace rewrites its gradient in
- *     place; d->assign_dx (conv2d) and d->assign (max-pool) make dx an
+ *     place; d->assign_dx (conv2d, batch norm) and d->assign (max-pool) make dx an
  *     assignment; nnrt_conv2d_backward_pooled writes its dy whole;
  *   - a NULL gradient pointer means "not needed" (e.g. dx of the network input);
  *   - kernels never fail (the compiler checked the shapes) and allocate only
@@ -202,6 +202,7 @@ typedef struct nnrt_bn_dims {
     int N, C, HW;
     float eps;              /* PyTorch default 1e-5 */
     float momentum;         /* PyTorch default 0.1: running = (1-m) running + m batch */
+    int assign_dx;          /* backward: dx = the gradient, not dx += (dx need not be zeroed) */
 } nnrt_bn_dims;
 static inline nnrt_bn_dims nnrt_bn_batch(nnrt_bn_dims d, int N)  /* as nnrt_conv2d_batch */
 {

@@ -94,8 +94,8 @@ static void emit_bn_dims(Emit *e, const Node *n)
 {
     const Shape *s = &n->shape;
     long long hw = s->ndim == 3 ? (long long)(s->dim[1] * s->dim[2]) : s->ndim == 2 ? (long long)s->dim[1] : 1;
-    out(e, ".C = %lld, .HW = %lld, .eps = %s, .momentum = %s", (long long)s->dim[0], hw, F(n->layer->eps),
-        F(n->layer->momentum));
+    out(e, ".C = %lld, .HW = %lld, .eps = %s, .momentum = %s%s", (long long)s->dim[0], hw, F(n->layer->eps),
+        F(n->layer->momentum), n->assign_in & 1 ? ", .assign_dx = 1" : "");
 }
 
 /* batchnorm1d and batchnorm2d */

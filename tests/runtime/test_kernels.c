@@ -1479,7 +1479,7 @@ static void bn_threads_same_bits(void)
     for (int s = 0; s < 2; s++) {
         int N = shapes[s][0], C = shapes[s][1], HW = shapes[s][2];
         size_t n = (size_t)N * C * HW, len[9] = {n, C, C, C, C, n, C, C, n};
-        nnrt_bn_dims d = {N, C, HW, 1e-5f, 0.1f};
+        nnrt_bn_dims d = {.N = N, .C = C, .HW = HW, .eps = 1e-5f, .momentum = 0.1f};
         float *x = random_floats(n), *dy = random_floats(n), *gamma = random_floats(C), *beta = random_floats(C);
         float *out[2][9];       /* y, mean, invstd, running mean, running var, dx, dgamma, dbeta, eval y */
         for (int t = 0; t < 2; t++) {
@@ -1491,6 +1491,13 @@ static void bn_threads_same_bits(void)
             nnrt_batchnorm_backward(o[5], o[6], o[7], dy, x, o[1], o[2], gamma, &d);
             nnrt_batchnorm_forward_eval(o[8], x, gamma, beta, o[3], o[4], &d);
         }
+        float *dxa = alloc_floats(n);           /* assigning: what dx held does not matter */
+        for (size_t i = 0; i < n; i++)
+            dxa[i] = 1e30f;
+        d.assign_dx = 1;
+        nnrt_batchnorm_backward(dxa, NULL, NULL, dy, x, out[0][1], out[0][2], gamma, &d);
+        differ += memcmp(dxa, out[0][5], n * sizeof(float)) != 0;
+        free(dxa);
         for (int i = 0; i < 9; i++) {
             differ += memcmp(out[0][i], out[1][i], len[i] * sizeof(float)) != 0;
             free(out[0][i]), free(out[1][i]);
@@ -1498,7 +1505,7 @@ static void bn_threads_same_bits(void)
         free(x), free(dy), free(gamma), free(beta);
     }
     nnrt_set_threads(threads);
-    check("batchnorm 2d, 1d: the same bits with 1 and 2 threads", differ, 0);
+    check("batchnorm 2d, 1d: the same bits with 1 and 2 threads, and assigning dx", differ, 0);
 }
 
 typedef struct merge_case {
