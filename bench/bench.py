@@ -27,6 +27,12 @@ the epoch is load + train. MNIST comes from data/mnist, fetched with `make
 mnist` if it is missing; if that fails the MNIST rows say why and the rest of
 the bench goes on. The measurement is defined in NOTES, below.
 
+Last, the model bench (bench/bench_models.py): every model of models/ and
+bench/models/ against its PyTorch twin, in a section of its own at the end of
+bench/results.md; its knobs (MODELS, MODEL_BATCHES, MODEL_RUNS, MODEL_SECONDS,
+MODEL_TIMEOUT) are in its docstring. RUNS and BATCHES, when set, apply to it too; MODELS=""
+skips it.
+
 usage: /usr/bin/python3 bench/bench.py   (make bench runs it)
 environment: RUNS (default 5), THREADS (default "1 2"), BATCHES (default
 "1 64 256"), CC (default cc), TORCH_PYTHON (default /usr/bin/python3),
@@ -42,6 +48,9 @@ import statistics
 import subprocess
 import sys
 import time
+
+sys.dont_write_bytecode = True      # importing bench_models leaves no __pycache__ in bench/
+import bench_models  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))    # make's B
@@ -281,11 +290,14 @@ def main():
     mnist = measure_mnist()
     report = table(med, peak, nnc_ms, cc_s, mnist)
     print(report)
-    mach, cc, torch, commit = machine()
     with open("/proc/loadavg") as f:
         load_end = " ".join(f.read().split()[:3])
+    models_report = bench_models.run_all(peak)     # every model, after LeNet's part
+    if models_report:
+        print(models_report)
+    mach, cc, torch, commit = machine()
     with open(RESULTS, "w") as f:
-        f.write("# Benchmark: LeNet training, nnc against PyTorch\n\n")
+        f.write("# Benchmark: training, nnc against PyTorch (LeNet, then every model)\n\n")
         f.write("Written by `make bench` (bench/bench.py); do not edit by hand.\n\n")
         f.write(f"- machine: {mach}\n- compiler: {cc}\n- PyTorch: {torch}\n")
         f.write(f"- nnc commit: {commit} (plus uncommitted changes, if any)\n")
@@ -295,6 +307,8 @@ def main():
                 "(other programs running at the same time slow both sides, and 2 threads most)\n\n")
         f.write(report)
         f.write(NOTES)
+        if models_report:
+            f.write("\n" + models_report)
     print(f"written to {os.path.relpath(RESULTS, os.getcwd())}")
 
 
