@@ -1410,7 +1410,7 @@ static void bn_grad(const char *name, int N, int C, int HW, int affine)
 {
     char label[128];
     size_t n = (size_t)N * C * HW;
-    bn_case c = {.d = {N, C, HW, 1e-5f, 0.1f}, .x = random_floats(n), .y = alloc_floats(n),
+    bn_case c = {.d = {.N = N, .C = C, .HW = HW, .eps = 1e-5f, .momentum = 0.1f}, .x = random_floats(n), .y = alloc_floats(n),
                  .r = random_floats(n), .mean = alloc_floats(C), .invstd = alloc_floats(C),
                  .rm = alloc_floats(C), .rv = alloc_floats(C)};
     if (affine)
