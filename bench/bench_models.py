@@ -9,9 +9,9 @@ PyTorch (bench/torch_models.py, run by bench/torch_train.py).
 
 For each model and batch:
   - nnc: the trainer built the way a user builds it (`nnc MODEL -o TRAINER`,
-    $CC -O2), run as `TRAINER --batch B --steps S --print-every 1000000000`:
+    $CC -O2), run as `TRAINER --batch B --steps S+1 --print-every 1000000000`:
     random data, the model's own loss and optimizer, the loop timed inside the
-    trainer, at NNRT_THREADS=1 and 2 (THREADS);
+    trainer after its first step, at NNRT_THREADS=1 and 2 (THREADS);
   - PyTorch: the twin on random data of the same shape, the same batch and
     steps, after a few untimed warm-up steps, torch.set_num_threads(1) and 2,
     in both memory formats for a convolutional model (contiguous and
@@ -62,11 +62,12 @@ SECONDS = float(os.environ.get("MODEL_SECONDS", "1.0"))
 # machine PyTorch's OpenMP threads can spin 100 times slower, and the bench must end.
 TIMEOUT = float(os.environ.get("MODEL_TIMEOUT", "120"))
 CALIBRATE_SECONDS = 0.3     # each side's calibration run, about
-MIN_STEPS = 3               # so that nnc's first step (it has no warm-up) weighs a third at most
+MIN_STEPS = 3               # timed steps, at least
 WARMUP = 3                  # PyTorch's untimed steps, at most (never more than the timed ones)
 SECTION = "## Every model against PyTorch"
 
 TRAINED = re.compile(r"trained (\d+) steps in ([0-9.]+) s: ([0-9.]+) steps/s, ([0-9.]+) samples/s")
+STEADY = re.compile(r"\(steps after the first: ([0-9.]+) samples/s\)")
 TORCH_LINE = re.compile(r"^(\w+): " + TRAINED.pattern, re.M)
 FORMAT_TAG = {"contiguous": "", "channels_last": " (cl)"}
 
@@ -132,13 +133,14 @@ def build_trainer(name, path):
 
 
 def nnc_run(exe, batch, steps, threads):
-    """samples/s, or the reason the trainer failed"""
-    cmd = [exe, "--batch", str(batch), "--steps", str(steps), "--print-every", str(10**9)]
+    """samples/s of steps 2..steps+1 (the first, which also touches fresh
+    memory, is nnc's warm-up step), or the reason the trainer failed"""
+    cmd = [exe, "--batch", str(batch), "--steps", str(steps + 1), "--print-every", str(10**9)]
     out, why = try_run(cmd, env=dict(os.environ, NNRT_THREADS=str(threads)))
     if out is None:
         return why
-    m = TRAINED.search(out)
-    return float(m.group(4)) if m else f"no 'trained ...' line from {' '.join(cmd)}"
+    m = STEADY.search(out)
+    return float(m.group(1)) if m else f"no 'steps after the first' in the line of {' '.join(cmd)}"
 
 
 # ---- PyTorch's side --------------------------------------------------------
@@ -349,9 +351,11 @@ def geomean(xs):
 NOTES = f"""### How the model bench is measured
 
 - nnc: `nnc MODEL -o TRAINER` (nnc, then `$CC -O2` and the link, as a user builds it), then
-  `TRAINER --batch B --steps S --print-every 1000000000` with NNRT_THREADS=T: the trainer's loop
+  `TRAINER --batch B --steps S+1 --print-every 1000000000` with NNRT_THREADS=T: the trainer's loop
   on random data (input N(0, 1); a uniform class for cross-entropy, N(0, 1) for mse), timed
-  inside the trainer; its first step is timed too (it has no warm-up).
+  inside the trainer; the figure is its steps after the first ("steps after the first: X
+  samples/s"): the first step, which also touches the trainer's fresh memory, is its one
+  warm-up step.
 - PyTorch: bench/torch_train.py runs the twin of bench/torch_models.py: the same layers,
   shapes and parameter names (nnc's checkpoints load into them under a strict
   load_state_dict), the same loss and optimizer with the same hyper-parameters (clipping

@@ -256,6 +256,44 @@ void nnrt_linear_backward_first(float *dx, float *dw, float *db, const float *dy
 void nnrt_linear_backward_sgd(float *dx, float *dw, float *db, const float *dy, const float *x, float *w,
                               float *b, int N, int IN, int OUT, float lr);
 
+/* ---- embedding.c: torch.nn.Embedding, and the positions 0..T-1 ----
+ * Token ids arrive as floats: a generated model's input holds them so
+ * (exactly, below 2^24). */
+
+/* y[rows, D] = w[idx[r], :]. An id outside [0, num) (a caller's bug: the
+ * trainer checks its data) gives a row of NaNs, which the NaN check names. */
+void nnrt_embedding_forward(float *y, const float *idx, const float *w, int rows, int num, int D);
+/* dw[idx[r], :] += dy[r, :]: rows of the same id add up in row order, the
+ * same bits with any number of threads; ids outside [0, num) are skipped */
+void nnrt_embedding_backward(float *dw, const float *dy, const float *idx, int rows, int num, int D);
+/* y[N, T] = 0, 1, ..., T-1 in every sample (torch.arange(T), as ids) */
+void nnrt_positions(float *y, int N, int T);
+
+/* ---- layernorm.c: torch.nn.LayerNorm over the last dimension ---- */
+
+/* y[rows, C] = (x - mean) * rstd * w + b, rstd = 1/sqrt(var + eps) with the
+ * biased variance; w and b NULL: elementwise_affine=False. Saves mean[rows]
+ * and rstd[rows] for the backward. */
+void nnrt_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w,
+                            const float *b, int rows, int C, float eps);
+/* dx += d x, dw += sum over rows of dy * xhat, db += sum of dy; any may be
+ * NULL (w NULL: no affine); the same bits with any number of threads */
+void nnrt_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                             const float *mean, const float *rstd, const float *w, int rows, int C);
+
+/* ---- attention.c: scaled dot-product attention over heads ----
+ * qkv[N, T, 3C] holds q, k and v side by side along the last dimension (as
+ * nanoGPT's c_attn makes them), each C = H * Dh wide, head h at columns
+ * h*Dh of each. Per head, y = softmax(q k^T / sqrt(Dh), masked above the
+ * diagonal when causal) v, the heads side by side in y[N, T, C] (as
+ * F.scaled_dot_product_attention, then transpose(1, 2).view(N, T, C)).
+ * att[N, H, T, T] keeps the probabilities for the backward (causal: 0 above
+ * the diagonal). */
+void nnrt_attention_forward(float *y, float *att, const float *qkv, int N, int T, int C, int H, int causal);
+/* dqkv[N, T, 3C] += the gradient through y, from dy[N, T, C] */
+void nnrt_attention_backward(float *dqkv, const float *dy, const float *att, const float *qkv, int N, int T,
+                             int C, int H, int causal);
+
 /* ---- loss.c: losses ----
  * Each forward returns the loss; each backward ACCUMULATES dloss * d loss / d y
  * into dy. reduction is NNRT_MEAN (PyTorch's default) or NNRT_SUM. */
@@ -435,6 +473,8 @@ typedef struct nnrt_workspace {
  * whether the backward computes them */
 void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx, int dw, int db);
 void nnrt_workspace_linear(nnrt_workspace *w, int N, int IN, int OUT);
+/* an attention's forward and backward, at any batch from 1 to N */
+void nnrt_workspace_attention(nnrt_workspace *w, int N, int T, int C, int H);
 size_t nnrt_workspace_slot(const nnrt_workspace *w, int slot);
 size_t nnrt_workspace_floats(const nnrt_workspace *w, int threads);
 /* From now on, the calling thread and the first threads - 1 threads of the

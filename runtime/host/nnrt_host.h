@@ -127,7 +127,11 @@ typedef struct nnrt_model {
     int64_t out_shape[NNRT_MAX_DIMS];
     int target_ndim;                /* 0 when targets are class indices */
     int64_t target_shape[NNRT_MAX_DIMS];
-    int classes;                    /* > 0: a target is a class index in [0, classes), stored as float */
+    int classes;                    /* > 0: a target is a class index in [0, classes), stored as float
+                                     * (one per position when target_ndim is 1: a sequence model) */
+    int vocab;                      /* > 0: the input holds token ids in [0, vocab), stored as float */
+    int causal;                     /* 1: output position t depends on input positions 0..t alone, so
+                                     * sampling may leave the window's later positions at 0 */
     float lr;                       /* the model's learning rate */
     int ntensors;                   /* tensors of the state_dict: parameters, then buffers such as a
                                      * batch norm's running statistics; tensors(what 0) returns them all */

@@ -344,8 +344,10 @@ static int cmd_loop(const nnrt_model *m, nnrt_args a)
     if (m->set_training)
         m->set_training(m->self, 1);
     float loss = 0, *output = NULL;
-    double t0 = nnrt_seconds();
+    double t0 = nnrt_seconds(), t1 = t0;
     for (long step = 1; step <= a.steps; step++) {
+        if (step == 2)
+            t1 = nnrt_seconds();                    /* the first step also touches fresh memory */
         m->zero_grad(m->self);                      /* optimizer.zero_grad() */
         output = m->forward(m->self, input, a.batch); /* output = net(input) */
         if (stop_nonfinite(m, a.nan_check, step)) {
@@ -365,9 +367,14 @@ static int cmd_loop(const nnrt_model *m, nnrt_args a)
             printf("step %6ld  loss %.6g\n", step, (double)loss);
     }
     double dt = nnrt_seconds() - t0;
-    if (!a.quiet && a.steps > 0)
-        printf("trained %ld steps in %.3f s: %.0f steps/s, %.0f samples/s\n", a.steps, dt,
+    if (!a.quiet && a.steps > 0) {
+        printf("trained %ld steps in %.3f s: %.0f steps/s, %.0f samples/s", a.steps, dt,
                (double)a.steps / dt, (double)a.steps * a.batch / dt);
+        double rest = t0 + dt - t1;                 /* steps 2..N: the steady state */
+        if (a.steps > 1 && rest > 0)
+            printf(" (steps after the first: %.0f samples/s)", (double)(a.steps - 1) * a.batch / rest);
+        printf("\n");
+    }
     const char *keys[] = {"format", "model", "source"};
     const char *vals[] = {"pt", m->name, m->source};
     if (a.save && save(m, a.save, keys, vals, 3, err, sizeof err)) {
