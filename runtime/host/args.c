@@ -24,7 +24,7 @@
 #include "nnrt_host.h"
 
 /* The commands, as bits: which flags each one takes. */
-enum { C_NONE = 1, C_TRAIN = 2, C_EVAL = 4, C_PREDICT = 8, C_ALL = 15 };
+enum { C_NONE = 1, C_TRAIN = 2, C_EVAL = 4, C_PREDICT = 8, C_SAMPLE = 16, C_ALL = 31 };
 
 static const struct command {
     const char *name;
@@ -45,14 +45,18 @@ static const struct command {
      "predict --load FILE IMAGE...\0the class and its probability",
      "the class and the probabilities of each image: a PGM file, an IDX file with --index N, "
      "or --data SPEC with --index N"},
+    {"sample", C_SAMPLE, "sample --load FILE [options]",
+     "sample --load FILE\0text from a model of tokens",
+     "text from the model of tokens whose checkpoint is FILE (trained on --data text:FILE): the --prompt, "
+     "then --tokens more, drawn one at a time"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 
 enum opt_id { OPT_STEPS, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_SEED, OPT_DATA, OPT_TEST_DATA,
               OPT_LIMIT, OPT_TEST_LIMIT, OPT_PAD, OPT_NORMALIZE, OPT_SAVE, OPT_SAVE_EVERY,
               OPT_LOAD, OPT_RESUME, OPT_LOG, OPT_DUMP, OPT_INDEX, OPT_PRINT_EVERY, OPT_QUIET, OPT_NAN_CHECK,
-              OPT_DROP_LAST,
-              OPT_THREADS, OPT_HELP };
+              OPT_DROP_LAST, OPT_EVAL_EVERY, OPT_EVAL_BATCHES, OPT_PROMPT, OPT_TOKENS, OPT_TEMPERATURE,
+              OPT_TOP_K, OPT_THREADS, OPT_HELP };
 
 /* The flags, in the order --help lists them. */
 static const struct opt {
@@ -65,15 +69,16 @@ static const struct opt {
 } opts[] = {
     {OPT_STEPS, "steps", "N", C_NONE | C_TRAIN, "number of training steps",
      "stop after N steps in all, saving the checkpoint (continue with --resume)"},
-    {OPT_EPOCHS, "epochs", "N", C_TRAIN, NULL, "passes over the training set"},
+    {OPT_EPOCHS, "epochs", "N", C_TRAIN, NULL,
+     "passes over the training set (a text has none: give --steps)"},
     {OPT_BATCH, "batch", "N", C_NONE | C_TRAIN | C_EVAL, "batch size, 1 to 1048576",
      "batch size, 1 to 1048576 (an epoch's last batch may be smaller)"},
     {OPT_DROP_LAST, "drop-last", NULL, C_TRAIN, NULL,
      "skip each epoch's last batch when it is smaller (DataLoader's drop_last)"},
     {OPT_LR, "lr", "X", C_NONE | C_TRAIN, "learning rate of SGD", "the learning rate"},
-    {OPT_SEED, "seed", "N", C_NONE | C_TRAIN, "random seed",
-     "random seed: the initial weights and the shuffling"},
-    {OPT_DATA, "data", "FILE", C_ALL, "train on FILE, safetensors with \"input\" [N,...] and "
+    {OPT_SEED, "seed", "N", C_NONE | C_TRAIN | C_SAMPLE, "random seed",
+     "random seed: the initial weights and the order of the samples; sample: the draws"},
+    {OPT_DATA, "data", "FILE", C_NONE | C_TRAIN | C_EVAL | C_PREDICT, "train on FILE, safetensors with \"input\" [N,...] and "
                                       "\"target\" [N,...]",
      "the data set: a SPEC, see below"},
     {OPT_TEST_DATA, "test-data", "SPEC", C_TRAIN, NULL,
@@ -96,8 +101,18 @@ static const struct opt {
      "write every output and label (safetensors)"},
     {OPT_INDEX, "index", "N", C_PREDICT, NULL, "the sample of an IDX file or of --data to predict"},
     {OPT_PRINT_EVERY, "print-every", "N", C_NONE | C_TRAIN, "print the loss every N steps",
-     "also print a line every N steps"},
-    {OPT_QUIET, "quiet", NULL, C_ALL, "do not print the loss while training",
+     "also print a line every N steps (a text: print the loss every N steps, default 100)"},
+    {OPT_EVAL_EVERY, "eval-every", "N", C_TRAIN, NULL,
+     "a text: the validation loss every N steps, and at the end"},
+    {OPT_EVAL_BATCHES, "eval-batches", "N", C_TRAIN | C_EVAL, NULL,
+     "a text: the validation loss is the mean over N batches of random windows"},
+    {OPT_PROMPT, "prompt", "TEXT", C_SAMPLE, NULL,
+     "the text to continue (default: a newline if the vocabulary has one)"},
+    {OPT_TOKENS, "tokens", "N", C_SAMPLE, NULL, "how many tokens to generate after the prompt"},
+    {OPT_TEMPERATURE, "temperature", "X", C_SAMPLE, NULL,
+     "divide the logits by X before the softmax (0: always the likeliest)"},
+    {OPT_TOP_K, "top-k", "K", C_SAMPLE, NULL, "draw among the K likeliest tokens only (0: among all)"},
+    {OPT_QUIET, "quiet", NULL, C_NONE | C_TRAIN | C_EVAL | C_PREDICT, "do not print the loss while training",
      "print less: train nothing but errors, eval only the loss and accuracy"},
     {OPT_NAN_CHECK, "nan-check", NULL, C_NONE | C_TRAIN,
      "check every layer's output at every step; stop at the first NaN or infinity (slower)", NULL},
@@ -257,7 +272,35 @@ static void set_option(nnrt_args *a, const struct opt *o, const char *val, const
             usage_error(prog, "--print-every expects a positive integer, got '%s'", val);
         a->print_every = (long)v;
         break;
-    case OPT_EPOCHS: a->epochs = positive(val, o, prog); break;
+    case OPT_EPOCHS:
+        a->epochs = positive(val, o, prog);
+        a->epochs_given = 1;
+        break;
+    case OPT_EVAL_EVERY: a->eval_every = positive(val, o, prog); break;
+    case OPT_EVAL_BATCHES:
+        if (parse_int(val, &v) < 0 || v < 1 || v > (1 << 20))
+            usage_error(prog, "--eval-batches expects an integer from 1 to %d, got '%s'", 1 << 20, val);
+        a->eval_batches = (long)v;
+        break;
+    case OPT_PROMPT: a->prompt = val; break;
+    case OPT_TOKENS:
+        if (parse_int(val, &v) < 0 || v < 0 || v > (1 << 30))
+            usage_error(prog, "--tokens expects an integer from 0 to %d, got '%s'", 1 << 30, val);
+        a->tokens = (long)v;
+        break;
+    case OPT_TEMPERATURE: {
+        float t = 0;
+        if (val[0] == '-' || val[0] == '+' || parse_float(val, '\0', &t) < 0)
+            usage_error(prog, "--temperature expects a number >= 0 (0: always the likeliest token), got '%s'",
+                        val);
+        a->temperature = t;
+        break;
+    }
+    case OPT_TOP_K:
+        if (parse_int(val, &v) < 0 || v < 0 || v > INT_MAX)
+            usage_error(prog, "--top-k expects a non-negative integer (0: no cut), got '%s'", val);
+        a->top_k = (int)v;
+        break;
     case OPT_LIMIT: a->limit = positive(val, o, prog); break;
     case OPT_TEST_LIMIT: a->test_limit = positive(val, o, prog); break;
     case OPT_SAVE_EVERY: a->save_every = positive(val, o, prog); break;
@@ -346,6 +389,11 @@ static void print_default(const nnrt_args *a, enum opt_id id)
             printf(" (default %ld)", a->steps);
         return;
     case OPT_EPOCHS: printf(" (default %ld)", a->epochs); return;
+    case OPT_EVAL_EVERY: printf(" (default %ld)", a->eval_every); return;
+    case OPT_EVAL_BATCHES: printf(" (default %ld)", a->eval_batches); return;
+    case OPT_TOKENS: printf(" (default %ld)", a->tokens); return;
+    case OPT_TEMPERATURE: printf(" (default %g)", (double)a->temperature); return;
+    case OPT_TOP_K: printf(" (default %d)", a->top_k); return;
     case OPT_BATCH: printf(" (default %d)", a->batch); return;
     case OPT_LR: printf(" (default %g)", (double)a->lr); return;
     case OPT_SEED: printf(" (default %" PRIu64 ")", a->seed); return;
@@ -408,6 +456,8 @@ static void print_help(const nnrt_args *a, const char *prog, const char *prog_do
                "                       train-labels-idx1-ubyte, and the test set t10k-*\n"
                "  idx:IMAGES,LABELS    an IDX file of images [N, H, W] and one of labels [N]\n"
                "  csv:FILE             one sample a row: the features, then the label (or the targets)\n"
+               "  text:FILE            the bytes of a text, for a model of tokens: the first 90%% train,\n"
+               "                       the last 10%% validate\n"
                "  FILE                 safetensors (\"input\" [N, ...], \"target\" [N] or [N, ...]),\n"
                "                       CSV if named .csv, IDX or PGM images (for predict)\n");
     printf("\nA value may also be joined to its flag: --steps=100; -- ends the options.\n");
@@ -446,7 +496,8 @@ void nnrt_parse_args(nnrt_args *a, int argc, char **argv, const char *prog_doc)
             const char *near = closest(argv[1], names, NCOMMANDS);
             if (near)
                 usage_error(prog, "unknown command '%s' (did you mean '%s'?)", argv[1], near);
-            usage_error(prog, "unknown command '%s' (the commands are train, eval and predict; "
+            usage_error(prog, "unknown command '%s' (the commands are train, eval and predict, and "
+                        "sample for a model of tokens; "
                         "without one, %s runs the tutorial's loop)", argv[1], prog);
         }
         a->command = parsing_command = cmd->name;
@@ -458,6 +509,11 @@ void nnrt_parse_args(nnrt_args *a, int argc, char **argv, const char *prog_doc)
         a->pad = -1;
         a->index = -1;
         a->std = 1;
+        a->eval_every = 250;
+        a->eval_batches = 20;
+        a->tokens = 500;
+        a->temperature = 0.8f;
+        a->top_k = 200;
         i = 2;
     }
     int nin = 0, only_files = 0;

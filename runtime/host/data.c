@@ -185,6 +185,11 @@ static int read_all(const char *path, char **out, size_t *len, char *err, size_t
     return rc;
 }
 
+int nnrt_data_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+    return read_all(path, out, len, err, errlen);
+}
+
 /* ---- IDX ---- */
 
 /* An IDX file: 2 zero bytes, a type code, the number of dimensions; each
@@ -799,6 +804,11 @@ int nnrt_data_load(nnrt_dataset *d, const char *spec, int test, size_t nfeatures
         snprintf(images, sizeof images, "%.*s", (int)(comma - spec - 4), spec + 4);
         return nnrt_data_idx(d, images, comma + 1, err, errlen);
     }
+    if (strncmp(spec, "text:", 5) == 0) {
+        set_err(err, errlen, "%s: a text is the data of a model of tokens, and this model's input is floats\n"
+                "help: --data text:FILE trains a model whose input is declared `tokens(vocab=N)`", spec + 5);
+        return -1;
+    }
     if (strncmp(spec, "csv:", 4) == 0)
         return nnrt_data_csv(d, spec + 4, nfeatures, ntargets, err, errlen);
     /* a folder: MNIST's files (what else holds a data set in pieces) */
@@ -817,7 +827,7 @@ int nnrt_data_load(nnrt_dataset *d, const char *spec, int test, size_t nfeatures
     const char *colon = strchr(spec, ':');
     if (colon && access(spec, F_OK) != 0) {
         set_err(err, errlen, "%s: unknown kind of data '%.*s' (known: mnist:DIR, idx:IMAGES,LABELS, "
-                "csv:FILE, or a file: .safetensors, .csv, IDX or PGM)", spec, (int)(colon - spec), spec);
+                "csv:FILE, text:FILE, or a file: .safetensors, .csv, IDX or PGM)", spec, (int)(colon - spec), spec);
         return -1;
     }
     unsigned char head[4];

@@ -84,7 +84,7 @@ typedef struct nnrt_args {
      * there is one, is the first argument; it sets its own defaults (train:
      * --batch 64 --epochs 1, no step limit; every command: pad and index -1,
      * "not given"). */
-    const char *command;  /* NULL (the tutorial's loop), "train", "eval" or "predict" */
+    const char *command;  /* NULL (the tutorial's loop), "train", "eval", "predict" or "sample" */
     long epochs;          /* --epochs N */
     const char *test_data;/* --test-data SPEC */
     const char *resume;   /* --resume FILE   a checkpoint to continue from */
@@ -100,6 +100,14 @@ typedef struct nnrt_args {
     int ninputs;
     int threads;          /* --threads N     kernel threads; 0: NNRT_THREADS, else one per core */
     int drop_last;        /* --drop-last     skip each epoch's last batch when it is smaller */
+    int epochs_given;     /* --epochs was given (a text refuses it) */
+    /* a model of tokens: train and eval on a text, and sample */
+    long eval_every;      /* --eval-every N    the validation loss every N steps (default 250) */
+    long eval_batches;    /* --eval-batches N  ... over N batches of windows (default 20) */
+    const char *prompt;   /* --prompt TEXT     sample: the text to continue; NULL: not given */
+    long tokens;          /* --tokens N        sample: how many to generate (default 500) */
+    float temperature;    /* --temperature X   sample: 0 for the likeliest (default 0.8) */
+    int top_k;            /* --top-k K         sample: among the K likeliest, 0 all (default 200) */
 } nnrt_args;
 
 /* Parses argv into a (which holds the defaults on entry); "--steps 10" and
@@ -216,6 +224,8 @@ int nnrt_data_load(nnrt_dataset *d, const char *spec, int test, size_t nfeatures
 /* 1 if the spec names a test set too (mnist:DIR) */
 int nnrt_data_spec_has_test(const char *spec);
 void nnrt_data_free(nnrt_dataset *d);
+/* The whole content of path (plain or gzip), malloc'd, with a NUL after it. */
+int nnrt_data_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen);
 
 /* What happens to a sample on its way to the model (see data.c). */
 typedef struct nnrt_transform {
@@ -243,5 +253,51 @@ void nnrt_shuffle(int64_t *perm, int64_t n, nnrt_rng *r);
  * targets by mode (t may be NULL); labels[n] (may be NULL; -1 without labels). */
 void nnrt_data_batch(float *x, float *t, int32_t *labels, const nnrt_dataset *d, const int64_t *idx,
                      int n, const nnrt_transform *tf, int mode, size_t tsize);
+
+/* ---- text.c: a text as a language model's data set; sampling ----
+ * The bytes of a file, as token ids (a byte's rank in the sorted set of the
+ * distinct bytes); the first 90% train, the last 10% validate (nanoGPT's
+ * shakespeare_char, with bytes for characters). */
+
+typedef struct nnrt_vocab {
+    int n;                          /* tokens: 1 to 256 */
+    unsigned char byte[256];        /* [n] the byte of each id, increasing */
+    int16_t id[256];                /* the id of each byte, -1 if it has none */
+} nnrt_vocab;
+
+/* "10,32,97": the bytes as decimal numbers (a checkpoint's "vocab"); len >= 1024 holds any */
+void nnrt_vocab_text(char *buf, size_t len, const nnrt_vocab *v);
+/* reads what nnrt_vocab_text wrote (strictly increasing bytes); 0, or -1 */
+int nnrt_vocab_parse(nnrt_vocab *v, const char *s);
+/* "'a'", "'\n'", "byte 0xff": a byte for messages */
+void nnrt_byte_text(char *buf, size_t len, unsigned char b);
+
+enum { NNRT_TEXT_TRAIN = 0, NNRT_TEXT_VAL = 1 };
+typedef struct nnrt_text {
+    char *path;                     /* the file, for messages */
+    unsigned char *ids;             /* [n] the file's bytes as ids */
+    size_t n;                       /* bytes */
+    size_t ntrain;                  /* the first ntrain train, the rest validate */
+    nnrt_vocab vocab;
+} nnrt_text;
+
+/* Reads the text of path. The vocabulary is given's (a checkpoint's,
+ * named vocab_from in messages: every byte of the file must be in it), or
+ * with given NULL the file's own. Refuses a vocabulary of more than
+ * max_vocab bytes, an empty file, and one whose splits are shorter than a
+ * window (window + 1 bytes: the input and the target shifted by one). */
+int nnrt_text_load(nnrt_text *t, const char *path, const nnrt_vocab *given, const char *vocab_from,
+                   int max_vocab, int64_t window, char *err, size_t errlen);
+void nnrt_text_free(nnrt_text *t);
+/* n windows of the split (NNRT_TEXT_TRAIN or _VAL) at starts drawn from r:
+ * x[n, window] the ids (as floats), y[n, window] the next ids */
+void nnrt_text_batch(float *x, float *y, const nnrt_text *t, int split, int n, int64_t window, nnrt_rng *r);
+
+/* The next token from logits[n] (changed): ids from valid on are never
+ * drawn; temperature 0 takes the largest, else logits / temperature, cut to
+ * the top_k largest (0: no cut), softmax, and a draw from r. scratch holds
+ * n floats. */
+int nnrt_sample_next(float *logits, int n, int valid, float temperature, int top_k, float *scratch,
+                     nnrt_rng *r);
 
 #endif /* NNRT_HOST_H */

@@ -244,6 +244,14 @@ static int read_data(const nnrt_model *m, const char *path, nnrt_st_file **f, co
                 break;
             }
         }
+    size_t nin = why[0] ? 0 : (size_t)ni * per_sample(m->in_ndim, m->in_shape);
+    for (size_t i = 0; m->vocab > 0 && i < nin; i++) {
+        float c = ti->data[i];
+        if (!(c >= 0 && c < (float)m->vocab && c == floorf(c))) {
+            snprintf(why, sizeof why, "input value %zu is %g, not a token id in [0, %d)", i, (double)c, m->vocab);
+            break;
+        }
+    }
     if (why[0]) {
         fprintf(stderr, "%s: error: %s: %s\n", m->name, path, why);
         return -1;
@@ -316,13 +324,17 @@ static int cmd_loop(const nnrt_model *m, nnrt_args a)
         return 1;
     }
     if (!a.data) {
-        /* as the tutorial: input = torch.randn(1, 1, 32, 32); target = torch.randn(10).view(1, -1) */
+        /* as the tutorial: input = torch.randn(1, 1, 32, 32); target = torch.randn(10).view(1, -1);
+         * token ids as torch.randint(vocab, (batch, T)) */
         size_t ni = (size_t)a.batch * per_sample(m->in_ndim, m->in_shape);
         size_t nt = (size_t)a.batch * per_sample(m->target_ndim, m->target_shape);
         random = nnrt_alloc(ni + nt, "the random input and target");
         nnrt_rng rng;
         nnrt_rng_seed(&rng, a.seed ^ 0x9e3779b97f4a7c15u);
         nnrt_fill_normal(random, ni + nt, &rng);
+        if (m->vocab > 0)       /* token ids: uniform in [0, vocab) */
+            for (size_t i = 0; i < ni; i++)
+                random[i] = (float)(nnrt_rng_next(&rng) % (uint64_t)m->vocab);
         if (m->classes > 0)     /* class targets: uniform random classes */
             for (size_t i = 0; i < nt; i++)
                 random[ni + i] = (float)(nnrt_rng_next(&rng) % (uint64_t)m->classes);
@@ -595,9 +607,10 @@ static void on_signal(int sig)
 }
 
 /* Saves a checkpoint: the model, and in the metadata the progress and the
- * settings a resumed run must share. */
+ * settings a resumed run must share; and the vocabulary of a text (vocab,
+ * nnrt_vocab_text's list) unless vocab is NULL. */
 static int save_checkpoint(const session *s, const nnrt_args *a, const progress *p, const char *path,
-                           int64_t nsamples, char *err, size_t errlen)
+                           int64_t nsamples, const char *vocab, char *err, size_t errlen)
 {
     char v[16][80];
     snprintf(v[0], 80, "%" PRId64, p->step);
@@ -617,10 +630,11 @@ static int save_checkpoint(const session *s, const nnrt_args *a, const progress 
     snprintf(v[13], 80, "%.17g", p->test_acc);
     const char *keys[] = {"format", "model", "source", "step", "epoch", "epoch_step", "rng", "seed",
                           "batch", "lr", "pad", "normalize", "train_samples", "epoch_loss_sum",
-                          "epoch_correct", "epoch_seen", "test_accuracy"};
+                          "epoch_correct", "epoch_seen", "test_accuracy", "vocab"};
     const char *vals[] = {"pt", s->m->name, s->m->source, v[0], v[1], v[2], v[3], v[4], v[5], v[6],
-                          v[7], v[8], v[9], v[10], v[11], v[12], v[13]};
-    return save(s->m, path, keys, vals, (int)(sizeof keys / sizeof keys[0]), err, errlen);
+                          v[7], v[8], v[9], v[10], v[11], v[12], v[13], vocab};
+    int nmeta = (int)(sizeof keys / sizeof keys[0]) - (vocab == NULL); /* "vocab" goes last */
+    return save(s->m, path, keys, vals, nmeta, err, errlen);
 }
 
 /* Reads the progress from the checkpoint f, checking that this run shares
@@ -751,7 +765,15 @@ typedef struct train_run {
     double train_time;              /* seconds in the epochs' batches so far */
     int64_t trained;                /* samples trained by this process */
     struct sigaction old_int, old_term; /* the handlers before the run's */
+    nnrt_text text;                 /* a text instead of train and test (ids NULL: none) */
+    char vocab[1024];               /* its vocabulary, as the checkpoint keeps it */
 } train_run;
+
+/* the size of the training set a checkpoint records: samples, or a text's training bytes */
+static int64_t train_size(const train_run *r)
+{
+    return r->text.ids ? (int64_t)r->text.ntrain : r->train.n;
+}
 
 /* An empty run of m with the flags a. */
 static void init_run(train_run *r, const nnrt_model *m, nnrt_args *a)
@@ -801,7 +823,7 @@ static int read_resume(train_run *r)
         fprintf(stderr, "%s: error: %s\n", name, err);
         return -1;
     }
-    if (resume_progress(&r->s, r->a, r->ck, r->train.n, &r->p))
+    if (resume_progress(&r->s, r->a, r->ck, train_size(r), &r->p))
         return -1;
     char lr[32];
     float_text(lr, sizeof lr, r->a->lr);
@@ -856,6 +878,23 @@ static int check_min_batch(const nnrt_model *m, const nnrt_args *a, int64_t last
     return -1;
 }
 
+/* The --log file, with its header (a resumed run appends to it). 0, or -1
+ * after printing why. */
+static int open_log(train_run *r)
+{
+    const nnrt_args *a = r->a;
+    if (!a->log)
+        return 0;
+    r->log = fopen(a->log, a->resume ? "a" : "w");
+    if (!r->log) {
+        fprintf(stderr, "%s: error: %s: cannot open: %s\n", r->m->name, a->log, strerror(errno));
+        return -1;
+    }
+    if (ftell(r->log) == 0)
+        fprintf(r->log, "kind,epoch,step,loss,accuracy,test_loss,test_accuracy,lr,seconds\n");
+    return 0;
+}
+
 /* The batch buffers, the permutation and the --log file (appended to by a
  * resumed run). 0, or -1 after printing why. */
 static int prepare_epochs(train_run *r)
@@ -877,16 +916,7 @@ static int prepare_epochs(train_run *r)
                 m->name, a->resume, r->p.epoch_step);
         return -1;
     }
-    if (a->log) {
-        r->log = fopen(a->log, a->resume ? "a" : "w");
-        if (!r->log) {
-            fprintf(stderr, "%s: error: %s: cannot open: %s\n", m->name, a->log, strerror(errno));
-            return -1;
-        }
-        if (ftell(r->log) == 0)
-            fprintf(r->log, "kind,epoch,step,loss,accuracy,test_loss,test_accuracy,lr,seconds\n");
-    }
-    return 0;
+    return open_log(r);
 }
 
 /* What is about to happen: the data sets, the settings, where a resumed run
@@ -944,24 +974,24 @@ static int stop_asked(const train_run *r)
 static int save_run(const train_run *r, const progress *p, const char *lead)
 {
     char err[4096];
-    if (save_checkpoint(&r->s, r->a, p, r->save_path, r->train.n, err, sizeof err) == 0)
+    if (save_checkpoint(&r->s, r->a, p, r->save_path, train_size(r), r->text.ids ? r->vocab : NULL, err,
+                        sizeof err) == 0)
         return 0;
     fprintf(stderr, "%s%s: error: %s\n", lead, r->m->name, err);
     return 1;
 }
 
-/* One step on the n samples of batch b: zero_grad, forward, loss, backward
- * and step at lr, then the epoch's running sums. 0, or 1 after printing
- * where a value stopped being finite. */
-static int train_step(train_run *r, int64_t b, int n, float lr, float *loss)
+/* zero_grad, forward, loss, backward and step at lr on the batch in s->x
+ * and s->t of n samples; *out is the output. 0, or 1 after printing where a
+ * value stopped being finite. */
+static int step_batch(train_run *r, int n, float lr, const float **out, float *loss)
 {
     const nnrt_model *m = r->m;
     session *s = &r->s;
-    progress *p = &r->p;
-    nnrt_data_batch(s->x, s->t, s->labels, &r->train, r->perm + b * r->a->batch, n, &s->tf, s->mode, s->tsize);
+    const int64_t step = r->p.step + 1;
     m->zero_grad(m->self);
-    const float *out = m->forward(m->self, s->x, n);
-    if (stop_nonfinite(m, r->a->nan_check, p->step + 1)) {
+    *out = m->forward(m->self, s->x, n);
+    if (stop_nonfinite(m, r->a->nan_check, step)) {
         if (r->tty)
             printf("\n");
         return 1;
@@ -971,11 +1001,25 @@ static int train_step(train_run *r, int64_t b, int n, float lr, float *loss)
         if (r->tty)
             printf("\n");
         fprintf(stderr, "%s: error: the loss is %g at step %" PRId64 "; stopping without saving\n", m->name,
-                (double)*loss, p->step + 1);
+                (double)*loss, step);
         name_nonfinite(m, s->x, n);
         return 1;
     }
     backward_and_step(m, lr, 0);
+    return 0;
+}
+
+/* One step on the n samples of batch b: zero_grad, forward, loss, backward
+ * and step at lr, then the epoch's running sums. 0, or 1 after printing
+ * where a value stopped being finite. */
+static int train_step(train_run *r, int64_t b, int n, float lr, float *loss)
+{
+    session *s = &r->s;
+    progress *p = &r->p;
+    const float *out;
+    nnrt_data_batch(s->x, s->t, s->labels, &r->train, r->perm + b * r->a->batch, n, &s->tf, s->mode, s->tsize);
+    if (step_batch(r, n, lr, &out, loss))
+        return 1;
     p->step++;
     p->epoch_step = b + 1;
     p->loss_sum += (double)*loss * n;
@@ -1182,6 +1226,7 @@ static int close_run(train_run *r, int rc)
     session_free(&r->s);
     nnrt_data_free(&r->train);
     nnrt_data_free(&r->test);
+    nnrt_text_free(&r->text);
     if (r->ck)
         nnrt_st_close(r->ck);
     return rc;
@@ -1190,7 +1235,8 @@ static int close_run(train_run *r, int rc)
 static int cmd_train(const nnrt_model *m, nnrt_args *a)
 {
     if (!a->data)
-        return usage(m, "train", "train needs --data SPEC (e.g. --data mnist:data/mnist)");
+        return usage(m, "train", m->vocab > 0 ? "train needs --data text:FILE (the text to learn)" :
+                     "train needs --data SPEC (e.g. --data mnist:data/mnist)");
     if (a->load && a->resume)
         return usage(m, "train", "--load and --resume both give the weights: --resume FILE continues a "
                      "run, --load FILE starts one from its weights");
@@ -1255,7 +1301,8 @@ static int cmd_eval(const nnrt_model *m, nnrt_args *a)
     if (!a->load)
         return usage(m, "eval", "eval needs --load FILE (the weights to evaluate)");
     if (!a->data)
-        return usage(m, "eval", "eval needs --data SPEC (e.g. --data mnist:data/mnist, whose test set it uses)");
+        return usage(m, "eval", m->vocab > 0 ? "eval needs --data text:FILE (whose last 10% it validates on)" :
+                     "eval needs --data SPEC (e.g. --data mnist:data/mnist, whose test set it uses)");
     session s;
     session_init(&s, m);
     nnrt_dataset d;
@@ -1416,6 +1463,415 @@ out:
     return rc;
 }
 
+/* ---- a model of tokens: train and eval on a text, and sample (text.c) ---- */
+
+static int is_text(const char *spec)
+{
+    return strncmp(spec, "text:", 5) == 0;
+}
+
+/* A model of tokens reads a text when it is a language model: input [T],
+ * output [T, V], target [T] of V classes. 0, or -1 after printing why. */
+static int check_language_model(const nnrt_model *m)
+{
+    if (m->in_ndim == 1 && m->out_ndim == 2 && m->target_ndim == 1 && m->out_shape[0] == m->in_shape[0] &&
+        m->target_shape[0] == m->in_shape[0] && m->classes > 0 && m->out_shape[1] == m->classes)
+        return 0;
+    char in[128], out[128], tg[128];
+    sample_text(in, sizeof in, m->in_ndim, m->in_shape);
+    sample_text(out, sizeof out, m->out_ndim, m->out_shape);
+    sample_text(tg, sizeof tg, m->target_ndim, m->target_shape);
+    fprintf(stderr, "%s: error: a text needs a language model: input [T], output [T, V] and a target [T] of V "
+            "classes; this model's are %s, %s and %s (%d classes)\n", m->name, in, out, tg, m->classes);
+    return -1;
+}
+
+/* The model of tokens given another data set: 0 if spec is a text, else -1
+ * after saying so. */
+static int need_text(const nnrt_model *m, const char *spec)
+{
+    if (is_text(spec))
+        return 0;
+    fprintf(stderr, "%s: error: %s: the model's input is token ids (`tokens(vocab=%d)`), which come from a "
+            "text, not from images or tables\nhelp: --data text:FILE\n", m->name, spec, m->vocab);
+    return -1;
+}
+
+/* The first flag of the commands' own that a text has no use for, or NULL. */
+static const char *unfit_for_text(const nnrt_args *a)
+{
+    return a->test_data ? "--test-data" : a->limit ? "--limit" : a->test_limit ? "--test-limit" :
+           a->pad >= 0 ? "--pad" : a->normalize ? "--normalize" : a->drop_last ? "--drop-last" :
+           a->dump ? "--dump" : NULL;
+}
+
+/* The vocabulary in the metadata of the checkpoint f (path): 1 and *v, 0
+ * if it has none, -1 after printing that it is damaged. */
+static int checkpoint_vocab(const nnrt_model *m, const nnrt_st_file *f, const char *path, nnrt_vocab *v)
+{
+    const char *list = meta(f, "vocab");
+    if (!list)
+        return 0;
+    if (nnrt_vocab_parse(v, list) == 0)
+        return 1;
+    fprintf(stderr, "%s: error: %s: its metadata's \"vocab\" is not a list of increasing byte values (0 to "
+            "255) separated by commas\n", m->name, path);
+    return -1;
+}
+
+/* The text of spec (text:FILE) into t, for the model. The vocabulary is the
+ * checkpoint f's (path ck) if it holds one, else the file's own (with a
+ * note when a checkpoint lacks one). 0, or -1 after printing why. */
+static int open_text(const nnrt_model *m, const char *spec, const nnrt_st_file *f, const char *ck,
+                     int quiet, nnrt_text *t)
+{
+    char err[4096];
+    nnrt_vocab v;
+    int has = f ? checkpoint_vocab(m, f, ck, &v) : 0;
+    if (has < 0 || check_language_model(m) < 0)
+        return -1;
+    int most = m->vocab < m->classes ? m->vocab : m->classes;
+    if (nnrt_text_load(t, spec + 5, has ? &v : NULL, ck, most, m->in_shape[0], err, sizeof err)) {
+        fprintf(stderr, "%s: error: %s\n", m->name, err);
+        return -1;
+    }
+    if (f && !has && !quiet)
+        fprintf(stderr, "%s: note: %s holds no vocabulary; using the distinct bytes of %s, as training on it "
+                "would\n", m->name, ck, t->path);
+    return 0;
+}
+
+/* The mean loss over nbatches batches of windows of the text's split, in
+ * evaluation mode. The windows come from a generator of their own, seeded
+ * alike at every call: each evaluation sees the same windows, so losses
+ * compare across a run, and `eval` repeats the last one of `train`. */
+static double text_loss(session *s, const nnrt_text *t, int split, long nbatches)
+{
+    const nnrt_model *m = s->m;
+    nnrt_rng r;
+    nnrt_rng_seed(&r, 0x76616c6964617465u); /* "validate" */
+    double sum = 0;
+    if (m->set_training)
+        m->set_training(m->self, 0);
+    for (long b = 0; b < nbatches; b++) {
+        nnrt_text_batch(s->x, s->t, t, split, s->batch, m->in_shape[0], &r);
+        m->forward(m->self, s->x, s->batch);
+        sum += (double)m->loss(m->self, s->t);
+    }
+    if (m->set_training)
+        m->set_training(m->self, 1);
+    return sum / (double)nbatches;
+}
+
+/* the passes over the text's training bytes that p's steps amount to, in
+ * tokens seen: a text's epochs (the log's, and the lr schedule's) */
+static double text_epochs(const train_run *r)
+{
+    return (double)r->p.step * r->a->batch * (double)r->m->in_shape[0] / (double)r->text.ntrain;
+}
+
+/* The text, its vocabulary as the checkpoint of --resume or --load has it
+ * (else the file's), timed. 0, or -1 after printing why. */
+static int open_train_text(train_run *r)
+{
+    const nnrt_args *a = r->a;
+    const char *ck = a->resume ? a->resume : a->load;
+    char err[4096];
+    nnrt_st_file *f = NULL;
+    if (ck && !(f = nnrt_st_open(ck, err, sizeof err))) {
+        fprintf(stderr, "%s: error: %s\n", r->m->name, err);
+        return -1;
+    }
+    double tl = nnrt_seconds();
+    int rc = open_text(r->m, a->data, f, ck, a->quiet, &r->text);
+    r->tm.load = nnrt_seconds() - tl;
+    if (f)
+        nnrt_st_close(f);
+    nnrt_vocab_text(r->vocab, sizeof r->vocab, &r->text.vocab);
+    return rc;
+}
+
+static void print_text_plan(const train_run *r)
+{
+    const nnrt_model *m = r->m;
+    const nnrt_args *a = r->a;
+    const nnrt_text *t = &r->text;
+    if (a->quiet)
+        return;
+    printf("%s: training on %s: %zu bytes, %d distinct (the model's vocabulary: %d); %zu train, %zu validate\n",
+           m->name, t->path, t->n, t->vocab.n, m->vocab, t->ntrain, t->n - t->ntrain);
+    printf("%s: batch %d windows of %lld, %ld steps, lr %g, seed %" PRIu64 ", validating every %ld steps on %ld "
+           "batches\n", m->name, a->batch, (long long)m->in_shape[0], a->steps, (double)a->lr, a->seed,
+           a->eval_every, a->eval_batches);
+    if (a->resume)
+        printf("%s: resuming %s at step %" PRId64 "\n", m->name, a->resume, r->p.step);
+    fflush(stdout);
+}
+
+/* After step p.step: the validation loss (printed and logged with the mean
+ * training loss since the last one, train_sum over nsum steps). */
+static void validate(train_run *r, double train_sum, long nsum, float lr)
+{
+    progress *p = &r->p;
+    double tt = nnrt_seconds();
+    p->test_loss = text_loss(&r->s, &r->text, NNRT_TEXT_VAL, r->a->eval_batches);
+    r->tm.test += nnrt_seconds() - tt;
+    double train_loss = nsum ? train_sum / (double)nsum : -1;
+    if (!r->a->quiet) {
+        printf("step %6" PRId64 "  train loss %.6g  val loss %.6g\n", p->step, train_loss, p->test_loss);
+        fflush(stdout);
+    }
+    if (r->log) {
+        log_row(r->log, "eval", text_epochs(r), p->step, train_loss, -1, p->test_loss, -1, lr,
+                nnrt_seconds() - r->t0);
+        fflush(r->log);
+    }
+}
+
+/* The steps from p.step to --steps on random windows of the training
+ * bytes, validating every --eval-every steps and at the end; a signal stops
+ * it (r->stopped). Saves at the end, every --save-every steps, and when
+ * stopped. 0, or 1 after an error. */
+static int train_text(train_run *r)
+{
+    const nnrt_model *m = r->m;
+    const nnrt_args *a = r->a;
+    session *s = &r->s;
+    progress *p = &r->p;
+    r->t0 = nnrt_seconds();
+    if (p->step >= a->steps && !a->quiet)
+        printf("%s: nothing to do: %s has trained %" PRId64 " steps, and --steps is %ld\n", m->name, a->resume,
+               p->step, a->steps);
+    if (m->set_training)
+        m->set_training(m->self, 1);
+    double sum = 0;
+    long nsum = 0;
+    while (p->step < a->steps && !r->stopped) {
+        float lr = epoch_lr(m, a->lr, (int64_t)text_epochs(r)), loss;
+        const float *out;
+        double te = nnrt_seconds();
+        nnrt_text_batch(s->x, s->t, &r->text, NNRT_TEXT_TRAIN, a->batch, m->in_shape[0], &p->rng);
+        if (step_batch(r, a->batch, lr, &out, &loss))
+            return 1;
+        r->train_time += nnrt_seconds() - te;
+        p->step++;
+        sum += loss;
+        nsum++;
+        if (r->log)
+            log_row(r->log, "step", text_epochs(r), p->step, loss, -1, -1, -1, lr, nnrt_seconds() - r->t0);
+        if (!a->quiet && (p->step % a->print_every == 0 || p->step == 1))
+            printf("step %6" PRId64 "  loss %.6g\n", p->step, (double)loss);
+        if (p->step % a->eval_every == 0 || p->step == a->steps) {
+            validate(r, sum, nsum, lr);
+            sum = nsum = 0;
+        }
+        r->stopped = stop_signal != 0;
+        if (a->save_every > 0 && p->step % a->save_every == 0 && r->save_path && !r->stopped &&
+            p->step < a->steps && save_run(r, p, ""))
+            return 1;
+    }
+    return r->save_path && save_run(r, p, "");
+}
+
+/* The last lines of a run on a text; the exit status. */
+static int report_text_end(const train_run *r)
+{
+    const nnrt_model *m = r->m;
+    const nnrt_args *a = r->a;
+    const progress *p = &r->p;
+    if (r->stopped) {
+        if (!a->quiet)
+            printf("%s: stopped at step %" PRId64 " of %ld%s%s%s\n", m->name, p->step, a->steps,
+                   r->save_path ? "; saved " : "; nothing saved (no --save)", r->save_path ? r->save_path : "",
+                   r->save_path ? ": continue with --resume" : "");
+        return 128 + (int)stop_signal;
+    }
+    if (!a->quiet) {
+        printf("%s: trained %" PRId64 " steps (%.3g epochs of the training bytes) in %.1f s", m->name, p->step,
+               text_epochs(r), nnrt_seconds() - r->t0);
+        if (p->test_loss >= 0)
+            printf(", val loss %.4f", p->test_loss);
+        printf(r->save_path ? "; saved %s\n" : "\n", r->save_path);
+    }
+    return 0;
+}
+
+/* train --data text:FILE --steps N */
+static int cmd_train_text(const nnrt_model *m, nnrt_args *a)
+{
+    char msg[256];
+    const char *unfit = a->epochs_given ? NULL : unfit_for_text(a);
+    if (a->epochs_given)
+        return usage(m, "train", "--epochs does not fit a text, which has no epochs: say how long to train with "
+                     "--steps N (a step is one batch of --batch random windows)");
+    if (unfit) {
+        snprintf(msg, sizeof msg, "%s does not apply to a text (it is for images and tables)", unfit);
+        return usage(m, "train", msg);
+    }
+    if (a->steps < 0)
+        return usage(m, "train", "a text has no epochs: say how long to train with --steps N (e.g. --steps 5000)");
+    if (a->print_every == 0)
+        a->print_every = 100;
+    train_run r;
+    init_run(&r, m, a);
+    r.tty = 0; /* no bar: lines */
+    int rc = 1;
+    if (open_train_text(&r) == 0 && start_model(&r) == 0) {
+        session_alloc(&r.s, a->batch);
+        if (open_log(&r) == 0) {
+            print_text_plan(&r);
+            catch_stop_signals(&r);
+            rc = train_text(&r);
+            if (rc == 0)
+                rc = report_text_end(&r);
+            restore_signals(&r);
+        }
+    }
+    return close_run(&r, rc);
+}
+
+/* eval --load CK --data text:FILE: the validation loss */
+static int cmd_eval_text(const nnrt_model *m, nnrt_args *a)
+{
+    const char *unfit = unfit_for_text(a);
+    if (unfit) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s does not apply to a text (it is for images and tables)", unfit);
+        return usage(m, "eval", msg);
+    }
+    session s;
+    session_init(&s, m);
+    nnrt_st_file *w = NULL;
+    nnrt_text t;
+    memset(&t, 0, sizeof t);
+    int rc = 1;
+    if (check_language_model(m) == 0 && open_weights(&s, a, a->batch, &w) == 0) {
+        if (open_text(m, a->data, w, a->load, a->quiet, &t) == 0) {
+            session_alloc(&s, a->batch);
+            double loss = text_loss(&s, &t, NNRT_TEXT_VAL, a->eval_batches);
+            if (!a->quiet)
+                printf("%s: evaluating %s on %ld batches of %d windows of %lld bytes of the last %zu bytes of %s\n",
+                       m->name, a->load, a->eval_batches, a->batch, (long long)m->in_shape[0], t.n - t.ntrain,
+                       t.path);
+            printf("val loss %.6g\n", loss);
+            rc = 0;
+        }
+        m->release(m->self);
+    }
+    session_free(&s);
+    nnrt_text_free(&t);
+    if (w)
+        nnrt_st_close(w);
+    return rc;
+}
+
+/* The prompt's ids in v into ids (strlen(prompt) of them; an empty prompt:
+ * a newline if v has one, else id 0); returns how many, or -1 after naming
+ * a byte that v lacks. */
+static long prompt_ids(const nnrt_model *m, const char *prompt, const nnrt_vocab *v, const char *ck, int *ids)
+{
+    long n = 0;
+    for (const unsigned char *p = (const unsigned char *)prompt; *p; p++, n++) {
+        if (v->id[*p] < 0) {
+            char b[32];
+            nnrt_byte_text(b, sizeof b, *p);
+            fprintf(stderr, "%s: error: the prompt's %s (at offset %ld) is not in the vocabulary of %s "
+                    "(%d bytes)\n", m->name, b, n, ck, v->n);
+            return -1;
+        }
+        ids[n] = v->id[*p];
+    }
+    if (n == 0)     /* as nanoGPT's sample.py, which starts from "\n" */
+        ids[n++] = v->id['\n'] >= 0 ? v->id['\n'] : 0;
+    return n;
+}
+
+/* Generates --tokens ids after the n of ids (room for them all), writing
+ * each one's byte to stdout. The context is the last T ids (nanoGPT's
+ * crop) at the window's first positions, zeros after them: a causal model's
+ * output at the last of them depends on them alone. */
+static void generate(const nnrt_model *m, const nnrt_args *a, const nnrt_vocab *v, int *ids, long n)
+{
+    const int64_t T = m->in_shape[0];
+    const int V = m->classes;
+    float *x = nnrt_alloc((size_t)T, "the context");
+    float *logits = nnrt_alloc((size_t)V * 2, "the logits");
+    nnrt_rng r;
+    nnrt_rng_seed(&r, a->seed ^ 0x73616d706c65u); /* "sample" */
+    int tty = isatty(STDOUT_FILENO);
+    for (long k = 0; k < a->tokens; k++, n++) {
+        int64_t c = n < T ? n : T;
+        for (int64_t i = 0; i < T; i++)
+            x[i] = i < c ? (float)ids[n - c + i] : 0.0f;
+        const float *out = m->forward(m->self, x, 1);
+        memcpy(logits, out + (size_t)(c - 1) * (size_t)V, (size_t)V * sizeof *logits);
+        ids[n] = nnrt_sample_next(logits, V, v->n, a->temperature, a->top_k, logits + V, &r);
+        putchar(v->byte[ids[n]]);
+        if (tty)
+            fflush(stdout);
+    }
+    if (tty && n > 0 && v->byte[ids[n - 1]] != '\n')
+        putchar('\n');
+    free(x);
+    free(logits);
+}
+
+/* sample --load CK [--prompt TEXT] [--tokens N]: the prompt and what the
+ * model writes after it, on stdout */
+static int cmd_sample(const nnrt_model *m, nnrt_args *a)
+{
+    if (m->vocab <= 0) {
+        fprintf(stderr, "%s: error: sample writes text, from a model of tokens; this model's input is floats\n"
+                "help: declare the model's input `tokens(vocab=N)` and train it on --data text:FILE\n", m->name);
+        return 1;
+    }
+    if (!a->load)
+        return usage(m, "sample", "sample needs --load FILE (a checkpoint of `train --data text:FILE`)");
+    if (check_language_model(m) < 0)
+        return 1;
+    if (!m->causal) {
+        fprintf(stderr, "%s: error: sample needs a causal model, and this one's output at a position depends on "
+                "later positions too\nnote: such a model cannot continue a text one token at a time\n", m->name);
+        return 1;
+    }
+    session s;
+    session_init(&s, m);
+    nnrt_st_file *w = NULL;
+    if (open_weights(&s, a, 1, &w))
+        return 1;
+    nnrt_vocab v;
+    int rc = 1, has = checkpoint_vocab(m, w, a->load, &v);
+    int *ids = NULL;
+    const char *prompt = a->prompt ? a->prompt : "";
+    if (has == 0)
+        fprintf(stderr, "%s: error: %s holds no vocabulary (metadata \"vocab\"), so its ids have no characters\n"
+                "help: sample from a checkpoint that `%s train --data text:FILE --save FILE` wrote\n", m->name,
+                a->load, m->name);
+    else if (has > 0 && (v.n > m->vocab || v.n > m->classes))
+        fprintf(stderr, "%s: error: %s: its vocabulary has %d bytes, more than the model's %d tokens\n", m->name,
+                a->load, v.n, m->vocab < m->classes ? m->vocab : m->classes);
+    else if (has > 0) {
+        ids = nnrt_alloc(strlen(prompt) + 1 + (size_t)a->tokens, "the tokens");
+        long n = prompt_ids(m, prompt, &v, a->load, ids);
+        if (n > 0) {
+            if (m->set_training)
+                m->set_training(m->self, 0);
+            for (long i = 0; i < n; i++)    /* the text begins with the prompt, as nanoGPT's */
+                putchar(v.byte[ids[i]]);
+            generate(m, a, &v, ids, n);
+            rc = 0;
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "%s: error: cannot write the text: %s\n", m->name, strerror(errno));
+                rc = 1;
+            }
+        }
+    }
+    free(ids);
+    m->release(m->self);
+    nnrt_st_close(w);
+    return rc;
+}
+
 /* ---- the entry point ---- */
 
 /* At exit: whether the kernels ever asked for more scratch than the model
@@ -1440,16 +1896,26 @@ int nnrt_train_main(const nnrt_model *m, int argc, char **argv)
     shape_text(tg, sizeof tg, m->target_ndim, m->target_shape);
     snprintf(doc, sizeof doc,
              "Trains the model `%s` (compiled by nnc from %s): input %s, target %s%s.\n"
-             "Without a command: a random normal input and target, as PyTorch's tutorial.\n",
-             m->name, m->source, in, tg, m->classes > 0 ? " (class indices)" : "");
+             "Without a command: a random %s and target, as PyTorch's tutorial.\n",
+             m->name, m->source, in, tg, m->classes > 0 ? " (class indices)" : "",
+             m->vocab > 0 ? "input of token ids" : "normal input");
     nnrt_parse_args(&a, argc, argv, doc);
     if (a.threads > 0)
         nnrt_set_threads(a.threads);
     if (!a.command)
         return cmd_loop(m, a);
+    if (strcmp(a.command, "sample") == 0)
+        return cmd_sample(m, &a);
+    if (m->vocab > 0 && strcmp(a.command, "predict") == 0) {
+        fprintf(stderr, "%s: error: predict takes images; a model of tokens continues a text\nhelp: %s sample "
+                "--load FILE --prompt TEXT\n", m->name, m->name);
+        return 1;
+    }
+    if (m->vocab > 0 && a.data && need_text(m, a.data) < 0)
+        return 1;
     if (strcmp(a.command, "train") == 0)
-        return cmd_train(m, &a);
+        return m->vocab > 0 && a.data ? cmd_train_text(m, &a) : cmd_train(m, &a);
     if (strcmp(a.command, "eval") == 0)
-        return cmd_eval(m, &a);
+        return m->vocab > 0 && a.data && a.load ? cmd_eval_text(m, &a) : cmd_eval(m, &a);
     return cmd_predict(m, &a);
 }
