@@ -248,6 +248,15 @@ static long positive(const char *val, const struct opt *o, const char *prog)
     return (long)v;
 }
 
+/* a whole number from lo to hi from val, or a usage error naming the flag */
+static long ranged(const char *val, const struct opt *o, long lo, long hi, const char *prog)
+{
+    long long v;
+    if (parse_int(val, &v) < 0 || v < lo || v > hi)
+        usage_error(prog, "--%s expects an integer from %ld to %ld, got '%s'", o->name, lo, hi, val);
+    return (long)v;
+}
+
 /* *a's field for opt, set from the text val; exits with a message if val is
  * not acceptable */
 static void set_option(nnrt_args *a, const struct opt *o, const char *val, const char *prog)
@@ -277,17 +286,9 @@ static void set_option(nnrt_args *a, const struct opt *o, const char *val, const
         a->epochs_given = 1;
         break;
     case OPT_EVAL_EVERY: a->eval_every = positive(val, o, prog); break;
-    case OPT_EVAL_BATCHES:
-        if (parse_int(val, &v) < 0 || v < 1 || v > (1 << 20))
-            usage_error(prog, "--eval-batches expects an integer from 1 to %d, got '%s'", 1 << 20, val);
-        a->eval_batches = (long)v;
-        break;
+    case OPT_EVAL_BATCHES: a->eval_batches = ranged(val, o, 1, 1 << 20, prog); break;
     case OPT_PROMPT: a->prompt = val; break;
-    case OPT_TOKENS:
-        if (parse_int(val, &v) < 0 || v < 0 || v > (1 << 30))
-            usage_error(prog, "--tokens expects an integer from 0 to %d, got '%s'", 1 << 30, val);
-        a->tokens = (long)v;
-        break;
+    case OPT_TOKENS: a->tokens = ranged(val, o, 0, 1 << 30, prog); break;
     case OPT_TEMPERATURE: {
         float t = 0;
         if (val[0] == '-' || val[0] == '+' || parse_float(val, '\0', &t) < 0)
@@ -296,11 +297,7 @@ static void set_option(nnrt_args *a, const struct opt *o, const char *val, const
         a->temperature = t;
         break;
     }
-    case OPT_TOP_K:
-        if (parse_int(val, &v) < 0 || v < 0 || v > INT_MAX)
-            usage_error(prog, "--top-k expects a non-negative integer (0: no cut), got '%s'", val);
-        a->top_k = (int)v;
-        break;
+    case OPT_TOP_K: a->top_k = (int)ranged(val, o, 0, INT_MAX, prog); break;
     case OPT_LIMIT: a->limit = positive(val, o, prog); break;
     case OPT_TEST_LIMIT: a->test_limit = positive(val, o, prog); break;
     case OPT_SAVE_EVERY: a->save_every = positive(val, o, prog); break;

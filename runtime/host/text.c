@@ -24,23 +24,11 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nnrt_host.h"
-
-/* printf into err; always NUL-terminated */
-static void text_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- the vocabulary ---- */
 
@@ -122,7 +110,7 @@ static int text_ids(nnrt_text *t, const unsigned char *bytes, const char *vocab_
         if (id < 0) {
             char b[32];
             nnrt_byte_text(b, sizeof b, bytes[i]);
-            text_err(err, errlen, "%s: its %s (at offset %zu) is not in the vocabulary of %s (%d bytes)",
+            snprintf(err, errlen, "%s: its %s (at offset %zu) is not in the vocabulary of %s (%d bytes)",
                      t->path, b, i, vocab_from, t->vocab.n);
             return -1;
         }
@@ -144,7 +132,7 @@ int nnrt_text_load(nnrt_text *t, const char *path, const nnrt_vocab *given, cons
     if (!t->path || !t->ids) {
         free(bytes);
         nnrt_text_free(t);
-        text_err(err, errlen, "%s: out of memory reading the file", path);
+        snprintf(err, errlen, "%s: out of memory reading the file", path);
         return -1;
     }
     memcpy(t->path, path, strlen(path) + 1);
@@ -165,15 +153,15 @@ int nnrt_text_load(nnrt_text *t, const char *path, const nnrt_vocab *given, cons
     /* nanoGPT's split: the first 90% train, the rest validates */
     t->ntrain = n - n / 10;
     if (rc == 0 && t->vocab.n > max_vocab) {
-        text_err(err, errlen, "%s: it holds %d distinct bytes, but the model's vocabulary has %d\n"
+        snprintf(err, errlen, "%s: it holds %d distinct bytes, but the model's vocabulary has %d\n"
                  "help: declare the model's input `tokens(vocab=%d)` (or more)", given ? vocab_from : path, t->vocab.n,
                  max_vocab, t->vocab.n);
         rc = -1;
     } else if (rc == 0 && n == 0) {
-        text_err(err, errlen, "%s: the file is empty", path);
+        snprintf(err, errlen, "%s: the file is empty", path);
         rc = -1;
     } else if (rc == 0 && (t->ntrain < (size_t)window + 1 || n - t->ntrain < (size_t)window + 1)) {
-        text_err(err, errlen, "%s: too short: %zu bytes, of which %zu train and %zu validate, but a window "
+        snprintf(err, errlen, "%s: too short: %zu bytes, of which %zu train and %zu validate, but a window "
                  "of the model takes %lld + 1 bytes in each (at least %lld bytes in all)", path, n, t->ntrain,
                  n - t->ntrain, (long long)window, (long long)(10 * (window + 1)));
         rc = -1;
