@@ -7,7 +7,8 @@
 # letter exactly, so its validation loss falls near 0 and greedy sampling
 # from "a" writes "bcabc..." for ever. Then: the checkpoint's vocabulary,
 # eval repeating train's last validation loss, --seed, --resume, the CSV
-# log, and bad input, each refused with a message and a non-zero status.
+# log, and bad input, each refused with a message and a non-zero status;
+# and, when models/gpt_char.nn exists, a few steps of it.
 # Runs from tests/run.sh (CC, CFLAGS, LDFLAGS, LDLIBS) or alone.
 set -eu
 cd "$(dirname "$0")/.."
@@ -141,3 +142,20 @@ expect_error 1 "a text is the data of a model of tokens, and this model's input 
     $B/tiny train --data text:$B/abc.txt
 expect_error 1 "sample writes text, from a model of tokens" $B/tiny sample --load $B/abc.st
 ok "bad input: unknown prompt byte, too many bytes, missing, short and empty files, flags, models"
+
+# -- the character-level GPT of models/, when there is one: a few steps, eval and sample
+if [ -f models/gpt_char.nn ]; then
+    build/nnc models/gpt_char.nn -o $B/gpt_char.c
+    $CC $CFLAGS -Iruntime -Iruntime/host $B/gpt_char.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} $LDLIBS \
+        -o $B/gpt_char
+    cat README.md docs/trainer.md | LC_ALL=C tr -cd '\n -~' >$B/docs.txt
+    $B/gpt_char train --data text:$B/docs.txt --steps 6 --batch 4 --eval-every 3 --eval-batches 2 \
+        --save $B/gpt.st >$B/gpt_train
+    gval=$(awk '/^step .*val loss/{v=$NF} END{print v}' $B/gpt_train)
+    $B/gpt_char eval --load $B/gpt.st --data text:$B/docs.txt --batch 4 --eval-batches 2 >$B/gpt_eval
+    grep -qx "val loss $gval" $B/gpt_eval || { cat $B/gpt_train $B/gpt_eval; fail "gpt_char: eval differs from train"; }
+    $B/gpt_char sample --load $B/gpt.st --prompt "The " --tokens 40 --seed 1 >$B/gpt_s1
+    $B/gpt_char sample --load $B/gpt.st --prompt "The " --tokens 40 --seed 1 >$B/gpt_s2
+    [ "$(wc -c <$B/gpt_s1)" -eq 44 ] && cmp -s $B/gpt_s1 $B/gpt_s2 || fail "gpt_char: sample"
+    ok "models/gpt_char.nn: 6 steps on a text (val loss $gval, as eval's), sample"
+fi
