@@ -1,7 +1,8 @@
 /* workspace.c — the kernels' scratch memory, sized before the program runs.
  *
- * The fast convolution and the linear forward need scratch buffers (shifted
- * copies of their inputs, packed weights, partial sums). A kernel asks
+ * The fast convolution, the linear forward and attention's backward need
+ * scratch buffers (shifted copies of their inputs, packed weights, partial
+ * sums, a row of probabilities' gradients). A kernel asks
  * nnrt_scratch (parallel.c) for buffer slot 0 .. 3 of its thread. The sizes
  * are here and in nnrt_sizing.h, in one place: conv2d.c, conv2d_pooled.c
  * and linear.c cut their buffers by the same rules; nnc computes them for
@@ -192,6 +193,14 @@ void nnrt_workspace_linear(nnrt_workspace *w, int N, int IN, int OUT)
     (void)OUT;
     if (N > LIN_ROWS)                   /* x transposed, lanes rounded up to half a tile */
         at_least(&w->slot[3], (size_t)IN * ((N + LIN_NS / 2 - 1) / (LIN_NS / 2) * (LIN_NS / 2)));
+}
+
+/* attention.c's backward: one row of ds (T floats) on every thread, at any
+ * batch; the forward needs none */
+void nnrt_workspace_attention(nnrt_workspace *w, int N, int T, int C, int H)
+{
+    (void)N, (void)C, (void)H;
+    at_least(&w->slot[0], (size_t)T);
 }
 
 /* a slot's floats in the workspace: rounded up to a cache line, so every
