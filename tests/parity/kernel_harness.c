@@ -19,6 +19,10 @@
  *                          running_mean, running_var; eps momentum training
  *                          -> y, and in training dx, dgamma, dbeta, mean, invstd,
  *                             running_mean, running_var
+ *   embedding              idx (ids as floats, any shape), w [num,D], dy [..., D] -> y, dw
+ *   layernorm              x [..., C], dy, w, b (both or neither); eps
+ *                          -> y, mean, rstd (one per row), dx, and with w and b dw, db
+ *   attention              qkv [N,T,3C], dy [N,T,C]; H causal            -> y, att [N,H,T,T], dqkv
  *   add                    a, b, dy                                      -> y, da, db
  *   concat                 x0, x1, ... along dim 1, dy                   -> y, dx0, dx1, ...
  *   mse, l1, bce_with_logits, cross_entropy, nll
@@ -217,6 +221,39 @@ static void run_batchnorm(harness_case *hc)
     nnrt_batchnorm_backward(dx, dg, db, dy->data, x->data, mean, invstd, g, &d);
 }
 
+static void run_embedding(harness_case *hc)
+{
+    const nnrt_tensor *idx = need(hc, "idx"), *w = need(hc, "w"), *dy = need(hc, "dy");
+    int rows = (int)nnrt_tensor_numel(idx), num = (int)w->shape[0], D = (int)w->shape[1];
+    float *y = out_like(hc, "y", dy), *dw = out_like(hc, "dw", w);
+    nnrt_embedding_forward(y, idx->data, w->data, rows, num, D);
+    nnrt_embedding_backward(dw, dy->data, idx->data, rows, num, D);
+}
+
+static void run_layernorm(harness_case *hc)
+{
+    const nnrt_tensor *x = need(hc, "x"), *dy = need(hc, "dy");
+    const nnrt_tensor *w = nnrt_st_get(hc->f, "w"), *b = nnrt_st_get(hc->f, "b");
+    int C = (int)x->shape[x->ndim - 1], rows = dims(x, 0, x->ndim - 1);
+    float *y = out_like(hc, "y", x), *dx = out_like(hc, "dx", x);
+    float *mean = out_vec(hc, "mean", (size_t)rows), *rstd = out_vec(hc, "rstd", (size_t)rows);
+    float *dw = w ? out_vec(hc, "dw", (size_t)C) : NULL, *db = b ? out_vec(hc, "db", (size_t)C) : NULL;
+    nnrt_layernorm_forward(y, mean, rstd, x->data, w ? w->data : NULL, b ? b->data : NULL, rows, C,
+                           (float)opt(hc, "eps", 1e-5));
+    nnrt_layernorm_backward(dx, dw, db, dy->data, x->data, mean, rstd, w ? w->data : NULL, rows, C);
+}
+
+static void run_attention(harness_case *hc)
+{
+    const nnrt_tensor *qkv = need(hc, "qkv"), *dy = need(hc, "dy");
+    int N = (int)qkv->shape[0], T = (int)qkv->shape[1], C = (int)qkv->shape[2] / 3;
+    int H = (int)opt(hc, "H", 1), causal = (int)opt(hc, "causal", 0);
+    nnrt_tensor att_shape = {.ndim = 4, .shape = {N, H, T, T}};
+    float *y = out_like(hc, "y", dy), *att = out_like(hc, "att", &att_shape), *dqkv = out_like(hc, "dqkv", qkv);
+    nnrt_attention_forward(y, att, qkv->data, N, T, C, H, causal);
+    nnrt_attention_backward(dqkv, dy->data, att, qkv->data, N, T, C, H, causal);
+}
+
 static void run_add(harness_case *hc)
 {
     const nnrt_tensor *a = need(hc, "a"), *b = need(hc, "b"), *dy = need(hc, "dy");
@@ -333,6 +370,12 @@ static void run_case(harness_case *hc, const char *out)
         run_dropout(hc);
     else if (!strcmp(k, "batchnorm"))
         run_batchnorm(hc);
+    else if (!strcmp(k, "embedding"))
+        run_embedding(hc);
+    else if (!strcmp(k, "layernorm"))
+        run_layernorm(hc);
+    else if (!strcmp(k, "attention"))
+        run_attention(hc);
     else if (!strcmp(k, "add"))
         run_add(hc);
     else if (!strcmp(k, "concat"))

@@ -196,6 +196,54 @@ def batchnorm(shape, affine, training=True, eps=1e-5, momentum=0.1, offset=2.0):
     case(name, "batchnorm", inputs, {"eps": eps, "momentum": momentum, "training": int(training)}, want)
 
 
+# ---- embedding, layer norm, attention ----
+
+def embedding(shape, num, D):
+    """ids drawn from [0, num), so that rows of one id add up in d weight"""
+    idx = torch.randint(0, num, shape)
+    w = leaf(torch.randn(num, D))
+    y = F.embedding(idx, w)
+    dy = torch.randn_like(y)
+    (dw,) = backward(y, dy, w)
+    case(f"embedding {list(shape)} ids of {num}, D={D}", "embedding", {"idx": idx.float(), "w": w, "dy": dy}, {},
+         {"y": y, "dw": dw})
+
+
+def layernorm(shape, affine, eps=1e-5, offset=3.0):
+    C = shape[-1]
+    x = leaf(torch.randn(*shape) * 2.0 + offset)
+    w = leaf(torch.rand(C) + 0.5) if affine else None
+    b = leaf(torch.randn(C)) if affine else None
+    y = F.layer_norm(x, (C,), w, b, eps)
+    dy = torch.randn_like(y)
+    grads = backward(y, dy, *([x, w, b] if affine else [x]))
+    _, mean, rstd = torch.native_layer_norm(x.detach(), (C,), None, None, eps)
+    inputs = {"x": x, "dy": dy}
+    want = {"y": y, "dx": grads[0], "mean": mean.reshape(-1), "rstd": rstd.reshape(-1)}
+    if affine:
+        inputs.update(w=w, b=b)
+        want.update(dw=grads[1], db=grads[2])
+    case(f"layernorm {list(shape)} {'affine' if affine else 'no affine'} eps {eps:g}", "layernorm", inputs,
+         {"eps": eps}, want)
+
+
+def attention(N, T, C, H, causal, scale=1.0):
+    """softmax(q k^T / sqrt(Dh) + mask) v by hand (torch 1.13 has no
+    F.scaled_dot_product_attention), heads as nanoGPT cuts them"""
+    Dh = C // H
+    qkv = leaf(torch.randn(N, T, 3 * C) * scale)
+    q, k, v = [t.reshape(N, T, H, Dh).transpose(1, 2) for t in qkv.split(C, dim=2)]
+    s = q @ k.transpose(-2, -1) * (1.0 / math.sqrt(Dh))
+    if causal:
+        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+    att = F.softmax(s, dim=-1)
+    y = (att @ v).transpose(1, 2).reshape(N, T, C)
+    dy = torch.randn_like(y)
+    (dqkv,) = backward(y, dy, qkv)
+    case(f"attention [{N},{T},{C}] H={H} {'causal' if causal else 'full'}" + (f" x{scale:g}" if scale != 1 else ""),
+         "attention", {"qkv": qkv, "dy": dy}, {"H": H, "causal": int(causal)}, {"y": y, "att": att, "dqkv": dqkv})
+
+
 # ---- merging values ----
 
 def add(shape):
@@ -374,6 +422,25 @@ def build_cases():
     batchnorm((3, 2, 3, 3), affine=False)
     batchnorm((2, 3, 5, 4), affine=True, training=False)
     batchnorm((5, 4), affine=False, training=False, eps=1e-3)
+    # embedding: repeated ids, ids of a [N, T] batch
+    embedding((7,), 3, 5)
+    embedding((4, 16), 50, 32)
+    embedding((2, 64), 10, 128)
+    # layer norm: affine or not, rows of one vector, under one, past a block of 256
+    layernorm((4, 10), affine=True)
+    layernorm((2, 8, 32), affine=True)
+    layernorm((3, 5, 7), affine=False)
+    layernorm((16, 64), affine=False, eps=1e-3)
+    layernorm((2, 300), affine=True)
+    layernorm((2, 64, 128), affine=True)
+    # attention: causal and not, 1, 2 and 4 heads, T up to 64, C up to 128
+    for causal in (True, False):
+        attention(1, 1, 4, 1, causal)
+        attention(2, 5, 8, 1, causal)
+        attention(2, 16, 32, 2, causal)
+        attention(1, 64, 128, 4, causal)
+        attention(3, 33, 64, 4, causal, scale=2.0)
+    attention(2, 64, 128, 2, True)
     # merging
     add((2, 3, 4, 5))
     add((1, 7))

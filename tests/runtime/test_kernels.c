@@ -1,8 +1,9 @@
 /* test_kernels.c — tests of the runtime's kernels, with no PyTorch needed.
  *
  * Every kernel of runtime/nnrt.h is covered: conv2d, max/average/adaptive
- * pooling, the activations, (log-)softmax, dropout, batch norm, add and
- * concat, the losses, the optimizers, clipping and the schedules.
+ * pooling, the activations, (log-)softmax, dropout, batch norm, embedding,
+ * layer norm, attention, add and concat, the losses, the optimizers,
+ * clipping and the schedules.
  *
  * Three kinds of check, one line of output each ("ok   name (max err e)" or
  * "FAIL name ..."); the program exits 1 if any failed:
@@ -88,6 +89,15 @@ static double fd_error(double (*loss)(void *), void *ctx, float *p, size_t n,
             worst = isnan(e) ? INFINITY : e;
     }
     return worst;
+}
+
+/* fd_error's check as one result line, "KERNEL CASE GRAD" (batchnorm [4,5] dx) */
+static void fd_check(const char *kernel, const char *name, const char *grad, double (*loss)(void *), void *ctx,
+                     float *p, size_t n, const float *analytic)
+{
+    char label[128];
+    snprintf(label, sizeof label, "%s %s %s", kernel, name, grad);
+    check(label, fd_error(loss, ctx, p, n, analytic), FD_TOL);
 }
 
 /* ---- 1. forward (and a little backward) on cases computed by hand ---- */
@@ -569,6 +579,115 @@ static void hand_batchnorm(void)
     nnrt_batchnorm_forward_train(y, mean, invstd, NULL, NULL, (float[]){1, 3, 1, 3}, NULL, NULL,
                                  &(nnrt_bn_dims){.N = 1, .C = 1, .HW = 4, .momentum = 0.1f});
     check("batchnorm 2d, no affine, no running stats", max_err(y, (float[]){-1, 1, -1, 1}, 4), EXACT_TOL);
+}
+
+static void hand_embedding(void)
+{
+    /* w[num=3, D=2] = [[1 2] [3 4] [5 6]]; ids 2 0 2 1.5 -1 3 NaN: rows
+     * w2, w0, w2, then four bad ids (not an integer, below 0, past num, NaN)
+     * whose rows are NaNs */
+    const float w[6] = {1, 2, 3, 4, 5, 6}, idx[7] = {2, 0, 2, 1.5f, -1, 3, NAN};
+    float y[14];
+    nnrt_embedding_forward(y, idx, w, 7, 3, 2);
+    check("embedding forward, repeated ids", max_err(y, (float[]){5, 6, 1, 2, 5, 6}, 6), EXACT_TOL);
+    int bad = 0;
+    for (int i = 6; i < 14; i++)
+        bad += !isnan(y[i]);
+    check("embedding forward, bad ids give NaN rows", bad, 0);
+
+    /* backward, dy = [[1 2] [3 4] [10 20] [7 7] [7 7] [7 7] [7 7]] into
+     * dw = 1: id 2 gets rows 0 and 2 (1+1+10, 1+2+20), id 0 row 1 (1+3,
+     * 1+4), id 1 none; the bad ids are skipped */
+    const float dy[14] = {1, 2, 3, 4, 10, 20, 7, 7, 7, 7, 7, 7, 7, 7};
+    float dw[6] = {1, 1, 1, 1, 1, 1};
+    nnrt_embedding_backward(dw, dy, idx, 7, 3, 2);
+    nnrt_embedding_backward(NULL, dy, idx, 7, 3, 2);
+    check("embedding backward accumulates, same ids add up", max_err(dw, (float[]){4, 5, 1, 1, 12, 23}, 6),
+          EXACT_TOL);
+
+    /* positions of [N=2, T=3]: 0 1 2 0 1 2 */
+    nnrt_positions(y, 2, 3);
+    check("positions [2,3]", max_err(y, (float[]){0, 1, 2, 0, 1, 2}, 6), 0);
+}
+
+static void hand_layernorm(void)
+{
+    /* x[rows=2, C=4], eps 0:
+     *   row 0: 1 2 3 4, mean 2.5, var 1.25, rstd 1/sqrt(1.25) = 0.894427191,
+     *          xhat = [-1.5 -0.5 0.5 1.5] * rstd = [-1.341640786 -0.447213595 0.447213595 1.341640786]
+     *   row 1: 0 0 4 4, mean 2, var 4, rstd 0.5, xhat = [-1 -1 1 1]
+     * w = [1 2 1 0.5], b = [0 1 -1 0]: y = xhat * w + b */
+    const float x[8] = {1, 2, 3, 4, 0, 0, 4, 4}, w[4] = {1, 2, 1, 0.5f}, b[4] = {0, 1, -1, 0};
+    float y[8], mean[2], rstd[2];
+    nnrt_layernorm_forward(y, mean, rstd, x, w, b, 2, 4, 0.0f);
+    check("layernorm forward [2,4]",
+          max_err(y, (float[]){-1.341640786f, 0.105572809f, -0.552786405f, 0.670820393f, -1, -1, 0, 0.5f}, 8),
+          EXACT_TOL);
+    check("layernorm mean, rstd",
+          fmax(max_err(mean, (float[]){2.5f, 2}, 2), max_err(rstd, (float[]){0.894427191f, 0.5f}, 2)), EXACT_TOL);
+    nnrt_layernorm_forward(y, mean, rstd, x, NULL, NULL, 2, 4, 0.0f);
+    check("layernorm forward, no affine",
+          max_err(y, (float[]){-1.341640786f, -0.447213595f, 0.447213595f, 1.341640786f, -1, -1, 1, 1}, 8),
+          EXACT_TOL);
+
+    /* backward, dy = [[0 1 0 0] [1 0 0 0]], g = dy * w,
+     * dx = rstd/C * (C g - sum g - xhat * sum g xhat):
+     *   row 0: g = [0 2 0 0], sum g = 2, sum g xhat = -0.894427191, so
+     *          xhat * 0.894427191 = [-1.2 -0.4 0.4 1.2] and
+     *          dx = 0.2236068 * ([0 8 0 0] - 2 + [-1.2 -0.4 0.4 1.2])
+     *             = 0.2236068 * [-3.2 5.6 -1.6 -0.8]
+     *   row 1: g = [1 0 0 0], sum g = 1, sum g xhat = -1:
+     *          dx = 0.125 * ([4 0 0 0] - 1 + [-1 -1 1 1]) = [0.25 -0.25 0 0]
+     * dw = sum dy xhat = [-1 -0.447213595 0 0], db = sum dy = [1 1 0 0] */
+    nnrt_layernorm_forward(y, mean, rstd, x, w, b, 2, 4, 0.0f);
+    const float dy[8] = {0, 1, 0, 0, 1, 0, 0, 0};
+    float dx[8] = {0}, dw[4] = {0}, db[4] = {0};
+    nnrt_layernorm_backward(dx, dw, db, dy, x, mean, rstd, w, 2, 4);
+    check("layernorm backward dx",
+          max_err(dx, (float[]){-0.715541753f, 1.252198067f, -0.357770876f, -0.178885438f, 0.25f, -0.25f, 0, 0}, 8),
+          EXACT_TOL);
+    check("layernorm backward dw, db",
+          fmax(max_err(dw, (float[]){-1, -0.447213595f, 0, 0}, 4), max_err(db, (float[]){1, 1, 0, 0}, 4)),
+          EXACT_TOL);
+}
+
+static void hand_attention(void)
+{
+    /* one sample, T = 2, one head of Dh = C = 2 (scale 1/sqrt 2); qkv rows
+     * q | k | v:  position 0: q0 = [1 0], k0 = [1 0], v0 = [1 2]
+     *             position 1: q1 = [0 2], k1 = [0 1], v1 = [3 -1]
+     * causal: row 0 sees only k0: att00 = 1, y0 = v0 = [1 2];
+     * row 1: s10 = q1.k0 / sqrt 2 = 0, s11 = 2 / sqrt 2 = sqrt 2, so
+     *   att10 = 1 / (1 + e^sqrt2) = 1 / 5.113250379 = 0.195570317, att11 = 0.804429683,
+     *   y1 = 0.195570317 [1 2] + 0.804429683 [3 -1] = [2.608859365 -0.413289048]
+     * not causal, row 0: s00 = 1 / sqrt 2, s01 = 0: att00 = e^0.7071068 / (1 + e^0.7071068)
+     *   = 2.028114981 / 3.028114981 = 0.669761549, att01 = 0.330238451,
+     *   y0 = [0.669761549 + 3 * 0.330238451, 2 * 0.669761549 - 0.330238451]
+     *      = [1.660476901 1.009284648]; row 1 as causal */
+    const float qkv[12] = {1, 0, 1, 0, 1, 2, 0, 2, 0, 1, 3, -1};
+    float y[4], att[4];
+    nnrt_attention_forward(y, att, qkv, 1, 2, 2, 1, 1);
+    check("attention causal forward, T=2", max_err(y, (float[]){1, 2, 2.608859365f, -0.413289048f}, 4), EXACT_TOL);
+    check("attention causal probabilities, 0 above the diagonal",
+          max_err(att, (float[]){1, 0, 0.195570317f, 0.804429683f}, 4), EXACT_TOL);
+    nnrt_attention_forward(y, att, qkv, 1, 2, 2, 1, 0);
+    check("attention forward, T=2", max_err(y, (float[]){1.660476901f, 1.009284648f, 2.608859365f, -0.413289048f}, 4),
+          EXACT_TOL);
+
+    /* causal backward, dy = [[0 0] [1 0]]: only row 1 passes a gradient.
+     *   dv_j = att1j dy1: dv0 = [0.195570317 0], dv1 = [0.804429683 0]
+     *   datt1 = [dy1.v0, dy1.v1] = [1 3], sum datt att = 0.195570317 + 3 * 0.804429683 = 2.608859366
+     *   ds1 = att1 * (datt1 - 2.608859366) = [-0.314645137 0.314645137]
+     *   dq1 = (ds10 k0 + ds11 k1) / sqrt 2 = [-0.222487710 0.222487710]
+     *   dk0 = ds10 q1 / sqrt 2 = [0 -0.444975420], dk1 = [0 0.444975420] */
+    nnrt_attention_forward(y, att, qkv, 1, 2, 2, 1, 1);
+    float dqkv[12] = {0};
+    nnrt_attention_backward(dqkv, (float[]){0, 0, 1, 0}, att, qkv, 1, 2, 2, 1, 1);
+    nnrt_attention_backward(NULL, (float[]){0, 0, 1, 0}, att, qkv, 1, 2, 2, 1, 1);
+    check("attention causal backward, T=2",
+          max_err(dqkv, (float[]){0, 0, 0, -0.444975420f, 0.195570317f, 0,
+                                  -0.222487710f, 0.222487710f, 0, 0.444975420f, 0.804429683f, 0}, 12),
+          EXACT_TOL);
 }
 
 static void hand_tensor(void)
@@ -1444,13 +1563,10 @@ static void bn_grad(const char *name, int N, int C, int HW, int affine)
     float *gx = alloc_floats(n), *gg = alloc_floats(C), *gb = alloc_floats(C);
     nnrt_batchnorm_backward(gx, affine ? gg : NULL, affine ? gb : NULL, c.r, c.x, c.mean, c.invstd,
                             c.gamma, &c.d);
-    snprintf(label, sizeof label, "batchnorm %s dx", name);
-    check(label, fd_error(bn_loss, &c, c.x, n, gx), FD_TOL);
+    fd_check("batchnorm", name, "dx", bn_loss, &c, c.x, n, gx);
     if (affine) {
-        snprintf(label, sizeof label, "batchnorm %s dgamma", name);
-        check(label, fd_error(bn_loss, &c, c.gamma, C, gg), FD_TOL);
-        snprintf(label, sizeof label, "batchnorm %s dbeta", name);
-        check(label, fd_error(bn_loss, &c, c.beta, C, gb), FD_TOL);
+        fd_check("batchnorm", name, "dgamma", bn_loss, &c, c.gamma, C, gg);
+        fd_check("batchnorm", name, "dbeta", bn_loss, &c, c.beta, C, gb);
     }
 
     /* twice into fresh buffers is double; NULL for each in turn changes nothing else */
@@ -1506,6 +1622,253 @@ static void bn_threads_same_bits(void)
     }
     nnrt_set_threads(threads);
     check("batchnorm 2d, 1d: the same bits with 1 and 2 threads, and assigning dx", differ, 0);
+}
+
+typedef struct emb_case {
+    int rows, num, D;
+    float *idx, *w, *y, *r;
+} emb_case;
+
+static double emb_loss(void *ctx)
+{
+    emb_case *c = ctx;
+    nnrt_embedding_forward(c->y, c->idx, c->w, c->rows, c->num, c->D);
+    return dot(c->y, c->r, (size_t)c->rows * c->D);
+}
+
+/* embedding of rows ids drawn from [0, num) (so some repeat when rows >
+ * num): d weight by finite differences, accumulation */
+static void embedding_grad(int rows, int num, int D)
+{
+    char label[128];
+    emb_case c = {rows, num, D, alloc_floats(rows), random_floats((size_t)num * D),
+                  alloc_floats((size_t)rows * D), random_floats((size_t)rows * D)};
+    for (int r = 0; r < rows; r++)
+        c.idx[r] = (float)(nnrt_rng_next(&rng) % (uint64_t)num);
+    size_t nw = (size_t)num * D;
+    float *gw = alloc_floats(nw), *gw2 = alloc_floats(nw);
+    nnrt_embedding_backward(gw, c.r, c.idx, rows, num, D);
+    char name[64];
+    snprintf(name, sizeof name, "[%d ids of %d, D=%d]", rows, num, D);
+    fd_check("embedding", name, "dw", emb_loss, &c, c.w, nw, gw);
+    for (int k = 0; k < 2; k++)
+        nnrt_embedding_backward(gw2, c.r, c.idx, rows, num, D);
+    snprintf(label, sizeof label, "embedding %s accumulates", name);
+    check(label, doubled_err(gw2, gw, nw), EXACT_TOL);
+    free(gw), free(gw2), free(c.idx), free(c.w), free(c.y), free(c.r);
+}
+
+typedef struct ln_case {
+    int rows, C;
+    float *x, *w, *b, *y, *mean, *rstd, *r;
+} ln_case;
+
+static double ln_loss(void *ctx)
+{
+    ln_case *c = ctx;
+    nnrt_layernorm_forward(c->y, c->mean, c->rstd, c->x, c->w, c->b, c->rows, c->C, 1e-5f);
+    return dot(c->y, c->r, (size_t)c->rows * c->C);
+}
+
+/* layer norm of [rows, C], each row offset by its index (the mean
+ * matters): forward against the definition in double, dx, dw, db by finite
+ * differences, accumulation and NULL gradients */
+static void layernorm_grad(int rows, int C, int affine)
+{
+    char label[128], name[64];
+    size_t n = (size_t)rows * C;
+    ln_case c = {rows, C, random_floats(n), NULL, NULL, alloc_floats(n), alloc_floats(rows), alloc_floats(rows),
+                 random_floats(n)};
+    if (affine)
+        c.w = random_floats(C), c.b = random_floats(C);
+    for (size_t i = 0; i < n; i++)
+        c.x[i] += (float)(i / C);
+    snprintf(name, sizeof name, "[%d,%d]%s", rows, C, affine ? "" : " no affine");
+
+    float *want = alloc_floats(n);
+    for (int r = 0; r < rows; r++) {
+        const float *x = c.x + (size_t)r * C;
+        double s = 0, ss = 0;
+        for (int i = 0; i < C; i++)
+            s += x[i];
+        for (int i = 0; i < C; i++)
+            ss += (x[i] - s / C) * (x[i] - s / C);
+        for (int i = 0; i < C; i++)
+            want[(size_t)r * C + i] = (float)((x[i] - s / C) / sqrt(ss / C + 1e-5) * (affine ? c.w[i] : 1) +
+                                              (affine ? c.b[i] : 0));
+    }
+    ln_loss(&c);
+    snprintf(label, sizeof label, "layernorm %s forward vs reference", name);
+    check(label, max_err(c.y, want, n), EXACT_TOL);
+
+    float *gx = alloc_floats(n), *gw = alloc_floats(C), *gb = alloc_floats(C);
+    nnrt_layernorm_backward(gx, affine ? gw : NULL, affine ? gb : NULL, c.r, c.x, c.mean, c.rstd, c.w, rows, C);
+    fd_check("layernorm", name, "dx", ln_loss, &c, c.x, n, gx);
+    if (affine) {
+        fd_check("layernorm", name, "dw", ln_loss, &c, c.w, C, gw);
+        fd_check("layernorm", name, "db", ln_loss, &c, c.b, C, gb);
+    }
+
+    float *gx2 = alloc_floats(n), *gw2 = alloc_floats(C), *gb2 = alloc_floats(C);
+    ln_loss(&c);
+    for (int k = 0; k < 2; k++)
+        nnrt_layernorm_backward(gx2, affine ? gw2 : NULL, affine ? gb2 : NULL, c.r, c.x, c.mean, c.rstd, c.w,
+                                rows, C);
+    nnrt_layernorm_backward(NULL, NULL, NULL, c.r, c.x, c.mean, c.rstd, c.w, rows, C);
+    snprintf(label, sizeof label, "layernorm %s backward accumulates, NULL gradients", name);
+    check(label, fmax(doubled_err(gx2, gx, n), fmax(doubled_err(gw2, gw, C), doubled_err(gb2, gb, C))),
+          EXACT_TOL);
+    free(want), free(gx), free(gw), free(gb), free(gx2), free(gw2), free(gb2);
+    free(c.x), free(c.w), free(c.b), free(c.y), free(c.mean), free(c.rstd), free(c.r);
+}
+
+typedef struct att_case {
+    int N, T, C, H, causal;
+    float *qkv, *y, *att, *r;
+} att_case;
+
+static double att_loss(void *ctx)
+{
+    att_case *c = ctx;
+    nnrt_attention_forward(c->y, c->att, c->qkv, c->N, c->T, c->C, c->H, c->causal);
+    return dot(c->y, c->r, (size_t)c->N * c->T * c->C);
+}
+
+/* y[N, T, C] and att[N, H, T, T] of attention straight from the
+ * definition, in double */
+static void attention_reference(float *y, float *att, const att_case *c)
+{
+    int T = c->T, C = c->C, H = c->H, Dh = C / H;
+    double *s = malloc((size_t)T * sizeof *s);
+    for (int n = 0; n < c->N; n++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++) {
+                const float *q = c->qkv + ((size_t)n * T + i) * 3 * C + h * Dh;
+                double m = -INFINITY, sum = 0;
+                for (int j = 0; j < T; j++) {
+                    const float *k = c->qkv + ((size_t)n * T + j) * 3 * C + C + h * Dh;
+                    s[j] = -INFINITY;
+                    if (c->causal && j > i)
+                        continue;
+                    s[j] = 0;
+                    for (int d = 0; d < Dh; d++)
+                        s[j] += (double)q[d] * k[d];
+                    s[j] /= sqrt(Dh);
+                    m = fmax(m, s[j]);
+                }
+                for (int j = 0; j < T; j++) {
+                    s[j] = exp(s[j] - m);
+                    sum += s[j];
+                }
+                float *a = att + (((size_t)n * H + h) * T + i) * T;
+                for (int j = 0; j < T; j++)
+                    a[j] = (float)(s[j] / sum);
+                for (int d = 0; d < Dh; d++) {
+                    double v = 0;
+                    for (int j = 0; j < T; j++)
+                        v += s[j] / sum * c->qkv[((size_t)n * T + j) * 3 * C + 2 * C + h * Dh + d];
+                    y[((size_t)n * T + i) * C + h * Dh + d] = (float)v;
+                }
+            }
+    free(s);
+}
+
+/* attention of [N, T, C] over H heads: forward and probabilities against
+ * the definition, d qkv by finite differences, accumulation and NULL */
+static void attention_grad(int N, int T, int C, int H, int causal)
+{
+    char label[128], name[64];
+    size_t n = (size_t)N * T * 3 * C, ny = (size_t)N * T * C, na = (size_t)N * H * T * T;
+    att_case c = {N, T, C, H, causal, random_floats(n), alloc_floats(ny), alloc_floats(na), random_floats(ny)};
+    for (size_t i = 0; i < n; i++)
+        c.qkv[i] *= 2.0f;       /* probabilities far from uniform */
+    snprintf(name, sizeof name, "[%d,%d,%d] H=%d%s", N, T, C, H, causal ? " causal" : "");
+    float *want = alloc_floats(ny), *want_att = alloc_floats(na);
+    attention_reference(want, want_att, &c);
+    att_loss(&c);
+    snprintf(label, sizeof label, "attention %s forward, att vs reference", name);
+    check(label, fmax(max_err(c.y, want, ny), max_err(c.att, want_att, na)), EXACT_TOL);
+
+    float *g = alloc_floats(n), *g2 = alloc_floats(n);
+    nnrt_attention_backward(g, c.r, c.att, c.qkv, N, T, C, H, causal);
+    fd_check("attention", name, "dqkv", att_loss, &c, c.qkv, n, g);
+    att_loss(&c);
+    for (int k = 0; k < 2; k++)
+        nnrt_attention_backward(g2, c.r, c.att, c.qkv, N, T, C, H, causal);
+    nnrt_attention_backward(NULL, c.r, c.att, c.qkv, N, T, C, H, causal);
+    snprintf(label, sizeof label, "attention %s accumulates, NULL dqkv", name);
+    check(label, doubled_err(g2, g, n), EXACT_TOL);
+    free(want), free(want_att), free(g), free(g2), free(c.qkv), free(c.y), free(c.att), free(c.r);
+}
+
+/* embedding, layer norm and attention large enough to share their work
+ * between threads: forward and backward give the same bits with 1 and 2
+ * threads */
+static void transformer_threads_same_bits(void)
+{
+    enum { ROWS = 4096, NUM = 50, D = 64, LR = 2048, LC = 96, N = 2, T = 64, C = 128, H = 4 };
+    size_t nqkv = (size_t)N * T * 3 * C;
+    /* per thread count: embedding y, dw; layernorm y, mean, rstd, dx, dw, db;
+     * attention y, att, dqkv */
+    const size_t len[11] = {(size_t)ROWS * D, (size_t)NUM * D, (size_t)LR * LC, LR, LR, (size_t)LR * LC, LC, LC,
+                            (size_t)N * T * C, (size_t)N * H * T * T, nqkv};
+    float *idx = alloc_floats(ROWS), *w = random_floats((size_t)NUM * D), *dy = random_floats((size_t)ROWS * D);
+    for (int r = 0; r < ROWS; r++)
+        idx[r] = (float)(nnrt_rng_next(&rng) % NUM);
+    float *x = random_floats((size_t)LR * LC), *lw = random_floats(LC), *lb = random_floats(LC);
+    float *ldy = random_floats((size_t)LR * LC), *qkv = random_floats(nqkv), *ady = random_floats((size_t)N * T * C);
+    float *out[2][11];
+    int differ = 0, threads = nnrt_threads();
+    for (int t = 0; t < 2; t++) {
+        float **o = out[t];
+        for (int i = 0; i < 11; i++)
+            o[i] = alloc_floats(len[i]);
+        nnrt_set_threads(t + 1);
+        nnrt_embedding_forward(o[0], idx, w, ROWS, NUM, D);
+        nnrt_embedding_backward(o[1], dy, idx, ROWS, NUM, D);
+        nnrt_layernorm_forward(o[2], o[3], o[4], x, lw, lb, LR, LC, 1e-5f);
+        nnrt_layernorm_backward(o[5], o[6], o[7], ldy, x, o[3], o[4], lw, LR, LC);
+        nnrt_attention_forward(o[8], o[9], qkv, N, T, C, H, 1);
+        nnrt_attention_backward(o[10], ady, o[9], qkv, N, T, C, H, 1);
+    }
+    nnrt_set_threads(threads);
+    for (int i = 0; i < 11; i++) {
+        differ += memcmp(out[0][i], out[1][i], len[i] * sizeof(float)) != 0;
+        free(out[0][i]), free(out[1][i]);
+    }
+    free(idx), free(w), free(dy), free(x), free(lw), free(lb), free(ldy), free(qkv), free(ady);
+    check("embedding, layernorm, attention: the same bits with 1 and 2 threads", differ, 0);
+}
+
+/* attention's scratch comes from the workspace nnrt_workspace_attention
+ * plans: with 2 threads, no request misses it; half the plan does miss
+ * (the check can fail) */
+static void attention_workspace(void)
+{
+    enum { N = 2, T = 64, C = 128, H = 4 };
+    float *qkv = random_floats((size_t)N * T * 3 * C), *dy = random_floats((size_t)N * T * C);
+    float *y = alloc_floats((size_t)N * T * C), *att = alloc_floats((size_t)N * H * T * T);
+    float *dqkv = alloc_floats((size_t)N * T * 3 * C);
+    int threads = nnrt_threads();
+    long missed[2];
+    for (int half = 0; half < 2; half++) {
+        nnrt_workspace w = {{0}};
+        nnrt_workspace_attention(&w, N, half ? T / 2 : T, C, H);
+        float *mem = nnrt_alloc(nnrt_workspace_floats(&w, 2), "the test's workspace");
+        nnrt_set_threads(2);
+        nnrt_workspace_use(mem, &w, 2);
+        long before = nnrt_workspace_misses();
+        nnrt_attention_forward(y, att, qkv, N, T, C, H, 1);
+        nnrt_attention_backward(dqkv, dy, att, qkv, N, T, C, H, 1);
+        nnrt_attention_backward(dqkv, dy, att, qkv, 1, 3, 8, 2, 0);     /* a smaller call */
+        missed[half] = nnrt_workspace_misses() - before;
+        nnrt_workspace_release(mem);
+        free(mem);
+    }
+    nnrt_set_threads(threads);
+    check("attention: no scratch request misses the planned workspace", (double)missed[0], 0);
+    check("attention: half the planned workspace misses", missed[1] > 0 ? 0 : 1, 0);
+    free(qkv), free(dy), free(y), free(att), free(dqkv);
 }
 
 typedef struct merge_case {
@@ -2306,6 +2669,9 @@ int main(void)
     hand_softmax();
     hand_dropout();
     hand_batchnorm();
+    hand_embedding();
+    hand_layernorm();
+    hand_attention();
     hand_tensor();
     hand_losses();
     hand_optim();
@@ -2419,6 +2785,21 @@ int main(void)
     bn_grad("1d [2,20,15]", 2, 20, 15, 1);  /* two runs of channels (17 and 3) */
     bn_threads_same_bits();
 
+    /*             rows num  D */
+    embedding_grad(  5,  3,  4);       /* repeated ids */
+    embedding_grad( 12, 20,  7);
+    /*             rows   C affine */
+    layernorm_grad(  3,   5, 1);
+    layernorm_grad(  4,  16, 1);
+    layernorm_grad(  2,  37, 0);
+    layernorm_grad(  1, 300, 1);       /* more than one block of columns */
+    /*             N  T  C  H causal */
+    attention_grad(1, 3, 4, 1, 1);
+    attention_grad(2, 4, 6, 2, 1);
+    attention_grad(2, 5, 8, 2, 0);
+    attention_grad(1, 4, 8, 4, 0);
+    transformer_threads_same_bits();
+
     merge_grad(1, 2, 3, 5);
     merge_grad(3, 1, 2, 4);
 
@@ -2441,6 +2822,7 @@ int main(void)
     accumulate_relu_mse();
     accumulate_pools();
     test_rng();
+    attention_workspace();
 
     if (failures) {
         printf("%d check%s FAILED\n", failures, failures == 1 ? "" : "s");
