@@ -41,6 +41,10 @@ void gemm_pack_a_mat(float *restrict dst, const void *ctx, int i0, int mr, int k
         const float *src = a->p + (ptrdiff_t)(k0 + k) * a->cs + (ptrdiff_t)i0 * a->rs;
         float *d = dst + (size_t)k * MR;
         int m = 0;
+        if (a->rs == 1 && mr == MR) {   /* a whole row in one copy of constant size (inlined) */
+            memcpy(d, src, sizeof(float) * MR);
+            continue;
+        }
         for (; m < mr; m++)
             d[m] = src[m * a->rs];
         for (; m < MR; m++)
@@ -55,6 +59,10 @@ void gemm_pack_b_mat(float *restrict dst, const void *ctx, int j0, int nr, int k
         const float *src = b->p + (ptrdiff_t)(k0 + k) * b->rs + (ptrdiff_t)j0 * b->cs;
         float *d = dst + (size_t)k * NR;
         int j = 0;
+        if (b->cs == 1 && nr == NR) {   /* as in gemm_pack_a_mat */
+            memcpy(d, src, sizeof(float) * NR);
+            continue;
+        }
         if (b->cs == 1) {
             memcpy(d, src, sizeof(float) * (size_t)nr);
             j = nr;

@@ -53,9 +53,13 @@ static inline int has_avx512(void)
  * stores go through memcpy (unaligned). */
 typedef float v16f __attribute__((vector_size(64)));
 typedef int v16i __attribute__((vector_size(64)));
+/* 8 floats (8 ints): linear.c's 8 x 8 transposes */
+typedef float v8f __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
 
 /* Two-vector shuffles with constant lane lists (GCC's and clang's
- * spellings), and what linear.c and conv2d_backward.c build from them: the
+ * spellings; SHUF8 for 8-lane vectors), and what linear.c and
+ * conv2d_backward.c build from them: the
  * sums of the 16 lanes of each of 8 vectors, r[u] = a[u][0] + ... + a[u][15] for
  * u < 8 (lanes 8-15 of r repeat them), added as a tree: lanes v and v + 8
  * of each, then v and v + 4, v and v + 2, v and v + 1 (v the lane of the
@@ -64,8 +68,10 @@ typedef int v16i __attribute__((vector_size(64)));
  * and the extraction of 128 lanes. */
 #if defined(__clang__)
 #define SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#define SHUF8(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
 #else
 #define SHUF(a, b, ...) __builtin_shuffle(a, b, (v16i){__VA_ARGS__})
+#define SHUF8(a, b, ...) __builtin_shuffle(a, b, (v8i){__VA_ARGS__})  /* of v8f */
 #endif
 INLINE void sum_lanes(v16f *r, const v16f *a)
 {

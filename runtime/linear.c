@@ -5,13 +5,19 @@
  * plain loops with constant trip counts, which the compiler turns into
  * vector instructions:
  *   - forward, y[n][o] = b[o] + x[n][0]*w[o][0] + x[n][1]*w[o][1] + ...:
- *     the samples are the vector lanes (x is transposed first), 32 samples
- *     x 8 outputs a tile; for one or two samples, the features are the
- *     lanes instead (8 dot products at a time);
+ *     for a large batch, one matrix product by gemm.c, from packed panels
+ *     of x and w (lin_forward_gemm, nnrt_sizing.h, says when: from 16
+ *     samples and a quarter as many samples as outputs); else the samples
+ *     are the vector lanes (x is transposed first), 32 samples x 8 outputs
+ *     a tile; for one or two samples, the features are the lanes instead
+ *     (8 dot products at a time);
  *   - d input, dx[n,:] += sum over o of dy[n][o] * w[o,:]: for a block of
  *     samples and 32 features, each dy[n][o] times a row piece of w;
  *   - d weight, dw[o,:] += sum over n of dy[n][o] * x[n,:]: the same shape,
  *     with the roles of n and o exchanged.
+ * The two backward tiles have gemm.c's shape (8 rows x 32 features, a
+ * broadcast of dy against two vectors) and read their operands in place,
+ * where gemm.c would pack them first, so every batch keeps them.
  * Feature counts that are not a multiple of the tile width end with a tile
  * that overlaps the one before and writes only the features it adds.
  * For one or two samples both backward products are one pass over w (a
@@ -28,6 +34,7 @@
  */
 #include "nnrt.h"
 
+#include <assert.h>
 #include <string.h>
 
 /* The hot functions are compiled for AVX-512, AVX2 and baseline x86-64, with
@@ -49,6 +56,109 @@ static void run(void (*fn)(void *, int), void *ctx, int ntasks, double macs)
     else
         for (int i = 0; i < ntasks; i++)
             fn(ctx, i);
+}
+
+/* ---- the forward by gemm.c ----
+ *
+ * y[N,OUT] = x[N,IN] w^T[IN,OUT] as one gemm_call, M = N rows of C, each
+ * row started from b (copied in, then accumulated into), and gemm.c's
+ * tiles summing each y[n][o] from it over i = 0 .. IN-1 in blocks of
+ * GEMM_KC. Both operands are read across their rows: pack_t turns blocks
+ * of 8 rows x 8 features around in registers. The call is cut into blocks
+ * of at most LIN_MC samples, of equal size, and by columns where that
+ * gives fewer tasks than threads; gemm.c sums each element in one order
+ * whatever the block, so the bits do not depend on the threads. */
+enum { MR = GEMM_MR, NR = GEMM_NR, KC = GEMM_KC, MC = LIN_MC };
+
+/* dst[k*ldd + m] = src[m*lds + k] for m, k < 8: rows paired, then pairs
+ * of pairs, then halves exchanged */
+INLINE void transpose8(float *restrict dst, size_t ldd, const float *restrict src, size_t lds)
+{
+    v8f r[8], t[8], u[8];
+    for (int m = 0; m < 8; m++)
+        memcpy(&r[m], src + m * lds, sizeof r[m]);
+    for (int m = 0; m < 8; m += 2) {    /* columns 0 1 4 5, and 2 3 6 7, of rows m and m + 1 */
+        t[m] = SHUF8(r[m], r[m + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[m + 1] = SHUF8(r[m], r[m + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int m = 0; m < 8; m += 4)      /* u[m + c]: column c, and c + 4, of rows m .. m + 3 */
+        for (int h = 0; h < 2; h++) {
+            u[m + 2 * h] = SHUF8(t[m + h], t[m + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[m + 2 * h + 1] = SHUF8(t[m + h], t[m + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int k = 0; k < 4; k++) {
+        v8f lo = SHUF8(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        v8f hi = SHUF8(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        memcpy(dst + k * ldd, &lo, sizeof lo);
+        memcpy(dst + (k + 4) * ldd, &hi, sizeof hi);
+    }
+}
+
+/* A gemm.c panel from a row-major matrix s (rows s->rs apart) read across:
+ * dst[k][m] (width floats a row) = s[i0 + m][k0 + k] for m < n, k < kc,
+ * zero for n <= m < width. Whole blocks of 8 by transpose8, the rest one
+ * by one. */
+INLINE void pack_t(float *restrict dst, int width, const gemm_mat *s, int i0, int n, int k0, int kc)
+{
+    const float *src = s->p + (ptrdiff_t)i0 * s->rs + k0;
+    int n8 = n / 8 * 8, k8 = kc / 8 * 8;
+    for (int m = 0; m < n8; m += 8)
+        for (int k = 0; k < k8; k += 8)
+            transpose8(dst + (size_t)k * width + m, (size_t)width, src + (ptrdiff_t)m * s->rs + k,
+                       (size_t)s->rs);
+    for (int m = 0; m < n; m++)
+        for (int k = m < n8 ? k8 : 0; k < kc; k++)
+            dst[(size_t)k * width + m] = src[(ptrdiff_t)m * s->rs + k];
+    for (int k = 0; n < width && k < kc; k++)
+        memset(dst + (size_t)k * width + n, 0, sizeof(float) * (size_t)(width - n));
+}
+/* A: samples of x; B: outputs, rows of w */
+HOT static void pack_x(float *dst, const void *ctx, int i0, int mr, int k0, int kc)
+{
+    pack_t(dst, MR, ctx, i0, mr, k0, kc);
+}
+HOT static void pack_w(float *dst, const void *ctx, int j0, int nr, int k0, int kc)
+{
+    pack_t(dst, NR, ctx, j0, nr, k0, kc);
+}
+
+typedef struct lin_gemm_ctx {
+    gemm_call g;
+    const float *b;             /* each row of C starts from it (g.accumulate), or NULL */
+    int mb, nb, ncb;            /* a task's rows and columns; blocks of columns */
+} lin_gemm_ctx;
+
+/* task: rows mb*(task / ncb) .., columns nb*(task % ncb) .. */
+static void lin_gemm_task(void *arg, int task)
+{
+    const lin_gemm_ctx *l = arg;
+    const gemm_call *g = &l->g;
+    int i0 = task / l->ncb * l->mb, j0 = task % l->ncb * l->nb;
+    int i1 = g->M - i0 < l->mb ? g->M : i0 + l->mb, j1 = g->N - j0 < l->nb ? g->N : j0 + l->nb;
+    for (int i = i0; l->b && i < i1; i++)
+        memcpy(g->c + (size_t)i * g->ldc + j0, l->b + j0, sizeof(float) * (size_t)(j1 - j0));
+    float *bp = nnrt_scratch(0, (size_t)KC * GEMM_NC);
+    float *ap = nnrt_scratch(3, (size_t)(i1 - i0 + MR - 1) / MR * MR * KC);
+    gemm_block(g, i0, i1, j0, j1, bp, ap);
+}
+
+static void linear_forward_gemm(float *y, const float *x, const float *w, const float *b, int N, int IN,
+                                int OUT)
+{
+    gemm_mat xm = {x, IN, 1}, wm = {w, IN, 1};
+    int threads = nnrt_threads(), mblocks = (N + MC - 1) / MC;
+    lin_gemm_ctx l = {
+        .g = {.M = N, .N = OUT, .K = IN, .pack_a = pack_x, .actx = &xm, .pack_b = pack_w, .bctx = &wm,
+              .c = y, .ldc = (size_t)OUT, .accumulate = b != NULL},
+        .b = b, .mb = ((N + mblocks - 1) / mblocks + MR - 1) / MR * MR, .nb = OUT, .ncb = 1,
+    };
+    if (mblocks < threads) {        /* columns by NR, a block for each thread */
+        int want = (threads + mblocks - 1) / mblocks;
+        l.nb = ((OUT + want - 1) / want + NR - 1) / NR * NR;
+        l.ncb = (OUT + l.nb - 1) / l.nb;
+    }
+    assert(l.mb <= MC);
+    run(lin_gemm_task, &l, (N + l.mb - 1) / l.mb * l.ncb, (double)N * IN * OUT);
 }
 
 /* ---- forward ---- */
@@ -295,6 +405,10 @@ HOT static void linear_fwd_task(void *arg, int task)
 void nnrt_linear_forward(float *y, const float *x, const float *w, const float *b,
                          int N, int IN, int OUT)
 {
+    if (lin_forward_gemm(N, IN, OUT)) {
+        linear_forward_gemm(y, x, w, b, N, IN, OUT);
+        return;
+    }
 #ifdef NNRT_AVX512
     if (N <= ROWS && has_avx512() && (double)N * IN * OUT < NNRT_PAR_MACS) {  /* all rows in one loop */
         for (int n = 0; n < N; n++)

@@ -141,10 +141,20 @@ static inline size_t conv_sparse_dxt(const nnrt_conv2d_dims *d)
  * channels (fewer: by kernel rows) */
 enum { SPARSE_DW_CMIN = 4 };
 
-/* ---- linear.c's forward: its tile of samples (its scratch: the input transposed) ---- */
+/* ---- linear.c's forward: its tile of samples (its scratch: the input
+ * transposed), or gemm.c's (its scratch: packed panels) ---- */
 enum {
     LIN_NS = 32,        /* samples per forward tile (or 16) */
     LIN_ROWS = 2,       /* up to this many samples, no transposed copy */
+    LIN_MC = 256,       /* by gemm.c: samples per task, at most */
 };
+/* Whether the forward goes by gemm.c. linear.c's tile transposes x (N*IN
+ * floats) and reads w in place; gemm.c packs w transposed (OUT*IN) for
+ * every block of up to LIN_MC samples, and x too, and its tile is faster:
+ * it pays from 16 samples, and from a quarter as many samples as outputs. */
+static inline int lin_forward_gemm(int N, int IN, int OUT)
+{
+    return N >= 16 && IN >= 16 && 4 * N >= OUT;
+}
 
 #endif /* NNRT_SIZING_H */

@@ -188,11 +188,18 @@ void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx,
     conv2d_at(w, d, dx, dw, db);
 }
 
+/* linear.c's forward at any batch up to N: its tile's x transposed (which
+ * grows with the batch), or, once gemm.c's path is taken (which stays
+ * taken at larger batches), its panels of w (every thread) and of a task's
+ * samples, at most LIN_MC */
 void nnrt_workspace_linear(nnrt_workspace *w, int N, int IN, int OUT)
 {
-    (void)OUT;
     if (N > LIN_ROWS)                   /* x transposed, lanes rounded up to half a tile */
         at_least(&w->slot[3], (size_t)IN * ((N + LIN_NS / 2 - 1) / (LIN_NS / 2) * (LIN_NS / 2)));
+    if (lin_forward_gemm(N, IN, OUT)) {
+        at_least(&w->slot[0], (size_t)GEMM_KC * GEMM_NC);
+        at_least(&w->slot[3], round_up((size_t)(N < LIN_MC ? N : LIN_MC), GEMM_MR) * GEMM_KC);
+    }
 }
 
 /* attention.c's backward: one row of ds (T floats) on every thread, at any

@@ -105,6 +105,7 @@ enum {
     LIN_FWD_ROWS_TASKS,     /* N <= LIN_ROWS in tasks (fwd_rows_avx512 or fwd_row) */
     LIN_FWD_TILE,           /* fwd_tile of LIN_NS samples */
     LIN_FWD_TILE_HALF,      /* ... of LIN_NS / 2 */
+    LIN_FWD_GEMM,           /* lin_forward_gemm: gemm.c's packed panels */
     LIN_BWD_SMALL,          /* bwd_small, features in whole vectors */
     LIN_BWD_SMALL_KEEP,     /* ... and one overlapping vector */
     LIN_BWD_SMALL_ROWS,     /* ... IN < 16: bwd_rows */
@@ -123,7 +124,7 @@ static const char *path_names[NPATHS] = {
     "conv fwd parts", "conv bwd dw rows", "conv bwd dw lanes", "conv bwd dx 64", "conv bwd dx 48",
     "conv bwd chunks", "conv bwd slices", "conv bwd defer", "conv bwd dx parts", "conv pooled sparse dx",
     "conv pooled sparse dw", "conv pooled dense", "conv pooled gemm", "linear fwd rows avx512",
-    "linear fwd rows tasks", "linear fwd tile", "linear fwd tile half", "linear bwd small",
+    "linear fwd rows tasks", "linear fwd tile", "linear fwd tile half", "linear fwd gemm", "linear bwd small",
     "linear bwd small keep", "linear bwd small rows", "linear bwd rows", "linear bwd tiles",
     "linear sgd fused", "linear sgd split", "maxpool 2x2", "maxpool 2x2 shape, reference",
 };
@@ -521,6 +522,8 @@ static void linear_case(int N, int IN, int OUT, int threads)
         taken[LIN_FWD_ROWS_AVX512] = 1, n += snprintf(name + n, sizeof name - n, " fwd-rows-avx512");
     else if (N <= LIN_ROWS)
         taken[LIN_FWD_ROWS_TASKS] = 1, n += snprintf(name + n, sizeof name - n, " fwd-rows");
+    else if (lin_forward_gemm(N, IN, OUT))
+        taken[LIN_FWD_GEMM] = 1, n += snprintf(name + n, sizeof name - n, " fwd-gemm");
     else {
         /* blocks of LIN_NS samples; one of at most LIN_NS / 2 takes the half tile */
         if (N > LIN_NS / 2)
@@ -590,6 +593,42 @@ static void linear_case(int N, int IN, int OUT, int threads)
     snprintf(sub, sizeof sub, "%s / sgd: dx, w, b", name);
     e = rel_err(dx, rdx, nx), e2 = rel_err(w2, w, nw), e3 = rel_err(b2, b, (size_t)OUT);
     check(sub, e > e2 ? (e > e3 ? e : e3) : (e2 > e3 ? e2 : e3), TOL);
+    /* each of dx, dw, db alone (the others NULL), added and assigned */
+    for (int first = 0; first < 2; first++)
+        for (int only = 0; only < 3; only++) {
+            memcpy(rdx, dx, nx * sizeof *dx);
+            memcpy(rdw, dw, nw * sizeof *dw);
+            memcpy(rdb, db, (size_t)OUT * sizeof *db);
+            float *gx = only == 0 ? dx : NULL, *gw = only == 1 ? dw : NULL, *gb = only == 2 ? db : NULL;
+            if (first) {
+                nnrt_linear_backward_first(gx, gw, gb, dy, x, w, N, IN, OUT);
+                memset(rdw, 0, nw * sizeof *rdw);
+                memset(rdb, 0, (size_t)OUT * sizeof *rdb);
+            } else {
+                nnrt_linear_backward(gx, gw, gb, dy, x, w, N, IN, OUT);
+            }
+            linear_backward_ref(gx ? rdx : NULL, gw ? rdw : NULL, gb ? rdb : NULL, dy, x, w, N, IN, OUT);
+            const char *what[3] = {"dx", "dw", "db"};
+            snprintf(sub, sizeof sub, "%s / %s only%s", name, what[only], first ? ", first" : "");
+            check(sub, only == 0 ? rel_err(dx, rdx, nx) : only == 1 ? rel_err(dw, rdw, nw)
+                                                         : rel_err(db, rdb, (size_t)OUT), TOL);
+        }
+    /* the same bits on 1 and 2 threads (and on 3, splitting some calls by columns) */
+    float *y1 = alloc_floats(ny), *dx1 = copy_floats(dx, nx), *dw1 = alloc_floats(nw), *db1 = alloc_floats(OUT);
+    nnrt_set_threads(1);
+    nnrt_linear_forward(y1, x, w, b, N, IN, OUT);
+    nnrt_linear_backward_first(dx1, dw1, db1, dy, x, w, N, IN, OUT);
+    for (int t = 2; t <= 3; t++) {
+        float *dxt = copy_floats(dx, nx);
+        nnrt_set_threads(t);
+        nnrt_linear_forward(y, x, w, b, N, IN, OUT);
+        nnrt_linear_backward_first(dxt, dw, db, dy, x, w, N, IN, OUT);
+        snprintf(sub, sizeof sub, "%s / the same bits on %d threads as on 1", name, t);
+        check(sub, differ(y, y1, ny) + differ(dxt, dx1, nx) + differ(dw, dw1, nw) + differ(db, db1, OUT), 0);
+        free(dxt);
+    }
+    nnrt_set_threads(1);
+    free(y1), free(dx1), free(dw1), free(db1);
     free(x), free(w), free(b), free(dy), free(y), free(ry), free(dx), free(dw), free(db);
     free(rdx), free(rdw), free(rdb), free(w2), free(b2);
 }
@@ -603,8 +642,16 @@ static void linear_cases(void)
     linear_case(1, 1000, 600, 2);   /* rows in tasks, 2 threads */
     linear_case(3, 20, 9, 1);       /* bwd_rows */
     linear_case(13, 45, 17, 1);     /* half tile; axpy tiles, the last overlapping */
-    linear_case(40, 96, 8, 1);      /* a whole tile and a half */
-    linear_case(70, 33, 11, 2);     /* tiles on 2 threads */
+    linear_case(40, 96, 170, 1);    /* a whole tile and a half (more outputs than 4 x samples: no gemm) */
+    linear_case(70, 33, 300, 2);    /* tiles on 2 threads */
+    /* gemm.c: sizes not multiples of 8 or 32, one block of samples and
+     * several (LIN_MC), few outputs (a partial tile of columns), and few
+     * features (no whole block of 8 in pack_t's reduction) */
+    linear_case(16, 16, 10, 1);
+    linear_case(37, 45, 70, 2);
+    linear_case(300, 130, 77, 2);
+    linear_case(64, 200, 256, 1);
+    linear_case(600, 21, 13, 2);
 }
 
 /* ---- max pooling ---- */
