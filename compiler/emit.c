@@ -373,7 +373,7 @@ static char *buffer_name(Emit *e, const PlanBuffer *b)
     if (b->kind == BUF_GRAD)
         return xprintf("d %s", v);
     if (b->kind == BUF_MASK)
-        return xprintf("mask of %s", v);
+        return xprintf("%s of %s", op_def(g->nodes[b->node].op)->mask ? "mask" : "saved", v);
     if (b->kind == BUF_CHOICES)
         return xprintf("choices of %s", v);
     char *s = xstrdup(v);
@@ -484,11 +484,19 @@ static void emit_sizes(Emit *e)
     out(e, "#define %s_INPUT_SIZE  %lld /* %s: %s */\n", e->U, (long long)shape_numel(&in->shape), in->label,
         shape_str(&in->shape));
     out(e, "#define %s_OUTPUT_SIZE %lld /* %s */\n", e->U, (long long)shape_numel(&o->shape), shape_str(&o->shape));
-    if (g->classes)
+    if (g->classes && g->target.ndim)
+        out(e, "#define %s_TARGET_SIZE %lld /* a class index in [0, %d) at each position, as a float */\n", e->U,
+            (long long)shape_numel(&g->target), g->classes);
+    else if (g->classes)
         out(e, "#define %s_TARGET_SIZE 1 /* a class index in [0, %d), as a float */\n", e->U, g->classes);
     else
         out(e, "#define %s_TARGET_SIZE %lld /* %s */\n", e->U, (long long)shape_numel(&g->target),
             shape_str(&g->target));
+    if (g->classes)
+        out(e, "#define %s_CLASSES     %d /* a target is a class index below this */\n", e->U, g->classes);
+    if (in->vocab > 0)
+        out(e, "#define %s_VOCAB       %lld /* the input is token ids below this, as floats */\n", e->U,
+            (long long)in->vocab);
     out(e, "#define %s_NPARAM      %zu /* floats in the parameter block */\n", e->U, g->nparam);
     out(e, "#define %s_NBUF        %zu /* floats in the buffer block (running statistics) */\n", e->U, g->nbuf);
     out(e, "#define %s_NOPT        %zu /* floats of optimizer state */\n", e->U, g->nopt);
@@ -528,7 +536,8 @@ static void emit_state(Emit *e)
            "    int nan_check;       /* 1: forward checks every value and names the first non-finite one */\n"
            "    const char *nonfinite; /* that value's layer or operation, and its line; NULL if none */\n"
            "} %s;\n\n",
-        e->U, e->U, e->U, e->U, e->U, e->U, nshape(in), g->classes ? "[n] (class indices)" : nshape(&g->target),
+        e->U, e->U, e->U, e->U, e->U, e->U, nshape(in),
+        g->classes ? xprintf("%s (class indices)", g->target.ndim ? nshape(&g->target) : "[n]") : nshape(&g->target),
         nshape(o), g->ncount > 0 ? g->ncount : 1, e->U, e->M);
 
     out(e, "/* The state_dict: parameters (gradient in the same place of m->grad) and\n"
@@ -540,10 +549,11 @@ static void emit_state(Emit *e)
            "    int64_t shape[4];\n"
            "    int buffer;           /* 0: in m->param (trained); 1: in m->buf; 2: in m->counts */\n"
            "    size_t offset, numel; /* floats, into that block */\n"
-           "    int init;             /* NNRT_INIT_UNIFORM in (-bound, bound), as PyTorch: bound = 1/sqrt(fan_in) */\n"
+           "    int init;             /* NNRT_INIT_UNIFORM in (-bound, bound), as PyTorch: bound = 1/sqrt(fan_in);\n"
+           "                           * NNRT_INIT_NORMAL N(0, bound^2) */\n"
            "    float bound;\n"
            "} %s_params[%d] = {\n", e->M, e->M, count_tensors(g));
-    static const char *const inits[] = {"NNRT_INIT_UNIFORM", "NNRT_INIT_ZERO", "NNRT_INIT_ONE"};
+    static const char *const inits[] = {"NNRT_INIT_UNIFORM", "NNRT_INIT_ZERO", "NNRT_INIT_ONE", "NNRT_INIT_NORMAL"};
     for (int i = 0; i < g->nlayers; i++)
         for (int p = 0; p < g->layers[i].nparams; p++) {
             const Param *q = &g->layers[i].params[p];
@@ -692,6 +702,8 @@ static char *dbl(double v)
 /* the loss's arguments after the output: "m->target, (size_t)n * 10" or "m->target, n, 10" */
 static const char *loss_args(const Graph *g, const char *U, const char *nexpr)
 {
+    if (g->classes && g->target.ndim)   /* one class a position: the rows are n * T */
+        return xprintf("%s * %lld, %d", nexpr, (long long)shape_numel(&g->target), g->classes);
     if (g->classes)
         return xprintf("%s, %d", nexpr, g->classes);
     return xprintf("(size_t)%s * %s_OUTPUT_SIZE", nexpr, U);
@@ -707,7 +719,7 @@ static void emit_loss(Emit *e)
     out(e, "/* The loss, as `loss = criterion(output, target)`:\n"
            " * %s (reduction %s),\n"
            " * of the last forward's output against target %s. */\n",
-        what[g->loss], g->loss_sum ? "sum" : "mean", g->classes ? "[n]" : nshape(&g->target));
+        what[g->loss], g->loss_sum ? "sum" : "mean", g->target.ndim ? nshape(&g->target) : "[n]");
     out(e, "float %s_loss(%s *m, const float *target)\n{\n", e->M, e->M);
     out(e, "    m->target = target;\n"
            "    m->loss = nnrt_%s_forward%s(m->output, target, %s, %s);\n"
@@ -876,20 +888,12 @@ static void emit_workspace(Emit *e)
     out(e, "    memset(w, 0, sizeof *w);\n");
     bool any = false;
     for (int i = 0; i < g->nnodes; i++)
-        any |= g->nodes[i].op == OP_CONV2D || g->nodes[i].op == OP_LINEAR;
+        any |= op_def(g->nodes[i].op)->emit_workspace != NULL;
     if (!any)
         out(e, "    (void)n;    /* no kernel of this model asks for scratch */\n");
-    for (int i = 0; i < g->nnodes; i++) {
-        const Node *n = &g->nodes[i];
-        if (n->op == OP_CONV2D) {
-            int dx, dw, db;
-            plan_conv_grads(g, n, &dx, &dw, &db);
-            out(e, "    nnrt_workspace_conv2d(w, %s, %d, %d, %d);\n", DIMS(e, n), dx, dw, db);
-        } else if (n->op == OP_LINEAR) {
-            out(e, "    nnrt_workspace_linear(w, n, %lld, %lld);\n", (long long)n->layer->in,
-                (long long)n->layer->out);
-        }
-    }
+    for (int i = 0; i < g->nnodes; i++)
+        if (op_def(g->nodes[i].op)->emit_workspace)
+            op_def(g->nodes[i].op)->emit_workspace(e, &g->nodes[i]);
     out(e, "}\n\n");
     buf_end(e, &b, "NULL");
 }
@@ -911,10 +915,14 @@ static void emit_init(Emit *e)
            "            continue;\n"
            "        }\n"
            "        float *w = (p->buffer ? m->buf : m->param) + p->offset;\n"
-           "        for (size_t k = 0; p->init != NNRT_INIT_UNIFORM && k < p->numel; k++)\n"
-           "            w[k] = p->init == NNRT_INIT_ONE ? 1.0f : 0.0f;\n"
            "        if (p->init == NNRT_INIT_UNIFORM)\n"
            "            nnrt_init_uniform(w, p->numel, p->bound, &rng);\n"
+           "        else if (p->init == NNRT_INIT_NORMAL)   /* N(0, bound^2): an embedding's */\n"
+           "            for (size_t k = 0; k < p->numel; k++)\n"
+           "                w[k] = p->bound * nnrt_rng_normal(&rng);\n"
+           "        else\n"
+           "            for (size_t k = 0; k < p->numel; k++)\n"
+           "                w[k] = p->init == NNRT_INIT_ONE ? 1.0f : 0.0f;\n"
            "    }\n"
            "    if (%s_NOPT)\n"
            "        memset(m->opt, 0, sizeof(float) * %s_NOPT);\n"
@@ -982,14 +990,14 @@ static bool *live_layers(const Graph *g)
 /* The runs [lo, hi) of the parameter block that the optimizer steps: all of
  * it, or when a layer gets no gradient the runs of the others' parameters
  * (with the padding between adjacent ones). Returns how many. */
-static int step_runs(const Graph *g, size_t *lo, size_t *hi)
+static int step_runs(const Graph *g, size_t *lo, size_t *hi, bool *decays)
 {
-    bool *live = live_layers(g), all = true;
+    bool *live = live_layers(g), all = !g->decay_matrices;
     for (int l = 0; l < g->nlayers; l++)
         for (int k = 0; k < g->layers[l].nparams; k++)
             all &= live[l] || g->layers[l].params[k].buffer;
     if (all) {
-        lo[0] = 0, hi[0] = g->nparam;
+        lo[0] = 0, hi[0] = g->nparam, decays[0] = true;
         return 1;
     }
     int n = 0;
@@ -998,10 +1006,11 @@ static int step_runs(const Graph *g, size_t *lo, size_t *hi)
             const Param *p = &g->layers[l].params[k];
             if (p->buffer)
                 continue;
-            if (n > 0 && p->offset >= hi[n - 1] && p->offset - hi[n - 1] < PARAM_ALIGN)
+            bool d = !g->decay_matrices || p->shape.ndim >= 2;
+            if (n > 0 && decays[n - 1] == d && p->offset >= hi[n - 1] && p->offset - hi[n - 1] < PARAM_ALIGN)
                 hi[n - 1] = p->offset + p->numel;
             else
-                lo[n] = p->offset, hi[n] = p->offset + p->numel, n++;
+                lo[n] = p->offset, hi[n] = p->offset + p->numel, decays[n] = d, n++;
         }
     return n;
 }
@@ -1012,7 +1021,8 @@ static void emit_step(Emit *e)
     const char *M = e->M, *U = e->U;
     int nt = count_tensors(g);
     size_t *lo = xalloc(sizeof(size_t) * (size_t)(nt + 1)), *hi = xalloc(sizeof(size_t) * (size_t)(nt + 1));
-    int nruns = step_runs(g, lo, hi);
+    bool *decays = xalloc(sizeof(bool) * (size_t)(nt + 1));
+    int nruns = step_runs(g, lo, hi, decays);
     out(e, "/* As `optimizer.step()`%s:\n", g->clip_norm > 0 ? ", after clipping the gradients' global norm" : "");
     if (g->opt == OPT_SGD)
         out(e, " * torch.optim.SGD(lr=%g, momentum=%g, dampening=%g, weight_decay=%g,\n"
@@ -1030,27 +1040,34 @@ static void emit_step(Emit *e)
                "        nnrt_scale(m->grad, %s_NPARAM, %s / (norm + 1e-6f));\n", g->clip_norm, U, F(g->clip_norm),
             U, F(g->clip_norm));
     bool whole = nruns == 1 && lo[0] == 0 && hi[0] == g->nparam;
-    if (!whole)
+    if (!whole && g->decay_matrices)
+        out(e, "    /* by runs of tensors: the matrices with weight decay (o), the biases and norms\n"
+               "     * without (o0, decay=\"matrices\"); a layer without a gradient is not stepped */\n");
+    else if (!whole)
         out(e, "    /* the layers that get a gradient: the others, as in PyTorch, are not stepped */\n");
-    if (g->opt == OPT_SGD && !(g->momentum == 0 && g->weight_decay == 0))
-        out(e, "    static const nnrt_sgd_opts o = {.momentum = %s, .dampening = %s, .weight_decay = %s,\n"
-               "                                    .nesterov = %d};\n",
-            F(g->momentum), dbl(g->dampening), F(g->weight_decay), g->nesterov);
-    else if (g->opt != OPT_SGD)
-        out(e, "    static const nnrt_adam_opts o = {.beta1 = %s, .beta2 = %s, .eps = %s,\n"
-               "                                     .weight_decay = %s, .decoupled = %d};\n",
-            dbl(g->beta1), dbl(g->beta2), F(g->eps), dbl(g->weight_decay), g->opt == OPT_ADAMW);
+    for (int z = 0; z < 1 + g->decay_matrices; z++) {   /* o, then (decay="matrices") o0 without decay */
+        double wd = z ? 0 : g->weight_decay;
+        if (g->opt == OPT_SGD && !(g->momentum == 0 && g->weight_decay == 0))
+            out(e, "    static const nnrt_sgd_opts o%s = {.momentum = %s, .dampening = %s, .weight_decay = %s,\n"
+                   "                                    .nesterov = %d};\n",
+                z ? "0" : "", F(g->momentum), dbl(g->dampening), F(wd), g->nesterov);
+        else if (g->opt != OPT_SGD)
+            out(e, "    static const nnrt_adam_opts o%s = {.beta1 = %s, .beta2 = %s, .eps = %s,\n"
+                   "                                     .weight_decay = %s, .decoupled = %d};\n",
+                z ? "0" : "", dbl(g->beta1), dbl(g->beta2), F(g->eps), dbl(wd), g->opt == OPT_ADAMW);
+    }
     for (int r = 0; r < nruns; r++) {
+        const char *o = decays[r] ? "&o" : "&o0";
         const char *at = whole ? "" : xprintf(" + %zu", lo[r]);
         const char *count = whole ? xprintf("%s_NPARAM", U) : xprintf("%zu", hi[r] - lo[r]);
         if (g->opt == OPT_SGD && g->momentum == 0 && g->weight_decay == 0)
             out(e, "    nnrt_sgd_step(m->param%s, m->grad%s, %s, lr);\n", at, at, count);
         else if (g->opt == OPT_SGD)
-            out(e, "    nnrt_sgd_step_opts(m->param%s, m->grad%s, %s, %s, lr, &o, (long)m->steps);\n", at, at,
-                g->momentum > 0 ? xprintf("m->opt%s", at) : "NULL", count);
+            out(e, "    nnrt_sgd_step_opts(m->param%s, m->grad%s, %s, %s, lr, %s, (long)m->steps);\n", at, at,
+                g->momentum > 0 ? xprintf("m->opt%s", at) : "NULL", count, o);
         else
-            out(e, "    nnrt_adam_step(m->param%s, m->grad%s, m->opt%s, m->opt + %s_NPARAM%s, %s, lr, &o,\n"
-                   "                   (long)m->steps);\n", at, at, at, U, at, count);
+            out(e, "    nnrt_adam_step(m->param%s, m->grad%s, m->opt%s, m->opt + %s_NPARAM%s, %s, lr, %s, (long)m->steps);\n",
+                at, at, at, U, at, count, o);
     }
     out(e, "}\n\n");
 }
@@ -1143,8 +1160,10 @@ static void emit_api(Emit *e)
     emit_tensors(e);
 }
 
-/* The summary as a C string, for the trainer's banner */
-static void emit_summary_string(Emit *e)
+/* The summary as C strings, one a line (a C compiler need not take a
+ * literal of more than 4095 characters), for the trainer's banner; returns
+ * its length */
+static size_t emit_summary_string(Emit *e)
 {
     char *text;
     size_t len;
@@ -1155,11 +1174,11 @@ static void emit_summary_string(Emit *e)
     }
     summary_print(f, e->g, "");
     fclose(f);
-    out(e, "static const char %s_summary[] =\n    \"", e->M);
+    out(e, "static const char *const %s_summary_lines[] = {\n    \"", e->M);
     size_t col = 5;     /* where the line is: a line longer than 99 goes on in a literal of its own */
     for (size_t i = 0; i < len; i++) {
         if (text[i] == '\n') {
-            out(e, i + 1 < len ? "\\n\"\n    \"" : "\\n");
+            out(e, i + 1 < len ? "\\n\",\n    \"" : "\\n");
             col = 5;
             continue;
         }
@@ -1179,8 +1198,9 @@ static void emit_summary_string(Emit *e)
             col++;
         }
     }
-    out(e, "\";\n\n");
+    out(e, "\",\n    NULL,\n};\n\n");
     free(text);
+    return len;
 }
 
 /* a C string literal of s */
@@ -1226,7 +1246,7 @@ static void emit_main(Emit *e, const char *src)
     const char *M = e->M, *U = e->U;
     out(e, "#ifndef NNC_NO_MAIN\n"
            "/* ---- The trainer: runtime/host/trainer.c runs the tutorial's loop on this model. ---- */\n\n");
-    emit_summary_string(e);
+    size_t summary_len = emit_summary_string(e);
     out(e, "static void %s_init_v(void *m, int batch, uint64_t seed) { %s_init(m, batch, seed); }\n", M, M);
     out(e, "static void %s_free_v(void *m) { %s_free(m); }\n", M, M);
     out(e, "static void %s_zero_grad_v(void *m) { %s_zero_grad(m); }\n", M, M);
@@ -1242,13 +1262,20 @@ static void emit_main(Emit *e, const char *src)
     out(e, "static const char *%s_nonfinite_v(void *m)\n{\n    return ((struct %s *)m)->nonfinite;\n}\n\n", M, M);
     out(e, "int main(int argc, char **argv)\n{\n"
            "    static struct %s m;   /* `struct`: the model may be called argc or argv */\n"
+           "    static char summary[%zu];\n"
+           "    for (size_t i = 0, k = 0; %s_summary_lines[i]; i++)\n"
+           "        for (const char *c = %s_summary_lines[i]; *c; c++)\n"
+           "            summary[k++] = *c;\n"
            "    const nnrt_model model = {\n"
-           "        .name = \"%s\", .summary = %s_summary, .self = &m,\n"
-           "        .source = %s,\n", M, g->name, M, c_string(src));
+           "        .name = \"%s\", .summary = summary, .self = &m,\n"
+           "        .source = %s,\n", M, summary_len + 1, M, M, g->name, c_string(src));
     emit_dims(e, "in", &g->nodes[g->input].shape);
     emit_dims(e, "out", &g->nodes[g->output].shape);
     emit_dims(e, "target", &g->target);
-    static const char *const sched[] = {"NNRT_SCHED_NONE", "NNRT_SCHED_STEP", "NNRT_SCHED_COSINE"};
+    static const char *const sched[] = {"NNRT_SCHED_NONE", "NNRT_SCHED_STEP", "NNRT_SCHED_COSINE",
+                                        "NNRT_SCHED_WARMUP_COSINE"};
+    if (g->nodes[g->input].vocab > 0)
+        out(e, "        .vocab = %lld, .causal = %d,\n", (long long)g->nodes[g->input].vocab, g->causal);
     out(e, "        .classes = %d, .lr = %s, .ntensors = %s_NTENSORS, .nstate = %s_NSTATE,\n"
            "        .init = %s_init_v, .release = %s_free_v, .zero_grad = %s_zero_grad_v,\n"
            "        .forward = %s_forward_v, .loss = %s_loss_v, .backward = %s_backward_v,\n"

@@ -40,7 +40,10 @@ void explain_shapes(FILE *out, const Graph *g)
     for (int i = 0; i < g->nnodes; i++)
         explain_node(out, g, &g->nodes[i]);
     const Node *o = &g->nodes[g->output];
-    if (g->classes)
+    if (g->classes && g->target.ndim)
+        fprintf(out, "\nloss %s: output %s against a class index in [0, %d) at each of %lld positions, the mean "
+                "over all\n", loss_name(g->loss), shape_str(&o->shape), g->classes, (long long)g->target.dim[0]);
+    else if (g->classes)
         fprintf(out, "\nloss %s: output %s against a class index in [0, %d) per sample\n", loss_name(g->loss),
                 shape_str(&o->shape), g->classes);
     else

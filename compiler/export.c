@@ -294,6 +294,8 @@ bool export_json(FILE *f, const Graph *g)
     jo_string(&o, in->label);
     jo_put(&o, ", \"shape\": ");
     jo_shape(&o, &in->shape);
+    if (in->vocab > 0)
+        jo_put(&o, xprintf(", \"vocab\": %lld", (long long)in->vocab));
     jo_put(&o, "},");
     if (g->nlayers) {
         jo_open(&o, g->layers[0].span.first_line, 2, "\"layers\": {");
@@ -543,12 +545,13 @@ void export_dot(FILE *f, const Graph *g, bool backward)
     }
     const Stmt *ls = find_stmt(g, S_LOSS);
     const char *loss = ls ? ls->expr->name : loss_name(g->loss);
-    dot_node(f, "target", xprintf("target\n%s", g->classes ? "[N] class indices" : nshape(&g->target)),
+    dot_node(f, "target", xprintf("target\n%s", g->classes && !g->target.ndim ? "[N] class indices"
+                                  : g->classes ? xprintf("%s class indices", nshape(&g->target)) : nshape(&g->target)),
              "shape=ellipse");
     dot_node(f, "loss", xprintf("loss\n%s", ls ? call_text(ls->expr, 0) : loss), "shape=box, style=filled, "
              "fillcolor=\"#fff2cc\", color=\"#bf9000\"");
     dot_edge(f, xprintf("v%d", g->output), "loss", nshape(&g->nodes[g->output].shape), "");
-    dot_edge(f, "target", "loss", g->classes ? "[N]" : nshape(&g->target), "");
+    dot_edge(f, "target", "loss", g->classes && !g->target.ndim ? "[N]" : nshape(&g->target), "");
     if (backward)
         dot_backward(f, g, loss);
     fprintf(f, "}\n");

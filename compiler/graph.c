@@ -730,15 +730,35 @@ static void build_loss(Graph *g, Stmt *s)
 /* schedule=step(step_size=30, gamma=0.1) or schedule=cosine(t_max=10, eta_min=0) */
 static void build_schedule(Graph *g, Ast *v)
 {
-    static const char *const kinds[] = {"step", "cosine"};
+    static const char *const kinds[] = {"step", "cosine", "warmup_cosine"};
     static const char *const step_names[] = {"step_size", "gamma"};
     static const char *const cos_names[] = {"t_max", "eta_min"};
-    static const int order[] = {0, 1};
+    static const char *const warm_names[] = {"warmup", "t_max", "eta_min"};
+    static const int order[] = {0, 1, 2};
+    if (v->kind == A_CALL && !strcmp(v->name, "warmup_cosine")) {
+        /* per step, as nanoGPT's get_lr: warmup steps rising to lr, then a cosine to eta_min at t_max */
+        Bound b;
+        if (!bind_args(&b, v, warm_names, 3, order, 3))
+            return;
+        if (!b.slot[1]) {
+            arg_missing(v, "t_max", "warmup_cosine(warmup=100, t_max=5000, eta_min=0.0001)");
+            return;
+        }
+        g->sched = SCHED_WARMUP_COSINE;
+        g->sched_step_size = 0;
+        if (b.slot[0]) arg_size(b.slot[0], "warmup", 0, &g->sched_step_size);
+        if (arg_size(b.slot[1], "t_max", 1, &g->sched_t_max) && g->sched_t_max <= g->sched_step_size)
+            diag_error(b.slot[1]->span, "the cosine must end after the warmup: t_max is %lld, warmup %lld",
+                       (long long)g->sched_t_max, (long long)g->sched_step_size);
+        if (b.slot[2]) arg_range(b.slot[2], "eta_min", 0, 1e9, false, &g->sched_eta_min);
+        return;
+    }
     if (v->kind != A_CALL || (strcmp(v->name, "step") && strcmp(v->name, "cosine"))) {
-        diag_error(v->span, "schedule must be `step(step_size=N, gamma=G)` or `cosine(t_max=N)`, found %s",
+        diag_error(v->span, "schedule must be `step(step_size=N, gamma=G)`, `cosine(t_max=N)` or "
+                   "`warmup_cosine(warmup=N, t_max=M)`, found %s",
                    v->kind == A_CALL ? xprintf("`%s(...)`", v->name) : ast_kind_name(v));
-        if (v->kind == A_CALL && diag_closest(v->name, kinds, 2))
-            diag_help("did you mean `%s`?", diag_closest(v->name, kinds, 2));
+        if (v->kind == A_CALL && diag_closest(v->name, kinds, 3))
+            diag_help("did you mean `%s`?", diag_closest(v->name, kinds, 3));
         return;
     }
     bool step = v->name[0] == 's';
@@ -762,13 +782,17 @@ static void build_schedule(Graph *g, Ast *v)
 }
 
 /* optimizer sgd(lr, momentum=0, dampening=0, nesterov=false, weight_decay=0,
- * clip_norm, schedule) / adam(lr=0.001, betas=[0.9, 0.999], eps=1e-8,
- * weight_decay=0, ...) / adamw(..., weight_decay=0.01): PyTorch's defaults */
+ * clip_norm, schedule, decay) / adam(lr=0.001, betas=[0.9, 0.999], eps=1e-8,
+ * weight_decay=0, ...) / adamw(..., weight_decay=0.01): PyTorch's defaults.
+ * decay="matrices" decays only the tensors of two or more dimensions (weights
+ * and embeddings, not biases or norms: nanoGPT's two parameter groups). */
 static void build_optimizer(Graph *g, Stmt *s)
 {
     static const char *const sgd_names[] = {"lr", "momentum", "dampening", "nesterov", "weight_decay",
-                                            "clip_norm", "schedule"};
-    static const char *const adam_names[] = {"lr", "betas", "eps", "weight_decay", "clip_norm", "schedule"};
+                                            "clip_norm", "schedule", "decay"};
+    static const char *const adam_names[] = {"lr", "betas", "eps", "weight_decay", "clip_norm", "schedule",
+                                             "decay"};
+    static const char *const decays[] = {"all", "matrices"};
     static const int order[] = {0};
     Ast *call = s->expr;
     g->opt_span = s->span;
@@ -787,7 +811,7 @@ static void build_optimizer(Graph *g, Stmt *s)
     g->opt = (OptKind)k;
     bool sgd = g->opt == OPT_SGD;
     Bound b;
-    if (!bind_args(&b, call, sgd ? sgd_names : adam_names, sgd ? 7 : 6, order, 1))
+    if (!bind_args(&b, call, sgd ? sgd_names : adam_names, sgd ? 8 : 7, order, 1))
         return;
     g->beta1 = 0.9, g->beta2 = 0.999, g->eps = 1e-8;
     g->weight_decay = g->opt == OPT_ADAMW ? 0.01 : 0;
@@ -820,7 +844,9 @@ static void build_optimizer(Graph *g, Stmt *s)
             diag_error(b.slot[2]->span, "eps must be positive, found %g", g->eps);
         if (b.slot[3]) arg_range(b.slot[3], "weight_decay", 0, 1, false, &g->weight_decay);
     }
-    Ast *clip = b.slot[sgd ? 5 : 4], *sched = b.slot[sgd ? 6 : 5];
+    Ast *clip = b.slot[sgd ? 5 : 4], *sched = b.slot[sgd ? 6 : 5], *decay = b.slot[sgd ? 7 : 6];
+    if (decay)
+        g->decay_matrices = arg_choice(decay, "decay", decays, 2) == 1;
     if (clip && arg_number(clip, "clip_norm", &g->clip_norm) && !(g->clip_norm > 0))
         diag_error(clip->span, "clip_norm must be positive, found %g", g->clip_norm);
     if (sched)
@@ -903,6 +929,44 @@ static const char *c_name_clash(const char *name)
     return NULL;
 }
 
+/* `input idx: [64] tokens(vocab=96)`: a sequence of token ids, each in
+ * [0, vocab); false after reporting an error */
+static bool input_type(const Stmt *input, const Shape *shape, int64_t *vocab)
+{
+    static const char *const names[] = {"vocab"};
+    static const int order[] = {0};
+    const Ast *t = input->type;
+    if (t->kind != A_CALL || strcmp(t->name, "tokens")) {
+        diag_error(t->name_span, "an input's values are floats, or token ids: `tokens(vocab=N)`; `%s` is neither",
+                   t->name ? t->name : diag_snippet(t->span));
+        diag_help("write `input %s: %s tokens(vocab=96)` for a sequence of characters, or leave it out for floats",
+                  input->name, shape_str(shape));
+        return false;
+    }
+    Bound b;
+    if (!bind_args(&b, t, names, 1, order, 1))
+        return false;
+    if (!b.slot[0]) {
+        arg_missing(t, "vocab", "tokens(vocab=96)");
+        return false;
+    }
+    if (!arg_size(b.slot[0], "vocab", 1, vocab))
+        return false;
+    if (*vocab > 16777216) {   /* ids travel as floats: exact below 2^24 */
+        diag_error(b.slot[0]->span, "a vocabulary of %lld tokens is more than nnc's limit of 16777216 (2^24)",
+                   (long long)*vocab);
+        return false;
+    }
+    if (shape->ndim != 1) {
+        diag_error(input->expr->span, "a sequence of tokens has one dimension, its length [T], but this shape is %s",
+                   shape_str(shape));
+        diag_help("write `input %s: [%lld] tokens(vocab=%lld)`", input->name, (long long)shape_numel(shape),
+                  (long long)*vocab);
+        return false;
+    }
+    return true;
+}
+
 Graph *graph_build(Model *m)
 {
     Graph *g = xalloc(sizeof *g);
@@ -950,8 +1014,12 @@ Graph *graph_build(Model *m)
     Shape in_shape;
     if (!get_shape(input->expr, "the input", &in_shape))
         return g;
+    int64_t vocab = 0;
+    if (input->type && !input_type(input, &in_shape, &vocab))
+        return g;
     g->input = add_node(g, OP_INPUT, input->span, input->name);
     g->nodes[g->input].shape = in_shape;
+    g->nodes[g->input].vocab = vocab;
     Env env = {0};
     env_bind(&env, input->name, g->input);
     build_forward(g, forward, &env);

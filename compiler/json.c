@@ -672,12 +672,13 @@ static Ast *to_call(const JVal *obj, const char *const *reserved, int nreserved,
     return ok ? call : NULL;
 }
 
-/* "input": {"name": "x", "shape": [1, 32, 32]}  ->  input x: [1, 32, 32] */
+/* "input": {"name": "x", "shape": [1, 32, 32]}  ->  input x: [1, 32, 32];
+ * with "vocab": 96, token ids: input x: [64] tokens(vocab=96) */
 static Stmt *read_input(const JVal *in)
 {
-    static const char *const keys[] = {"name", "shape"};
+    static const char *const keys[] = {"name", "shape", "vocab"};
     const char *example = "\"input\": {\"name\": \"x\", \"shape\": [1, 32, 32]}";
-    if (!want_object(in, "\"input\"", example) || !only_keys(in, keys, 2, "\"input\""))
+    if (!want_object(in, "\"input\"", example) || !only_keys(in, keys, 3, "\"input\""))
         return NULL;
     const JVal *name = member(in, "name"), *shape = member(in, "shape");
     if (!name || !shape) {
@@ -687,7 +688,16 @@ static Stmt *read_input(const JVal *in)
     }
     char *n = get_name(name, "input name");
     Ast *s = to_value(shape);
-    return n && s ? stmt_new(S_INPUT, in->member_span, name->span, n, s) : NULL;
+    const JVal *vocab = member(in, "vocab");
+    Ast *v = vocab ? to_value(vocab) : NULL;
+    if (!n || !s || (vocab && !v))
+        return NULL;
+    Stmt *st = stmt_new(S_INPUT, in->member_span, name->span, n, s);
+    if (v) {        /* tokens(vocab=...), located at the member */
+        st->type = ast_call(vocab->member_span, vocab->key_span, xstrdup("tokens"));
+        ast_push(st->type, ast_arg(vocab->member_span, vocab->key_span, xstrdup("vocab"), '=', v));
+    }
+    return st;
 }
 
 /* "conv1": {"op": "conv2d", "out": 6, "kernel": 5}  ->  conv1 = conv2d(out=6, kernel=5) */

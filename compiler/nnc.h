@@ -134,6 +134,7 @@ struct Stmt {
     Span name_span;
     char *name;
     Ast *expr;
+    Ast *type;          /* S_INPUT: what the values are, `tokens(vocab=96)`; NULL: floats */
     Stmt **body;        /* S_FORWARD */
     int nbody, capbody;
 };
@@ -203,10 +204,10 @@ typedef struct Param {
     bool count;         /* a buffer that counts (num_batches_tracked): int64, in the count block */
     size_t offset;      /* in floats, into the parameter (or buffer) block */
     size_t numel;
-    int init;           /* INIT_UNIFORM (bound), INIT_ZERO, INIT_ONE */
-    float bound;        /* INIT_UNIFORM: U(-bound, bound) */
+    int init;           /* INIT_UNIFORM (bound), INIT_ZERO, INIT_ONE, INIT_NORMAL (bound) */
+    float bound;        /* INIT_UNIFORM: U(-bound, bound); INIT_NORMAL: N(0, bound^2) */
 } Param;
-enum { INIT_UNIFORM, INIT_ZERO, INIT_ONE };
+enum { INIT_UNIFORM, INIT_ZERO, INIT_ONE, INIT_NORMAL };
 
 /* A layer: declared once by name, owns parameters, applied in forward. */
 typedef struct Layer {
@@ -241,6 +242,10 @@ typedef struct Node {
     int64_t size[2];    /* adaptive pooling: output height, width */
     double alpha;       /* leaky_relu: negative slope; dropout: p */
     int dim;            /* softmax, log_softmax: PyTorch's dim (1 = the first per-sample dim) */
+    int64_t vocab;      /* > 0: the value holds token ids in [0, vocab), as floats (the input's
+                         * tokens(vocab=N), positions): only an embedding reads it */
+    int heads;          /* attention: heads */
+    bool causal;        /* attention: masked above the diagonal */
     Shape shape;        /* per sample, inferred by shape.c */
     int alias;          /* -1, or the node whose memory this is a view of (flatten) */
     size_t offset;      /* its value: floats per sample into the activation arena (plan.c) */
@@ -276,7 +281,7 @@ typedef struct Node {
 
 typedef enum { LOSS_MSE, LOSS_L1, LOSS_CROSS_ENTROPY, LOSS_NLL, LOSS_BCE_WITH_LOGITS } LossKind;
 typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } OptKind;
-typedef enum { SCHED_NONE, SCHED_STEP, SCHED_COSINE } SchedKind;
+typedef enum { SCHED_NONE, SCHED_STEP, SCHED_COSINE, SCHED_WARMUP_COSINE } SchedKind;
 
 /* Each parameter (and buffer) tensor starts at a multiple of this many
  * floats, a 64-byte cache line: a linear layer's weight rows then load as
@@ -311,6 +316,7 @@ typedef struct Graph {
     OptKind opt;    Span opt_span;
     double lr, momentum, dampening, weight_decay, beta1, beta2, eps, clip_norm;
     bool nesterov;
+    bool decay_matrices;    /* decay="matrices": weight decay on tensors of 2 or more dims alone */
     SchedKind sched;
     int64_t sched_step_size, sched_t_max;
     double sched_gamma, sched_eta_min;
@@ -325,6 +331,8 @@ typedef struct Graph {
     PlanBuffer *buffers;    /* plan.c: the arena's buffers, by offset, then start */
     int nbuffers;
     bool has_dropout, has_batchnorm;
+    bool causal;            /* a sequence model whose output at position t reads the input at 0..t
+                             * alone (shape.c): sampling may leave later positions empty */
 } Graph;
 
 /* Builds the graph from the AST: resolves names, binds arguments (with
@@ -401,8 +409,14 @@ typedef struct OpDef {
      * the kernels' workspace at batch N (NULL: none) */
     BackwardReads reads;
     bool mask;
+    bool takes_tokens;      /* its input may hold token ids (Node.vocab): embedding, positions */
     size_t (*scratch)(const Node *n);
+    /* plan.c: floats per sample its forward saves in the arena for its
+     * backward (layernorm's statistics, attention's probabilities); NULL: none */
+    size_t (*saved)(const Node *n);
     void (*workspace)(const Graph *g, const Node *n, int N, nnrt_workspace *w);
+    /* emit.c: the C of the same, at the generated code's batch n (NULL: none) */
+    void (*emit_workspace)(Emit *e, const Node *n);
     /* explain.c: the lines under its shape. NULL: "elementwise; shape unchanged" */
     void (*explain)(FILE *out, const Graph *g, const Node *n);
     /* emit.c: writes the C of its forward, and of its backward (given the

@@ -197,6 +197,8 @@ static size_t place(Graph *g, const int *vend, const int *gstart, Buffer *bufs, 
         }
         if (op_def(n->op)->mask)
             bufs[nb++] = (Buffer){BUF_MASK, i, size, fwd_time(i), gend, &n->aux};
+        else if (op_def(n->op)->saved)      /* layernorm's statistics, attention's probabilities */
+            bufs[nb++] = (Buffer){BUF_MASK, i, op_def(n->op)->saved(n), fwd_time(i), gend, &n->aux};
         if (n->argmax)      /* its choices, bytes, until its backward */
             bufs[nb++] = (Buffer){BUF_CHOICES, i, (size + 3) / 4, fwd_time(i), gend, &n->aux};
     }

@@ -138,6 +138,17 @@ static bool infer_node(Graph *g, Node *n)
             return false;
     const Shape *in = &g->nodes[n->in[0]].shape;
     const OpDef *d = op_def(n->op);
+    for (int i = 0; i < n->nin; i++) {
+        const Node *src = &g->nodes[n->in[i]];
+        if (src->vocab > 0 && !d->takes_tokens) {
+            const char *what = src->op == OP_INPUT ? src->label : diag_snippet(src->span);
+            diag_error(n->span, "%s cannot take `%s`: it holds token ids (0 to %lld), which are names, not numbers",
+                       n->layer ? n->layer->name : op_name(n->op), what, (long long)src->vocab - 1);
+            diag_help("turn them into vectors first with an embedding layer: `wte = embedding(%lld, 128)`, then "
+                      "`wte(%s)`", (long long)src->vocab, what);
+            return false;
+        }
+    }
     if (!d->infer) {
         n->shape = *in;
         return true;
@@ -250,9 +261,10 @@ static void check_loss(Graph *g)
     const char *name = loss_name(g->loss);
     warn_normalised_twice(g, out);
     if (g->loss == LOSS_CROSS_ENTROPY || g->loss == LOSS_NLL) {
-        if (out->shape.ndim != 1) {
-            diag_error(g->loss_span, "%s needs an output of shape [classes], but the output is %s", name,
-                       shape_str(&out->shape));
+        bool seq = out->shape.ndim == 2 && g->nodes[g->input].vocab > 0;
+        if (out->shape.ndim != 1 && !seq) {
+            diag_error(g->loss_span, "%s needs an output of shape [classes]%s, but the output is %s", name,
+                       g->nodes[g->input].vocab > 0 ? " or [positions, classes]" : "", shape_str(&out->shape));
             diag_note(out->span, "the output is made here");
             diag_help("flatten it, or end with a linear layer: `return fc(flatten(x))`");
             return;
@@ -263,8 +275,10 @@ static void check_loss(Graph *g)
             diag_help("write `loss %s()`", name);
             return;
         }
-        g->classes = (int)out->shape.dim[0];
-        g->target = (Shape){0, {0}};
+        /* a sequence model's [T, V]: a class at each position, the last
+         * dimension the classes (as logits.view(-1, V) in nanoGPT) */
+        g->classes = (int)out->shape.dim[out->shape.ndim - 1];
+        g->target = seq ? (Shape){1, {out->shape.dim[0]}} : (Shape){0, {0}};
         return;
     }
     if (!g->target_given) {
@@ -320,6 +334,42 @@ static void warn_dead_values(const Graph *g)
     }
 }
 
+/* Does a sequence model's output at position t read the input at
+ * positions 0..t alone? Each value must keep the positions first and mix
+ * them only through a causal attention; the trainer's sampling then leaves
+ * the window's later positions empty instead of recomputing a shorter one. */
+static bool sequence_causal(const Graph *g)
+{
+    const Node *x = &g->nodes[g->input];
+    if (x->vocab <= 0)
+        return false;
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->shape.ndim < 1 || n->shape.dim[0] != x->shape.dim[0])
+            return false;
+        switch (n->op) {
+        case OP_INPUT: case OP_EMBEDDING: case OP_POSITIONS: case OP_LAYERNORM: case OP_ADD: case OP_DROPOUT:
+        case OP_RELU: case OP_LEAKY_RELU: case OP_ELU: case OP_SIGMOID: case OP_TANH: case OP_GELU: case OP_SILU:
+            break;
+        case OP_LINEAR:         /* position by position on [T, C] */
+            if (n->shape.ndim < 2)
+                return false;
+            break;
+        case OP_SOFTMAX: case OP_LOG_SOFTMAX:   /* along the features, not the positions */
+            if (n->shape.ndim < 2 || (n->dim != -1 && n->dim != n->shape.ndim))
+                return false;
+            break;
+        case OP_ATTENTION:
+            if (!n->causal)
+                return false;
+            break;
+        default:
+            return false;
+        }
+    }
+    return true;
+}
+
 void shape_infer(Graph *g)
 {
     bool ok = true;
@@ -346,5 +396,6 @@ void shape_infer(Graph *g)
     check_loss(g);
     if (diag_error_count())
         return;
+    g->causal = sequence_causal(g);
     layout_params(g);
 }

@@ -103,18 +103,22 @@ void summary_print(FILE *out, const Graph *g, const char *prefix)
     size_t fixed = (2 * np + g->nbuf + g->nopt + g->nscratch) * 4;
     fprintf(out, "%s  total           %12s   at batch 1; %s at batch 64 (one thread)\n", prefix,
             commas(fixed + g->nact * 4 + ws1), commas(fixed + 64 * g->nact * 4 + ws64));
-    if (g->classes)
+    if (g->classes && g->target.ndim)
+        fprintf(out, "%sLoss:           %s (%s over every position), target [N, %lld] class indices in [0, %d)\n",
+                prefix, loss_name(g->loss), g->loss_sum ? "sum" : "mean", (long long)g->target.dim[0], g->classes);
+    else if (g->classes)
         fprintf(out, "%sLoss:           %s (%s), target [N] class indices in [0, %d)\n", prefix, loss_name(g->loss),
                 g->loss_sum ? "sum" : "mean", g->classes);
     else
         fprintf(out, "%sLoss:           %s (%s), target [N, %s\n", prefix, loss_name(g->loss),
                 g->loss_sum ? "sum" : "mean", shape_str(&g->target) + 1);
     if (g->opt == OPT_SGD)
-        fprintf(out, "%sOptimizer:      sgd(lr=%g, momentum=%g, dampening=%g, weight_decay=%g%s)", prefix, g->lr,
-                g->momentum, g->dampening, g->weight_decay, g->nesterov ? ", nesterov" : "");
+        fprintf(out, "%sOptimizer:      sgd(lr=%g, momentum=%g, dampening=%g, weight_decay=%g%s%s)", prefix, g->lr,
+                g->momentum, g->dampening, g->weight_decay, g->nesterov ? ", nesterov" : "",
+                g->decay_matrices ? ", decay=\"matrices\"" : "");
     else
-        fprintf(out, "%sOptimizer:      %s(lr=%g, betas=[%g, %g], eps=%g, weight_decay=%g)", prefix, opt_name(g->opt),
-                g->lr, g->beta1, g->beta2, g->eps, g->weight_decay);
+        fprintf(out, "%sOptimizer:      %s(lr=%g, betas=[%g, %g], eps=%g, weight_decay=%g%s)", prefix, opt_name(g->opt),
+                g->lr, g->beta1, g->beta2, g->eps, g->weight_decay, g->decay_matrices ? ", decay=\"matrices\"" : "");
     if (g->clip_norm > 0)
         fprintf(out, ", clip_norm %g", g->clip_norm);
     fputc('\n', out);
@@ -123,5 +127,8 @@ void summary_print(FILE *out, const Graph *g, const char *prefix)
                 (long long)g->sched_step_size);
     else if (g->sched == SCHED_COSINE)
         fprintf(out, "%sSchedule:       cosine lr over %lld epochs\n", prefix, (long long)g->sched_t_max);
+    else if (g->sched == SCHED_WARMUP_COSINE)
+        fprintf(out, "%sSchedule:       per step: %lld steps of warmup, then cosine to %g at step %lld\n", prefix,
+                (long long)g->sched_step_size, g->sched_eta_min, (long long)g->sched_t_max);
     rule(out, prefix, '-');
 }

@@ -82,6 +82,7 @@ items:  %empty                  { $$ = model_new(); }
     ;
 
 item:   INPUT IDENT ':' expr            { $$ = stmt_new(S_INPUT, join(@1, @4), @2, $2, $4); }
+    |   INPUT IDENT ':' expr call       { $$ = stmt_new(S_INPUT, join(@1, @5), @2, $2, $4); $$->type = $5; }
     |   IDENT '=' expr                  { $$ = stmt_new(S_LAYER, join(@1, @3), @1, $1, $3); }
     |   IDENT '=' error                 { $$ = stmt_new(S_LAYER, @1, @1, $1, NULL); }
     |   FORWARD '{' stmts '}'           { $$ = $3; $$->span = join(@1, @4); }

@@ -379,6 +379,10 @@ float nnrt_clip_grad_norm(float *g, size_t n, float max_norm);
  * eta_min + (lr - eta_min) * (1 + cos(pi * epoch / t_max)) / 2). */
 float nnrt_lr_step(float lr, long epoch, long step_size, float gamma);
 float nnrt_lr_cosine(float lr, long epoch, long t_max, float eta_min);
+/* nanoGPT's get_lr, per step (0-based): lr * (step + 1) / (warmup + 1) for
+ * step < warmup, then cosine from lr down to eta_min at step t_max, and
+ * eta_min after it; t_max > warmup >= 0 */
+float nnrt_lr_warmup_cosine(float lr, long step, long warmup, long t_max, float eta_min);
 
 /* ---- init.c: a seeded, deterministic random generator and initialisers ---- */
 
@@ -389,8 +393,9 @@ float nnrt_rng_normal(nnrt_rng *r);         /* standard normal */
 /* p[n] ~ U(-bound, bound): PyTorch's default for Conv2d and Linear is
  * bound = 1/sqrt(fan_in) for both weight (kaiming_uniform, a=sqrt(5)) and bias */
 void nnrt_init_uniform(float *p, size_t n, float bound, nnrt_rng *r);
-/* how a generated model's reset fills a tensor: nnrt_init_uniform, zeros, ones */
-enum { NNRT_INIT_UNIFORM, NNRT_INIT_ZERO, NNRT_INIT_ONE };
+/* how a generated model's reset fills a tensor: nnrt_init_uniform, zeros,
+ * ones, or N(0, bound^2) from nnrt_rng_normal */
+enum { NNRT_INIT_UNIFORM, NNRT_INIT_ZERO, NNRT_INIT_ONE, NNRT_INIT_NORMAL };
 void nnrt_fill_normal(float *p, size_t n, nnrt_rng *r);
 
 /* ---- a named view of a tensor (a generated model's NAME_tensors fills

@@ -146,3 +146,14 @@ float nnrt_lr_cosine(float lr, long epoch, long t_max, float eta_min)
     double c = cos(pi * (double)epoch / (double)t_max);
     return (float)(eta_min + ((double)lr - eta_min) * (1.0 + c) / 2.0);
 }
+
+float nnrt_lr_warmup_cosine(float lr, long step, long warmup, long t_max, float eta_min)
+{
+    const double pi = 3.14159265358979323846;
+    if (step < warmup)
+        return (float)((double)lr * (double)(step + 1) / (double)(warmup + 1));
+    if (step > t_max)
+        return eta_min;
+    double ratio = (double)(step - warmup) / (double)(t_max - warmup);
+    return (float)(eta_min + 0.5 * (1.0 + cos(pi * ratio)) * ((double)lr - eta_min));
+}

@@ -83,6 +83,14 @@ int main(void)
     float *t = nnrt_alloc((size_t)n * UP(TARGET_SIZE), "t");
     nnrt_fill_normal(x, (size_t)n * UP(INPUT_SIZE), &rng);
     nnrt_fill_normal(t, (size_t)n * UP(TARGET_SIZE), &rng);
+#ifdef VOCAB_OF             /* token ids, uniform */
+    for (size_t i = 0; i < (size_t)n * UP(INPUT_SIZE); i++)
+        x[i] = (float)(nnrt_rng_next(&rng) % VOCAB_OF);
+#endif
+#ifdef CLASSES_OF           /* class indices, uniform */
+    for (size_t i = 0; i < (size_t)n * UP(TARGET_SIZE); i++)
+        t[i] = (float)(nnrt_rng_next(&rng) % CLASSES_OF);
+#endif
 
     FN(zero_grad)(&m);
     loss_at(&m, x, t, n);

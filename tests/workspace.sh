@@ -40,6 +40,25 @@ for nn in models/*.nn tests/parity/models/*.nn; do
             n=$((n + 1))
         done
     done
+    if grep -q "^#define [A-Z0-9_]*_VOCAB " $B/$name.c; then
+        # a model of tokens trains on a text, whose batches are random windows, all full:
+        # a few steps there, poisoned or not, the same bits
+        awk 'BEGIN { for (i = 0; i < 400; i++) print "the quick brown fox jumps over the lazy dog " i }' >$B/$name.txt
+        for batch in 5 20; do
+            for poison in 0 1; do
+                NNRT_POISON_SCRATCH=$poison $B/$name train --data text:$B/$name.txt --steps 3 --eval-every 3 \
+                    --eval-batches 2 --batch $batch --quiet --save $B/ckpt$poison.safetensors >$B/out 2>$B/err ||
+                    { echo "FAIL $name: a text, batch $batch: the trainer failed"; cat $B/err $B/out; exit 1; }
+                if grep -q "scratch memory" $B/err; then
+                    echo "FAIL $name: a text, batch $batch: $(cat $B/err)"; exit 1
+                fi
+            done
+            cmp -s $B/ckpt0.safetensors $B/ckpt1.safetensors ||
+                { echo "FAIL $name: a text, batch $batch: scratch filled with NaNs changes the results"; exit 1; }
+            n=$((n + 1))
+        done
+        continue
+    fi
     # an epoch of 41 samples ends with a batch of one (20, 20, 1; 5 ... 5, 1):
     # its plan is the full batch's, and some kernels split a small batch differently
     sizes=$(sed -nE 's/^#define [A-Z0-9_]+_(INPUT|OUTPUT|TARGET)_SIZE +([0-9]+).*/\1 \2/p' $B/$name.c)

@@ -149,6 +149,13 @@ static void conv2d_workspace(const Graph *g, const Node *n, int N, nnrt_workspac
     nnrt_workspace_conv2d(w, &d, dx, dw, db);
 }
 
+static void emit_conv2d_workspace(Emit *e, const Node *n)
+{
+    int dx, dw, db;
+    plan_conv_grads(e->g, n, &dx, &dw, &db);
+    out(e, "    nnrt_workspace_conv2d(w, %s, %d, %d, %d);\n", DIMS(e, n), dx, dw, db);
+}
+
 static void conv2d_explain(FILE *out, const Graph *g, const Node *n)
 {
     const Shape *in = &g->nodes[n->in[0]].shape;
@@ -214,7 +221,7 @@ const OpDef op_conv2d = {
     .infer = conv2d_infer,
     .params = conv2d_params,
     .reads = READS_INPUT,
-    .workspace = conv2d_workspace,
+    .workspace = conv2d_workspace, .emit_workspace = emit_conv2d_workspace,
     .explain = conv2d_explain,
     .emit_forward = emit_conv2d_forward, .emit_backward = emit_conv2d_backward,
     .backward_always = true, .dims = "conv2d", .emit_dims = emit_conv_dims,

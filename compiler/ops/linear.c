@@ -1,5 +1,7 @@
 /* ops/linear.c — linear, nn.Linear: a layer with a weight [out, in] and a
- * bias [out], on a flat input [in].
+ * bias [out], applied to the last dimension of its input, as nn.Linear is:
+ * [in] -> [out], and [T, in] -> [T, out] position by position (the rows of
+ * the kernels are then the batch times T).
  *
  * Arguments: linear(out, bias=true), or PyTorch's order linear(in, out) when
  * two positional arguments are given; `in` is inferred when left out (this
@@ -17,24 +19,37 @@ static bool linear_bind(Layer *l, const Ast *call, Ast *const *v)
     return ok;
 }
 
-/* [in] -> [out]; learns or checks `in` */
+/* [..., in] -> [..., out]; learns or checks `in` */
 static bool linear_infer(Graph *g, Node *n, const Shape *in)
 {
     Layer *l = n->layer;
-    if (in->ndim != 1) {
-        diag_error(n->span, "%s expects a flat input [features], but its input is %s", l->name, shape_str(in));
-        diag_help("flatten it first: `%s(flatten(x))` gives %lld features", l->name,
-                  (long long)shape_numel(in));
+    int64_t features = in->dim[in->ndim - 1];
+    if (in->ndim >= 3 && (l->in < 0 || l->in == features)) {    /* an image: flatten forgotten? */
+        Shape y = *in;
+        y.dim[y.ndim - 1] = l->out;
+        diag_warning(n->span, "%s applies to the last dimension of its input %s, as nn.Linear does: %lld features "
+                     "at each of %lld positions, giving %s", l->name, shape_str(in), (long long)features,
+                     (long long)(shape_numel(in) / features), shape_str(&y));
+        diag_help("to use all %lld features, flatten first: `%s(flatten(x))`", (long long)shape_numel(in),
+                  l->name);
+        shape_note_chain(g, n->in[0]);
+    }
+    if (l->in < 0) {
+        l->in = features;
+    } else if (in->ndim > 1 && l->in != features) {
+        Span at = l->in_span.first_line ? l->in_span : l->span;
+        diag_error(at, "%s expects %lld input features, but the last dimension of its input %s has %lld",
+                   l->name, (long long)l->in, shape_str(in), (long long)features);
+        diag_note(n->span, "%s applies to the last dimension, as nn.Linear does", l->name);
+        if (l->in == shape_numel(in))
+            diag_help("flatten it first: `%s(flatten(x))` gives %lld features", l->name, (long long)l->in);
         shape_note_chain(g, n->in[0]);
         const Node *x = &g->nodes[g->input];
-        if (n->in[0] == g->input && in->ndim == 2)    /* [64, 784]: perhaps a batch of flat samples */
+        if (n->in[0] == g->input && in->ndim == 2 && l->in == in->dim[1])    /* [64, 784]: a batch? */
             diag_note(x->span, "the batch dimension is implicit: if %lld is the batch size, declare `input %s: "
                       "[%lld]`", (long long)in->dim[0], x->label, (long long)in->dim[1]);
         return false;
-    }
-    if (l->in < 0) {
-        l->in = in->dim[0];
-    } else if (l->in != in->dim[0]) {
+    } else if (l->in != features) {
         Span at = l->in_span.first_line ? l->in_span : l->span;
         diag_error(at, "%s expects %lld input features, but its input has %lld",
                    l->name, (long long)l->in, (long long)in->dim[0]);
@@ -54,8 +69,16 @@ static bool linear_infer(Graph *g, Node *n, const Shape *in)
         diag_help("write `linear(%lld)` and nnc infers %lld", (long long)l->out, (long long)in->dim[0]);
         return false;
     }
-    n->shape = (Shape){1, {l->out}};
+    n->shape = *in;
+    n->shape.dim[in->ndim - 1] = l->out;
     return true;
+}
+
+/* the kernels' rows: the batch times the positions */
+static const char *linear_rows(const Node *n)
+{
+    int64_t pos = shape_numel(&n->shape) / n->layer->out;
+    return pos == 1 ? "n" : xprintf("n * %lld", (long long)pos);
 }
 
 static bool linear_params(Graph *g, Layer *l)
@@ -67,7 +90,14 @@ static bool linear_params(Graph *g, Layer *l)
 static void linear_workspace(const Graph *g, const Node *n, int N, nnrt_workspace *w)
 {
     (void)g;
-    nnrt_workspace_linear(w, N, (int)n->layer->in, (int)n->layer->out);
+    int64_t pos = shape_numel(&n->shape) / n->layer->out;
+    nnrt_workspace_linear(w, (int)(N * pos), (int)n->layer->in, (int)n->layer->out);
+}
+
+static void emit_linear_workspace(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_workspace_linear(w, %s, %lld, %lld);\n", linear_rows(n), (long long)n->layer->in,
+        (long long)n->layer->out);
 }
 
 static void linear_explain(FILE *out, const Graph *g, const Node *n)
@@ -83,8 +113,8 @@ static void linear_explain(FILE *out, const Graph *g, const Node *n)
 
 static void emit_linear_forward(Emit *e, const Node *n)
 {
-    out(e, "    nnrt_linear_forward(%s, %s, %s, %s, n, %lld, %lld);\n", V(e, n->id), V(e, n->in[0]),
-        param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)), (long long)n->layer->in,
+    out(e, "    nnrt_linear_forward(%s, %s, %s, %s, %s, %lld, %lld);\n", V(e, n->id), V(e, n->in[0]),
+        param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)), linear_rows(n), (long long)n->layer->in,
         (long long)n->layer->out);
 }
 
@@ -95,15 +125,16 @@ static void emit_linear_backward(Emit *e, const Node *n)
 {
     const Graph *g = e->g;
     int in = n->in[0];
-    const char *args = xprintf("%s, %s, %s, %s, %s, %s, n, %lld, %lld", D(e, in), param_ptr(e, "grad", weight(n)),
-        param_ptr(e, "grad", bias(n)), D(e, n->id), V(e, in), param_ptr(e, "param", weight(n)),
+    const char *rows = linear_rows(n);
+    const char *args = xprintf("%s, %s, %s, %s, %s, %s, %s, %lld, %lld", D(e, in), param_ptr(e, "grad", weight(n)),
+        param_ptr(e, "grad", bias(n)), D(e, n->id), V(e, in), param_ptr(e, "param", weight(n)), rows,
         (long long)n->layer->in, (long long)n->layer->out);
     bool first = first_grads(e, n, false);
     if (e->stepping && layer_uses(g, n->layer) == 1) {
         e->stepped[n->layer - g->layers] = true;
-        out(e, "    if (step)\n        nnrt_linear_backward_sgd(%s, %s, %s, %s, %s, %s, %s, n, %lld, %lld, lr);\n"
+        out(e, "    if (step)\n        nnrt_linear_backward_sgd(%s, %s, %s, %s, %s, %s, %s, %s, %lld, %lld, lr);\n"
                "    else ", D(e, in), param_ptr(e, "grad", weight(n)), param_ptr(e, "grad", bias(n)), D(e, n->id),
-            V(e, in), param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)), (long long)n->layer->in,
+            V(e, in), param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)), rows, (long long)n->layer->in,
             (long long)n->layer->out);
     } else if (first) {
         out(e, "    ");
@@ -126,7 +157,7 @@ const OpDef op_linear = {
     .infer = linear_infer,
     .params = linear_params,
     .reads = READS_INPUT,
-    .workspace = linear_workspace,
+    .workspace = linear_workspace, .emit_workspace = emit_linear_workspace,
     .explain = linear_explain,
     .emit_forward = emit_linear_forward, .emit_backward = emit_linear_backward,
     .backward_always = true,

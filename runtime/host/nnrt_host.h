@@ -159,12 +159,13 @@ typedef struct nnrt_model {
      * gradients of its parameters (what 1: at most ntensors, named "NAME.grad"),
      * or the checkpoint's further tensors (what 2: nstate); returns how many */
     int (*tensors)(void *self, nnrt_tensor *t, int what);
-    /* the learning-rate schedule, applied per epoch by the trainer from the
-     * base lr: NNRT_SCHED_NONE, _STEP (nnrt_lr_step) or _COSINE (nnrt_lr_cosine) */
+    /* the learning-rate schedule, applied by the trainer from the base lr per
+     * epoch: NNRT_SCHED_NONE, _STEP (nnrt_lr_step) or _COSINE (nnrt_lr_cosine);
+     * or per step: _WARMUP_COSINE (nnrt_lr_warmup_cosine) */
     int schedule;
-    long sched_step_size;           /* step: every this many epochs ... */
+    long sched_step_size;           /* step: every this many epochs ...; warmup_cosine: warmup steps */
     float sched_gamma;              /* ... multiply by gamma */
-    long sched_t_max;               /* cosine: period in epochs ... */
+    long sched_t_max;               /* cosine: period in epochs ...; warmup_cosine: the step it ends at */
     float sched_eta_min;            /* ... and the lowest lr */
     int min_batch;                  /* the smallest batch that trains (2 with batchnorm1d on flat values) */
     /* NaN hunting: with the check on, forward tests every value it computes
@@ -173,7 +174,7 @@ typedef struct nnrt_model {
     void (*set_nan_check)(void *self, int on);
     const char *(*first_nonfinite)(void *self);
 } nnrt_model;
-enum { NNRT_SCHED_NONE = 0, NNRT_SCHED_STEP = 1, NNRT_SCHED_COSINE = 2 };
+enum { NNRT_SCHED_NONE = 0, NNRT_SCHED_STEP = 1, NNRT_SCHED_COSINE = 2, NNRT_SCHED_WARMUP_COSINE = 3 };
 
 /* Runs the trainer: parses argv, trains, saves. Returns the exit status. */
 int nnrt_train_main(const nnrt_model *m, int argc, char **argv);

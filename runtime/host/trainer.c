@@ -702,9 +702,12 @@ static void log_row(FILE *log, const char *kind, double epoch, int64_t step, dou
     fprintf(log, ",%.6g,%.3f\n", (double)lr, seconds);
 }
 
-/* the learning rate of epoch (0-based): the model's schedule applied to base */
-static float epoch_lr(const nnrt_model *m, float base, int64_t epoch)
+/* the learning rate of epoch (0-based) at the step about to run (0-based):
+ * the model's schedule applied to base, per epoch or (warmup_cosine) per step */
+static float epoch_lr(const nnrt_model *m, float base, int64_t epoch, int64_t step)
 {
+    if (m->schedule == NNRT_SCHED_WARMUP_COSINE)
+        return nnrt_lr_warmup_cosine(base, (long)step, m->sched_step_size, m->sched_t_max, m->sched_eta_min);
     if (m->schedule == NNRT_SCHED_STEP && m->sched_step_size > 0)
         return nnrt_lr_step(base, (long)epoch, m->sched_step_size, m->sched_gamma);
     if (m->schedule == NNRT_SCHED_COSINE && m->sched_t_max > 0)
@@ -1054,17 +1057,18 @@ static void show_step(const train_run *r, int64_t b, int n, float loss, float lr
     }
 }
 
-/* The batches of the epoch under way, from p.epoch_step on, at lr; te is
+/* The batches of the epoch under way, from p.epoch_step on, each at the
+ * schedule's rate; te is
  * when the epoch began, *here counts its samples. Saves every --save-every
  * steps; a signal or --steps stops it (r->stopped). 0, or 1 after an error. */
-static int train_batches(train_run *r, float lr, double te, int64_t *here)
+static int train_batches(train_run *r, double te, int64_t *here)
 {
     const nnrt_args *a = r->a;
     double tbar = 0;
     for (int64_t b = r->p.epoch_step; b < r->nbatches; b++) {
         const int64_t at = b * a->batch;
         const int n = (int)(r->train.n - at < a->batch ? r->train.n - at : a->batch);
-        float loss;
+        float loss, lr = epoch_lr(r->m, a->lr, r->p.epoch, r->p.step);
         if (train_step(r, b, n, lr, &loss))
             return 1;
         *here += n;
@@ -1149,15 +1153,16 @@ static int end_epoch(train_run *r, float lr, nnrt_rng after, double dt, int64_t 
 static int train_epoch(train_run *r)
 {
     progress *p = &r->p;
-    const float lr = epoch_lr(r->m, r->a->lr, p->epoch);
     nnrt_rng start = p->rng; /* the checkpoint keeps the generator as the epoch begins */
     nnrt_shuffle(r->perm, r->train.n, &p->rng);
     nnrt_rng after = p->rng;
     p->rng = start;
     const double te = nnrt_seconds();
     int64_t here = 0; /* samples of this epoch trained by this process */
-    if (train_batches(r, lr, te, &here))
+    if (train_batches(r, te, &here))
         return 1;
+    /* the rate of the epoch's last step (a per-step schedule changes it within) */
+    const float lr = epoch_lr(r->m, r->a->lr, p->epoch, p->step > 0 ? p->step - 1 : 0);
     const double dt = nnrt_seconds() - te;
     r->train_time += dt;
     return r->stopped ? 0 : end_epoch(r, lr, after, dt, here);
@@ -1647,7 +1652,7 @@ static int train_text(train_run *r)
     double sum = 0;
     long nsum = 0;
     while (p->step < a->steps && !r->stopped) {
-        float lr = epoch_lr(m, a->lr, (int64_t)text_epochs(r)), loss;
+        float lr = epoch_lr(m, a->lr, (int64_t)text_epochs(r), p->step), loss;
         const float *out;
         double te = nnrt_seconds();
         nnrt_text_batch(s->x, s->t, &r->text, NNRT_TEXT_TRAIN, a->batch, m->in_shape[0], &p->rng);
