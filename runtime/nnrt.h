@@ -294,6 +294,21 @@ void nnrt_attention_forward(float *y, float *att, const float *qkv, int N, int T
 void nnrt_attention_backward(float *dqkv, const float *dy, const float *att, const float *qkv, int N, int T,
                              int C, int H, int causal);
 
+/* ---- lstm.c: torch.nn.LSTM (batch_first, one layer, zero initial state) ----
+ * x[N, T, I] -> y[N, T, H], the hidden state at every step. The gates, in
+ * PyTorch's order i, f, g, o: z = x_t w_ih^T + b_ih + h_{t-1} w_hh^T + b_hh
+ * ([4H]); i, f, o = sigmoid, g = tanh; c_t = f c_{t-1} + i g; h_t = o tanh(c_t);
+ * h_{-1} = c_{-1} = 0. w_ih [4H, I], w_hh [4H, H], b_ih and b_hh [4H] (NULL:
+ * bias=False). saved[N, T, 5H] keeps the gates after their activations and
+ * c_t for the backward. */
+void nnrt_lstm_forward(float *y, float *saved, const float *x, const float *w_ih, const float *w_hh,
+                       const float *b_ih, const float *b_hh, int N, int T, int I, int H);
+/* Backward through time from dy[N, T, H]: dx += ..., dw_ih, dw_hh, db_ih,
+ * db_hh += ... (any may be NULL); the same bits with any number of threads */
+void nnrt_lstm_backward(float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, const float *dy,
+                        const float *x, const float *y, const float *saved, const float *w_ih, const float *w_hh,
+                        int N, int T, int I, int H);
+
 /* ---- loss.c: losses ----
  * Each forward returns the loss; each backward ACCUMULATES dloss * d loss / d y
  * into dy. reduction is NNRT_MEAN (PyTorch's default) or NNRT_SUM. */
@@ -480,6 +495,8 @@ void nnrt_workspace_conv2d(nnrt_workspace *w, const nnrt_conv2d_dims *d, int dx,
 void nnrt_workspace_linear(nnrt_workspace *w, int N, int IN, int OUT);
 /* an attention's forward and backward, at any batch from 1 to N */
 void nnrt_workspace_attention(nnrt_workspace *w, int N, int T, int C, int H);
+/* an LSTM's forward and backward, at any batch from 1 to N */
+void nnrt_workspace_lstm(nnrt_workspace *w, int N, int T, int I, int H);
 size_t nnrt_workspace_slot(const nnrt_workspace *w, int slot);
 size_t nnrt_workspace_floats(const nnrt_workspace *w, int threads);
 /* From now on, the calling thread and the first threads - 1 threads of the
