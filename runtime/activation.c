@@ -15,6 +15,7 @@
  * cannot change a bit).
  */
 #include <math.h>
+#include <string.h>
 
 #include "nnrt.h"
 
@@ -233,14 +234,133 @@ void nnrt_tanh_backward(float *dx, const float *dy, const float *y, size_t n)
         nnrt_parallel_for(tanh_bwd_range, &(ew_ctx){dx, dy, y, 0}, n, EW_GRAIN);
 }
 
+/* ---- GELU: erf and exp as arithmetic on float lanes ----
+ * libm's erff and expf are calls, which keep a loop scalar; the helpers
+ * below are multiply-adds, compares and selects only (no branch, no
+ * table), so the loops that inline them vectorise. Their polynomials are
+ * minimax fits (Remez exchange at 40 digits, mpmath), rounded to float:
+ * for z = x / sqrt 2 and a = |z|,
+ *   a < 1:  erf(z) = z P(z^2), P of degree 6 (relative error 1.2e-9);
+ *   a >= 1: erfc(a) = exp(-a^2) R(a), R of degree 8 in t = (2a - 5) / 3
+ *           over [1, 4], weighted by exp(-a^2) + 1e-4 (erfc's absolute
+ *           error 8.3e-9); past 4, R(4) itself: 1 - erfc(a) rounds to
+ *           1 there (erfc(4) = 1.5e-8 is under half an ulp of 1), and
+ *           exp(-a^2) carries the tail to 0. Phi(x) = erfc(a) / 2 for
+ *           x < 0 (no cancellation against 1), 1 - erfc(a) / 2 for x > 0;
+ *   exp(t) = 2^n e^r, t = n ln 2 + r, |r| <= ln 2 / 2, e^r of degree 6
+ *           (relative error 1.9e-9).
+ * A NaN stays NaN through each (its compares are false, and the selects
+ * are written so that false keeps it). At x = +-inf they give what
+ * PyTorch's F.gelu gives: gelu(+inf) = inf, gelu(-inf) = -inf * 0 = NaN,
+ * and NaN for the derivative at both (inf * pdf = inf * 0). */
+
+/* c ? yes : no, as a blend of the bits. Not a ternary: GCC splits the path
+ * of a ternary whose arm is a constant (a clamp) and folds the arithmetic
+ * after it there, which leaves that arithmetic under a branch on the
+ * other path; a loop with conditional float arithmetic that could trap
+ * stays scalar without masked vector instructions (SSE2: the default
+ * clone, the portable build) */
+INLINE float select(int c, float yes, float no)
+{
+    unsigned m = -(unsigned)c, y, n;
+    memcpy(&y, &yes, sizeof y);
+    memcpy(&n, &no, sizeof n);
+    y = (y & m) | (n & ~m);
+    float r;
+    memcpy(&r, &y, sizeof r);
+    return r;
+}
+
+/* e^t for t <= 0: 0 below -87 (where 2^n would leave the normal floats),
+ * NaN for NaN */
+INLINE float exp_nonpos(float t)
+{
+    const float shift = 12582912.0f;    /* 1.5 * 2^23: adding it rounds to an integer n, kept in k's low bits */
+    float tc = select(t < -87.0f, -87.0f, t);
+    float k = tc * 1.44269504f + shift;
+    float n = k - shift;
+    float r = tc - n * 0.693359375f;    /* ln 2 = 0.693359375 - 2.12194440e-4: n * the first is exact */
+    r = r + n * 2.12194440e-4f;
+    float p = 1.38368460e-3f;
+    p = p * r + 8.37481581e-3f;
+    p = p * r + 4.16682256e-2f;
+    p = p * r + 1.66664202e-1f;
+    p = p * r + 4.99999921e-1f;
+    p = p * r + 1.00000004e+0f;
+    p = p * r + 1.00000000e+0f;
+    unsigned kb, sb;
+    memcpy(&kb, &k, sizeof kb);
+    sb = (kb - 0x4b400000u + 127u) << 23;     /* 2^n: n + 127 in the exponent bits */
+    float s;
+    memcpy(&s, &sb, sizeof s);
+    return select(t < -87.0f, 0.0f, p * s);
+}
+
+/* erf(z) for |z| < 1 */
+INLINE float erf_small(float z)
+{
+    float u = z * z;
+    float p = 7.85386148e-5f;
+    p = p * u - 8.01019366e-4f;
+    p = p * u + 5.18832769e-3f;
+    p = p * u - 2.68538119e-2f;
+    p = p * u + 1.12835851e-1f;
+    p = p * u - 3.76126258e-1f;
+    p = p * u + 1.28379166e-1f;         /* P's 1.12837917 less the 1 added as z: the last rounding is erf's */
+    return z + z * p;
+}
+
+/* erfc(a) for a >= 1, given e = exp(-a^2) */
+INLINE float erfc_large(float a, float e)
+{
+    float t = select(a > 4.0f, 4.0f, a) * (2.0f / 3.0f) - 5.0f / 3.0f;
+    float p = 1.61922906e-3f;
+    p = p * t - 1.20958059e-4f;
+    p = p * t + 1.18894807e-3f;
+    p = p * t - 7.12819180e-3f;
+    p = p * t + 1.24013204e-2f;
+    p = p * t - 2.64968023e-2f;
+    p = p * t + 5.63192242e-2f;
+    p = p * t - 1.11504446e-1f;
+    p = p * t + 2.10804434e-1f;
+    return e * p;
+}
+
+/* erf(z), by the pieces GELU uses */
+INLINE float erf_lane(float z)
+{
+    float a = fabsf(z);
+    float big = 1.0f - erfc_large(a, exp_nonpos(-z * z));
+    return select(a < 1.0f, erf_small(z), select(z < 0.0f, -big, big));
+}
+
+/* Phi(x) = (1 + erf(x / sqrt 2)) / 2, given e = exp(-x^2 / 2) */
+INLINE float gauss_cdf(float x, float e)
+{
+    float z = x * 0.70710678118654752f, a = fabsf(z);
+    float h = 0.5f * erfc_large(a, e);
+    return select(a < 1.0f, 0.5f + 0.5f * erf_small(z), select(z < 0.0f, h, 1.0f - h));
+}
+
+/* y[n] = erf(x[n]) as GELU computes it: not a kernel of nnrt.h, but
+ * tests/runtime/test_gelu.c (which declares it) checks erf_lane with it */
+HOT void nnrt_erf_lanes(float *restrict y, const float *restrict x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = erf_lane(x[i]);
+}
+
 /* y[n] = x * Phi(x) = x/2 * (1 + erf(x / sqrt 2))  (F.gelu, approximate='none');
  * backward reads x, so y may equal x only when no backward follows */
 HOT static void gelu_fwd_range(void *arg, size_t lo, size_t hi)
 {
     const ew_ctx *c = arg;
-    const float rsqrt2 = 0.70710678118654752f;
-    for (size_t i = lo; i < hi; i++)
-        c->out[i] = 0.5f * c->a[i] * (1.0f + erff(c->a[i] * rsqrt2));
+    float *y = c->out;
+    const float *x = c->a;
+    for (size_t i = lo; i < hi; i++) {
+        float v = x[i];
+        y[i] = v * gauss_cdf(v, exp_nonpos(-0.5f * v * v));
+    }
 }
 
 void nnrt_gelu_forward(float *y, const float *x, size_t n)
@@ -254,11 +374,10 @@ HOT static void gelu_bwd_range(void *arg, size_t lo, size_t hi)
     const ew_ctx *c = arg;
     float *restrict dx = c->out;
     const float *restrict dy = c->a, *restrict x = c->b;
-    const float rsqrt2 = 0.70710678118654752f, rsqrt2pi = 0.39894228040143268f;
+    const float rsqrt2pi = 0.39894228040143268f;
     for (size_t i = lo; i < hi; i++) {
-        float cdf = 0.5f * (1.0f + erff(x[i] * rsqrt2));
-        float pdf = rsqrt2pi * expf(-0.5f * x[i] * x[i]);
-        dx[i] += dy[i] * (cdf + x[i] * pdf);
+        float v = x[i], e = exp_nonpos(-0.5f * v * v);
+        dx[i] += dy[i] * (gauss_cdf(v, e) + v * rsqrt2pi * e);
     }
 }
 

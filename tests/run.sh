@@ -25,6 +25,15 @@ $CC $CFLAGS -DNNRT_NO_CLONES -Iruntime tests/runtime/test_kernels.c build/portab
 $B/test_kernels_portable >$B/test_kernels_portable.out || { grep FAIL $B/test_kernels_portable.out; exit 1; }
 tail -1 $B/test_kernels_portable.out
 
+echo "== GELU's erf and exp against double erf and exp: a dense sweep and the special values (both builds)"
+$CC $CFLAGS -Iruntime tests/runtime/test_gelu.c build/libnnrt.a $LDFLAGS -lm -lpthread -o $B/test_gelu
+$B/test_gelu >$B/test_gelu.out || { grep FAIL $B/test_gelu.out; exit 1; }
+tail -1 $B/test_gelu.out
+$CC $CFLAGS -DNNRT_NO_CLONES -Iruntime tests/runtime/test_gelu.c build/portable/libnnrt.a \
+    $LDFLAGS -lm -lpthread -o $B/test_gelu_portable
+$B/test_gelu_portable >$B/test_gelu_portable.out || { grep FAIL $B/test_gelu_portable.out; exit 1; }
+tail -1 $B/test_gelu_portable.out
+
 echo "== runtime kernels, every scratch buffer filled with NaNs first (a kernel that reads scratch it did not write fails)"
 NNRT_POISON_SCRATCH=1 $B/test_kernels >$B/test_kernels_poisoned.out || { grep FAIL $B/test_kernels_poisoned.out; exit 1; }
 tail -1 $B/test_kernels_poisoned.out
