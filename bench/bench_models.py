@@ -12,10 +12,11 @@ For each model and batch:
     $CC -O2), run as `TRAINER --batch B --steps S+1 --print-every 1000000000`:
     random data, the model's own loss and optimizer, the loop timed inside the
     trainer after its first step, at NNRT_THREADS=1 and 2 (THREADS);
-  - PyTorch: the twin on random data of the same shape, the same batch and
-    steps, after a few untimed warm-up steps, torch.set_num_threads(1) and 2,
-    in both memory formats for a convolutional model (contiguous and
-    channels_last: the faster one is reported);
+  - PyTorch: the twin on random data of the same kind (token ids and a class
+    per position for a sequence model), the same batch and steps, after a few
+    untimed warm-up steps, torch.set_num_threads(1) and 2, in both memory
+    formats for a convolutional model (contiguous and channels_last: the
+    faster one is reported), in the contiguous one for any other;
   - steps: chosen by a quick calibration at one thread so that the slower
     side's run lasts about MODEL_SECONDS (1 s);
   - each setting runs RUNS times, nnc and PyTorch interleaved; medians.
@@ -23,14 +24,16 @@ The report (a markdown section, printed, and the last section of
 bench/results.md): samples/s of each side at each thread count, the ratio of
 the bests, GFLOP/s of each side and nnc's share of this machine's peak
 (bench/peak.c, as bench.py measures it), and nnc's 2-thread/1-thread speedup;
-and per model the parameter counts of nnc (`nnc --summary`) and of the twin,
+tokens/s (samples/s x T) of a sequence model (input `[T] tokens(...)`); and
+per model the parameter counts of nnc (`nnc --summary`) and of the twin,
 which must agree.
 
 usage: /usr/bin/python3 bench/bench.py runs it after LeNet's bench (make bench);
        /usr/bin/python3 bench/bench_models.py runs it alone and replaces its
        section of bench/results.md.
 environment: MODELS (names, default all; empty: skip this part), MODEL_BATCHES
-(default BATCHES if set, else "1 32 128"), MODEL_RUNS (default RUNS if set,
+(default BATCHES if set, else "1 32 128"; lists are separated by spaces or
+commas), MODEL_RUNS (default RUNS if set,
 else 3), THREADS (default "1 2"), MODEL_SECONDS (the slower side's seconds a
 run, default 1.0), MODEL_TIMEOUT (seconds a process may take, default 120),
 CC, TORCH_PYTHON, BUILD (as bench.py's).
@@ -54,8 +57,15 @@ TORCH_TRAIN = os.path.join(ROOT, "bench", "torch_train.py")
 
 CC = os.environ.get("CC", "cc")
 TORCH_PYTHON = os.environ.get("TORCH_PYTHON", "/usr/bin/python3")
-THREADS = [int(t) for t in os.environ.get("THREADS", "1 2").split()]
-BATCHES = [int(b) for b in os.environ.get("MODEL_BATCHES", os.environ.get("BATCHES", "1 32 128")).split()]
+
+
+def env_list(value):
+    """a list of the environment, "1 32 128" or "1,32,128" """
+    return [v for v in re.split(r"[,\s]+", value) if v]
+
+
+THREADS = [int(t) for t in env_list(os.environ.get("THREADS", "1 2"))]
+BATCHES = [int(b) for b in env_list(os.environ.get("MODEL_BATCHES", os.environ.get("BATCHES", "1 32 128")))]
 RUNS = int(os.environ.get("MODEL_RUNS", os.environ.get("RUNS", "3")))
 SECONDS = float(os.environ.get("MODEL_SECONDS", "1.0"))
 # A process that takes longer is stopped and its setting reported as not measured: on a busy
@@ -91,7 +101,7 @@ def chosen_models():
     wanted = os.environ.get("MODELS")
     if wanted is None:
         return files
-    names = wanted.split()
+    names = env_list(wanted)
     unknown = [n for n in names if n not in files]
     if unknown:
         sys.exit(f"bench: MODELS names {', '.join(unknown)}, not in models/ or bench/models/ "
@@ -331,12 +341,34 @@ def section(res, peak, load_before, load_after):
         means = [f"batch {b}: **{geomean(r):.2f}x** ({len(r)} model{'s' if len(r) > 1 else ''})"
                  for b, r in ratios.items()]
         w("Geometric mean of nnc / PyTorch over the models: " + "; ".join(means) + ".\n")
+    tokens_table(models, med, failed, w)
     if notes:
         w("Not measured:\n")
         lines.extend(notes)
         w("")
     w(NOTES)
     return "\n".join(lines) + "\n"
+
+
+def tokens_table(models, med, failed, w):
+    """tokens/s of each sequence model (samples/s x its positions T), at
+    each thread count: the figure a language model is usually quoted in"""
+    seq = [(name, m) for name, m in models.items() if not m["why"] and m["twin"].get("tokens")]
+    if not seq:
+        return
+    w("### Sequence models: tokens/s (samples/s x T, higher is better)\n")
+    w("A sample of a sequence model is T tokens (" +
+      ", ".join(f"{name}: T = {m['twin']['tokens']}" for name, m in seq) + "); these are the figures above x T.\n")
+    w("| model | batch |" + "".join(f" nnc {t}T |" for t in THREADS) + "".join(f" PyTorch {t}T |" for t in THREADS))
+    w("|" + "---|" * (2 + 2 * len(THREADS)))
+    for name, m in seq:
+        T = m["twin"]["tokens"]
+        for b in BATCHES:
+            if (name, b) in failed:
+                continue
+            w(f"| {name} | {b} |" + "".join(f" {med[(name, b, 'nnc', t)] * T:,.0f} |" for t in THREADS) +
+              "".join(f" {torch_best(med, name, b, t)[0] * T:,.0f} |" for t in THREADS))
+    w("")
 
 
 def train_flop(twin):
@@ -352,19 +384,22 @@ NOTES = f"""### How the model bench is measured
 
 - nnc: `nnc MODEL -o TRAINER` (nnc, then `$CC -O2` and the link, as a user builds it), then
   `TRAINER --batch B --steps S+1 --print-every 1000000000` with NNRT_THREADS=T: the trainer's loop
-  on random data (input N(0, 1); a uniform class for cross-entropy, N(0, 1) for mse), timed
+  on random data (input N(0, 1), or token ids uniform in [0, vocab) for an input of tokens; a
+  uniform class for cross-entropy, per sample or per position, N(0, 1) for mse), timed
   inside the trainer; the figure is its steps after the first ("steps after the first: X
   samples/s"): the first step, which also touches the trainer's fresh memory, is its one
   warm-up step.
 - PyTorch: bench/torch_train.py runs the twin of bench/torch_models.py: the same layers,
   shapes and parameter names (nnc's checkpoints load into them under a strict
   load_state_dict), the same loss and optimizer with the same hyper-parameters (clipping
-  included; no schedule on either side, as the loop stays within one epoch), random data of
-  the same shape, zero_grad(set_to_none=True) / forward / loss / backward / step.
+  included; no schedule on either side: nnc's random-data loop applies none, per epoch or per
+  step), random data of the same kind (long token ids and a class per position for gpt_char),
+  zero_grad(set_to_none=True) / forward / loss / backward / step. Twins that tests/parity checks
+  against nnc are imported from tests/parity/models.py.
   torch.set_num_threads(T) and OMP_NUM_THREADS=T; up to {WARMUP} untimed warm-up steps, then the
   loop is timed with a monotonic clock. A convolutional model runs in one process in both
   memory formats in turn, each with a fresh model (contiguous NCHW, then channels_last);
-  the faster is reported.
+  the faster is reported. Any other model (an MLP, a sequence model) runs contiguous only.
 - Steps: a calibration at one thread (PyTorch {CALIBRATE_SECONDS} s a memory format, nnc about as
   long) gives each side's seconds a step; S makes the slowest of them about MODEL_SECONDS
   (default 1 s), and at least {MIN_STEPS}.
@@ -372,9 +407,14 @@ NOTES = f"""### How the model bench is measured
   medians of samples/s (per memory format for PyTorch, then the faster).
 - FLOP per sample, from the shapes (forward hooks on the twin's Conv2d and Linear layers):
   forward multiply-adds (a conv: output elements x in_channels/groups x kh x kw; a linear:
-  out x in); backward: the weights' gradient as many again, the input's gradient as many
-  again except for a layer whose input needs none (the first); x 2 FLOP. Bias, activations,
-  pooling, batch norm, the loss and the optimizer are left out.
+  out x in, at every position of a sequence); backward: the weights' gradient as many again,
+  the input's gradient as many again except for a layer whose input needs none (the first);
+  x 2 FLOP. For a transformer (gpt_char) also attention's two matmuls, q k^T and att v:
+  T x T x C multiply-adds each per sample and layer forward (the full T x T square, as
+  PyTorch computes it before the causal mask; nnc's kernel does only the lower triangle,
+  (T + 1) / 2T of it), twice that backward. Bias, embeddings, activations, pooling, batch
+  and layer norm, softmax, the loss and the optimizer are left out.
+- Tokens/s of a sequence model: samples/s x T, its positions per sample.
 """
 
 

@@ -7,18 +7,43 @@ parameter names as the .nn file, the same loss and the same optimizer
 (hyper-parameters included), and what the runner needs to feed it: the
 input's shape and the kind of target. `build(name)` returns all of it.
 
-`macs(net, input_shape)` counts multiply-adds per sample from the shapes,
-with forward hooks on the Conv2d and Linear layers, for the GFLOP/s columns.
+`macs(net, input_spec)` counts multiply-adds per sample from the shapes,
+with forward hooks on the Conv2d and Linear layers (and, for a transformer,
+attention's two matmuls), for the GFLOP/s columns.
 
-A schedule (models/lenet_ce.nn's and resnet_tiny.nn's cosine) changes the
-learning rate per epoch, and the bench trains within one epoch, so the twins
-have none; nor does nnc's trainer apply one in its random-data loop.
-These twins are the bench's own; tests/parity has the ones checked for
-numerical parity.
+A schedule (models/lenet_ce.nn's and resnet_tiny.nn's cosine per epoch,
+gpt_char.nn's warmup_cosine per step) changes the learning rate as training
+goes; nnc's trainer applies none in its random-data loop, so the twins have
+none either.
+
+A twin that tests/parity/models.py already has (checked there for numerical
+parity with nnc: the same state_dict names) is imported from it, not
+copied: LeNet, ResNetTiny, InceptionTiny and GPTChar, with GPTChar's loss
+(sequence_ce) and optimizer groups (nanogpt_groups). The others are the
+bench's own: the models of bench/models/, and MLP, whose parity twin drops
+its dropout (the bench keeps it: it is part of the step's cost).
 """
+import importlib.util
+import os
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+def import_parity_models():
+    """tests/parity/models.py as the module parity_models (a file, not a
+    package: loaded by path; it finds its own neighbours, st.py and
+    lenet_torch.py)"""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(root, "tests", "parity", "models.py")
+    spec = importlib.util.spec_from_file_location("parity_models", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+parity = import_parity_models()
 
 
 def conv_bn(cin, cout, kernel, stride=1, padding=0, groups=1):
@@ -28,26 +53,7 @@ def conv_bn(cin, cout, kernel, stride=1, padding=0, groups=1):
             nn.BatchNorm2d(cout))
 
 
-# ---- models/ ---------------------------------------------------------------
-
-class LeNet(nn.Module):
-    """models/lenet.nn (and lenet.json), conv1_padding=0, on 1x32x32; and
-    models/lenet_ce.nn, conv1_padding=2, on 1x28x28"""
-    def __init__(self, conv1_padding=0):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5, padding=conv1_padding)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = F.relu(self.fc1(torch.flatten(x, 1)))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
-
+# ---- models/ (the bench's own; the rest of models/ is parity's) ------------
 
 class MLP(nn.Module):
     """models/mlp.nn: 784-256-10, dropout 0.2 after the hidden relu"""
@@ -59,47 +65,6 @@ class MLP(nn.Module):
     def forward(self, x):
         h = F.dropout(F.relu(self.fc1(torch.flatten(x, 1))), p=0.2, training=self.training)
         return self.fc2(h)
-
-
-class ResNetTiny(nn.Module):
-    """models/resnet_tiny.nn: a stem and two residual blocks, the second
-    strided with a projection shortcut"""
-    def __init__(self):
-        super().__init__()
-        self.stem, self.bn0 = conv_bn(3, 16, 3, padding=1)
-        self.b1c1, self.b1n1 = conv_bn(16, 16, 3, padding=1)
-        self.b1c2, self.b1n2 = conv_bn(16, 16, 3, padding=1)
-        self.b2c1, self.b2n1 = conv_bn(16, 32, 3, stride=2, padding=1)
-        self.b2c2, self.b2n2 = conv_bn(32, 32, 3, padding=1)
-        self.b2sc, self.b2nsc = conv_bn(16, 32, 1, stride=2)
-        self.fc = nn.Linear(32, 10)
-
-    def forward(self, x):
-        x = F.relu(self.bn0(self.stem(x)))
-        h = F.relu(self.b1n1(self.b1c1(x)))
-        x = F.relu(self.b1n2(self.b1c2(h)) + x)
-        h = F.relu(self.b2n1(self.b2c1(x)))
-        x = F.relu(self.b2n2(self.b2c2(h)) + self.b2nsc(self.b2sc(x)))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
-class InceptionTiny(nn.Module):
-    """models/inception_tiny.nn: four branches joined along the channels"""
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(1, 8, 3, padding=1)
-        self.b1 = nn.Conv2d(8, 8, 1)
-        self.b3 = nn.Conv2d(8, 8, 3, padding=1)      # "same" for an odd kernel
-        self.b5 = nn.Conv2d(8, 4, 5, padding=2)
-        self.bp = nn.Conv2d(8, 4, 1)
-        self.fc = nn.Linear(24 * 4 * 4, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.leaky_relu(self.stem(x), 0.1), 2)
-        pooled = F.avg_pool2d(x, 3, stride=1, padding=1)
-        y = torch.cat([self.b1(x), self.b3(x), self.b5(x), self.bp(pooled)], 1)
-        y = F.adaptive_avg_pool2d(F.gelu(y), (4, 4))
-        return self.fc(torch.flatten(y, 1))
 
 
 # ---- bench/models/ ---------------------------------------------------------
@@ -204,47 +169,79 @@ def sgd(lr, **kw):
     return lambda params: torch.optim.SGD(params, lr=lr, **kw)
 
 
-# name: (the module, the input per sample, the loss, its target per sample
-# (None: a class index), the optimizer, clip_norm (None: no clipping)).
+class Tokens:
+    """an input of T token ids in [0, vocab) per sample (`tokens(vocab=N)`)"""
+    def __init__(self, T, vocab):
+        self.T, self.vocab = T, vocab
+
+
+def classes(n, positions=()):
+    """the target of cross-entropy: a class in [0, n) per sample, or at
+    each of its positions (a sequence model's)"""
+    return ("classes", n, positions)
+
+
+def normal(*shape):
+    """the target of mse: N(0, 1) of this shape per sample"""
+    return ("normal", shape)
+
+
+# name: (the module, the input per sample (a shape, or Tokens), the loss, its
+# target per sample, the optimizer, clip_norm (None: no clipping)).
 # Each line says what its .nn file says.
 MODELS = {
-    "lenet": (lambda: LeNet(0), (1, 32, 32), "mse", (10,), sgd(0.01), None),
-    "lenet_ce": (lambda: LeNet(2), (1, 28, 28), "cross_entropy", None, sgd(0.02, momentum=0.9), None),
-    "mlp": (MLP, (1, 28, 28), "cross_entropy", None, lambda p: torch.optim.Adam(p, lr=0.001), None),
-    "resnet_tiny": (ResNetTiny, (3, 32, 32), "cross_entropy", None,
+    "lenet": (lambda: parity.LeNet(0), (1, 32, 32), "mse", normal(10), sgd(0.01), None),
+    "lenet_ce": (lambda: parity.LeNet(2), (1, 28, 28), "cross_entropy", classes(10),
+                 sgd(0.02, momentum=0.9), None),
+    "mlp": (MLP, (1, 28, 28), "cross_entropy", classes(10), lambda p: torch.optim.Adam(p, lr=0.001), None),
+    "resnet_tiny": (parity.ResNetTiny, (3, 32, 32), "cross_entropy", classes(10),
                     sgd(0.1, momentum=0.9, nesterov=True, weight_decay=0.0005), None),
-    "inception_tiny": (InceptionTiny, (1, 28, 28), "cross_entropy", None,
+    "inception_tiny": (parity.InceptionTiny, (1, 28, 28), "cross_entropy", classes(10),
                        lambda p: torch.optim.AdamW(p, lr=0.002, weight_decay=0.01), 5.0),
-    "resnet20": (ResNet20, (3, 32, 32), "cross_entropy", None, sgd(0.1, momentum=0.9), None),
-    "vgg": (VGG, (3, 32, 32), "cross_entropy", None, sgd(0.01, momentum=0.9), None),
-    "mlp_wide": (MLPWide, (1, 28, 28), "cross_entropy", None, sgd(0.01, momentum=0.9), None),
-    "dwsep": (DWSep, (3, 32, 32), "cross_entropy", None, sgd(0.05, momentum=0.9), None),
+    # adamw(decay="matrices"): weight decay on the tensors of 2 or more dims only
+    "gpt_char": (parity.GPTChar, Tokens(64, 96), "cross_entropy", classes(96, (64,)),
+                 lambda p: torch.optim.AdamW(parity.nanogpt_groups(p, 0.1), lr=0.001, betas=(0.9, 0.99)), 1.0),
+    "resnet20": (ResNet20, (3, 32, 32), "cross_entropy", classes(10), sgd(0.1, momentum=0.9), None),
+    "vgg": (VGG, (3, 32, 32), "cross_entropy", classes(10), sgd(0.01, momentum=0.9), None),
+    "mlp_wide": (MLPWide, (1, 28, 28), "cross_entropy", classes(10), sgd(0.01, momentum=0.9), None),
+    "dwsep": (DWSep, (3, 32, 32), "cross_entropy", classes(10), sgd(0.05, momentum=0.9), None),
 }
-CLASSES = 10
 
 
 class Twin:
     """A model ready to train: net, loss, optimizer and the data's shapes."""
     def __init__(self, name, memory_format=torch.contiguous_format):
-        make, self.input_shape, loss, self.target_shape, optimizer, self.clip_norm = MODELS[name]
+        make, self.input_spec, loss, self.target_spec, optimizer, self.clip_norm = MODELS[name]
         self.name = name
         self.memory_format = memory_format
         self.net = make().to(memory_format=memory_format)
-        self.loss = nn.MSELoss() if loss == "mse" else nn.CrossEntropyLoss()
+        if loss == "mse":
+            self.loss = nn.MSELoss()
+        elif self.target_spec[2]:                 # a class at each position: the mean over them all
+            self.loss = parity.sequence_ce
+        else:
+            self.loss = nn.CrossEntropyLoss()
         self.loss_name = loss
         self.opt = optimizer(self.net.parameters())
         self.is_conv = any(isinstance(m, nn.Conv2d) for m in self.net.modules())
+        # positions per sample of a sequence model (its tokens/s are samples/s x T), else None
+        self.tokens = self.input_spec.T if isinstance(self.input_spec, Tokens) else None
 
     def random_batch(self, batch):
-        """input ~ N(0, 1); the target as nnc's trainer draws it: N(0, 1)
-        for mse, a uniform class for cross-entropy"""
-        x = torch.randn(batch, *self.input_shape)
-        if x.dim() == 4:
-            x = x.contiguous(memory_format=self.memory_format)
-        if self.target_shape is None:
-            t = torch.randint(0, CLASSES, (batch,))
+        """the data as nnc's trainer draws it: input N(0, 1), or token ids
+        uniform in [0, vocab); the target N(0, 1) for mse, a uniform class
+        (per sample or per position) for cross-entropy"""
+        if isinstance(self.input_spec, Tokens):
+            x = torch.randint(0, self.input_spec.vocab, (batch, self.input_spec.T))
         else:
-            t = torch.randn(batch, *self.target_shape)
+            x = torch.randn(batch, *self.input_spec)
+            if x.dim() == 4:
+                x = x.contiguous(memory_format=self.memory_format)
+        if self.target_spec[0] == "classes":
+            _, n, positions = self.target_spec
+            t = torch.randint(0, n, (batch, *positions))
+        else:
+            t = torch.randn(batch, *self.target_spec[1])
         return x, t
 
     def params(self):
@@ -269,13 +266,17 @@ def build(name, memory_format=torch.contiguous_format):
     return Twin(name, memory_format)
 
 
-def macs(net, input_shape):
+def macs(net, input_spec):
     """Multiply-adds per sample of one training step, from the shapes:
     (forward, backward). Forward: a conv's output elements times
-    in_channels/groups * kh * kw, a linear's out * in (per row it sees).
-    Backward: the weights' gradient costs the forward's again, and the
-    input's gradient too, except for a layer whose input needs none (the
-    first). Bias, activations, pooling, batch norm, the loss and the
+    in_channels/groups * kh * kw, a linear's out * in (per row it sees: per
+    position of a sequence). Backward: the weights' gradient costs the
+    forward's again, and the input's gradient too, except for a layer whose
+    input needs none (the first). A net with an attention(qkv) method (the
+    GPT): its two matmuls, q k^T and att v, are T * T * C each per layer
+    (the full T x T, as PyTorch computes it before the causal mask), and
+    their backward twice that (dq, dk, datt, dv). Bias, embeddings,
+    activations, pooling, batch and layer norm, softmax, the loss and the
     optimizer are left out."""
     fwd, bwd = [0], [0]
 
@@ -288,13 +289,29 @@ def macs(net, input_shape):
         fwd[0] += n
         bwd[0] += n * (2 if inputs[0].requires_grad else 1)
 
+    def counted_attention(qkv):
+        _, T, C3 = qkv.shape
+        n = 2 * T * T * (C3 // 3)
+        fwd[0] += n
+        bwd[0] += 2 * n
+        return attention(qkv)
+
     hooks = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    attention = getattr(net, "attention", None)
+    if attention is not None:
+        net.attention = counted_attention         # the instance's, over the class's method
+    if isinstance(input_spec, Tokens):
+        x = torch.zeros(1, input_spec.T, dtype=torch.long)
+    else:
+        x = torch.zeros(1, *input_spec)
     try:
         was_training = net.training
         net.eval()                    # no batch statistics or dropout to disturb
-        net(torch.zeros(1, *input_shape))
+        net(x)
         net.train(was_training)
     finally:
         for h in hooks:
             h.remove()
+        if attention is not None:
+            del net.attention
     return fwd[0], bwd[0]

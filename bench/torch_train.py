@@ -7,7 +7,8 @@ steps, random data of the same shape, zero_grad / forward / loss / backward
 / step. A few untimed warm-up steps come first; then the loop alone is timed
 with a monotonic clock. A convolutional model trains in both memory formats
 in turn (contiguous, i.e. NCHW, and channels_last, NHWC), each with its own
-fresh model, so the driver can report PyTorch's best.
+fresh model, so the driver can report PyTorch's best; any other (an MLP, a
+sequence model) in the contiguous format only.
 
 usage:
   /usr/bin/python3 bench/torch_train.py run NAME --batch B --steps S --threads T [--warmup W]
@@ -18,7 +19,8 @@ usage:
   /usr/bin/python3 bench/torch_train.py info NAME...
       a JSON object: per model that has a twin, its parameter count,
       multiply-adds per sample (forward, backward), whether it has
-      convolutions, its loss
+      convolutions, its loss, and its tokens per sample (a sequence model's
+      positions; null for the others)
 """
 import argparse
 import json
@@ -85,9 +87,9 @@ def cmd_info(a):
     out = {}
     for name in (n for n in a.names if n in torch_models.MODELS):    # the others have no twin
         twin = torch_models.build(name)
-        fwd, bwd = torch_models.macs(twin.net, twin.input_shape)
+        fwd, bwd = torch_models.macs(twin.net, twin.input_spec)
         out[name] = {"params": twin.params(), "fwd_macs": fwd, "bwd_macs": bwd,
-                     "conv": twin.is_conv, "loss": twin.loss_name}
+                     "conv": twin.is_conv, "loss": twin.loss_name, "tokens": twin.tokens}
     print(json.dumps(out))
 
 
