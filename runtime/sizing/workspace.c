@@ -1,8 +1,9 @@
 /* workspace.c — the kernels' scratch memory, sized before the program runs.
  *
- * The fast convolution, the linear forward and attention's backward need
- * scratch buffers (shifted copies of their inputs, packed weights, partial
- * sums, a row of probabilities' gradients). A kernel asks
+ * The fast convolution, the linear forward, attention's backward and the
+ * LSTM need scratch buffers (shifted copies of their inputs, packed
+ * weights, partial sums, a row of probabilities' gradients, the gates'
+ * inputs and gradients of every step). A kernel asks
  * nnrt_scratch (parallel.c) for buffer slot 0 .. 3 of its thread. The sizes
  * are here and in nnrt_sizing.h, in one place: conv2d.c, conv2d_pooled.c
  * and linear.c cut their buffers by the same rules; nnc computes them for
@@ -208,6 +209,21 @@ void nnrt_workspace_attention(nnrt_workspace *w, int N, int T, int C, int H)
 {
     (void)N, (void)C, (void)H;
     at_least(&w->slot[0], (size_t)T);
+}
+
+/* lstm.c: linear.c's forward of the input projection (N*T rows) and of
+ * each step (N rows); slot 1 the projection, then dz (N*T*4H); slot 2 the
+ * forward's h_{t-1} and its product (N*H + N*4H), the backward's dz_t, dh
+ * and dc (N*4H + 2*N*H), then h_{t-1} of every step (N*T*H). Each grows
+ * with the batch. */
+void nnrt_workspace_lstm(nnrt_workspace *w, int N, int T, int I, int H)
+{
+    size_t rows = (size_t)N * T, G = (size_t)4 * H;
+    nnrt_workspace_linear(w, N * T, I, 4 * H);
+    nnrt_workspace_linear(w, N, H, 4 * H);
+    at_least(&w->slot[1], rows * G);
+    at_least(&w->slot[2], (size_t)N * G + 2 * (size_t)N * H);
+    at_least(&w->slot[2], rows * H);
 }
 
 /* a slot's floats in the workspace: rounded up to a cache line, so every

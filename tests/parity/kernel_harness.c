@@ -23,6 +23,8 @@
  *   layernorm              x [..., C], dy, w, b (both or neither); eps
  *                          -> y, mean, rstd (one per row), dx, and with w and b dw, db
  *   attention              qkv [N,T,3C], dy [N,T,C]; H causal            -> y, att [N,H,T,T], dqkv
+ *   lstm                   x [N,T,I], dy [N,T,H], w_ih [4H,I], w_hh [4H,H], b_ih, b_hh [4H]
+ *                          (both or neither) -> y, saved, dx, dw_ih, dw_hh, and with the biases db_ih, db_hh
  *   add                    a, b, dy                                      -> y, da, db
  *   concat                 x0, x1, ... along dim 1, dy                   -> y, dx0, dx1, ...
  *   mse, l1, bce_with_logits, cross_entropy, nll
@@ -254,6 +256,21 @@ static void run_attention(harness_case *hc)
     nnrt_attention_backward(dqkv, dy->data, att, qkv->data, N, T, C, H, causal);
 }
 
+static void run_lstm(harness_case *hc)
+{
+    const nnrt_tensor *x = need(hc, "x"), *dy = need(hc, "dy"), *w_ih = need(hc, "w_ih"), *w_hh = need(hc, "w_hh");
+    const nnrt_tensor *b_ih = nnrt_st_get(hc->f, "b_ih"), *b_hh = nnrt_st_get(hc->f, "b_hh");
+    int N = (int)x->shape[0], T = (int)x->shape[1], I = (int)x->shape[2], H = (int)w_hh->shape[1];
+    nnrt_tensor saved_shape = {.ndim = 3, .shape = {N, T, 5 * H}};
+    float *y = out_like(hc, "y", dy), *saved = out_like(hc, "saved", &saved_shape);
+    float *dx = out_like(hc, "dx", x), *dw_ih = out_like(hc, "dw_ih", w_ih), *dw_hh = out_like(hc, "dw_hh", w_hh);
+    float *db_ih = b_ih ? out_like(hc, "db_ih", b_ih) : NULL, *db_hh = b_hh ? out_like(hc, "db_hh", b_hh) : NULL;
+    nnrt_lstm_forward(y, saved, x->data, w_ih->data, w_hh->data, b_ih ? b_ih->data : NULL,
+                      b_hh ? b_hh->data : NULL, N, T, I, H);
+    nnrt_lstm_backward(dx, dw_ih, dw_hh, db_ih, db_hh, dy->data, x->data, y, saved, w_ih->data, w_hh->data, N, T,
+                       I, H);
+}
+
 static void run_add(harness_case *hc)
 {
     const nnrt_tensor *a = need(hc, "a"), *b = need(hc, "b"), *dy = need(hc, "dy");
@@ -376,6 +393,8 @@ static void run_case(harness_case *hc, const char *out)
         run_layernorm(hc);
     else if (!strcmp(k, "attention"))
         run_attention(hc);
+    else if (!strcmp(k, "lstm"))
+        run_lstm(hc);
     else if (!strcmp(k, "add"))
         run_add(hc);
     else if (!strcmp(k, "concat"))

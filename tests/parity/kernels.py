@@ -244,6 +244,27 @@ def attention(N, T, C, H, causal, scale=1.0):
          "attention", {"qkv": qkv, "dy": dy}, {"H": H, "causal": int(causal)}, {"y": y, "att": att, "dqkv": dqkv})
 
 
+def lstm(N, T, I, H, bias=True, scale=1.0):
+    """torch.nn.LSTM(I, H, batch_first=True), one layer, zero initial state;
+    its weights, initialised as PyTorch does (times scale: saturated gates),
+    copied into the inputs"""
+    m = torch.nn.LSTM(I, H, batch_first=True, bias=bias)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(scale)
+    x = leaf(torch.randn(N, T, I))
+    y, _ = m(x)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    inputs = {"x": x, "dy": dy, "w_ih": m.weight_ih_l0, "w_hh": m.weight_hh_l0}
+    want = {"y": y, "dx": x.grad, "dw_ih": m.weight_ih_l0.grad, "dw_hh": m.weight_hh_l0.grad}
+    if bias:
+        inputs.update(b_ih=m.bias_ih_l0, b_hh=m.bias_hh_l0)
+        want.update(db_ih=m.bias_ih_l0.grad, db_hh=m.bias_hh_l0.grad)
+    case(f"lstm [{N},{T},{I}] H={H}" + ("" if bias else " no bias") + (f" weights x{scale:g}" if scale != 1 else ""),
+         "lstm", inputs, {}, want)
+
+
 # ---- merging values ----
 
 def add(shape):
@@ -441,6 +462,15 @@ def build_cases():
         attention(1, 64, 128, 4, causal)
         attention(3, 33, 64, 4, causal, scale=2.0)
     attention(2, 64, 128, 2, True)
+    # LSTM: one step and several, batch 1 and 3, up to 17 steps, 16 inputs, 32 hidden units
+    lstm(1, 1, 3, 4)
+    lstm(1, 5, 3, 4)
+    lstm(3, 5, 16, 32)
+    lstm(3, 17, 16, 32)
+    lstm(1, 17, 3, 32)
+    lstm(3, 17, 3, 4, bias=False)
+    lstm(2, 9, 16, 32, scale=4.0)
+    lstm(40, 6, 24, 20)           # products shared between threads
     # merging
     add((2, 3, 4, 5))
     add((1, 7))

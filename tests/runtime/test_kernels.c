@@ -2,7 +2,7 @@
  *
  * Every kernel of runtime/nnrt.h is covered: conv2d, max/average/adaptive
  * pooling, the activations, (log-)softmax, dropout, batch norm, embedding,
- * layer norm, attention, add and concat, the losses, the optimizers,
+ * layer norm, attention, the LSTM, add and concat, the losses, the optimizers,
  * clipping and the schedules.
  *
  * Three kinds of check, one line of output each ("ok   name (max err e)" or
@@ -688,6 +688,52 @@ static void hand_attention(void)
           max_err(dqkv, (float[]){0, 0, 0, -0.444975420f, 0.195570317f, 0,
                                   -0.222487710f, 0.222487710f, 0, 0.444975420f, 0.804429683f, 0}, 12),
           EXACT_TOL);
+}
+
+static void hand_lstm(void)
+{
+    /* N = 1, T = 2, I = H = 1, the gates' rows i, f, g, o:
+     *   w_ih = [1 -1 0.5 2], w_hh = [0.5 1 -1 0.25], b_ih = [0 0.5 0 -1],
+     *   b_hh = [0.5 0 0.25 0], x = [1 -1], dy = [0.5 1]
+     * t = 0 (h = c = 0): z = w_ih + b_ih + b_hh = [1.5 -0.5 0.75 1]
+     *   i = sigmoid 1.5 = 0.817574476, f = sigmoid -0.5 = 0.377540669,
+     *   g = tanh 0.75 = 0.635148952, o = sigmoid 1 = 0.731058579
+     *   c0 = i g = 0.519281572, h0 = o tanh c0 = 0.731058579 * 0.477145337 = 0.348821192
+     * t = 1: z = -w_ih + b_ih + b_hh + 0.348821192 w_hh
+     *          = [-0.325589404 1.848821192 -0.598821192 -2.912794702]
+     *   i = 0.419314175, f = 0.863988638, g = -0.536210223, o = 0.051524687
+     *   c1 = f c0 + i g = 0.448651420 - 0.224839589 = 0.223812831,
+     *   h1 = o tanh c1 = 0.051524687 * 0.220149132 = 0.011343115
+     * backward, t = 1: dh = 1, dc = dh o (1 - tanh^2 c1) = 0.049027510
+     *   dz = [dc g i(1-i), dc c0 f(1-f), dc i (1-g^2), dh tanh c1 o(1-o)]
+     *      = [-0.006401116 0.002991755 0.014647085 0.010758665]
+     *   to t = 0: dh = dz . w_hh = -0.012166222, dc = dc f = 0.042359212
+     * t = 0: dh = 0.5 - 0.012166222 = 0.487833778,
+     *   dc = dh o (1 - tanh^2 c0) + 0.042359212 = 0.317800004
+     *   dz = [dc g i(1-i), 0 (c_{-1} = 0), dc i (1-g^2), dh tanh c0 o(1-o)]
+     *      = [0.030105262 0 0.155008010 0.045764890]
+     * dx_t = dz_t . w_ih = [0.199139048 0.019448001]
+     * dw_ih = dz_0 x_0 + dz_1 x_1 = [0.036506378 -0.002991755 0.140360925 0.035006226]
+     * db_ih = db_hh = dz_0 + dz_1 = [0.023704146 0.002991755 0.169655095 0.056523555]
+     * dw_hh = dz_1 h0 = [-0.002232845 0.001043587 0.005109214 0.003752850] */
+    const float w_ih[4] = {1, -1, 0.5f, 2}, w_hh[4] = {0.5f, 1, -1, 0.25f};
+    const float b_ih[4] = {0, 0.5f, 0, -1}, b_hh[4] = {0.5f, 0, 0.25f, 0}, x[2] = {1, -1};
+    float y[2], saved[10];
+    nnrt_lstm_forward(y, saved, x, w_ih, w_hh, b_ih, b_hh, 1, 2, 1, 1);
+    check("lstm forward, T=2", max_err(y, (float[]){0.348821192f, 0.011343115f}, 2), EXACT_TOL);
+    check("lstm saved gates and c_t",
+          max_err(saved, (float[]){0.817574476f, 0.377540669f, 0.635148952f, 0.731058579f, 0.519281572f,
+                                   0.419314175f, 0.863988638f, -0.536210223f, 0.051524687f, 0.223812831f}, 10),
+          EXACT_TOL);
+    float dx[2] = {0}, dw_ih[4] = {0}, dw_hh[4] = {0}, db_ih[4] = {0}, db_hh[4] = {0};
+    nnrt_lstm_backward(dx, dw_ih, dw_hh, db_ih, db_hh, (float[]){0.5f, 1}, x, y, saved, w_ih, w_hh, 1, 2, 1, 1);
+    check("lstm backward dx", max_err(dx, (float[]){0.199139048f, 0.019448001f}, 2), EXACT_TOL);
+    check("lstm backward dw_ih",
+          max_err(dw_ih, (float[]){0.036506378f, -0.002991755f, 0.140360925f, 0.035006226f}, 4), EXACT_TOL);
+    check("lstm backward dw_hh",
+          max_err(dw_hh, (float[]){-0.002232845f, 0.001043587f, 0.005109214f, 0.003752850f}, 4), EXACT_TOL);
+    const float db[4] = {0.023704146f, 0.002991755f, 0.169655095f, 0.056523555f};
+    check("lstm backward db_ih, db_hh", fmax(max_err(db_ih, db, 4), max_err(db_hh, db, 4)), EXACT_TOL);
 }
 
 static void hand_tensor(void)
@@ -1801,27 +1847,34 @@ static void attention_grad(int N, int T, int C, int H, int causal)
     free(want), free(want_att), free(g), free(g2), free(c.qkv), free(c.y), free(c.att), free(c.r);
 }
 
-/* embedding, layer norm and attention large enough to share their work
- * between threads: forward and backward give the same bits with 1 and 2
+/* embedding, layer norm, attention and the LSTM large enough to share
+ * their work between threads (the LSTM: its products, and 130 samples of
+ * 128 units a step): forward and backward give the same bits with 1 and 2
  * threads */
-static void transformer_threads_same_bits(void)
+static void sequence_threads_same_bits(void)
 {
     enum { ROWS = 4096, NUM = 50, D = 64, LR = 2048, LC = 96, N = 2, T = 64, C = 128, H = 4 };
-    size_t nqkv = (size_t)N * T * 3 * C;
+    enum { RN = 130, RT = 6, RI = 64, RH = 128 };
+    size_t nqkv = (size_t)N * T * 3 * C, nrx = (size_t)RN * RT * RI, nry = (size_t)RN * RT * RH;
     /* per thread count: embedding y, dw; layernorm y, mean, rstd, dx, dw, db;
-     * attention y, att, dqkv */
-    const size_t len[11] = {(size_t)ROWS * D, (size_t)NUM * D, (size_t)LR * LC, LR, LR, (size_t)LR * LC, LC, LC,
-                            (size_t)N * T * C, (size_t)N * H * T * T, nqkv};
+     * attention y, att, dqkv; lstm y, saved, dx, dw_ih, dw_hh, db_ih, db_hh */
+    enum { NOUT = 18 };
+    const size_t len[NOUT] = {(size_t)ROWS * D, (size_t)NUM * D, (size_t)LR * LC, LR, LR, (size_t)LR * LC, LC, LC,
+                              (size_t)N * T * C, (size_t)N * H * T * T, nqkv,
+                              nry, 5 * nry, nrx, (size_t)4 * RH * RI, (size_t)4 * RH * RH, 4 * RH, 4 * RH};
     float *idx = alloc_floats(ROWS), *w = random_floats((size_t)NUM * D), *dy = random_floats((size_t)ROWS * D);
     for (int r = 0; r < ROWS; r++)
         idx[r] = (float)(nnrt_rng_next(&rng) % NUM);
     float *x = random_floats((size_t)LR * LC), *lw = random_floats(LC), *lb = random_floats(LC);
     float *ldy = random_floats((size_t)LR * LC), *qkv = random_floats(nqkv), *ady = random_floats((size_t)N * T * C);
-    float *out[2][11];
+    float *rx = random_floats(nrx), *w_ih = random_floats(len[14]), *w_hh = random_floats(len[15]);
+    float *b_ih = random_floats(4 * RH), *b_hh = random_floats(4 * RH), *rdy = random_floats(nry);
+    nnrt_scale(w_hh, len[15], 0.1f);    /* the gates not saturated */
+    float *out[2][NOUT];
     int differ = 0, threads = nnrt_threads();
     for (int t = 0; t < 2; t++) {
         float **o = out[t];
-        for (int i = 0; i < 11; i++)
+        for (int i = 0; i < NOUT; i++)
             o[i] = alloc_floats(len[i]);
         nnrt_set_threads(t + 1);
         nnrt_embedding_forward(o[0], idx, w, ROWS, NUM, D);
@@ -1830,14 +1883,48 @@ static void transformer_threads_same_bits(void)
         nnrt_layernorm_backward(o[5], o[6], o[7], ldy, x, o[3], o[4], lw, LR, LC);
         nnrt_attention_forward(o[8], o[9], qkv, N, T, C, H, 1);
         nnrt_attention_backward(o[10], ady, o[9], qkv, N, T, C, H, 1);
+        nnrt_lstm_forward(o[11], o[12], rx, w_ih, w_hh, b_ih, b_hh, RN, RT, RI, RH);
+        nnrt_lstm_backward(o[13], o[14], o[15], o[16], o[17], rdy, rx, o[11], o[12], w_ih, w_hh, RN, RT, RI,
+                           RH);
     }
     nnrt_set_threads(threads);
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < NOUT; i++) {
         differ += memcmp(out[0][i], out[1][i], len[i] * sizeof(float)) != 0;
         free(out[0][i]), free(out[1][i]);
     }
     free(idx), free(w), free(dy), free(x), free(lw), free(lb), free(ldy), free(qkv), free(ady);
-    check("embedding, layernorm, attention: the same bits with 1 and 2 threads", differ, 0);
+    free(rx), free(w_ih), free(w_hh), free(b_ih), free(b_hh), free(rdy);
+    check("embedding, layernorm, attention, lstm: the same bits with 1 and 2 threads", differ, 0);
+}
+
+/* the scratch requests run(ctx) makes on 2 threads, with the workspace w
+ * plans, that miss it */
+static long workspace_misses(const nnrt_workspace *w, void (*run)(void *), void *ctx)
+{
+    float *mem = nnrt_alloc(nnrt_workspace_floats(w, 2), "the test's workspace");
+    int threads = nnrt_threads();
+    nnrt_set_threads(2);
+    nnrt_workspace_use(mem, w, 2);
+    long before = nnrt_workspace_misses();
+    run(ctx);
+    long missed = nnrt_workspace_misses() - before;
+    nnrt_workspace_release(mem);
+    free(mem);
+    nnrt_set_threads(threads);
+    return missed;
+}
+
+typedef struct att_ws_case {
+    int N, T, C, H;
+    float *qkv, *dy, *y, *att, *dqkv;
+} att_ws_case;
+
+static void att_ws_run(void *ctx)
+{
+    att_ws_case *c = ctx;
+    nnrt_attention_forward(c->y, c->att, c->qkv, c->N, c->T, c->C, c->H, 1);
+    nnrt_attention_backward(c->dqkv, c->dy, c->att, c->qkv, c->N, c->T, c->C, c->H, 1);
+    nnrt_attention_backward(c->dqkv, c->dy, c->att, c->qkv, 1, 3, 8, 2, 0);     /* a smaller call */
 }
 
 /* attention's scratch comes from the workspace nnrt_workspace_attention
@@ -1846,29 +1933,126 @@ static void transformer_threads_same_bits(void)
 static void attention_workspace(void)
 {
     enum { N = 2, T = 64, C = 128, H = 4 };
-    float *qkv = random_floats((size_t)N * T * 3 * C), *dy = random_floats((size_t)N * T * C);
-    float *y = alloc_floats((size_t)N * T * C), *att = alloc_floats((size_t)N * H * T * T);
-    float *dqkv = alloc_floats((size_t)N * T * 3 * C);
-    int threads = nnrt_threads();
+    att_ws_case c = {N, T, C, H, random_floats((size_t)N * T * 3 * C), random_floats((size_t)N * T * C),
+                     alloc_floats((size_t)N * T * C), alloc_floats((size_t)N * H * T * T),
+                     alloc_floats((size_t)N * T * 3 * C)};
     long missed[2];
     for (int half = 0; half < 2; half++) {
         nnrt_workspace w = {{0}};
         nnrt_workspace_attention(&w, N, half ? T / 2 : T, C, H);
-        float *mem = nnrt_alloc(nnrt_workspace_floats(&w, 2), "the test's workspace");
-        nnrt_set_threads(2);
-        nnrt_workspace_use(mem, &w, 2);
-        long before = nnrt_workspace_misses();
-        nnrt_attention_forward(y, att, qkv, N, T, C, H, 1);
-        nnrt_attention_backward(dqkv, dy, att, qkv, N, T, C, H, 1);
-        nnrt_attention_backward(dqkv, dy, att, qkv, 1, 3, 8, 2, 0);     /* a smaller call */
-        missed[half] = nnrt_workspace_misses() - before;
-        nnrt_workspace_release(mem);
-        free(mem);
+        missed[half] = workspace_misses(&w, att_ws_run, &c);
     }
-    nnrt_set_threads(threads);
     check("attention: no scratch request misses the planned workspace", (double)missed[0], 0);
     check("attention: half the planned workspace misses", missed[1] > 0 ? 0 : 1, 0);
-    free(qkv), free(dy), free(y), free(att), free(dqkv);
+    free(c.qkv), free(c.dy), free(c.y), free(c.att), free(c.dqkv);
+}
+
+typedef struct lstm_case {
+    int N, T, I, H;
+    float *x, *w_ih, *w_hh, *b_ih, *b_hh, *y, *saved, *r;   /* b_ih, b_hh NULL: no bias */
+} lstm_case;
+
+static double lstm_loss(void *ctx)
+{
+    lstm_case *c = ctx;
+    nnrt_lstm_forward(c->y, c->saved, c->x, c->w_ih, c->w_hh, c->b_ih, c->b_hh, c->N, c->T, c->I, c->H);
+    return dot(c->y, c->r, (size_t)c->N * c->T * c->H);
+}
+
+/* lstm of x[N, T, I] with H hidden units: every gradient by finite
+ * differences; two calls give twice one; NULL for any gradient leaves the
+ * others as they are */
+static void lstm_grad(int N, int T, int I, int H, int bias)
+{
+    char label[128], name[64];
+    size_t nx = (size_t)N * T * I, ny = (size_t)N * T * H, nih = (size_t)4 * H * I, nhh = (size_t)4 * H * H;
+    size_t nb = (size_t)4 * H;
+    lstm_case c = {N, T, I, H, random_floats(nx), random_floats(nih), random_floats(nhh),
+                   bias ? random_floats(nb) : NULL, bias ? random_floats(nb) : NULL, alloc_floats(ny),
+                   alloc_floats(ny * 5), random_floats(ny)};
+    snprintf(name, sizeof name, "[%d,%d,%d] H=%d%s", N, T, I, H, bias ? "" : " no bias");
+    /* g[0..4]: dx, dw_ih, dw_hh, db_ih, db_hh once; g2: the same, twice */
+    size_t len[5] = {nx, nih, nhh, nb, nb};
+    float *g[5], *g2[5];
+    for (int k = 0; k < 5; k++)
+        g[k] = alloc_floats(len[k]), g2[k] = alloc_floats(len[k]);
+    lstm_loss(&c);
+    nnrt_lstm_backward(g[0], g[1], g[2], bias ? g[3] : NULL, bias ? g[4] : NULL, c.r, c.x, c.y, c.saved, c.w_ih,
+                       c.w_hh, N, T, I, H);
+    fd_check("lstm", name, "dx", lstm_loss, &c, c.x, nx, g[0]);
+    fd_check("lstm", name, "dw_ih", lstm_loss, &c, c.w_ih, nih, g[1]);
+    fd_check("lstm", name, "dw_hh", lstm_loss, &c, c.w_hh, nhh, g[2]);
+    if (bias) {
+        fd_check("lstm", name, "db_ih", lstm_loss, &c, c.b_ih, nb, g[3]);
+        fd_check("lstm", name, "db_hh", lstm_loss, &c, c.b_hh, nb, g[4]);
+    }
+    lstm_loss(&c);
+    for (int k = 0; k < 2; k++)
+        nnrt_lstm_backward(g2[0], g2[1], g2[2], bias ? g2[3] : NULL, bias ? g2[4] : NULL, c.r, c.x, c.y, c.saved,
+                           c.w_ih, c.w_hh, N, T, I, H);
+    nnrt_lstm_backward(NULL, NULL, NULL, NULL, NULL, c.r, c.x, c.y, c.saved, c.w_ih, c.w_hh, N, T, I, H);
+    double e = 0;
+    for (int k = 0; k < 5; k++)
+        e = fmax(e, doubled_err(g2[k], g[k], len[k]));
+    snprintf(label, sizeof label, "lstm %s backward accumulates", name);
+    check(label, e, EXACT_TOL);
+    /* each gradient alone, into zeros: what the call with all five gave */
+    e = 0;
+    for (int k = 0; k < 5; k++) {
+        float *one[5] = {NULL};
+        memset(g2[k], 0, len[k] * sizeof(float));
+        one[k] = g2[k];
+        if (bias || k < 3)
+            nnrt_lstm_backward(one[0], one[1], one[2], one[3], one[4], c.r, c.x, c.y, c.saved, c.w_ih, c.w_hh, N,
+                               T, I, H);
+        e = fmax(e, max_err(g2[k], g[k], len[k]));
+    }
+    snprintf(label, sizeof label, "lstm %s backward NULL gradients", name);
+    check(label, e, EXACT_TOL);
+    for (int k = 0; k < 5; k++)
+        free(g[k]), free(g2[k]);
+    free(c.x), free(c.w_ih), free(c.w_hh), free(c.b_ih), free(c.b_hh), free(c.y), free(c.saved), free(c.r);
+}
+
+/* the planned batch, and batch 1 */
+static void lstm_ws_run(void *ctx)
+{
+    lstm_case *c = ctx;
+    int N = c->N, T = c->T, I = c->I, H = c->H;
+    float *dx = alloc_floats((size_t)N * T * I), *dw_ih = alloc_floats((size_t)4 * H * I);
+    float *dw_hh = alloc_floats((size_t)4 * H * H), *db_ih = alloc_floats(4 * H), *db_hh = alloc_floats(4 * H);
+    for (int n = N; n >= 1; n -= N - 1) {
+        nnrt_lstm_forward(c->y, c->saved, c->x, c->w_ih, c->w_hh, c->b_ih, c->b_hh, n, T, I, H);
+        nnrt_lstm_backward(dx, dw_ih, dw_hh, db_ih, db_hh, c->r, c->x, c->y, c->saved, c->w_ih, c->w_hh, n, T,
+                           I, H);
+    }
+    free(dx), free(dw_ih), free(dw_hh), free(db_ih), free(db_hh);
+}
+
+/* the LSTM's scratch comes from the workspace nnrt_workspace_lstm plans:
+ * with 2 threads, no request misses it, at the planned batch or a smaller
+ * one; half the steps' plan does miss (the check can fail). Under 6 steps
+ * the steps' rows ask more of slot 2 than h_{t-1} of every step, and with
+ * few inputs (I T < H) each step's product more than the projection's. */
+static void lstm_workspace(int T, int I)
+{
+    enum { N = 40, H = 32 };
+    size_t ny = (size_t)N * T * H;
+    lstm_case c = {N, T, I, H, random_floats((size_t)N * T * I), random_floats((size_t)4 * H * I),
+                   random_floats((size_t)4 * H * H), random_floats(4 * H), random_floats(4 * H), alloc_floats(ny),
+                   alloc_floats(5 * ny), random_floats(ny)};
+    long missed[2];
+    for (int half = 0; half < 2; half++) {
+        nnrt_workspace w = {{0}};
+        nnrt_workspace_lstm(&w, N, half ? T / 2 : T, I, H);
+        missed[half] = workspace_misses(&w, lstm_ws_run, &c);
+    }
+    char label[128];
+    snprintf(label, sizeof label, "lstm, %d steps, %d inputs: no scratch request misses the plan", T, I);
+    check(label, (double)missed[0], 0);
+    snprintf(label, sizeof label, "lstm, %d steps, %d inputs: half the planned steps miss", T, I);
+    check(label, missed[1] > 0 ? 0 : 1, 0);
+    free(c.x), free(c.w_ih), free(c.w_hh), free(c.b_ih), free(c.b_hh), free(c.y), free(c.saved), free(c.r);
 }
 
 typedef struct merge_case {
@@ -2672,6 +2856,7 @@ int main(void)
     hand_embedding();
     hand_layernorm();
     hand_attention();
+    hand_lstm();
     hand_tensor();
     hand_losses();
     hand_optim();
@@ -2798,7 +2983,13 @@ int main(void)
     attention_grad(2, 4, 6, 2, 1);
     attention_grad(2, 5, 8, 2, 0);
     attention_grad(1, 4, 8, 4, 0);
-    transformer_threads_same_bits();
+    /*        N  T  I  H bias */
+    lstm_grad(1, 1, 2, 3, 1);
+    lstm_grad(1, 4, 3, 2, 1);
+    lstm_grad(3, 5, 2, 4, 1);
+    lstm_grad(2, 3, 4, 3, 0);
+    lstm_grad(4, 3, 33, 5, 1);         /* the products' 32-feature tiles */
+    sequence_threads_same_bits();
 
     merge_grad(1, 2, 3, 5);
     merge_grad(3, 1, 2, 4);
@@ -2823,6 +3014,8 @@ int main(void)
     accumulate_pools();
     test_rng();
     attention_workspace();
+    lstm_workspace(8, 24);
+    lstm_workspace(3, 3);
 
     if (failures) {
         printf("%d check%s FAILED\n", failures, failures == 1 ? "" : "s");
