@@ -438,7 +438,7 @@ static char backward_reads(const Node *n)
         return 'w';
     switch (op_def(n->op)->reads) {
     case READS_OUTPUT: return 'o';
-    case READS_INPUT: return 'i';
+    case READS_INPUT: case READS_INPUT_OUTPUT: return 'i';
     case READS_NOTHING: return 0;
     }
     return 'i';
@@ -517,7 +517,7 @@ void export_dot(FILE *f, const Graph *g, bool backward)
     fprintf(f, "/* The model `%s` as nnc checked it: each value with its operation, each\n"
                " * edge with the shape that flows (N is the batch). Render: dot -Tsvg */\n", g->name);
     fprintf(f, "digraph \"%s\" {\n", g->name);
-    fprintf(f, "  graph [fontname=\"Helvetica\", labelloc=t, label=\"%s: %s parameters%s\"];\n", g->name,
+    fprintf(f, "  graph [fontname=\"Helvetica\", labelloc=t, ranksep=0.6, label=\"%s: %s parameters%s\"];\n", g->name,
             commas(g->ntrainable), backward ? ", forward and backward" : "");
     fprintf(f, "  node [fontname=\"Helvetica\", fontsize=11, shape=box, style=\"rounded,filled\", "
                "fillcolor=white];\n");

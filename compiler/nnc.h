@@ -379,6 +379,7 @@ typedef enum {
     READS_NOTHING,      /* its backward needs only the gradient flowing in (or a saved mask) */
     READS_INPUT,        /* ... and the value of its input(s) */
     READS_OUTPUT,       /* ... and the value of its own output */
+    READS_INPUT_OUTPUT, /* ... and both (lstm: x, and the hidden states h_{t-1}) */
 } BackwardReads;
 
 typedef struct OpDef {

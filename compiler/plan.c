@@ -42,8 +42,14 @@ static int fwd_time(int id) { return id; }
 static int bwd_time(const Graph *g, int id) { return 2 * g->nnodes - id; }
 
 /* Does the backward of an operation read the value of its input? Of its own output? */
-static bool backward_reads_input(OpKind op) { return op_def(op)->reads == READS_INPUT; }
-static bool backward_reads_output(OpKind op) { return op_def(op)->reads == READS_OUTPUT; }
+static bool backward_reads_input(OpKind op)
+{
+    return op_def(op)->reads == READS_INPUT || op_def(op)->reads == READS_INPUT_OUTPUT;
+}
+static bool backward_reads_output(OpKind op)
+{
+    return op_def(op)->reads == READS_OUTPUT || op_def(op)->reads == READS_INPUT_OUTPUT;
+}
 
 static int root(const Graph *g, int id)
 {

@@ -349,6 +349,7 @@ static bool sequence_causal(const Graph *g)
             return false;
         switch (n->op) {
         case OP_INPUT: case OP_EMBEDDING: case OP_POSITIONS: case OP_LAYERNORM: case OP_ADD: case OP_DROPOUT:
+        case OP_LSTM:           /* reads the steps before each one alone */
         case OP_RELU: case OP_LEAKY_RELU: case OP_ELU: case OP_SIGMOID: case OP_TANH: case OP_GELU: case OP_SILU:
             break;
         case OP_LINEAR:         /* position by position on [T, C] */

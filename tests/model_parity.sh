@@ -18,11 +18,13 @@ for nn in models/*.nn tests/parity/models/*.nn; do
     ${CC:-cc} ${CFLAGS:--O2} -Iruntime -Iruntime/host $B/$name.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/$name
     args="$args $name=$B/$name"
 done
-# gpt_char once more with SGD, whose steps do not magnify rounding as Adam's do (and
-# whose weight decay, on the matrices alone, is large enough to be seen)
-sed -e '/^  optimizer /,/^}/{/^}/!d;}' models/gpt_char.nn |
-    sed 's/^}$/  optimizer sgd(lr=0.1, momentum=0.9, weight_decay=0.1, decay="matrices")\n}/' >$B/gpt_char_sgd.nn
-build/nnc $B/gpt_char_sgd.nn -o $B/gpt_char_sgd.c
-${CC:-cc} ${CFLAGS:--O2} -Iruntime -Iruntime/host $B/gpt_char_sgd.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/gpt_char_sgd
-args="$args gpt_char_sgd=$B/gpt_char_sgd"
+# the sequence models once more with SGD, whose steps do not magnify rounding as
+# Adam's do (and whose weight decay, on the matrices alone, is large enough to be seen)
+for name in gpt_char lstm_char; do
+    sed -e '/^  optimizer /,/^}/{/^}/!d;}' models/$name.nn |
+        sed 's/^}$/  optimizer sgd(lr=0.1, momentum=0.9, weight_decay=0.1, decay="matrices")\n}/' >$B/${name}_sgd.nn
+    build/nnc $B/${name}_sgd.nn -o $B/${name}_sgd.c
+    ${CC:-cc} ${CFLAGS:--O2} -Iruntime -Iruntime/host $B/${name}_sgd.c build/libnnrt-host.a build/libnnrt.a ${LDFLAGS:-} ${LDLIBS:--lcjson -lz -lm -lpthread} -o $B/${name}_sgd
+    args="$args ${name}_sgd=$B/${name}_sgd"
+done
 /usr/bin/python3 tests/parity/models.py $B $args

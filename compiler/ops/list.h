@@ -14,6 +14,7 @@ OP(BATCHNORM1D, op_batchnorm1d)
 OP(BATCHNORM2D, op_batchnorm2d)
 OP(EMBEDDING, op_embedding)
 OP(LAYERNORM, op_layernorm)
+OP(LSTM, op_lstm)
 /* functions: called in forward, no parameters */
 OP(MAXPOOL2D, op_maxpool2d)
 OP(AVGPOOL2D, op_avgpool2d)

@@ -11,14 +11,18 @@
  *   attention(qkv, heads=1, causal=...)        scaled dot-product attention: q, k and v
  *                                              side by side in [T, 3C] -> [T, C], as
  *                                              nanoGPT's c_attn makes them
+ *   lstm(hidden_size)                          nn.LSTM(batch_first=True), one layer:
+ *                                              [T, I] -> [T, hidden], every step's h
  *
  * Token ids are values too (Node.vocab > 0, stored as floats): the input's
  * `tokens(vocab=N)` and positions make them, and only embedding and
  * positions take them (shape.c says so to any other operation).
- * layernorm keeps each row's mean and 1/std, and attention its
- * probabilities [heads, T, T], in the arena from forward to backward
- * (OpDef.saved).
+ * layernorm keeps each row's mean and 1/std, attention its probabilities
+ * [heads, T, T] and lstm its gates and cells [T, 5 hidden], in the arena
+ * from forward to backward (OpDef.saved).
  */
+#include <math.h>
+
 #include "nnc.h"
 #include "emit.h"
 
@@ -337,4 +341,142 @@ const OpDef op_attention = {
     .bind = attention_bind, .infer = attention_infer, .reads = READS_INPUT, .saved = attention_saved,
     .workspace = attention_workspace, .emit_workspace = emit_attention_workspace, .explain = attention_explain,
     .emit_forward = emit_attention_forward, .emit_backward = emit_attention_backward,
+};
+
+
+/* ---- lstm ---- */
+
+/* lstm(hidden_size, num_layers=1, bias=true, batch_first=true), or PyTorch's
+ * lstm(input_size, hidden_size); input_size is inferred when left out */
+static bool lstm_bind(Layer *l, const Ast *call, Ast *const *v)
+{
+    bool ok = true;
+    l->bias = true;
+    l->in = -1;
+    if (v[0]) {
+        ok &= arg_size(v[0], "input_size", 1, &l->in);
+        l->in_span = v[0]->span;
+    }
+    if (!v[1]) {
+        arg_missing(call, "hidden_size", "lstm(128)");
+        return false;
+    }
+    ok &= arg_size(v[1], "hidden_size", 1, &l->out);
+    int64_t layers = 1;
+    if (v[2] && (ok &= arg_size(v[2], "num_layers", 1, &layers)) && layers > 1) {
+        diag_error(v[2]->span, "lstm of %lld layers is not there yet: nnc's lstm has one layer", (long long)layers);
+        diag_help("stack layers instead, `h = lstm2(lstm1(x))`, each `lstm(%s)`; their weights are then "
+                  "lstm1.weight_ih_l0 and lstm2.weight_ih_l0, not one module's _l0 and _l1",
+                  v[1] ? diag_snippet(v[1]->span) : "hidden_size");
+        ok = false;
+    }
+    if (v[3]) ok &= arg_bool(v[3], "bias", &l->bias);
+    bool batch_first = true;
+    if (v[4] && (ok &= arg_bool(v[4], "batch_first", &batch_first)) && !batch_first) {
+        diag_error(v[4]->span, "nnc's values are [positions, features] per sample, the batch first: "
+                   "batch_first=false has no meaning here");
+        diag_help("leave it out");
+        ok = false;
+    }
+    return ok;
+}
+
+/* [T, I] -> [T, H] */
+static bool lstm_infer(Graph *g, Node *n, const Shape *in)
+{
+    Layer *l = n->layer;
+    if (in->ndim != 2) {
+        diag_error(n->span, "%s runs over a sequence [positions, features], but its input is %s", l->name,
+                   shape_str(in));
+        shape_note_chain(g, n->in[0]);
+        return false;
+    }
+    if (l->in < 0) {
+        l->in = in->dim[1];
+    } else if (l->in != in->dim[1]) {
+        diag_error(l->in_span, "%s expects %lld input features, but its input %s has %lld", l->name,
+                   (long long)l->in, shape_str(in), (long long)in->dim[1]);
+        diag_help("write `lstm(%lld)` and nnc infers %lld", (long long)l->out, (long long)in->dim[1]);
+        shape_note_chain(g, n->in[0]);
+        return false;
+    }
+    n->shape = (Shape){2, {in->dim[0], l->out}};
+    return true;
+}
+
+/* weight_ih_l0 [4H, I], weight_hh_l0 [4H, H], bias_ih_l0 and bias_hh_l0
+ * [4H], all U(-1/sqrt(H), 1/sqrt(H)), as nn.LSTM's reset_parameters */
+static bool lstm_params(Graph *g, Layer *l)
+{
+    (void)g;
+    float bound = (float)(1.0 / sqrt((double)l->out));
+    const char *names[] = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"};
+    Shape shapes[] = {{2, {4 * l->out, l->in}}, {2, {4 * l->out, l->out}}, {1, {4 * l->out}}, {1, {4 * l->out}}};
+    for (int i = 0; i < (l->bias ? 4 : 2); i++) {
+        Param p = param_make(l, names[i], shapes[i], INIT_UNIFORM, false);
+        p.bound = bound;
+        l->params[l->nparams++] = p;
+    }
+    return true;
+}
+
+/* the gates after their activations, and the cell, at each step */
+static size_t lstm_saved(const Node *n)
+{
+    return 5 * (size_t)n->layer->out * (size_t)n->shape.dim[0];
+}
+
+static void lstm_workspace(const Graph *g, const Node *n, int N, nnrt_workspace *w)
+{
+    (void)g;
+    nnrt_workspace_lstm(w, N, (int)n->shape.dim[0], (int)n->layer->in, (int)n->layer->out);
+}
+
+static void emit_lstm_workspace(Emit *e, const Node *n)
+{
+    out(e, "    nnrt_workspace_lstm(w, n, %lld, %lld, %lld);\n", (long long)n->shape.dim[0],
+        (long long)n->layer->in, (long long)n->layer->out);
+}
+
+static void lstm_explain(FILE *out, const Graph *g, const Node *n)
+{
+    (void)g;
+    const Layer *l = n->layer;
+    fprintf(out, "    %lld steps of %lld features in (%s), a hidden state of %lld out at each; gates i, f, g, o\n",
+            (long long)n->shape.dim[0], (long long)l->in,
+            l->in_span.first_line ? "as written, checked" : "inferred from the input", (long long)l->out);
+}
+
+static void emit_lstm_forward(Emit *e, const Node *n)
+{
+    const Layer *l = n->layer;
+    out(e, "    nnrt_lstm_forward(%s, m->act + B * %zu, %s, %s, %s, %s, %s, n, %lld, %lld, %lld);\n", V(e, n->id),
+        n->aux, V(e, n->in[0]), param_ptr(e, "param", lparam(n, "weight_ih_l0")),
+        param_ptr(e, "param", lparam(n, "weight_hh_l0")), param_ptr(e, "param", lparam(n, "bias_ih_l0")),
+        param_ptr(e, "param", lparam(n, "bias_hh_l0")), (long long)n->shape.dim[0], (long long)l->in,
+        (long long)l->out);
+}
+
+static void emit_lstm_backward(Emit *e, const Node *n)
+{
+    const Layer *l = n->layer;
+    first_grads(e, n, true);
+    out(e, "    nnrt_lstm_backward(%s, %s, %s, %s, %s, %s, %s, %s, m->act + B * %zu, %s, %s, n, %lld, %lld, %lld);\n",
+        D(e, n->in[0]), param_ptr(e, "grad", lparam(n, "weight_ih_l0")),
+        param_ptr(e, "grad", lparam(n, "weight_hh_l0")), param_ptr(e, "grad", lparam(n, "bias_ih_l0")),
+        param_ptr(e, "grad", lparam(n, "bias_hh_l0")), D(e, n->id), V(e, n->in[0]), V(e, n->id), n->aux,
+        param_ptr(e, "param", lparam(n, "weight_ih_l0")), param_ptr(e, "param", lparam(n, "weight_hh_l0")),
+        (long long)n->shape.dim[0], (long long)l->in, (long long)l->out);
+}
+
+const OpDef op_lstm = {
+    .name = "lstm", .kind = OP_LSTM, .layer = true,
+    .args = {"input_size", "hidden_size", "num_layers", "bias", "batch_first"},
+    .order = {1}, .norder = 1,
+    .torch_order = {0, 1}, .ntorch = 2,
+    .bind_layer = lstm_bind, .infer = lstm_infer, .params = lstm_params,
+    .reads = READS_INPUT_OUTPUT, .saved = lstm_saved,
+    .workspace = lstm_workspace, .emit_workspace = emit_lstm_workspace, .explain = lstm_explain,
+    .emit_forward = emit_lstm_forward, .emit_backward = emit_lstm_backward,
+    .backward_always = true,
 };

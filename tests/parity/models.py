@@ -259,6 +259,18 @@ class GPTChar(nn.Module):
         return self.lm_head(self.ln_f(x))
 
 
+class LSTMChar(nn.Module):
+    """models/lstm_char.nn: an embedding, one nn.LSTM layer, a linear head"""
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(96, 64)
+        self.rnn = nn.LSTM(64, 256, batch_first=True)
+        self.head = nn.Linear(256, 96)
+
+    def forward(self, idx):
+        return self.head(self.rnn(self.embed(idx.long()))[0])
+
+
 def sequence_ce(out, t):
     """the mean over every position: F.cross_entropy(logits.view(-1, V), y.view(-1))"""
     return F.cross_entropy(out.reshape(-1, out.shape[-1]), t.reshape(-1))
@@ -311,12 +323,18 @@ CASES = {
                  "gradients agree to 2e-5 (gpt_char_sgd, below, to 1e-6), but Adam divides each by sqrt(v) + eps: the key biases' "
                  "gradients are zero but for rounding (softmax ignores a shift of every key), and "
                  "Adam turns rounding into a step of lr"),
-    # gpt_char with SGD (tests/model_parity.sh writes it): the kernels without Adam's amplification
+    "lstm_char": (LSTMChar, ("tokens", 64, 96), "classes", sequence_ce,
+                  lambda ps: torch.optim.Adam(ps, lr=0.002), 1e-3,
+                  "Adam's division by sqrt(v) + eps turns the rounding of small gradients into steps of lr"),
+    # the sequence models with SGD (tests/model_parity.sh writes them): the kernels
+    # without Adam's amplification
+    "lstm_char_sgd": (LSTMChar, ("tokens", 64, 96), "classes", sequence_ce,
+                      lambda ps: torch.optim.SGD(nanogpt_groups(ps, 0.1), lr=0.1, momentum=0.9), 1e-5, ""),
     "gpt_char_sgd": (GPTChar, ("tokens", 64, 96), "classes", sequence_ce,
                      lambda ps: torch.optim.SGD(nanogpt_groups(ps, 0.1), lr=0.1, momentum=0.9), 1e-5, ""),
     "ops_i": (OpsI, (2, 6, 7), "same", nn.MSELoss(), lambda ps: torch.optim.Adam(ps, lr=0.01), 1e-5, ""),
 }
-CLIP = {"inception_tiny": 5.0, "ops_c": 0.05, "gpt_char": 1.0}
+CLIP = {"inception_tiny": 5.0, "ops_c": 0.05, "gpt_char": 1.0, "lstm_char": 1.0}
 
 
 def rel_err(a, b):
