@@ -201,6 +201,8 @@ MODELS = {
     # adamw(decay="matrices"): weight decay on the tensors of 2 or more dims only
     "gpt_char": (parity.GPTChar, Tokens(64, 96), "cross_entropy", classes(96, (64,)),
                  lambda p: torch.optim.AdamW(parity.nanogpt_groups(p, 0.1), lr=0.001, betas=(0.9, 0.99)), 1.0),
+    "lstm_char": (parity.LSTMChar, Tokens(64, 96), "cross_entropy", classes(96, (64,)),
+                  lambda p: torch.optim.Adam(p, lr=0.002), 1.0),
     "resnet20": (ResNet20, (3, 32, 32), "cross_entropy", classes(10), sgd(0.1, momentum=0.9), None),
     "vgg": (VGG, (3, 32, 32), "cross_entropy", classes(10), sgd(0.01, momentum=0.9), None),
     "mlp_wide": (MLPWide, (1, 28, 28), "cross_entropy", classes(10), sgd(0.01, momentum=0.9), None),
@@ -275,7 +277,8 @@ def macs(net, input_spec):
     input needs none (the first). A net with an attention(qkv) method (the
     GPT): its two matmuls, q k^T and att v, are T * T * C each per layer
     (the full T x T, as PyTorch computes it before the causal mask), and
-    their backward twice that (dq, dk, datt, dv). Bias, embeddings,
+    their backward twice that (dq, dk, datt, dv). An LSTM: 4H (I + H) a step
+    forward, and its backward twice that. Bias, embeddings,
     activations, pooling, batch and layer norm, softmax, the loss and the
     optimizer are left out."""
     fwd, bwd = [0], [0]
@@ -284,6 +287,9 @@ def macs(net, input_spec):
         if isinstance(m, nn.Conv2d):
             kh, kw = m.kernel_size
             n = out[0].numel() * (m.in_channels // m.groups) * kh * kw
+        elif isinstance(m, nn.LSTM):     # out: (y [1, T, H], (h, c))
+            T, H = out[0].shape[1], m.hidden_size
+            n = T * 4 * H * (m.input_size + H)
         else:
             n = out[0].numel() * m.in_features
         fwd[0] += n
@@ -296,7 +302,7 @@ def macs(net, input_spec):
         bwd[0] += 2 * n
         return attention(qkv)
 
-    hooks = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    hooks = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.LSTM))]
     attention = getattr(net, "attention", None)
     if attention is not None:
         net.attention = counted_attention         # the instance's, over the class's method
