@@ -203,12 +203,14 @@ void nnrt_workspace_linear(nnrt_workspace *w, int N, int IN, int OUT)
     }
 }
 
-/* attention.c's backward: one row of ds (T floats) on every thread, at any
- * batch; the forward needs none */
+/* attention.c's panels, on every thread, at any batch (the backward's,
+ * which the forward's fit in): q, k and dy as Tp rows of Dp (T and the head
+ * size Dh rounded up to 16), v transposed (Dh x Tp), att and ds (Tp x Tp) */
 void nnrt_workspace_attention(nnrt_workspace *w, int N, int T, int C, int H)
 {
-    (void)N, (void)C, (void)H;
-    at_least(&w->slot[0], (size_t)T);
+    (void)N;
+    size_t Dh = (size_t)(C / H), Tp = ((size_t)T + 15) / 16 * 16, Dp = (Dh + 15) / 16 * 16;
+    at_least(&w->slot[0], 3 * Tp * Dp + Dh * Tp + 2 * Tp * Tp);
 }
 
 /* lstm.c: linear.c's forward of the input projection (N*T rows) and of

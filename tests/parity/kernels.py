@@ -462,6 +462,12 @@ def build_cases():
         attention(1, 64, 128, 4, causal)
         attention(3, 33, 64, 4, causal, scale=2.0)
     attention(2, 64, 128, 2, True)
+    # head sizes 32, 64 and 24 (two vectors, the second part padding) with T
+    # not a multiple of 16 (attention.c's panels padded)
+    attention(2, 37, 128, 4, False)
+    attention(2, 50, 128, 2, True)
+    attention(1, 20, 128, 2, False)
+    attention(2, 19, 48, 2, True)
     # LSTM: one step and several, batch 1 and 3, up to 17 steps, 16 inputs, 32 hidden units
     lstm(1, 1, 3, 4)
     lstm(1, 5, 3, 4)
