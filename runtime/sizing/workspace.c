@@ -1,9 +1,9 @@
 /* workspace.c — the kernels' scratch memory, sized before the program runs.
  *
- * The fast convolution, the linear forward, attention's backward and the
- * LSTM need scratch buffers (shifted copies of their inputs, packed
- * weights, partial sums, a row of probabilities' gradients, the gates'
- * inputs and gradients of every step). A kernel asks
+ * The fast convolution, the linear forward, attention and the LSTM need
+ * scratch buffers (shifted copies of their inputs, packed weights, partial
+ * sums, a head's q, k and v gathered into panels, the gates' inputs and
+ * gradients of every step). A kernel asks
  * nnrt_scratch (parallel.c) for buffer slot 0 .. 3 of its thread. The sizes
  * are here and in nnrt_sizing.h, in one place: conv2d.c, conv2d_pooled.c
  * and linear.c cut their buffers by the same rules; nnc computes them for
