@@ -128,6 +128,12 @@ size_t node_numel(const Node *n)
     return (size_t)shape_numel(&n->shape);
 }
 
+const char *node_rows(const Node *n)
+{
+    int64_t rows = shape_numel(&n->shape) / n->shape.dim[n->shape.ndim - 1];
+    return rows == 1 ? "n" : xprintf("n * %lld", (long long)rows);
+}
+
 /* how many nodes apply layer l */
 int layer_uses(const Graph *g, const Layer *l)
 {

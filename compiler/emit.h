@@ -55,6 +55,9 @@ const Param *bias(const Node *n);
 int storage(const Graph *g, int id);
 /* floats per sample in n's value */
 size_t node_numel(const Node *n);
+/* the rows of n's value at the call's batch, for the kernels that work on
+ * its last dimension: "n", or "n * 64" for a sequence [64, C] */
+const char *node_rows(const Node *n);
 /* how many nodes apply layer l */
 int layer_uses(const Graph *g, const Layer *l);
 /* Whether node n's backward is the first to write its layer's gradients;

@@ -74,13 +74,6 @@ static bool linear_infer(Graph *g, Node *n, const Shape *in)
     return true;
 }
 
-/* the kernels' rows: the batch times the positions */
-static const char *linear_rows(const Node *n)
-{
-    int64_t pos = shape_numel(&n->shape) / n->layer->out;
-    return pos == 1 ? "n" : xprintf("n * %lld", (long long)pos);
-}
-
 static bool linear_params(Graph *g, Layer *l)
 {
     (void)g;
@@ -96,7 +89,7 @@ static void linear_workspace(const Graph *g, const Node *n, int N, nnrt_workspac
 
 static void emit_linear_workspace(Emit *e, const Node *n)
 {
-    out(e, "    nnrt_workspace_linear(w, %s, %lld, %lld);\n", linear_rows(n), (long long)n->layer->in,
+    out(e, "    nnrt_workspace_linear(w, %s, %lld, %lld);\n", node_rows(n), (long long)n->layer->in,
         (long long)n->layer->out);
 }
 
@@ -114,7 +107,7 @@ static void linear_explain(FILE *out, const Graph *g, const Node *n)
 static void emit_linear_forward(Emit *e, const Node *n)
 {
     out(e, "    nnrt_linear_forward(%s, %s, %s, %s, %s, %lld, %lld);\n", V(e, n->id), V(e, n->in[0]),
-        param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)), linear_rows(n), (long long)n->layer->in,
+        param_ptr(e, "param", weight(n)), param_ptr(e, "param", bias(n)), node_rows(n), (long long)n->layer->in,
         (long long)n->layer->out);
 }
 
@@ -125,7 +118,7 @@ static void emit_linear_backward(Emit *e, const Node *n)
 {
     const Graph *g = e->g;
     int in = n->in[0];
-    const char *rows = linear_rows(n);
+    const char *rows = node_rows(n);
     const char *args = xprintf("%s, %s, %s, %s, %s, %s, %s, %lld, %lld", D(e, in), param_ptr(e, "grad", weight(n)),
         param_ptr(e, "grad", bias(n)), D(e, n->id), V(e, in), param_ptr(e, "param", weight(n)), rows,
         (long long)n->layer->in, (long long)n->layer->out);

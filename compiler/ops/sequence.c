@@ -91,24 +91,17 @@ static void embedding_explain(FILE *out, const Graph *g, const Node *n)
             (long long)n->shape.dim[0], (long long)g->nodes[n->in[0]].vocab, (long long)l->in, (long long)l->out);
 }
 
-/* the kernels' rows: the batch times the positions */
-static const char *rows_of(const Node *n)
-{
-    int64_t rows = shape_numel(&n->shape) / n->shape.dim[n->shape.ndim - 1];
-    return rows == 1 ? "n" : xprintf("n * %lld", (long long)rows);
-}
-
 static void emit_embedding_forward(Emit *e, const Node *n)
 {
     out(e, "    nnrt_embedding_forward(%s, %s, %s, %s, %lld, %lld);\n", V(e, n->id), V(e, n->in[0]),
-        param_ptr(e, "param", weight(n)), rows_of(n), (long long)n->layer->in, (long long)n->layer->out);
+        param_ptr(e, "param", weight(n)), node_rows(n), (long long)n->layer->in, (long long)n->layer->out);
 }
 
 static void emit_embedding_backward(Emit *e, const Node *n)
 {
     first_grads(e, n, true);
     out(e, "    nnrt_embedding_backward(%s, %s, %s, %s, %lld, %lld);\n", param_ptr(e, "grad", weight(n)),
-        D(e, n->id), V(e, n->in[0]), rows_of(n), (long long)n->layer->in, (long long)n->layer->out);
+        D(e, n->id), V(e, n->in[0]), node_rows(n), (long long)n->layer->in, (long long)n->layer->out);
 }
 
 const OpDef op_embedding = {
@@ -223,14 +216,14 @@ static const char *layernorm_stats(const Node *n, bool rstd)
 {
     if (!rstd)
         return xprintf("m->act + B * %zu", n->aux);
-    return xprintf("m->act + B * %zu + (size_t)%s", n->aux, rows_of(n));
+    return xprintf("m->act + B * %zu + (size_t)%s", n->aux, node_rows(n));
 }
 
 static void emit_layernorm_forward(Emit *e, const Node *n)
 {
     out(e, "    nnrt_layernorm_forward(%s, %s, %s, %s, %s, %s, %s, %lld, %s);\n", V(e, n->id),
         layernorm_stats(n, false), layernorm_stats(n, true), V(e, n->in[0]), param_ptr(e, "param", weight(n)),
-        param_ptr(e, "param", bias(n)), rows_of(n), (long long)n->layer->in, F(n->layer->eps));
+        param_ptr(e, "param", bias(n)), node_rows(n), (long long)n->layer->in, F(n->layer->eps));
 }
 
 static void emit_layernorm_backward(Emit *e, const Node *n)
@@ -238,7 +231,7 @@ static void emit_layernorm_backward(Emit *e, const Node *n)
     first_grads(e, n, true);
     out(e, "    nnrt_layernorm_backward(%s, %s, %s, %s, %s, %s, %s, %s, %s, %lld);\n", D(e, n->in[0]),
         param_ptr(e, "grad", weight(n)), param_ptr(e, "grad", bias(n)), D(e, n->id), V(e, n->in[0]),
-        layernorm_stats(n, false), layernorm_stats(n, true), param_ptr(e, "param", weight(n)), rows_of(n),
+        layernorm_stats(n, false), layernorm_stats(n, true), param_ptr(e, "param", weight(n)), node_rows(n),
         (long long)n->layer->in);
 }
 
